@@ -1,0 +1,50 @@
+"""Small pieces shared by the `kb` command modules: settings options and error printing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kb_app.config import Settings
+
+
+class UserError(click.ClickException):
+    """A problem the user must fix: printed to stderr, exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file=None) -> None:  # noqa: D102 - click API
+        click.echo(self.format_message(), err=True)
+
+
+def settings_from(ctx_obj: dict | None = None, **overrides: Any) -> Settings:
+    return Settings.from_env(**overrides)
+
+
+def sop_dir_option(func):
+    return click.option(
+        "--sop-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        envvar="KB_SOP_DIR",
+        default="sop",
+        show_default=True,
+        help="Directory of SOP Markdown files (KB_SOP_DIR).",
+    )(func)
+
+
+def json_option(func):
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(func)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def progress(message: str) -> None:
+    """Progress for long work goes to stderr so --json output stays clean."""
+    if sys.stderr.isatty() or True:
+        click.echo(message, err=True)
