@@ -1,0 +1,20 @@
+"""Database tables. Each concern has its own module; importing this package registers them all
+on `Base.metadata`, which Alembic compares against the migrations."""
+
+from kb_app.models.base import Base, NAMING_CONVENTION, utcnow
+from kb_app.models.roster import IN_HOUSE, TIERS, Agent
+from kb_app.models.users import ROLES, ApiToken, User
+from kb_app.models.audit import AuditEvent
+
+__all__ = [
+    "AuditEvent",
+    "Agent",
+    "ApiToken",
+    "Base",
+    "IN_HOUSE",
+    "NAMING_CONVENTION",
+    "ROLES",
+    "TIERS",
+    "User",
+    "utcnow",
+]
