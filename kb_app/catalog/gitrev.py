@@ -1,0 +1,61 @@
+"""Read the SOPs as they were at a git revision, to catch text changed without a version bump."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from kb_app.catalog.frontmatter import decode
+from kb_app.catalog.model import SKIPPED_FILES, Sop, parse_sop
+from kb_app.problems import InputError
+
+
+class GitUnavailable(Exception):
+    """No git, not a repository, or the revision does not exist."""
+
+
+@dataclass
+class RevisionCatalog:
+    revision: str
+    sops: dict[str, Sop]
+
+
+def _git(cwd: Path, *args: str, input: bytes | None = None) -> bytes:
+    try:
+        result = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise GitUnavailable("git is not installed") from None
+    if result.returncode != 0:
+        raise GitUnavailable(result.stderr.decode("utf-8", "replace").strip() or f"git {' '.join(args)} failed")
+    return result.stdout
+
+
+def load_at_revision(sop_dir: Path, revision: str = "HEAD") -> RevisionCatalog:
+    """Every SOP file under `sop_dir` at `revision`, parsed; files that did not parse are skipped."""
+    sop_dir = sop_dir.resolve()
+    if not sop_dir.is_dir():
+        raise GitUnavailable(f"{sop_dir} is not a directory")
+    top = Path(_git(sop_dir, "rev-parse", "--show-toplevel").decode().strip())
+    commit = _git(top, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
+    prefix = sop_dir.relative_to(top.resolve()).as_posix()
+    listing = _git(top, "ls-tree", "-r", "-z", "--name-only", commit, "--", prefix if prefix != "." else ".")
+    names = [n for n in listing.decode("utf-8", "replace").split("\0") if n.endswith(".md") and Path(n).name not in SKIPPED_FILES]
+    sops: dict[str, Sop] = {}
+    if not names:
+        return RevisionCatalog(commit, sops)
+    request = "".join(f"{commit}:{name}\n" for name in names).encode()
+    blob = _git(top, "cat-file", "--batch", input=request)
+    position = 0
+    for name in names:
+        header_end = blob.index(b"\n", position)
+        header = blob[position:header_end].split()
+        size = int(header[2])
+        content = blob[header_end + 1 : header_end + 1 + size]
+        position = header_end + 1 + size + 1
+        try:
+            sop = parse_sop(decode(content, name), f"{revision}:{name}")
+        except InputError:
+            continue
+        sops.setdefault(sop.id, sop)
+    return RevisionCatalog(commit, sops)
