@@ -1,0 +1,369 @@
+"""Load and validate question banks (`quizzes/*.yml`), reporting every problem as `path:line`.
+
+Entry points:
+
+- `validate_banks(quiz_dir, sections, versions=None) -> list[Problem]`: every problem in every
+  bank file. `sections` maps each SOP id to the set of its section anchors (for example
+  `catalog.section_anchors()`); `versions` optionally maps each SOP id to the versions that exist
+  (current and changelog) so an update bank's version can be checked; None skips that rule.
+- `read_banks(quiz_dir, sections=None, versions=None) -> BankSet`: the banks that loaded plus the
+  problems. With `sections=None` the cross-checks against the SOP catalog are skipped.
+- `load_banks(...)` is `read_banks` that raises `InputError` when any error was found.
+- `parse_bank(raw_bytes, path, ...) -> (Bank | None, problems)` for a single file's bytes.
+
+Nothing here raises on bad input: malformed YAML, an empty file, non-UTF-8 bytes and schema
+errors all become problems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from kb_app.problems import InputError, Problem
+from kb_app.quizzes.schema import (
+    QUESTION_TYPES,
+    Bank,
+    MultipleResponse,
+    Ordering,
+    ShortAnswer,
+    SingleChoice,
+    _ChoiceQuestion,
+    bank_to_data,
+)
+from kb_app.quizzes.yaml_source import Loc, YamlSource, read_yaml
+
+BANK_SUFFIXES = (".yml", ".yaml")
+WEIGHT_TOLERANCE = 0.01  # percent; 3 x 33.33333 must count as 100
+
+Sections = Mapping[str, Iterable[str]]
+Versions = Mapping[str, Iterable[str]]
+
+
+@dataclass
+class BankSet:
+    """The banks that loaded (by id), the file each came from, and every problem found."""
+
+    banks: dict[str, Bank] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.is_error for p in self.problems)
+
+
+def bank_files(quiz_dir: Path) -> list[Path]:
+    quiz_dir = Path(quiz_dir)
+    if not quiz_dir.is_dir():
+        return []
+    return sorted(p for p in quiz_dir.iterdir() if p.suffix in BANK_SUFFIXES and p.is_file())
+
+
+def display_path(file: Path) -> str:
+    try:
+        return str(file.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(file)
+
+
+def read_banks(quiz_dir: Path, sections: Sections | None = None, versions: Versions | None = None) -> BankSet:
+    result = BankSet()
+    for file in bank_files(quiz_dir):
+        path = display_path(file)
+        bank, problems, source = _parse(file.read_bytes(), path, sections, versions)
+        result.problems.extend(problems)
+        if bank is None:
+            continue
+        if bank.id in result.banks:
+            result.problems.append(
+                Problem.error(path, source.line_of(("id",)), f"duplicate bank id `{bank.id}`: already used by {result.paths[bank.id]}")
+            )
+            continue
+        result.banks[bank.id] = bank
+        result.paths[bank.id] = path
+    result.problems.sort()
+    return result
+
+
+def validate_banks(quiz_dir: Path, sections: Sections, versions: Versions | None = None) -> list[Problem]:
+    """Every problem in the banks under quiz_dir, checked against the SOP sections (and versions)."""
+    return read_banks(quiz_dir, sections=sections, versions=versions).problems
+
+
+def load_banks(quiz_dir: Path, sections: Sections | None = None, versions: Versions | None = None) -> dict[str, Bank]:
+    """The banks by id; raises InputError carrying every problem if any bank has an error."""
+    result = read_banks(quiz_dir, sections=sections, versions=versions)
+    if not result.ok:
+        raise InputError(result.problems)
+    return result.banks
+
+
+def parse_bank(
+    raw: bytes, path: str, *, sections: Sections | None = None, versions: Versions | None = None
+) -> tuple[Bank | None, list[Problem]]:
+    """Parse and check one bank file's bytes. The bank is None when it has any error."""
+    bank, problems, _ = _parse(raw, path, sections, versions)
+    return bank, problems
+
+
+def _parse(raw: bytes, path: str, sections, versions) -> tuple[Bank | None, list[Problem], YamlSource]:
+    source = read_yaml(raw, path)
+    if source.data is None:
+        return None, source.problems, source
+    if not isinstance(source.data, dict):
+        source.problems.append(Problem.error(path, 1, "a question bank must be a mapping of fields (id, title, questions, ...)"))
+        return None, source.problems, source
+    try:
+        bank = Bank.model_validate(source.data)
+    except ValidationError as error:
+        return None, source.problems + schema_problems(error, source), source
+    problems = source.problems + check_bank(bank, source, sections=sections, versions=versions)
+    if any(p.is_error for p in problems):
+        return None, problems, source
+    return bank, problems, source
+
+
+def catalog_index(catalog: Any) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """`(sections, versions)` from a loaded SOP catalog (duck-typed: `.sops`, `.sections`, `.changelog`)."""
+    sections: dict[str, set[str]] = {}
+    versions: dict[str, set[str]] = {}
+    for sop_id, sop in catalog.sops.items():
+        sections[sop_id] = {s.anchor for s in sop.sections if s.anchor}
+        versions[sop_id] = {sop.version} | {entry.version for entry in getattr(sop, "changelog", [])}
+    return sections, versions
+
+
+# --- schema errors -------------------------------------------------------------------------
+
+
+def describe_loc(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "bank"
+
+
+def _data_loc(loc: tuple, data: Any) -> Loc:
+    """pydantic adds the union tag (e.g. `single`) to the location of a question's fields; drop it."""
+    clean: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part not in node and part in QUESTION_TYPES and node.get("type") == part:
+            continue
+        clean.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(clean)
+
+
+def schema_problems(error: ValidationError, source: YamlSource) -> list[Problem]:
+    problems = []
+    seen: set[tuple[int, str]] = set()
+    for item in error.errors():
+        loc = _data_loc(tuple(item["loc"]), source.data)
+        name = describe_loc(loc)
+        kind = item["type"]
+        message = item["msg"].removeprefix("Value error, ")
+        line = source.line_of(loc)
+        if kind == "missing":
+            message = f"missing required field `{name}`"
+        elif kind == "extra_forbidden":
+            message = f"unknown field `{name}`"
+        elif kind == "union_tag_invalid":
+            line = source.line_of((*loc, "type"))
+            tag = item.get("ctx", {}).get("tag")
+            message = f"`{name}`: unknown question type `{tag}` (expected one of: {', '.join(QUESTION_TYPES)})"
+        elif kind == "union_tag_not_found":
+            message = f"`{name}`: missing `type` (one of: {', '.join(QUESTION_TYPES)})"
+        elif kind == "model_type":
+            message = f"`{name}`: expected a mapping of fields"
+        else:
+            if kind == "string_type" and name.endswith("version"):
+                message += ' (quote it: "3.0")'
+            elif kind == "string_type":
+                message += " (put it in quotes)"
+            message = f"`{name}`: {message}"
+        if (line, message) in seen:
+            continue
+        seen.add((line, message))
+        problems.append(Problem.error(source.path, line, message))
+    return problems
+
+
+# --- rules beyond the schema ---------------------------------------------------------------
+
+
+def normalize_text(text: str) -> str:
+    """Case-, width- and whitespace-insensitive form used to spot duplicates and grade short answers."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def check_bank(
+    bank: Bank, source: YamlSource, *, sections: Sections | None = None, versions: Versions | None = None
+) -> list[Problem]:
+    path = source.path
+    problems: list[Problem] = []
+
+    def error(loc: Loc, message: str) -> None:
+        problems.append(Problem.error(path, source.line_of(loc), message))
+
+    def warning(loc: Loc, message: str) -> None:
+        problems.append(Problem.warning(path, source.line_of(loc), message))
+
+    if bank.kind == "update":
+        if bank.version is None:
+            error(("kind",), "an update bank needs `version`: the SOP version it quizzes")
+        if len(bank.sops) != 1:
+            error(("sops",), f"an update bank covers exactly one SOP, not {len(bank.sops)}")
+    elif bank.version is not None:
+        error(("version",), "`version` is only for update banks (a certification bank covers current versions)")
+
+    seen_sops: dict[str, int] = {}
+    for index, sop_id in enumerate(bank.sops):
+        if sop_id in seen_sops:
+            error(("sops", index), f"SOP `{sop_id}` is listed twice in `sops`")
+        seen_sops.setdefault(sop_id, index)
+        if sections is not None and sop_id not in sections:
+            error(("sops", index), f"unknown SOP `{sop_id}`")
+    if versions is not None and bank.kind == "update" and bank.version and bank.sops:
+        sop_id = bank.sops[0]
+        known = set(versions.get(sop_id, ())) if sop_id in versions else None
+        if known is not None and bank.version not in known:
+            listed = ", ".join(sorted(known)) or "none"
+            error(("version",), f"SOP `{sop_id}` has no version {bank.version} (known: {listed})")
+
+    if bank.questions_per_attempt > len(bank.questions):
+        error(
+            ("questions_per_attempt",),
+            f"questions_per_attempt is {bank.questions_per_attempt} but the bank has only {len(bank.questions)} questions",
+        )
+
+    first_id: dict[str, int] = {}
+    cited: set[str] = set()
+    for index, question in enumerate(bank.questions):
+        loc = ("questions", index)
+        if question.id in first_id:
+            error((*loc, "id"), f"duplicate question id `{question.id}` (first at line {first_id[question.id]})")
+        else:
+            first_id[question.id] = source.line_of((*loc, "id"))
+        _check_source(bank, question, loc, sections, error)
+        cited.add(question.sop_id)
+        if isinstance(question, _ChoiceQuestion):
+            _check_options(bank, question, loc, error)
+        elif isinstance(question, Ordering):
+            _check_distinct(question.items, (*loc, "items"), "item", error)
+        elif isinstance(question, ShortAnswer):
+            _check_distinct(question.accepted, (*loc, "accepted"), "accepted answer", error)
+    for index, sop_id in enumerate(bank.sops):
+        if sop_id not in cited:
+            warning(("sops", index), f"no question cites SOP `{sop_id}`")
+    return problems
+
+
+def _check_source(bank: Bank, question, loc: Loc, sections: Sections | None, error) -> None:
+    sop_id, anchor = question.sop_id, question.anchor
+    if sop_id not in bank.sops:
+        error((*loc, "source"), f"question `{question.id}` cites `{sop_id}`, which the bank does not list in `sops`")
+    if sections is None:
+        return
+    if sop_id not in sections:
+        error((*loc, "source"), f"question `{question.id}` cites unknown SOP `{sop_id}`")
+    elif anchor not in set(sections[sop_id]):
+        error((*loc, "source"), f"question `{question.id}` cites `{question.source}`, but SOP `{sop_id}` has no section `#{anchor}`")
+
+
+def _check_distinct(texts: list[str], loc: Loc, what: str, error) -> None:
+    seen: dict[str, int] = {}
+    for index, text in enumerate(texts):
+        key = normalize_text(text)
+        if key in seen:
+            error((*loc, index), f"duplicate {what} {text!r} (same as {what} {seen[key] + 1})")
+        else:
+            seen[key] = index
+
+
+def _check_options(bank: Bank, question, loc: Loc, error) -> None:
+    options_loc = (*loc, "options")
+    ids: dict[str, int] = {}
+    texts: dict[str, int] = {}
+    for index, option in enumerate(question.options):
+        if option.id in ids:
+            error((*options_loc, index, "id"), f"duplicate option id `{option.id}` in question `{question.id}`")
+        ids.setdefault(option.id, index)
+        key = normalize_text(option.text)
+        if key in texts:
+            error((*options_loc, index), f"duplicate option {option.text!r} in question `{question.id}` (same as option {texts[key] + 1})")
+        texts.setdefault(key, index)
+
+    weighted = isinstance(question, MultipleResponse) and bank.scoring_of(question) == "weighted"
+    if not weighted:
+        for index, option in enumerate(question.options):
+            if option.weight is not None:
+                error((*options_loc, index, "weight"), "`weight` is only for multiple questions scored `weighted`")
+    correct = [o for o in question.options if o.is_correct]
+    if isinstance(question, SingleChoice):
+        if not correct:
+            error(options_loc, f"question `{question.id}` has no correct answer: mark one option `correct: true`")
+        elif len(correct) > 1:
+            error(
+                options_loc,
+                f"single-choice question `{question.id}` has {len(correct)} correct options; exactly one may be "
+                "correct (use type: multiple for select-all-that-apply)",
+            )
+        return
+    if not weighted:
+        if not correct:
+            error(options_loc, f"question `{question.id}` has no correct answer: mark at least one option `correct: true`")
+        return
+    for index, option in enumerate(question.options):
+        option_loc = (*options_loc, index)
+        if option.weight is None:
+            error(option_loc, f"option {index + 1} of weighted question `{question.id}` needs a `weight` (percent)")
+        elif option.correct is not None and option.correct != (option.weight > 0):
+            error((*option_loc, "correct"), f"`correct: {str(option.correct).lower()}` contradicts weight {option.weight:g}%")
+    if any(o.weight is None for o in question.options):
+        return
+    positive = sum(o.weight for o in question.options if o.weight > 0)
+    if not correct:
+        error(options_loc, f"question `{question.id}` has no correct answer: give at least one option a positive weight")
+    elif abs(positive - 100) > WEIGHT_TOLERANCE:
+        error(options_loc, f"the positive weights of question `{question.id}` add up to {positive:g}%, not 100%")
+
+
+# --- identity and writing -----------------------------------------------------------------
+
+
+def bank_hash(bank: Bank) -> str:
+    """SHA-256 of the bank's canonical content: an attempt records it to notice later edits."""
+    canonical = json.dumps(bank_to_data(bank), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class _BankDumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BankDumper.add_representer(str, _represent_str)
+
+
+def bank_to_yaml(bank: Bank) -> str:
+    """The bank as YAML that `parse_bank` reads back to an equal bank."""
+    return yaml.dump(bank_to_data(bank), Dumper=_BankDumper, sort_keys=False, allow_unicode=True, width=100)

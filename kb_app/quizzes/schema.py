@@ -1,0 +1,230 @@
+"""The question bank schema: what a `quizzes/*.yml` file may contain, checked by pydantic.
+
+pydantic checks the shape (fields, types, ranges). Rules that need the whole bank or the SOP
+catalog (one right answer, duplicate ids, cited sections exist) live in `bank.py`, where each
+problem gets the line it belongs to.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+BANK_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+QUESTION_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?$")
+OPTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$")
+SOP_ID = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*$")
+SOURCE = re.compile(r"^(?P<sop>[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*)#(?P<anchor>[A-Za-z0-9][A-Za-z0-9_-]*)$")
+VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+
+QUESTION_TYPES = ("single", "multiple", "true_false", "ordering", "short_answer")
+SCORING_RULES = ("partial", "all_or_nothing", "weighted")
+MAX_OPTIONS = 12
+MAX_ACCEPTED = 20
+MAX_TEXT = 4000
+MAX_SHORT_ANSWER = 200
+
+
+def _stripped(value: str) -> str:
+    """Text fields are compared and exported without surrounding whitespace (YAML `|` adds a newline)."""
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _optional_stripped(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value.strip() or None
+
+
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT), AfterValidator(_stripped)]
+OptionalText = Annotated[str | None, AfterValidator(_optional_stripped)]
+BankId = Annotated[str, StringConstraints(pattern=BANK_ID.pattern)]
+QuestionId = Annotated[str, StringConstraints(pattern=QUESTION_ID.pattern)]
+OptionId = Annotated[str, StringConstraints(pattern=OPTION_ID.pattern)]
+SopId = Annotated[str, StringConstraints(pattern=SOP_ID.pattern)]
+Source = Annotated[str, StringConstraints(pattern=SOURCE.pattern)]
+Version = Annotated[str, StringConstraints(pattern=VERSION.pattern)]
+ShortAnswerText = Annotated[str, StringConstraints(max_length=MAX_SHORT_ANSWER), AfterValidator(_stripped)]
+
+ScoringRule = Literal["partial", "all_or_nothing", "weighted"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Option(_Strict):
+    """One answer option of a `single` or `multiple` question.
+
+    `id` defaults to a, b, c ... by position. `correct` marks the right answers; under the
+    `weighted` scoring rule each option carries `weight` (percent, -100..100) instead, and an
+    option is right exactly when its weight is above zero.
+    """
+
+    id: OptionId | None = None
+    text: Text
+    correct: bool | None = None
+    weight: float | None = Field(default=None, ge=-100, le=100)
+    feedback: OptionalText = None
+
+    @property
+    def is_correct(self) -> bool:
+        if self.weight is not None:
+            return self.weight > 0
+        return bool(self.correct)
+
+
+class _QuestionBase(_Strict):
+    id: QuestionId
+    source: Source
+    points: int = Field(default=1, ge=1, le=100)
+    stem: Text
+    explanation: Text
+
+    @property
+    def sop_id(self) -> str:
+        return self.source.split("#", 1)[0]
+
+    @property
+    def anchor(self) -> str:
+        return self.source.split("#", 1)[1]
+
+
+class _ChoiceQuestion(_QuestionBase):
+    options: list[Option] = Field(min_length=2, max_length=MAX_OPTIONS)
+
+    def model_post_init(self, __context) -> None:
+        for index, option in enumerate(self.options):
+            if option.id is None:
+                option.id = default_option_id(index)
+
+    def option(self, option_id: str) -> Option:
+        for option in self.options:
+            if option.id == option_id:
+                return option
+        raise KeyError(option_id)
+
+
+class SingleChoice(_ChoiceQuestion):
+    """Exactly one option is right (scenario stems: "A customer says ... What do you do first?")."""
+
+    type: Literal["single"]
+
+
+class MultipleResponse(_ChoiceQuestion):
+    """Select all that apply. Scoring rule (per question, else the bank's `multiple_scoring`):
+
+    - `partial`: (right options selected - wrong options selected) / right options, floored at 0;
+    - `all_or_nothing`: full points only for exactly the right set;
+    - `weighted`: the sum of the selected options' `weight` percents, clamped to 0..100
+      (Moodle's rule; the positive weights add up to 100).
+    """
+
+    type: Literal["multiple"]
+    scoring: ScoringRule | None = None
+
+
+class TrueFalse(_QuestionBase):
+    """A statement that is true or false; optional feedback for a right and for a wrong response."""
+
+    type: Literal["true_false"]
+    answer: bool
+    feedback_right: OptionalText = None
+    feedback_wrong: OptionalText = None
+
+
+class Ordering(_QuestionBase):
+    """Put the items in order; `items` lists them in the right order. Full points only when exact."""
+
+    type: Literal["ordering"]
+    items: list[Text] = Field(min_length=2, max_length=MAX_OPTIONS)
+
+
+class ShortAnswer(_QuestionBase):
+    """Type the answer; any of `accepted` is right, compared ignoring case and runs of whitespace
+    (and, unless `unicode_normalize: false`, after Unicode NFKC normalization)."""
+
+    type: Literal["short_answer"]
+    accepted: list[ShortAnswerText] = Field(min_length=1, max_length=MAX_ACCEPTED)
+    unicode_normalize: bool = True
+
+
+Question = Annotated[
+    Union[SingleChoice, MultipleResponse, TrueFalse, Ordering, ShortAnswer],
+    Field(discriminator="type"),
+]
+
+
+class Bank(_Strict):
+    """A question bank: which SOPs it certifies, the attempt policy, and the questions."""
+
+    id: BankId
+    title: Text
+    kind: Literal["certification", "update"]
+    tier: Literal["T1", "T2"]
+    sops: list[SopId] = Field(min_length=1)
+    version: Version | None = None
+    pass_mark: int = Field(ge=1, le=100)
+    questions_per_attempt: int = Field(ge=1, le=200)
+    time_limit_minutes: int = Field(ge=1, le=600)
+    attempts_per_day: int = Field(ge=1, le=50)
+    cooldown_hours: int = Field(ge=0, le=24 * 30)
+    valid_days: int = Field(ge=1, le=3660)
+    review_shows_answers: bool
+    multiple_scoring: ScoringRule = "partial"
+    questions: list[Question] = Field(min_length=1)
+
+    def question(self, question_id: str):
+        for question in self.questions:
+            if question.id == question_id:
+                return question
+        raise KeyError(question_id)
+
+    def scoring_of(self, question: MultipleResponse) -> str:
+        return question.scoring or self.multiple_scoring
+
+    @property
+    def max_points(self) -> int:
+        return sum(q.points for q in self.questions)
+
+
+def default_option_id(index: int) -> str:
+    """a, b, ..., z, then a1, b1 ... (banks allow at most MAX_OPTIONS options, so letters suffice)."""
+    letter = chr(ord("a") + index % 26)
+    return letter if index < 26 else f"{letter}{index // 26}"
+
+
+QUESTION_FIELD_ORDER = (
+    "id", "type", "source", "points", "scoring", "stem", "options", "answer", "items",
+    "accepted", "unicode_normalize", "feedback_right", "feedback_wrong", "explanation",
+)
+BANK_FIELD_ORDER = (
+    "id", "title", "kind", "tier", "sops", "version", "pass_mark", "questions_per_attempt",
+    "time_limit_minutes", "attempts_per_day", "cooldown_hours", "valid_days",
+    "review_shows_answers", "multiple_scoring", "questions",
+)
+
+
+def bank_to_data(bank: Bank) -> dict:
+    """The bank as plain data in the order authors read it; defaults left out of questions."""
+    raw = bank.model_dump(mode="json", exclude_none=True)
+    data = {key: raw[key] for key in BANK_FIELD_ORDER if key in raw}
+    if data.get("multiple_scoring") == "partial":
+        del data["multiple_scoring"]
+    questions = []
+    for question, q_raw in zip(bank.questions, raw["questions"]):
+        if q_raw.get("points") == 1:
+            del q_raw["points"]
+        if q_raw.get("unicode_normalize") is True:
+            del q_raw["unicode_normalize"]
+        for option in q_raw.get("options", []):
+            if option.get("correct") is False:
+                del option["correct"]
+        questions.append({key: q_raw[key] for key in QUESTION_FIELD_ORDER if key in q_raw})
+    data["questions"] = questions
+    return data
