@@ -1,0 +1,366 @@
+"""Users, roles, passwords and API tokens.
+
+Passwords are hashed with Argon2id (argon2-cffi). API tokens are long random secrets, so a
+plain SHA-256 of the secret is enough to store them; the secret is shown once at creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kb_app import audit
+from kb_app.models import ROLES, Agent, ApiToken, User, utcnow
+
+MIN_PASSWORD_LENGTH = 10
+TOKEN_PREFIX = "kbt_"
+ROSTER_ROLES = ("partner_manager", "trainer", "admin")
+_EMAIL = re.compile(r"^[^@\s,;<>\"']+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_VENDOR = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_hasher = PasswordHasher()
+# Verified against when the identifier is unknown, so a miss costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be carried out, in words the user can act on."""
+
+
+# --- passwords -----------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        _burn(password)
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _burn(password: str) -> None:
+    try:
+        _hasher.verify(_DUMMY_HASH, password)
+    except VerificationError:
+        pass
+
+
+def check_password_policy(password: str, *, email: str = "") -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > 1024:
+        raise AccountError("password is too long")
+    if email and password.strip().lower() == email.strip().lower():
+        raise AccountError("password must not be the email address")
+
+
+def _new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def user_by_identifier(session: Session, identifier: str) -> User | None:
+    """An email address, or an agent's employee id."""
+    identifier = (identifier or "").strip()
+    if not identifier:
+        return None
+    user = user_by_email(session, identifier)
+    if user is None and "@" not in identifier:
+        user = session.scalar(select(User).join(User.agent).where(Agent.employee_id == identifier))
+    return user
+
+
+def is_usable(user: User | None) -> bool:
+    """Active, and for an agent, still active on the roster."""
+    if user is None or not user.active:
+        return False
+    return user.agent is None or user.agent.active
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    role: str,
+    name: str = "",
+    vendor: str | None = None,
+    employee_id: str | None = None,
+    password: str | None = None,
+    actor: str = "",
+    actor_user_id: int | None = None,
+) -> User:
+    """Create a user; an agent is linked to its roster entry by employee id."""
+    email = normalize_email(email)
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
+    if not _EMAIL.match(email):
+        raise AccountError(f"{email!r} is not an email address")
+    if user_by_email(session, email) is not None:
+        raise AccountError(f"a user with email {email} already exists")
+    vendor = (vendor or "").strip().lower() or None
+    if role == "partner_manager":
+        if not vendor:
+            raise AccountError("a partner manager needs --vendor (the BPO vendor code they manage)")
+        if not _VENDOR.match(vendor):
+            raise AccountError(f"vendor {vendor!r} must be a code such as northwind-bpo")
+    elif vendor:
+        raise AccountError("only a partner manager has a vendor")
+    agent = None
+    if role == "agent":
+        if not employee_id:
+            raise AccountError("an agent needs --employee-id (their roster entry)")
+        agent = session.scalar(select(Agent).where(Agent.employee_id == employee_id.strip()))
+        if agent is None:
+            raise AccountError(f"no roster entry with employee id {employee_id}")
+        if session.scalar(select(User.id).where(User.agent_id == agent.id)) is not None:
+            raise AccountError(f"employee {employee_id} already has a login")
+    elif employee_id:
+        raise AccountError("only an agent is linked to a roster entry")
+    if password is not None:
+        check_password_policy(password, email=email)
+    user = User(
+        email=email,
+        name=(name or "").strip() or (agent.name if agent else ""),
+        role=role,
+        vendor=vendor,
+        agent=agent,
+        password_hash=hash_password(password) if password is not None else None,
+        session_nonce=_new_nonce(),
+        active=True,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        "user.create",
+        actor=actor,
+        actor_user_id=actor_user_id,
+        target=email,
+        details={"role": role, "vendor": vendor, "employee_id": agent.employee_id if agent else None},
+    )
+    return user
+
+
+def set_password(
+    session: Session,
+    user: User,
+    password: str,
+    *,
+    actor: str = "",
+    actor_user_id: int | None = None,
+    action: str = "user.set_password",
+    ip: str = "",
+) -> None:
+    """Replace a password and sign out every existing session of the user."""
+    check_password_policy(password, email=user.email)
+    user.password_hash = hash_password(password)
+    user.session_nonce = _new_nonce()
+    audit.record(session, action, actor=actor, actor_user_id=actor_user_id, target=user.email, ip=ip)
+
+
+def change_password(session: Session, user: User, current: str, new: str, *, ip: str = "") -> None:
+    if not verify_password(user.password_hash, current):
+        raise AccountError("the current password is not right")
+    if current == new:
+        raise AccountError("the new password must differ from the current one")
+    set_password(session, user, new, actor=user.email, actor_user_id=user.id, action="password.change", ip=ip)
+
+
+def deactivate_user(session: Session, user: User, *, actor: str = "", actor_user_id: int | None = None) -> None:
+    user.active = False
+    user.session_nonce = _new_nonce()
+    for token in user_tokens(session, user):
+        if token.revoked_at is None:
+            token.revoked_at = utcnow()
+    audit.record(session, "user.deactivate", actor=actor, actor_user_id=actor_user_id, target=user.email)
+
+
+def authenticate(session: Session, identifier: str, password: str, *, ip: str = "") -> User | None:
+    """The user if the password is right and the account usable; records success or failure."""
+    user = user_by_identifier(session, identifier)
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or not is_usable(user):
+        reason = "unknown_user" if user is None else ("bad_password" if not ok else "inactive")
+        audit.record(
+            session,
+            "login.failure",
+            actor=(identifier or "")[:254],
+            actor_user_id=user.id if user else None,
+            ip=ip,
+            details={"reason": reason},
+        )
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    audit.record(session, "login.success", actor=user.email, actor_user_id=user.id, ip=ip)
+    return user
+
+
+def session_id(user: User) -> str:
+    """The id Flask-Login keeps in the session cookie: user id plus the session nonce."""
+    return f"{user.id}:{user.session_nonce}"
+
+
+def user_for_session_id(session: Session, value: str) -> User | None:
+    user_id, _, nonce = (value or "").partition(":")
+    if not user_id.isdigit() or not nonce:
+        return None
+    user = session.get(User, int(user_id))
+    if user is None or not secrets.compare_digest(user.session_nonce, nonce) or not is_usable(user):
+        return None
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.role, User.email)))
+
+
+def count_users_by_role(session: Session) -> dict[str, int]:
+    rows = session.execute(select(User.role, func.count()).group_by(User.role))
+    return {role: int(count) for role, count in rows}
+
+
+# --- what a user may see -------------------------------------------------------------------
+
+
+def audience_of(user: User) -> str:
+    """Which site build a user reads: T1 agents and partner managers get T1, everyone else T2."""
+    if user.role == "agent":
+        return user.agent.tier if user.agent is not None else "T1"
+    if user.role == "partner_manager":
+        return "T1"
+    return "T2"
+
+
+def can_see_roster(user: User) -> bool:
+    return user.role in ROSTER_ROLES
+
+
+def roster_vendor_scope(user: User) -> str | None:
+    """The only vendor whose roster the user may see, or None for every vendor.
+
+    Raises PermissionError for users who may not see the roster at all.
+    """
+    if user.role == "partner_manager":
+        return user.vendor
+    if user.role in ("trainer", "admin"):
+        return None
+    raise PermissionError("the roster is for partner managers, trainers and admins")
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token: ApiToken
+    secret: str
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def create_token(
+    session: Session, user: User, name: str, *, actor: str = "", actor_user_id: int | None = None
+) -> NewToken:
+    name = (name or "").strip()
+    if not name:
+        raise AccountError("a token needs a name saying what uses it")
+    if len(name) > 100:
+        raise AccountError("token name is longer than 100 characters")
+    if not is_usable(user):
+        raise AccountError(f"{user.email} is not active")
+    clash = session.scalar(
+        select(ApiToken.id).where(ApiToken.user_id == user.id, ApiToken.name == name, ApiToken.revoked_at.is_(None))
+    )
+    if clash is not None:
+        raise AccountError(f"{user.email} already has an active token named {name!r}")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user=user, name=name, token_hash=_token_hash(secret), prefix=secret[:10])
+    session.add(token)
+    session.flush()
+    audit.record(
+        session,
+        "token.create",
+        actor=actor,
+        actor_user_id=actor_user_id,
+        target=user.email,
+        details={"token_id": token.id, "name": name},
+    )
+    return NewToken(token, secret)
+
+
+def user_tokens(session: Session, user: User | None = None) -> list[ApiToken]:
+    statement = select(ApiToken).order_by(ApiToken.id)
+    if user is not None:
+        statement = statement.where(ApiToken.user_id == user.id)
+    return list(session.scalars(statement))
+
+
+def find_tokens(session: Session, *, token_id: int | None = None, user: User | None = None, name: str | None = None) -> list[ApiToken]:
+    statement = select(ApiToken).where(ApiToken.revoked_at.is_(None))
+    if token_id is not None:
+        statement = statement.where(ApiToken.id == token_id)
+    if user is not None:
+        statement = statement.where(ApiToken.user_id == user.id)
+    if name is not None:
+        statement = statement.where(ApiToken.name == name)
+    return list(session.scalars(statement))
+
+
+def revoke_token(session: Session, token: ApiToken, *, actor: str = "", actor_user_id: int | None = None) -> None:
+    if token.revoked_at is not None:
+        return
+    token.revoked_at = utcnow()
+    audit.record(
+        session,
+        "token.revoke",
+        actor=actor,
+        actor_user_id=actor_user_id,
+        target=token.user.email,
+        details={"token_id": token.id, "name": token.name},
+    )
+
+
+def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "") -> User | None:
+    """The user a bearer token stands for, recording its use; None for unknown or revoked."""
+    if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(secret)))
+    if token is None or token.revoked_at is not None or not is_usable(token.user):
+        return None
+    token.last_used_at = utcnow()
+    audit.record(
+        session,
+        "token.use",
+        actor=token.user.email,
+        actor_user_id=token.user_id,
+        target=path,
+        ip=ip,
+        details={"token_id": token.id, "name": token.name},
+    )
+    return token.user
