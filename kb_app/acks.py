@@ -1,0 +1,269 @@
+"""Acknowledgements: an agent records that they read one exact published text.
+
+An acknowledgement is bound to the version and to the content hash of the text as the agent's
+tier reads it. It is idempotent (the first record wins) and is refused for superseded
+versions, forged hashes, and SOPs outside the agent's audience.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kb_app.catalog import diff_texts, text_for_tier
+from kb_app.catalog.diff import SopDiff
+from kb_app.models import Agent
+from kb_app.models.publishing import Acknowledgement, Assignment, PublishedVersion, Requirement
+from kb_app.publishing import latest_version
+
+
+class AckError(Exception):
+    """Refused acknowledgement. `status` is the HTTP status the API answers with."""
+
+    def __init__(self, code: str, message: str, status: int):
+        self.code, self.message, self.status = code, message, status
+        super().__init__(message)
+
+
+def can_read(agent: Agent, version: PublishedVersion) -> bool:
+    return agent.tier in version.tier_hashes
+
+
+def in_audience(agent: Agent, version: PublishedVersion) -> bool:
+    audience = version.audience
+    checks = (("tiers", agent.tier), ("vendors", agent.vendor), ("sites", agent.site), ("languages", agent.language))
+    return all(not audience.get(key) or value in audience[key] for key, value in checks)
+
+
+@dataclass
+class AckResult:
+    acknowledgement: Acknowledgement
+    created: bool
+
+
+def acknowledge(
+    session: Session,
+    agent: Agent,
+    sop_id: str,
+    content_hash: str,
+    *,
+    now: datetime,
+    version: str | None = None,
+    channel: str = "web",
+) -> AckResult:
+    """Record (or return the existing) acknowledgement of the current version of `sop_id`."""
+    current = latest_version(session, sop_id)
+    if current is None or not can_read(agent, current):
+        raise AckError("not_found", f"no published SOP {sop_id}", 404)
+    if not agent.active:
+        raise AckError("inactive", "your roster entry is inactive", 403)
+    if not in_audience(agent, current):
+        raise AckError("not_in_audience", f"{sop_id} is not addressed to your tier, vendor, site or language", 403)
+    if current.status == "retired":
+        raise AckError("retired", f"{sop_id} is retired; there is nothing to acknowledge", 409)
+    if version is not None and version != current.version:
+        raise AckError("superseded", f"{sop_id} v{version} is not the current version; read and acknowledge v{current.version}", 409)
+    expected = current.tier_hashes[agent.tier]
+    if content_hash != expected:
+        raise AckError("hash_mismatch", f"the text you acknowledged is not the current text of {sop_id} v{current.version}; reload the page and read it again", 409)
+
+    existing = _existing(session, agent.id, current.id)
+    if existing is not None:
+        return AckResult(existing, False)
+    ack = Acknowledgement(
+        agent_id=agent.id,
+        version_id=current.id,
+        sop_id=current.sop_id,
+        major=current.major,
+        minor=current.minor,
+        content_hash=content_hash,
+        acknowledged_at=now,
+        channel=channel,
+    )
+    try:
+        with session.begin_nested():
+            session.add(ack)
+    except IntegrityError:
+        # Another request of the same agent won the race; its record is the acknowledgement.
+        existing = _existing(session, agent.id, current.id)
+        if existing is None:
+            raise
+        return AckResult(existing, False)
+    _mark_assignments(session, ack)
+    return AckResult(ack, True)
+
+
+def _existing(session: Session, agent_id: int, version_id: int) -> Acknowledgement | None:
+    return session.scalars(
+        select(Acknowledgement).where(Acknowledgement.agent_id == agent_id, Acknowledgement.version_id == version_id)
+    ).first()
+
+
+def _mark_assignments(session: Session, ack: Acknowledgement) -> None:
+    covered = select(Requirement.id).where(
+        Requirement.sop_id == ack.sop_id,
+        or_(Requirement.major < ack.major, and_(Requirement.major == ack.major, Requirement.minor <= ack.minor)),
+    )
+    session.execute(
+        update(Assignment)
+        .where(Assignment.agent_id == ack.agent_id, Assignment.acknowledged_at.is_(None), Assignment.requirement_id.in_(covered))
+        .values(acknowledged_at=ack.acknowledged_at, acknowledgement_id=ack.id)
+    )
+
+
+@dataclass
+class ReadingItem:
+    requirement_id: int
+    sop_id: str
+    title: str
+    version: str
+    summary: str
+    due_at: datetime
+    overdue: bool
+    is_bulletin: bool
+    last_acknowledged: str | None
+    path: str
+
+    def to_dict(self) -> dict:
+        return {
+            "requirement_id": self.requirement_id,
+            "sop_id": self.sop_id,
+            "title": self.title,
+            "version": self.version,
+            "summary": self.summary,
+            "due_at": self.due_at.isoformat(),
+            "status": "overdue" if self.overdue else "pending",
+            "is_bulletin": self.is_bulletin,
+            "last_acknowledged_version": self.last_acknowledged,
+            "path": self.path,
+        }
+
+
+def reading_list(session: Session, agent: Agent, *, now: datetime) -> list[ReadingItem]:
+    """The agent's open, unacknowledged requirements, soonest due first (overdue on top)."""
+    rows = session.execute(
+        select(Assignment, Requirement)
+        .join(Requirement, Requirement.id == Assignment.requirement_id)
+        .where(Assignment.agent_id == agent.id, Assignment.acknowledged_at.is_(None), Requirement.closed_at.is_(None))
+        .order_by(Assignment.due_at, Requirement.sop_id)
+    ).all()
+    last = last_acknowledged_versions(session, agent.id)
+    items = []
+    for assignment, requirement in rows:
+        current = latest_version(session, requirement.sop_id)
+        items.append(
+            ReadingItem(
+                requirement_id=requirement.id,
+                sop_id=requirement.sop_id,
+                title=current.title,
+                version=current.version,
+                summary=requirement.version.summary,
+                due_at=assignment.due_at,
+                overdue=assignment.due_at <= now,
+                is_bulletin=requirement.is_bulletin,
+                last_acknowledged=last.get(requirement.sop_id),
+                path=current.path,
+            )
+        )
+    return items
+
+
+def last_acknowledged_versions(session: Session, agent_id: int) -> dict[str, str]:
+    rows = session.execute(
+        select(Acknowledgement.sop_id, PublishedVersion.version)
+        .join(PublishedVersion, PublishedVersion.id == Acknowledgement.version_id)
+        .where(Acknowledgement.agent_id == agent_id)
+        .order_by(Acknowledgement.sop_id, PublishedVersion.major, PublishedVersion.minor)
+    ).all()
+    return {sop_id: version for sop_id, version in rows}  # the last row per SOP is the newest
+
+
+@dataclass
+class WhatChanged:
+    current: PublishedVersion
+    previous: PublishedVersion | None  # the version this agent last acknowledged, if any
+    diff: SopDiff | None  # None when they never acknowledged: show the full text
+    text: str  # the current text as the agent's tier reads it
+    content_hash: str  # what the Acknowledge button sends
+    acknowledged: Acknowledgement | None
+
+
+def what_changed(session: Session, agent: Agent, sop_id: str) -> WhatChanged:
+    current = latest_version(session, sop_id)
+    if current is None or not can_read(agent, current):
+        raise AckError("not_found", f"no published SOP {sop_id}", 404)
+    acks = session.scalars(
+        select(Acknowledgement)
+        .join(PublishedVersion, PublishedVersion.id == Acknowledgement.version_id)
+        .where(Acknowledgement.agent_id == agent.id, Acknowledgement.sop_id == sop_id)
+        .order_by(PublishedVersion.major.desc(), PublishedVersion.minor.desc())
+    ).all()
+    text = text_for_tier(current.body, agent.tier)
+    on_current = next((a for a in acks if a.version_id == current.id), None)
+    previous = acks[0].version if acks and acks[0].version_id != current.id else None
+    diff = None
+    if previous is not None:
+        diff = diff_texts(text_for_tier(previous.body, agent.tier), text, old_label=f"v{previous.version}", new_label=f"v{current.version}")
+    return WhatChanged(current, previous, diff, text, current.tier_hashes[agent.tier], on_current)
+
+
+@dataclass
+class Banner:
+    sop_id: str
+    state: str  # acknowledged | action_required | overdue | none
+    version: str
+    acknowledged_at: datetime | None = None
+    due_at: datetime | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "sop_id": self.sop_id,
+            "state": self.state,
+            "version": self.version,
+            "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+        }
+
+
+def banner_for(session: Session, agent: Agent, sop_id: str, *, now: datetime) -> Banner | None:
+    """What the SOP page tells this agent: acknowledged vX on ..., or action required by ..."""
+    current = latest_version(session, sop_id)
+    if current is None or not can_read(agent, current):
+        return None
+    pending = session.execute(
+        select(Assignment.due_at)
+        .join(Requirement, Requirement.id == Assignment.requirement_id)
+        .where(Assignment.agent_id == agent.id, Requirement.sop_id == sop_id, Requirement.closed_at.is_(None), Assignment.acknowledged_at.is_(None))
+        .order_by(Assignment.due_at)
+    ).scalars().first()
+    if pending is not None:
+        return Banner(sop_id, "overdue" if pending <= now else "action_required", current.version, due_at=pending)
+    ack = session.scalars(
+        select(Acknowledgement)
+        .join(PublishedVersion, PublishedVersion.id == Acknowledgement.version_id)
+        .where(Acknowledgement.agent_id == agent.id, Acknowledgement.sop_id == sop_id)
+        .order_by(PublishedVersion.major.desc(), PublishedVersion.minor.desc())
+    ).first()
+    if ack is not None:
+        return Banner(sop_id, "acknowledged", ack.version.version, acknowledged_at=ack.acknowledged_at)
+    return Banner(sop_id, "none", current.version)
+
+
+def open_bulletins(session: Session, agent: Agent | None, tier: str, *, now: datetime) -> list[PublishedVersion]:
+    """Bulletins still open (active, not expired) that this reader's audience must see."""
+    rows = session.scalars(select(PublishedVersion).where(PublishedVersion.kind == "bulletin").order_by(PublishedVersion.id))
+    newest = {row.sop_id: row for row in rows}  # ordered by id: the last one per SOP wins
+    result = []
+    for row in newest.values():
+        if row.status != "active" or (row.expires_at is not None and row.expires_at <= now):
+            continue
+        if tier not in row.tier_hashes:
+            continue
+        if agent is not None and not in_audience(agent, row):
+            continue
+        result.append(row)
+    return result

@@ -1,0 +1,305 @@
+"""`kb publish`: record new SOP versions and open acknowledgement requirements, in one transaction.
+
+The catalog (git) says what the text is now; the database says what was published. Publishing
+compares the two, refuses text changed without a version bump, records each new version with a
+snapshot of its text, opens a requirement when the change needs acknowledging, and assigns it to
+every active agent in the audience (new hires later get it with an onboarding due date).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, timezone
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from kb_app.catalog import Catalog, Kind, Sop, Status, parse_version
+from kb_app.models import Agent
+from kb_app.models.publishing import Acknowledgement, Assignment, PublishedVersion, Requirement, RequirementTarget
+
+DIMENSIONS = {"tier": Agent.tier, "vendor": Agent.vendor, "site": Agent.site, "language": Agent.language}
+
+
+class PublishRefused(Exception):
+    """The catalog cannot be published as it is; nothing was written."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+@dataclass
+class PublishItem:
+    sop_id: str
+    version: str
+    action: str  # new | major | minor | retire | unchanged
+    previous_version: str | None = None
+    summary: str = ""
+    opens_requirement: bool = False
+    due_at: datetime | None = None
+    population: int = 0
+    closes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "sop_id": self.sop_id,
+            "version": self.version,
+            "action": self.action,
+            "previous_version": self.previous_version,
+            "summary": self.summary,
+            "opens_requirement": self.opens_requirement,
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "population": self.population,
+            "closes": self.closes,
+        }
+
+
+@dataclass
+class PublishPlan:
+    items: list[PublishItem]
+    problems: list[str]
+
+    @property
+    def changes(self) -> list[PublishItem]:
+        return [i for i in self.items if i.action != "unchanged"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "problems": self.problems, "changes": [i.to_dict() for i in self.changes],
+                "unchanged": len(self.items) - len(self.changes)}
+
+
+def latest_versions(session: Session) -> dict[str, PublishedVersion]:
+    """The newest published version of every SOP, in one query."""
+    newest = (
+        select(PublishedVersion.sop_id, func.max(PublishedVersion.id).label("id"))
+        .group_by(PublishedVersion.sop_id)
+        .subquery()
+    )
+    rows = session.scalars(select(PublishedVersion).join(newest, PublishedVersion.id == newest.c.id))
+    return {row.sop_id: row for row in rows}
+
+
+def latest_version(session: Session, sop_id: str) -> PublishedVersion | None:
+    return session.scalars(
+        select(PublishedVersion).where(PublishedVersion.sop_id == sop_id).order_by(PublishedVersion.id.desc()).limit(1)
+    ).first()
+
+
+def audience_targets(audience: dict) -> list[tuple[str, str]]:
+    plural = {"tier": "tiers", "vendor": "vendors", "site": "sites", "language": "languages"}
+    return [(dim, value) for dim, key in plural.items() for value in audience.get(key) or []]
+
+
+def population_filter(targets: list[tuple[str, str]]):
+    """SQL condition selecting the active agents an audience covers."""
+    conditions = [Agent.active.is_(True)]
+    for dimension, column in DIMENSIONS.items():
+        values = [v for d, v in targets if d == dimension]
+        if values:
+            conditions.append(column.in_(values))
+    return and_(*conditions)
+
+
+def due_for_new_hire(requirement_due: datetime, opened_at: datetime, start_date, onboarding_days: int) -> datetime:
+    """An agent who started after the requirement opened gets an onboarding window from their start."""
+    if start_date <= opened_at.date():
+        return requirement_due
+    onboarding_due = datetime.combine(start_date + timedelta(days=onboarding_days), time(0, 0), timezone.utc)
+    return max(requirement_due, onboarding_due)
+
+
+def _due_at(sop: Sop, now: datetime, due_days: int) -> datetime:
+    if sop.kind is Kind.BULLETIN and sop.ack_within is not None:
+        return now + sop.ack_within
+    return now + timedelta(days=due_days)
+
+
+def _ack_required(sop: Sop) -> bool:
+    entry = next((c for c in sop.changelog if c.version == sop.version), None)
+    return bool(entry and entry.ack_required)
+
+
+def _summary(sop: Sop) -> str:
+    entry = next((c for c in sop.changelog if c.version == sop.version), None)
+    return entry.summary if entry else ""
+
+
+def plan_publish(session: Session, catalog: Catalog, *, now: datetime, due_days: int = 7) -> PublishPlan:
+    """What `publish` would record, without writing anything."""
+    latest = latest_versions(session)
+    open_requirements = {
+        r.sop_id: r for r in session.scalars(select(Requirement).where(Requirement.closed_at.is_(None)))
+    }
+    items: list[PublishItem] = []
+    problems: list[str] = []
+    for sop in catalog:
+        if sop.status is Status.DRAFT:
+            continue
+        previous = latest.get(sop.id)
+        item = PublishItem(sop.id, sop.version, "unchanged", previous.version if previous else None, _summary(sop))
+        if previous is None:
+            if sop.status is Status.RETIRED:
+                continue  # never published and already retired: nothing to record
+            item.action = "new"
+        elif previous.version == sop.version:
+            if previous.content_hash != sop.content_hash:
+                problems.append(f"{sop.path}: text of {sop.id} changed but version is still {sop.version} (published {previous.published_at:%Y-%m-%d}); bump the version")
+                continue
+            if sop.status is Status.RETIRED and previous.status != "retired":
+                item.action = "retire"
+        elif parse_version(sop.version) < parse_version(previous.version):
+            problems.append(f"{sop.path}: version of {sop.id} went backwards: {previous.version} is published, the file says {sop.version}")
+            continue
+        elif sop.status is Status.RETIRED:
+            item.action = "retire"
+        else:
+            item.action = "major" if sop.major > previous.major else "minor"
+        if item.action in {"new", "major", "minor"} and sop.status is Status.ACTIVE and _ack_required(sop):
+            item.opens_requirement = True
+            item.due_at = _due_at(sop, now, due_days)
+            targets = audience_targets(sop.audience.model_dump())
+            item.population = session.scalar(select(func.count()).select_from(Agent).where(population_filter(targets))) or 0
+        if item.action in {"retire"} or item.opens_requirement:
+            if sop.id in open_requirements:
+                item.closes.append(f"{sop.id} v{open_requirements[sop.id].version.version}")
+        items.append(item)
+    return PublishPlan(items, problems)
+
+
+def _record_version(session: Session, sop: Sop, item: PublishItem, now: datetime, by: str) -> PublishedVersion:
+    row = PublishedVersion(
+        sop_id=sop.id,
+        version=sop.version,
+        major=sop.major,
+        minor=sop.minor,
+        kind=sop.kind.value,
+        status="retired" if sop.status is Status.RETIRED else "active",
+        visibility=sop.visibility.value,
+        title=sop.title,
+        path=sop.rel_path or sop.path,
+        content_hash=sop.content_hash,
+        tier_hashes={tier: sop.content_hash_for(tier) for tier in ("T1", "T2") if sop.visible_to(tier)},
+        body=sop.body,
+        sections=[s.to_dict() for s in sop.sections],
+        audience=sop.audience.model_dump(),
+        summary=item.summary,
+        ack_required=item.opens_requirement,
+        expires_at=sop.expires,
+        published_at=now,
+        published_by=by,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _close_open(session: Session, sop_id: str, now: datetime, reason: str) -> None:
+    session.execute(
+        update(Requirement)
+        .where(Requirement.sop_id == sop_id, Requirement.closed_at.is_(None))
+        .values(closed_at=now, closed_reason=reason)
+    )
+
+
+def open_requirement(session: Session, version: PublishedVersion, due_at: datetime, now: datetime) -> Requirement:
+    requirement = Requirement(
+        version_id=version.id,
+        sop_id=version.sop_id,
+        major=version.major,
+        minor=version.minor,
+        opened_at=now,
+        due_at=due_at,
+        is_bulletin=version.kind == "bulletin",
+        targets=[RequirementTarget(dimension=d, value=v) for d, v in audience_targets(version.audience)],
+    )
+    session.add(requirement)
+    session.flush()
+    return requirement
+
+
+def publish(session: Session, catalog: Catalog, *, now: datetime, by: str, due_days: int = 7, onboarding_days: int = 14) -> PublishPlan:
+    """Apply the plan inside the caller's transaction. Raises PublishRefused, writing nothing."""
+    if not catalog.ok:
+        raise PublishRefused([str(p) for p in catalog.problems if p.is_error])
+    plan = plan_publish(session, catalog, now=now, due_days=due_days)
+    if not plan.ok:
+        raise PublishRefused(plan.problems)
+    for item in plan.changes:
+        sop = catalog.get(item.sop_id)
+        if item.action == "retire" and item.version == item.previous_version:
+            latest = latest_version(session, sop.id)
+            latest.status = "retired"
+        else:
+            version = _record_version(session, sop, item, now, by)
+        if item.action == "retire":
+            _close_open(session, sop.id, now, "retired")
+        elif item.opens_requirement:
+            _close_open(session, sop.id, now, "superseded")
+            open_requirement(session, version, item.due_at, now)
+    sync_assignments(session, now=now, onboarding_days=onboarding_days)
+    return plan
+
+
+def sync_assignments(session: Session, *, now: datetime, onboarding_days: int = 14) -> int:
+    """Give every open requirement's population its assignments (new hires included).
+
+    Idempotent; returns the number of assignments created. Run after publishing and after a
+    roster import; `kb remind` runs it too.
+    """
+    created = 0
+    requirements = session.scalars(select(Requirement).where(Requirement.closed_at.is_(None))).all()
+    for requirement in requirements:
+        targets = [(t.dimension, t.value) for t in requirement.targets]
+        assigned = select(Assignment.agent_id).where(Assignment.requirement_id == requirement.id)
+        missing = session.execute(
+            select(Agent.id, Agent.start_date).where(population_filter(targets), Agent.id.not_in(assigned))
+        ).all()
+        if not missing:
+            continue
+        rows = [
+            {
+                "requirement_id": requirement.id,
+                "agent_id": agent_id,
+                "assigned_at": now,
+                "due_at": due_for_new_hire(requirement.due_at, requirement.opened_at, start_date, onboarding_days),
+            }
+            for agent_id, start_date in missing
+        ]
+        for chunk in range(0, len(rows), 5000):
+            session.execute(insert(Assignment), rows[chunk : chunk + 5000])
+        created += len(rows)
+        _mirror_existing_acknowledgements(session, requirement)
+    return created
+
+
+def _mirror_existing_acknowledgements(session: Session, requirement: Requirement) -> None:
+    """An agent who already acknowledged the required version (or later) is covered from then."""
+    first_ack = (
+        select(Acknowledgement.agent_id, func.min(Acknowledgement.id).label("ack_id"))
+        .where(satisfies(requirement.sop_id, requirement.major, requirement.minor))
+        .group_by(Acknowledgement.agent_id)
+        .subquery()
+    )
+    pairs = session.execute(
+        select(Assignment.id, Acknowledgement.id, Acknowledgement.acknowledged_at)
+        .join(first_ack, first_ack.c.agent_id == Assignment.agent_id)
+        .join(Acknowledgement, Acknowledgement.id == first_ack.c.ack_id)
+        .where(Assignment.requirement_id == requirement.id, Assignment.acknowledged_at.is_(None))
+    ).all()
+    for assignment_id, ack_id, acknowledged_at in pairs:
+        session.execute(
+            update(Assignment).where(Assignment.id == assignment_id).values(acknowledged_at=acknowledged_at, acknowledgement_id=ack_id)
+        )
+
+
+def satisfies(sop_id: str, major: int, minor: int):
+    """Acknowledgements of `sop_id` at version major.minor or later."""
+    return and_(
+        Acknowledgement.sop_id == sop_id,
+        or_(Acknowledgement.major > major, and_(Acknowledgement.major == major, Acknowledgement.minor >= minor)),
+    )

@@ -1,0 +1,210 @@
+"""Coverage of acknowledgement requirements, rolled up by roster dimension, computed in SQL.
+
+Coverage states for one agent and one requirement:
+on time (acknowledged by their due date), late (acknowledged after it), pending (not yet
+acknowledged, not yet due), overdue (not acknowledged, due date passed). Deactivated agents
+leave the population.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Integer, Select, and_, case, cast, func, literal, select
+from sqlalchemy.orm import Session
+
+from kb_app.models import Agent
+from kb_app.models.publishing import Assignment, PublishedVersion, Requirement
+from kb_app.sqlfuncs import seconds_between
+
+GROUPS = {
+    "requirement": None,
+    "sop": Requirement.sop_id,
+    "vendor": Agent.vendor,
+    "site": Agent.site,
+    "team": Agent.team,
+    "team_leader": Agent.manager,
+    "language": Agent.language,
+    "tier": Agent.tier,
+}
+
+
+class ReportError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class CoverageFilter:
+    requirement_id: int | None = None
+    sop_id: str | None = None
+    vendor: str | None = None  # a partner manager's scope is always set here
+    site: str | None = None
+    team: str | None = None
+    open_only: bool = True
+
+
+@dataclass
+class CoverageRow:
+    group: dict[str, str | int | None]
+    population: int
+    on_time: int
+    late: int
+    pending: int
+    overdue: int
+    median_hours_to_ack: float | None
+
+    @property
+    def acknowledged(self) -> int:
+        return self.on_time + self.late
+
+    @property
+    def percent_acknowledged(self) -> float:
+        return round(100.0 * self.acknowledged / self.population, 1) if self.population else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            **self.group,
+            "population": self.population,
+            "on_time": self.on_time,
+            "late": self.late,
+            "pending": self.pending,
+            "overdue": self.overdue,
+            "acknowledged_pct": self.percent_acknowledged,
+            "median_hours_to_ack": self.median_hours_to_ack,
+        }
+
+
+def _group_columns(by: list[str]):
+    columns = []
+    for name in by:
+        if name not in GROUPS:
+            raise ReportError(f"cannot group coverage by {name!r}; choose from {', '.join(GROUPS)}")
+        if name == "requirement":
+            columns += [Requirement.id.label("requirement_id"), Requirement.sop_id.label("sop_id"), PublishedVersion.version.label("version")]
+        else:
+            columns.append(GROUPS[name].label(name))
+    return columns
+
+
+def _base(columns, flt: CoverageFilter) -> Select:
+    query = (
+        select(*columns)
+        .select_from(Assignment)
+        .join(Agent, Agent.id == Assignment.agent_id)
+        .join(Requirement, Requirement.id == Assignment.requirement_id)
+        .join(PublishedVersion, PublishedVersion.id == Requirement.version_id)
+        .where(Agent.active.is_(True))
+    )
+    if flt.open_only:
+        query = query.where(Requirement.closed_at.is_(None))
+    for value, column in ((flt.requirement_id, Requirement.id), (flt.sop_id, Requirement.sop_id), (flt.vendor, Agent.vendor), (flt.site, Agent.site), (flt.team, Agent.team)):
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+def coverage(session: Session, *, by: list[str], now: datetime, flt: CoverageFilter = CoverageFilter()) -> list[CoverageRow]:
+    group_cols = _group_columns(by)
+    acked = Assignment.acknowledged_at.is_not(None)
+    counts = _base(
+        [
+            *group_cols,
+            func.count().label("population"),
+            func.sum(case((and_(acked, Assignment.acknowledged_at <= Assignment.due_at), 1), else_=0)).label("on_time"),
+            func.sum(case((and_(acked, Assignment.acknowledged_at > Assignment.due_at), 1), else_=0)).label("late"),
+            func.sum(case((and_(~acked, Assignment.due_at > now), 1), else_=0)).label("pending"),
+            func.sum(case((and_(~acked, Assignment.due_at <= now), 1), else_=0)).label("overdue"),
+        ],
+        flt,
+    ).group_by(*group_cols).order_by(*group_cols)
+    medians = _median_hours(session, group_cols, flt)
+    rows = []
+    for row in session.execute(counts).mappings():
+        key = tuple(row[c.name] for c in group_cols)
+        rows.append(
+            CoverageRow(
+                group={c.name: row[c.name] for c in group_cols},
+                population=row["population"],
+                on_time=int(row["on_time"] or 0),
+                late=int(row["late"] or 0),
+                pending=int(row["pending"] or 0),
+                overdue=int(row["overdue"] or 0),
+                median_hours_to_ack=medians.get(key),
+            )
+        )
+    return rows
+
+
+def _median_hours(session: Session, group_cols, flt: CoverageFilter) -> dict[tuple, float]:
+    """Median time from assignment to acknowledgement per group, with window functions."""
+    seconds = seconds_between(Assignment.acknowledged_at, Assignment.assigned_at)
+    partition = group_cols or [literal(1)]
+    ranked = _base(
+        [
+            *group_cols,
+            seconds.label("seconds"),
+            func.row_number().over(partition_by=partition, order_by=seconds).label("rn"),
+            func.count().over(partition_by=partition).label("n"),
+        ],
+        flt,
+    ).where(Assignment.acknowledged_at.is_not(None)).subquery()
+    names = [c.name for c in group_cols]
+    middle = ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])
+    query = select(*[ranked.c[n] for n in names], func.avg(ranked.c.seconds).label("median")).where(middle)
+    if names:
+        query = query.group_by(*[ranked.c[n] for n in names])
+    result = {}
+    for row in session.execute(query).mappings():
+        result[tuple(row[n] for n in names)] = round(float(row["median"]) / 3600.0, 2)
+    return result
+
+
+@dataclass
+class OverdueAgent:
+    employee_id: str
+    name: str
+    email: str
+    vendor: str
+    site: str
+    team: str
+    manager: str | None
+    sop_id: str
+    version: str
+    due_at: datetime
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "due_at": self.due_at.isoformat()}
+
+
+def overdue_agents(session: Session, *, now: datetime, flt: CoverageFilter = CoverageFilter(), limit: int | None = None) -> list[OverdueAgent]:
+    query = _base(
+        [Agent.employee_id, Agent.name, Agent.email, Agent.vendor, Agent.site, Agent.team, Agent.manager, Requirement.sop_id, PublishedVersion.version, Assignment.due_at],
+        flt,
+    ).where(Assignment.acknowledged_at.is_(None), Assignment.due_at <= now).order_by(Assignment.due_at, Agent.vendor, Agent.site, Agent.name)
+    if limit:
+        query = query.limit(limit)
+    return [OverdueAgent(*row) for row in session.execute(query).all()]
+
+
+def acknowledgements_over_time(session: Session, requirement_id: int, *, flt: CoverageFilter = CoverageFilter(), buckets: int = 24) -> list[dict]:
+    """Cumulative acknowledgements since the requirement opened, for the live chart."""
+    req = session.get(Requirement, requirement_id)
+    if req is None:
+        raise ReportError(f"no requirement {requirement_id}")
+    scoped = CoverageFilter(requirement_id=requirement_id, vendor=flt.vendor, site=flt.site, team=flt.team, open_only=False)
+    seconds = seconds_between(Assignment.acknowledged_at, Requirement.opened_at)
+    acked = _base([seconds.label("s")], scoped).where(Assignment.acknowledged_at.is_not(None)).subquery()
+    population = session.scalar(_base([func.count()], scoped)) or 0
+    span = session.scalar(select(func.max(acked.c.s)))
+    if span is None:
+        return [{"hours": 0.0, "acknowledged": 0, "population": population}]
+    span = max(float(span), 1.0)
+    raw = cast(acked.c.s * buckets / span, Integer)
+    bucket = case((raw > buckets - 1, buckets - 1), else_=raw).label("bucket")
+    counts = dict(session.execute(select(bucket, func.count()).group_by(bucket)).all())
+    points, total = [], 0
+    for step in range(buckets):
+        total += counts.get(step, 0)
+        points.append({"hours": round(span * (step + 1) / buckets / 3600.0, 2), "acknowledged": total, "population": population})
+    return points
