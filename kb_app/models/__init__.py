@@ -5,12 +5,13 @@ from kb_app.models.base import Base, NAMING_CONVENTION, utcnow
 from kb_app.models.roster import IN_HOUSE, TIERS, Agent
 from kb_app.models.users import ROLES, ApiToken, User
 from kb_app.models.audit import AuditEvent
-from kb_app.models.publishing import Acknowledgement, Assignment, PublishedVersion, Requirement, RequirementTarget
+from kb_app.models.publishing import Acknowledgement, Assignment, PublishedVersion, ReminderLog, Requirement, RequirementTarget
 
 __all__ = [
     "Acknowledgement",
     "Assignment",
     "PublishedVersion",
+    "ReminderLog",
     "Requirement",
     "RequirementTarget",
     "AuditEvent",

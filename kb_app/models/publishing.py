@@ -153,3 +153,19 @@ class Acknowledgement(Base):
     channel: Mapped[str] = mapped_column(String(8), default="web")
 
     version: Mapped[PublishedVersion] = relationship(lazy="joined")
+
+
+class ReminderLog(Base):
+    """One reminder e-mailed, so that `kb remind` never sends the same one twice in a window."""
+
+    __tablename__ = "reminder_log"
+    __table_args__ = (
+        CheckConstraint("kind IN ('due_soon', 'overdue', 'manager_digest')", name="kind"),
+        Index("ix_reminder_log_recipient_kind_sent_at", "recipient", "kind", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(254))
+    kind: Mapped[str] = mapped_column(String(16))
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,159 @@
+"""`kb publish`, `kb report coverage`, `kb remind`: publishing and acknowledgement tracking."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+
+from kb_app.catalog import load_catalog, validate_catalog
+from kb_app.cli._common import UserError, echo_json, json_option, sop_dir_option
+from kb_app.config import Settings
+from kb_app.db import engine_for, session_factory, session_scope
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def rebuild_index(sop_dir: Path, settings: Settings) -> str | None:
+    """Publishing refreshes search; returns a note when the search module is not available."""
+    try:
+        from kb_app.search import build_index
+    except ImportError:
+        return "search index not rebuilt: search module not installed"
+    build_index(sop_dir, settings.index_dir)
+    return None
+
+
+@click.command("publish")
+@sop_dir_option
+@click.option("--dry-run", is_flag=True, help="Show what would be recorded and who would be asked; write nothing.")
+@click.option("--by", "published_by", default=None, help="Who publishes (default: the OS user).")
+@click.option("--due-days", type=click.IntRange(1, 365), default=None, help="Days to acknowledge a change (KB_ACK_DUE_DAYS, default 7).")
+@click.option("--no-index", is_flag=True, help="Do not rebuild the search index afterwards.")
+@json_option
+def publish_command(sop_dir: Path, dry_run: bool, published_by: str | None, due_days: int | None, no_index: bool, as_json: bool) -> None:
+    """Record new SOP versions and open acknowledgement requirements, in one transaction."""
+    import getpass
+
+    from kb_app.publishing import PublishRefused, plan_publish, publish
+
+    settings = Settings.from_env()
+    catalog = load_catalog(sop_dir)
+    report = validate_catalog(catalog, against=None)
+    if not report.ok:
+        for problem in report.errors:
+            click.echo(str(problem), err=True)
+        raise UserError(f"{len(report.errors)} errors in {sop_dir}: fix them before publishing (nothing was published)")
+    engine = engine_for(settings.database_url)
+    now = _now()
+    days = due_days or settings.ack_due_days
+    try:
+        with session_scope(engine) as session:
+            if dry_run:
+                plan = plan_publish(session, catalog, now=now, due_days=days)
+                if not plan.ok:
+                    raise PublishRefused(plan.problems)
+            else:
+                plan = publish(session, catalog, now=now, by=published_by or f"cli:{getpass.getuser()}", due_days=days, onboarding_days=settings.onboarding_days)
+    except PublishRefused as refused:
+        for problem in refused.problems:
+            click.echo(problem, err=True)
+        raise UserError("publish refused: nothing was recorded") from None
+    note = None if (dry_run or no_index or not plan.changes) else rebuild_index(sop_dir, settings)
+    if as_json:
+        echo_json({**plan.to_dict(), "dry_run": dry_run})
+        return
+    verb = "would record" if dry_run else "recorded"
+    for item in plan.changes:
+        line = f"{item.sop_id:<28} {item.action:<8} {item.previous_version or '-':>6} -> {item.version:<6}"
+        if item.opens_requirement:
+            line += f"  ack by {item.due_at:%Y-%m-%d %H:%M} UTC from {item.population} agents"
+        if item.closes:
+            line += f"  closes {', '.join(item.closes)}"
+        click.echo(line)
+    click.echo(f"{verb} {len(plan.changes)} versions; {len(plan.items) - len(plan.changes)} unchanged")
+    if note:
+        click.echo(note, err=True)
+
+
+@click.group("report")
+def report_group() -> None:
+    """Reports on acknowledgement coverage."""
+
+
+@report_group.command("coverage")
+@click.option("--by", default="requirement", show_default=True, help="Comma-separated: requirement, sop, vendor, site, team, team_leader, language, tier.")
+@click.option("--requirement", "requirement_id", type=int, help="Only this requirement.")
+@click.option("--sop", "sop_id", help="Only requirements of this SOP.")
+@click.option("--vendor", help="Only this vendor's agents.")
+@click.option("--site", help="Only this site's agents.")
+@click.option("--include-closed", is_flag=True, help="Include closed (superseded, retired) requirements.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@json_option
+def coverage_command(by: str, requirement_id, sop_id, vendor, site, include_closed: bool, as_csv: bool, as_json: bool) -> None:
+    """Population, acknowledged on time / late, pending, overdue, median hours to acknowledge."""
+    from kb_app.reports import CoverageFilter, ReportError, coverage
+
+    settings = Settings.from_env()
+    flt = CoverageFilter(requirement_id=requirement_id, sop_id=sop_id, vendor=vendor, site=site, open_only=not include_closed)
+    groups = [g.strip() for g in by.split(",") if g.strip()]
+    try:
+        with session_scope(engine_for(settings.database_url)) as session:
+            rows = [row.to_dict() for row in coverage(session, by=groups, now=_now(), flt=flt)]
+    except ReportError as error:
+        raise click.UsageError(str(error)) from None
+    if as_json:
+        echo_json(rows)
+    elif as_csv:
+        if rows:
+            writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        if not rows:
+            click.echo("no open requirements")
+        for row in rows:
+            label = " / ".join(str(row[g]) for g in row if g not in {"population", "on_time", "late", "pending", "overdue", "acknowledged_pct", "median_hours_to_ack"})
+            click.echo(f"{label:<40} {row['acknowledged_pct']:>5}%  pop {row['population']:>6}  on time {row['on_time']:>6}  late {row['late']:>5}  pending {row['pending']:>6}  overdue {row['overdue']:>6}")
+
+
+@click.command("remind")
+@click.option("--dry-run", is_flag=True, help="List the reminders; send nothing.")
+@click.option("--window-hours", type=click.IntRange(1, 24 * 14), default=24, show_default=True, help="Never send the same reminder twice within this many hours.")
+@json_option
+def remind_command(dry_run: bool, window_hours: int, as_json: bool) -> None:
+    """E-mail agents with items due within a day or overdue, and partner managers a digest."""
+    from kb_app.publishing import sync_assignments
+    from kb_app.reminders import plan_reminders, send_reminders
+
+    settings = Settings.from_env()
+    engine = engine_for(settings.database_url)
+    now = _now()
+    with session_factory(engine)() as session:
+        if not dry_run:
+            sync_assignments(session, now=now, onboarding_days=settings.onboarding_days)
+            session.commit()
+        reminders = plan_reminders(session, now=now, window=timedelta(hours=window_hours), base_url=settings.base_url)
+        sent = 0
+        if not dry_run:
+            try:
+                sent = send_reminders(session, reminders, settings, now=now)
+            except OSError as error:
+                raise UserError(f"cannot send mail through {settings.smtp_host}:{settings.smtp_port}: {error}") from None
+    if as_json:
+        echo_json({"dry_run": dry_run, "sent": sent, "reminders": [r.to_dict() for r in reminders]})
+        return
+    for reminder in reminders:
+        click.echo(f"{'would send' if dry_run else 'sent'}: {reminder.recipient}: {reminder.subject}")
+    click.echo(f"{len(reminders)} reminders {'planned' if dry_run else 'sent'}")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(publish_command)
+    main.add_command(report_group)
+    main.add_command(remind_command)

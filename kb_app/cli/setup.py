@@ -1,0 +1,46 @@
+"""`kb setup`: everything `make run` needs before serving, in order, stopping at the first failure."""
+
+from __future__ import annotations
+
+import click
+
+from kb_app.cli._common import UserError
+
+STEPS = [
+    ("validating SOPs and quiz banks", ["validate"]),
+    ("creating or upgrading the database", ["db", "upgrade"]),
+    ("loading the demo roster and demo logins", ["demo", "seed"]),
+    ("publishing the SOPs (records versions, opens acknowledgement requirements)", ["publish", "--by", "setup", "--no-index"]),
+    ("building the search index", ["index"]),
+    ("building the T1 and T2 sites", ["build-site"]),
+]
+
+
+def _run(main: click.Group, args: list[str]) -> None:
+    try:
+        main.main(args=args, prog_name="kb", standalone_mode=False)
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            raise UserError(f"`kb {' '.join(args)}` failed (exit {exit_.code}); fix the problem above and run again") from None
+    except click.ClickException as error:
+        error.show()
+        raise UserError(f"`kb {' '.join(args)}` failed; fix the problem above and run again") from None
+
+
+@click.command("setup")
+@click.option("--no-demo", is_flag=True, help="Skip the demo roster and demo logins (production).")
+@click.pass_context
+def setup_command(ctx: click.Context, no_demo: bool) -> None:
+    """Validate, migrate, seed the demo, publish, index and build the sites (what `make run` does)."""
+    main = ctx.find_root().command
+    steps = [s for s in STEPS if not (no_demo and s[1][0] == "demo")]
+    for number, (label, args) in enumerate(steps, start=1):
+        if main.get_command(ctx, args[0]) is None:
+            raise UserError(f"`kb {args[0]}` is not available in this installation")
+        click.secho(f"[{number}/{len(steps)}] {label}: kb {' '.join(args)}", bold=True, err=True)
+        _run(main, args)
+    click.secho("setup complete", fg="green", err=True)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(setup_command)

@@ -1,0 +1,111 @@
+"""`kb remind`: e-mail agents about acknowledgements due within a day or overdue, and each
+partner manager a digest of their vendor's overdue agents. Never the same reminder twice in a
+window (default 24 hours)."""
+
+from __future__ import annotations
+
+import smtplib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kb_app.config import Settings
+from kb_app.models import Agent, User
+from kb_app.models.publishing import Assignment, PublishedVersion, ReminderLog, Requirement
+
+
+@dataclass
+class Reminder:
+    recipient: str
+    kind: str  # due_soon/overdue for agents (one mail, several items), manager_digest
+    subject: str
+    body: str
+    assignment_ids: list[int] = field(default_factory=list)
+    log_kinds: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"recipient": self.recipient, "kind": self.kind, "subject": self.subject, "items": len(self.assignment_ids) or None}
+
+
+def _recently_sent(session: Session, since: datetime) -> set[tuple[str, str, int | None]]:
+    rows = session.execute(select(ReminderLog.recipient, ReminderLog.kind, ReminderLog.assignment_id).where(ReminderLog.sent_at > since))
+    return {tuple(row) for row in rows}
+
+
+def plan_reminders(session: Session, *, now: datetime, window: timedelta = timedelta(hours=24), base_url: str = "") -> list[Reminder]:
+    sent = _recently_sent(session, now - window)
+    rows = session.execute(
+        select(Assignment.id, Assignment.due_at, Agent, Requirement.sop_id, PublishedVersion.version, PublishedVersion.title)
+        .join(Agent, Agent.id == Assignment.agent_id)
+        .join(Requirement, Requirement.id == Assignment.requirement_id)
+        .join(PublishedVersion, PublishedVersion.id == Requirement.version_id)
+        .where(
+            Agent.active.is_(True),
+            Assignment.acknowledged_at.is_(None),
+            Requirement.closed_at.is_(None),
+            Assignment.due_at <= now + timedelta(days=1),
+        )
+        .order_by(Agent.email, Assignment.due_at)
+    ).all()
+    by_agent: dict[str, list] = defaultdict(list)
+    overdue_by_vendor: dict[str, list] = defaultdict(list)
+    for assignment_id, due_at, agent, sop_id, version, title in rows:
+        kind = "overdue" if due_at <= now else "due_soon"
+        if kind == "overdue":
+            overdue_by_vendor[agent.vendor].append((agent, sop_id, version, due_at))
+        if (agent.email, kind, assignment_id) not in sent:
+            by_agent[agent.email].append((assignment_id, kind, due_at, sop_id, version, title, agent.name))
+    reminders = []
+    link = f"{base_url.rstrip('/')}/reading-list" if base_url else "/reading-list"
+    for email, items in by_agent.items():
+        overdue = sum(1 for i in items if i[1] == "overdue")
+        lines = [f"Hello {items[0][6]},", "", "Please read and acknowledge these SOP updates:", ""]
+        for _, kind, due_at, sop_id, version, title, _ in items:
+            state = "OVERDUE since" if kind == "overdue" else "due by"
+            lines.append(f"- {sop_id} v{version} {title}: {state} {due_at:%Y-%m-%d %H:%M} UTC")
+        lines += ["", f"Your reading list: {link}", "", "The Account Security training team"]
+        subject = f"Action required: {len(items)} SOP update{'s' if len(items) > 1 else ''} to acknowledge" + (f" ({overdue} overdue)" if overdue else "")
+        reminders.append(Reminder(email, "agent", subject, "\n".join(lines), [i[0] for i in items], [i[1] for i in items]))
+    managers = session.scalars(select(User).where(User.role == "partner_manager", User.active.is_(True))).all()
+    for manager in managers:
+        overdue = overdue_by_vendor.get(manager.vendor or "")
+        if not overdue or (manager.email, "manager_digest", None) in sent:
+            continue
+        lines = [f"Overdue acknowledgements for {manager.vendor} ({len(overdue)}):", ""]
+        for agent, sop_id, version, due_at in overdue:
+            lines.append(f"- {agent.name} ({agent.employee_id}, {agent.site}/{agent.team}): {sop_id} v{version}, due {due_at:%Y-%m-%d %H:%M} UTC")
+        lines += ["", f"Coverage for your agents: {base_url.rstrip('/')}/coverage" if base_url else ""]
+        reminders.append(Reminder(manager.email, "manager_digest", f"{manager.vendor}: {len(overdue)} overdue SOP acknowledgements", "\n".join(lines)))
+    return reminders
+
+
+def send_reminders(session: Session, reminders: list[Reminder], settings: Settings, *, now: datetime) -> int:
+    """Send over SMTP, logging and committing each one as it goes: if the server fails half-way,
+    what was sent stays logged (never sent twice) and the rest goes out on the next run."""
+    if not reminders:
+        return 0
+    sent = 0
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_user:
+            smtp.login(settings.smtp_user, settings.smtp_password)
+        for reminder in reminders:
+            message = EmailMessage()
+            message["From"] = settings.mail_from
+            message["To"] = reminder.recipient
+            message["Subject"] = reminder.subject
+            message.set_content(reminder.body)
+            smtp.send_message(message)
+            if reminder.kind == "manager_digest":
+                session.add(ReminderLog(recipient=reminder.recipient, kind="manager_digest", sent_at=now))
+            else:
+                for assignment_id, kind in zip(reminder.assignment_ids, reminder.log_kinds):
+                    session.add(ReminderLog(recipient=reminder.recipient, kind=kind, assignment_id=assignment_id, sent_at=now))
+            session.commit()
+            sent += 1
+    return sent
