@@ -126,6 +126,9 @@ def _parse(raw: bytes, path: str, sections, versions) -> tuple[Bank | None, list
         bank = Bank.model_validate(source.data)
     except ValidationError as error:
         return None, source.problems + schema_problems(error, source), source
+    except RecursionError:
+        source.problems.append(Problem.error(path, 1, "the bank refers to itself through YAML aliases"))
+        return None, source.problems, source
     problems = source.problems + check_bank(bank, source, sections=sections, versions=versions)
     if any(p.is_error for p in problems):
         return None, problems, source

@@ -31,13 +31,14 @@ matching question that reads back as ordering. Per-answer feedback on short answ
 in a bank and is dropped with a warning.
 
 GIFT has no field for what a bank needs beyond the question, so the writer keeps it in comment
-lines right above the question, and the reader takes them back:
+lines right above the question, and the reader takes them back (only `source` is always there):
 
     // source: ATO-RECOVERY#verify-ownership
     // points: 2
-    // scoring: partial
-    // unicode_normalize: false
-    ::reset-order::Put the steps in order.{ ... }
+    // scoring: partial              (multiple response: partial, all_or_nothing or weighted)
+    // option_ids: signals, device   (when the bank's option ids are not a, b, c ...)
+    // unicode_normalize: false      (short answer)
+    ::signals-needed::Which signals prove ownership?{ ... }
 
 The question name is the bank question id (a Moodle `[id:...]` comment wins over the name).
 Without a `source` comment the importer uses its default source (`--source`). General feedback
@@ -67,6 +68,7 @@ from kb_app.quizzes.schema import (
     ShortAnswer,
     SingleChoice,
     TrueFalse,
+    default_option_id,
 )
 from kb_app.quizzes.yaml_source import YamlSource, decode_utf8
 
@@ -80,7 +82,7 @@ _RESTORE = {v: ("\n" if k == "n" else k) for k, v in _ESCAPES.items()}
 _PLACEHOLDER = re.compile("[\ue000-\ue007]")
 _WEIGHT = re.compile(r"^%(-?\d+(?:\.\d+)?)%")
 _FORMAT = re.compile(r"^\s*\[(" + "|".join(FORMATS) + r")\]")
-_META = re.compile(r"^\s*(source|points|scoring|unicode_normalize)\s*:\s*(.*?)\s*$")
+_META = re.compile(r"^\s*(source|points|scoring|unicode_normalize|option_ids)\s*:\s*(.*?)\s*$")
 _IDNUMBER = re.compile(r"\[id:((?:\\\]|[^\]\n])+)\]")
 _TAG = re.compile(r"\[tag:((?:\\\]|[^\]\n])+)\]")
 _MARKER_LIKE = set("+-*!@^><|")
@@ -467,6 +469,7 @@ def _map_choice(item: GiftItem, data: dict, mapped: Mapped) -> None:
             raise _Refused(f"{right} right answers in a single-choice question; a bank question has exactly one")
         data["type"] = "single"
         data["options"] = [_option(a, correct=w == 100.0) for a, w in zip(answers, weights)]
+        _apply_option_ids(item, data["options"])
         return
     data["type"] = "multiple"
     scoring = _meta_scoring(item)
@@ -481,6 +484,17 @@ def _map_choice(item: GiftItem, data: dict, mapped: Mapped) -> None:
             option = _option(answer, correct=weight > 0)
         options.append(option)
     data["options"] = options
+    _apply_option_ids(item, options)
+
+
+def _apply_option_ids(item: GiftItem, options: list[dict]) -> None:
+    if "option_ids" not in item.meta:
+        return
+    ids = [part.strip() for part in item.meta["option_ids"][0].split(",")]
+    if len(ids) != len(options):
+        raise _Refused(f"`// option_ids:` names {len(ids)} options but the question has {len(options)}")
+    for option, option_id in zip(options, ids):
+        option["id"] = option_id
 
 
 def _option(answer: GiftAnswer, correct: bool | None = None) -> dict:
@@ -716,6 +730,10 @@ def _question_to_gift(bank: Bank, question) -> str:
     if question.points != 1:
         lines.append(f"// points: {question.points}")
     body: list[str] = []
+    if isinstance(question, (SingleChoice, MultipleResponse)):
+        ids = [option.id for option in question.options]
+        if ids != [default_option_id(i) for i in range(len(ids))]:
+            lines.append(f"// option_ids: {', '.join(ids)}")
     if isinstance(question, SingleChoice):
         for option in question.options:
             marker = "=" if option.is_correct else "~"
@@ -744,6 +762,8 @@ def _question_to_gift(bank: Bank, question) -> str:
         for accepted in question.accepted:
             if "->" in accepted:
                 raise GiftWriteError(f"question {question.id}: short answer {accepted!r} contains `->`, which GIFT reads as matching")
+            if accepted == "*":
+                raise GiftWriteError(f"question {question.id}: short answer `*` is a wildcard in GIFT (accepts anything)")
             prefix = "%100%" if accepted.startswith("%") else ""
             body.append(f"\t={prefix}{escape(accepted)}")
     body.append(f"\t####{escape(question.explanation)}")

@@ -55,29 +55,41 @@ def read_yaml(raw: bytes, path: str) -> YamlSource:
     if not text.strip():
         source.problems.append(Problem.error(path, 1, "empty file: expected a question bank"))
         return source
-    loader = yaml.SafeLoader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            source.problems.append(Problem.error(path, 1, "empty file: expected a question bank"))
-            return source
-        source.data = loader.construct_document(node)
+        node, source.data = _compose_and_construct(text)
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        source.problems.append(Problem.error(path, line, f"character U+{exc.character:04X} is not allowed in YAML"))
+        return source
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         reason = exc.problem or exc.context or "not valid YAML"
         source.problems.append(Problem.error(path, line, f"malformed YAML: {reason}"))
         return source
-    except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML parse error carries a mark
-        source.problems.append(Problem.error(path, 1, f"malformed YAML: {exc}"))
+    except (yaml.YAMLError, RecursionError) as exc:
+        source.problems.append(Problem.error(path, 1, f"malformed YAML: {type(exc).__name__}"))
         return source
-    finally:
-        loader.dispose()
-    _walk(node, (), source)
+    if node is None:
+        source.problems.append(Problem.error(path, 1, "empty file: expected a question bank"))
+        return source
+    _walk(node, (), source, set())
     return source
 
 
-def _walk(node: yaml.Node, loc: Loc, source: YamlSource) -> None:
+def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
+def _walk(node: yaml.Node, loc: Loc, source: YamlSource, seen_nodes: set[int]) -> None:
+    if id(node) in seen_nodes:  # an alias back into itself: its lines are recorded already
+        return
+    seen_nodes.add(id(node))
     if not loc:
         source.lines[()] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
@@ -92,8 +104,8 @@ def _walk(node: yaml.Node, loc: Loc, source: YamlSource) -> None:
                 continue
             seen[key] = line
             source.lines[(*loc, key)] = line
-            _walk(value_node, (*loc, key), source)
+            _walk(value_node, (*loc, key), source, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             source.lines[(*loc, index)] = item.start_mark.line + 1
-            _walk(item, (*loc, index), source)
+            _walk(item, (*loc, index), source, seen_nodes)
