@@ -437,30 +437,39 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
 # --- export and queries --------------------------------------------------------------------
 
 
-def export_roster(session: Session, out: io.TextIOBase, *, vendor: str | None = None, active_only: bool = False) -> int:
-    """Write the roster as CSV in the import format (so an export re-imports unchanged)."""
+@dataclass(frozen=True)
+class RosterFilter:
+    vendor: str | None = None
+    site: str | None = None
+    team: str | None = None
+    tier: str | None = None
+    language: str | None = None
+    active: bool | None = None
+    q: str | None = None
+
+
+def export_roster(session: Session, out: io.TextIOBase, where: RosterFilter | None = None) -> int:
+    """Write agents as CSV in the import format (so an export re-imports unchanged)."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
-    statement = select(*(getattr(Agent, c) for c in COLUMNS)).order_by(Agent.employee_id)
-    if vendor is not None:
-        statement = statement.where(Agent.vendor == vendor)
-    if active_only:
-        statement = statement.where(Agent.active.is_(True))
+    statement = (
+        select(*(getattr(Agent, c) for c in COLUMNS))
+        .where(*_conditions(where or RosterFilter()))
+        .order_by(Agent.employee_id)
+    )
     count = 0
     for record in session.execute(statement.execution_options(yield_per=CHUNK)):
-        values = record._mapping
-        writer.writerow(
-            [
-                values["start_date"].isoformat()
-                if c == "start_date"
-                else ("true" if values[c] else "false")
-                if c == "active"
-                else values[c] or ""
-                for c in COLUMNS
-            ]
-        )
+        writer.writerow([_csv_value(name, value) for name, value in zip(COLUMNS, record)])
         count += 1
     return count
+
+
+def _csv_value(name: str, value: Any) -> str:
+    if name == "active":
+        return "true" if value else "false"
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else str(value)
 
 
 def roster_summary(
@@ -506,21 +515,7 @@ def summary_totals(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
     return totals
 
 
-@dataclass(frozen=True)
-class RosterFilter:
-    vendor: str | None = None
-    site: str | None = None
-    team: str | None = None
-    tier: str | None = None
-    language: str | None = None
-    active: bool | None = None
-    q: str | None = None
-
-
-def list_agents(
-    session: Session, where: RosterFilter, *, limit: int = 100, offset: int = 0
-) -> tuple[list[Agent], int]:
-    """A page of agents matching `where`, and how many match in all."""
+def _conditions(where: RosterFilter) -> list:
     conditions = []
     for name in ("vendor", "site", "team", "tier", "language"):
         value = getattr(where, name)
@@ -529,17 +524,29 @@ def list_agents(
     if where.active is not None:
         conditions.append(Agent.active.is_(where.active))
     if where.q:
-        pattern = "%" + where.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        needle = where.q.strip().lower()
         conditions.append(
             or_(
-                func.lower(Agent.name).like(pattern, escape="\\"),
-                func.lower(Agent.employee_id).like(pattern, escape="\\"),
-                Agent.email.like(pattern, escape="\\"),
+                func.lower(Agent.name).contains(needle, autoescape=True),
+                func.lower(Agent.employee_id).contains(needle, autoescape=True),
+                Agent.email.contains(needle, autoescape=True),
             )
         )
+    return conditions
+
+
+def list_agents(
+    session: Session, where: RosterFilter, *, limit: int = 100, offset: int = 0
+) -> tuple[list[Agent], int]:
+    """A page of agents matching `where`, and how many match in all."""
+    conditions = _conditions(where)
     total = session.scalar(select(func.count()).select_from(Agent).where(*conditions)) or 0
     agents = session.scalars(
-        select(Agent).where(*conditions).order_by(Agent.vendor, Agent.site, Agent.team, Agent.name, Agent.id).limit(limit).offset(offset)
+        select(Agent)
+        .where(*conditions)
+        .order_by(Agent.vendor, Agent.site, Agent.team, Agent.name, Agent.id)
+        .limit(limit)
+        .offset(offset)
     ).all()
     return list(agents), int(total)
 

@@ -1,0 +1,114 @@
+"""The web application: pages for each role, the JSON API, and the built SOP sites behind login.
+
+`create_app` is the only entry point; blueprints are thin layers over the core modules.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from kb_app import __version__, db
+from kb_app.config import Settings
+from kb_app.web import admin, api, auth, errors, main, security, sites
+from kb_app.web.context import close_session, csrf, login_manager
+
+
+def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.from_mapping(_config(settings))
+    if test_config:
+        app.config.update(test_config)
+
+    proxy_hops = int(os.environ.get("KB_PROXY_HOPS", "0") or 0)
+    if proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxy_hops, x_proto=proxy_hops, x_host=proxy_hops)
+
+    engine = db.engine_for(app.config["DATABASE_URL"])
+    app.extensions["kb_engine"] = engine
+    app.extensions["kb_sessionmaker"] = db.session_factory(engine)
+    app.teardown_appcontext(close_session)
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    limiter = Limiter(
+        get_remote_address,
+        storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+        headers_enabled=True,
+        key_prefix="kb",
+    )
+    limiter.init_app(app)
+    app.extensions["kb_limiter"] = limiter
+
+    for blueprint in (auth.bp, main.bp, api.bp, admin.bp, sites.bp):
+        app.register_blueprint(blueprint)
+    auth.apply_rate_limits(app, limiter)
+    api.apply_rate_limits(app, limiter)
+    errors.init_app(app)
+    security.init_app(app)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"kb_version": __version__}
+
+    return app
+
+
+def _config(settings: Settings) -> dict[str, Any]:
+    secure = os.environ.get("KB_SECURE_COOKIES", "").strip().lower() in {"1", "true", "yes", "on"}
+    return {
+        "KB_SETTINGS": settings,
+        "SECRET_KEY": settings.secret_key or _local_secret(_resolve(settings, settings.var_dir)),
+        "DATABASE_URL": settings.database_url,
+        "SITE_DIR": _resolve(settings, settings.site_dir),
+        "TRUSTED_HEADER": settings.trusted_header,
+        "SESSION_COOKIE_NAME": "kb_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": secure,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": secure,
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+        "WTF_CSRF_TIME_LIMIT": 12 * 3600,
+        "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+        "RATELIMIT_STORAGE_URI": os.environ.get("KB_RATELIMIT_STORAGE_URI") or "memory://",
+        "LOGIN_RATE_LIMIT": os.environ.get("KB_LOGIN_RATE_LIMIT") or "10 per minute;100 per hour",
+        "LOGIN_IDENTIFIER_RATE_LIMIT": os.environ.get("KB_LOGIN_IDENTIFIER_RATE_LIMIT") or "30 per hour",
+        "API_RATE_LIMIT": os.environ.get("KB_API_RATE_LIMIT") or "600 per minute",
+        "REQUEST_LOG": True,
+    }
+
+
+def _resolve(settings: Settings, path: Path) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else Path(settings.root) / path
+
+
+def _local_secret(var_dir: Path) -> str:
+    """A secret key kept in var/ so sessions survive restarts when KB_SECRET_KEY is unset."""
+    path = var_dir / "secret_key"
+    try:
+        existing = path.read_text(encoding="ascii").strip()
+        if existing:
+            return existing
+    except FileNotFoundError:
+        pass
+    var_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(32)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race; use its key
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(secret + "\n")
+    return secret

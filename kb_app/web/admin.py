@@ -1,0 +1,79 @@
+"""Admin pages: the audit log (with filters and CSV export) and the list of users."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, time, timedelta, timezone
+
+from flask import Blueprint, Response, abort, render_template, request
+
+from kb_app import audit, users
+from kb_app.web.context import client_ip, get_session, roles_required, signed_in_user
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+PAGE_SIZE = 100
+
+
+def _day(name: str) -> date | None:
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        abort(400, description=f"{name} must be a date (YYYY-MM-DD)")
+
+
+def audit_filter_from_args() -> audit.AuditFilter:
+    since, until = _day("since"), _day("until")
+    return audit.AuditFilter(
+        action=(request.args.get("action") or "").strip() or None,
+        actor=(request.args.get("actor") or "").strip()[:254] or None,
+        target=(request.args.get("target") or "").strip()[:254] or None,
+        since=datetime.combine(since, time.min, timezone.utc) if since else None,
+        # `until` is a whole day, inclusive.
+        until=datetime.combine(until + timedelta(days=1), time.min, timezone.utc) if until else None,
+    )
+
+
+@bp.get("/audit")
+@roles_required("admin")
+def audit_log():
+    where = audit_filter_from_args()
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    session = get_session()
+    events, total = audit.list_events(session, where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    return render_template(
+        "admin/audit.html",
+        events=events,
+        total=total,
+        page=page,
+        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        actions=audit.recorded_actions(session),
+        args=request.args,
+        query={k: v for k, v in request.args.items() if k != "page" and v},
+    )
+
+
+@bp.get("/audit.csv")
+@roles_required("admin")
+def audit_csv():
+    where = audit_filter_from_args()
+    session = get_session()
+    out = io.StringIO()
+    count = audit.write_csv(audit.iter_events(session, where), out)
+    user = signed_in_user()
+    audit.record(session, "audit.export", actor=user.email, actor_user_id=user.id, ip=client_ip(), details={"rows": count})
+    session.commit()
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="audit-{date.today().isoformat()}.csv"'},
+    )
+
+
+@bp.get("/users")
+@roles_required("admin")
+def user_list():
+    session = get_session()
+    return render_template("admin/users.html", users=users.list_users(session), tokens=users.user_tokens(session))

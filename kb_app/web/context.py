@@ -1,0 +1,104 @@
+"""Per-request plumbing shared by the blueprints: the database session, settings, the
+signed-in user, and the extensions that every blueprint decorates with."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Callable
+
+from flask import abort, current_app, g, request
+from flask_login import LoginManager, UserMixin, current_user
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.orm import Session
+
+from kb_app import users
+from kb_app.config import Settings
+from kb_app.models import User
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please sign in to see this page."
+login_manager.login_message_category = "info"
+
+
+def settings() -> Settings:
+    return current_app.config["KB_SETTINGS"]
+
+
+def get_session() -> Session:
+    """The request's database session, opened on first use and closed when the request ends."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["kb_sessionmaker"]()
+    return g.db_session
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def client_ip() -> str:
+    return request.remote_addr or ""
+
+
+class SignedIn(UserMixin):
+    """The Flask-Login face of a `User`; `via` says how they proved who they are."""
+
+    def __init__(self, user: User, via: str = "session"):
+        self.user = user
+        self.via = via
+
+    def get_id(self) -> str:
+        return users.session_id(self.user)
+
+    def __getattr__(self, name: str):
+        return getattr(self.user, name)
+
+
+def signed_in_user() -> User:
+    return current_user.user
+
+
+@login_manager.user_loader
+def _load_from_session(session_id: str) -> SignedIn | None:
+    if current_app.config.get("TRUSTED_HEADER"):
+        return None  # behind an SSO proxy, only the header says who the user is
+    user = users.user_for_session_id(get_session(), session_id)
+    if user is None:
+        return None
+    g.kb_user_id = user.id
+    return SignedIn(user, "session")
+
+
+@login_manager.request_loader
+def _load_from_trusted_header(_request) -> SignedIn | None:
+    header = current_app.config.get("TRUSTED_HEADER")
+    if not header:
+        return None
+    identity = request.headers.get(header, "").strip()
+    if not identity:
+        return None
+    user = users.user_by_identifier(get_session(), identity)
+    if not users.is_usable(user):
+        return None
+    g.kb_user_id = user.id
+    return SignedIn(user, "header")
+
+
+def roles_required(*roles: str) -> Callable:
+    """Signed-in users with one of `roles` pass; other signed-in users get 403."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

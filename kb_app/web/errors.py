@@ -1,0 +1,97 @@
+"""Errors in one place: JSON under /api/v1, HTML pages elsewhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+API_PREFIX = "/api/v1"
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+TITLES = {
+    400: "That request did not make sense",
+    401: "Please sign in",
+    403: "Not for your role",
+    404: "Page not found",
+    405: "Not allowed here",
+    413: "Too large",
+    429: "Too many attempts",
+    500: "Something went wrong on our side",
+    503: "Not available yet",
+}
+
+
+class ApiError(HTTPException):
+    """An API error with a stable machine-readable code and optional extra fields."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any):
+        super().__init__(description=message)
+        self.code = status
+        self.error_code = code
+        self.extra = extra
+
+
+def _wants_json() -> bool:
+    return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
+
+
+def _message(exc: HTTPException) -> str:
+    if isinstance(exc, CSRFError):
+        return "The form was missing its security token or it expired. Go back, reload the page and try again."
+    if exc.code == 400 and "JSON" in (exc.description or ""):
+        return "The request body is not valid JSON."
+    if exc.code == 429:
+        return "Too many requests. Wait a minute and try again."
+    if exc.code == 500:
+        return "The error was logged. Try again in a moment."
+    return exc.description or ""
+
+
+def handle_http_error(exc: HTTPException):
+    status = exc.code or 500
+    if _wants_json():
+        body = {
+            "error": {
+                "code": getattr(exc, "error_code", None) or CODES.get(status, "error"),
+                "message": _message(exc),
+                **getattr(exc, "extra", {}),
+            }
+        }
+        response = jsonify(body)
+        response.status_code = status
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="kb"'
+    else:
+        response = current_app.make_response(
+            (render_template("errors/error.html", status=status, title=TITLES.get(status, exc.name), message=_message(exc)), status)
+        )
+    for name, value in exc.get_headers() if status in (405, 429) else []:
+        if name.lower() in ("allow", "retry-after"):
+            response.headers[name] = value
+    return response
+
+
+def handle_unexpected(exc: Exception):
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return handle_http_error(InternalServerError())
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)

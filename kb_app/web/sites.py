@@ -1,0 +1,113 @@
+"""The built MkDocs sites behind login, one build per audience.
+
+A user is only ever served files from their own audience's build folder, so a Tier 1 user
+cannot reach Tier 2-only pages by any URL: those pages are simply not in the T1 build.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file
+from flask_login import login_required
+from werkzeug.security import safe_join
+
+from kb_app import users
+from kb_app.web.context import signed_in_user
+
+bp = Blueprint("sites", __name__)
+
+# MkDocs Material writes a few small inline scripts per page; they are allowed by hash, so the
+# policy still has no 'unsafe-inline' for scripts. Inline style attributes are part of the theme.
+SITE_CSP = (
+    "default-src 'self'; script-src 'self' {hashes}; "
+    "style-src 'self' 'unsafe-inline' https://fonts.googleapis.com; "
+    "font-src 'self' data: https://fonts.gstatic.com; img-src 'self' data:; connect-src 'self'; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+_INLINE_SCRIPT = re.compile(rb"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
+_SCRIPT_TYPE = re.compile(rb"""\btype\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)
+_JS_TYPES = {b"", b"text/javascript", b"application/javascript", b"module"}
+
+
+def site_root(user) -> Path:
+    return Path(current_app.config["SITE_DIR"]) / users.audience_of(user)
+
+
+@bp.get("/sop")
+@login_required
+def sop_root_redirect():
+    return redirect("/sop/", code=301)
+
+
+@bp.get("/sop/", defaults={"path": ""})
+@bp.get("/sop/<path:path>")
+@login_required
+def sop(path: str):
+    user = signed_in_user()
+    root = site_root(user)
+    if not (root / "index.html").is_file():
+        return render_template("errors/site_missing.html", audience=users.audience_of(user)), 503
+    target = _resolve(root, path)
+    if target.is_dir():
+        if not request.path.endswith("/"):
+            query = request.query_string.decode("latin-1")
+            return redirect(request.path + "/" + (f"?{query}" if query else ""), code=301)
+        target = target / "index.html"
+        if not target.is_file():
+            abort(404)
+    response = send_file(target, conditional=True, max_age=0)
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.vary.add("Cookie")
+    if target.suffix.lower() in (".html", ".htm"):
+        response.headers["Content-Security-Policy"] = site_csp(target)
+    return response
+
+
+def _resolve(root: Path, path: str) -> Path:
+    """The file or folder `path` names inside `root`; 404 for anything that would leave it."""
+    if "\x00" in path:
+        abort(404)
+    joined = safe_join(str(root), path) if path else str(root)
+    if joined is None:
+        abort(404)
+    target = Path(joined)
+    try:
+        resolved = target.resolve()
+        inside = resolved == root.resolve() or root.resolve() in resolved.parents
+        exists = target.exists()
+    except (OSError, ValueError):
+        abort(404)
+    if not inside or not exists:
+        abort(404)
+    return target
+
+
+def site_csp(page: Path) -> str:
+    stat = page.stat()
+    return _csp_for(str(page), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=512)
+def _csp_for(path: str, _mtime_ns: int, _size: int) -> str:
+    hashes = sorted(set(inline_script_hashes(Path(path).read_bytes())))
+    return SITE_CSP.format(hashes=" ".join(f"'{h}'" for h in hashes)).replace("  ", " ")
+
+
+def inline_script_hashes(html: bytes) -> list[str]:
+    """CSP source expressions (sha256-...) for the executable inline scripts of a page."""
+    found = []
+    for attributes, body in _INLINE_SCRIPT.findall(html):
+        if re.search(rb"\bsrc\s*=", attributes, re.IGNORECASE):
+            continue
+        kind = _SCRIPT_TYPE.search(attributes)
+        if kind is not None and kind.group(1).lower() not in _JS_TYPES:
+            continue  # data blocks such as application/json never run
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+        found.append(f"sha256-{digest}")
+    return found
