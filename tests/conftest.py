@@ -1,0 +1,399 @@
+"""Shared fixtures: a real, migrated database per test (SQLite, and PostgreSQL when
+KB_TEST_DATABASE_URL is set), the Flask app and its test client, the `kb` command, a sign-in
+helper, and factories for roster agents, users and API tokens.
+
+Typical use:
+
+    def test_something(session, make_agent): ...            # a database, nothing else
+    def test_page(client, auth): auth.login_as("trainer")   # the web app, signed in
+    def test_command(runner): runner.invoke(["roster", "export"])
+
+Every test that asks for `db_url` (directly or through `engine`, `session`, `app`, `client`,
+`runner`, `auth`...) runs once per database backend.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from kb_app import db as kb_db
+from kb_app.config import Settings
+
+pytest_plugins = ["tests.fixtures.sops"]
+
+PG_URL_ENV = "KB_TEST_DATABASE_URL"
+DEFAULT_PASSWORD = "correct-horse-battery"
+# Text that only the T2 build of the fake sites contains; it must never reach Tier 1.
+T2_ONLY_MARKER = "T2-ONLY-MARKER-7f3a9c"
+
+
+# --- databases -----------------------------------------------------------------------------
+
+
+def _migrated_sqlite_template(directory: Path) -> Path:
+    path = directory / "template.sqlite3"
+    engine = kb_db.engine_for(f"sqlite:///{path}")
+    kb_db.upgrade(engine)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite file per test worker; each test gets a copy."""
+    return _migrated_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
+
+
+class PostgresServer:
+    """Creates and drops scratch databases on the server named by KB_TEST_DATABASE_URL.
+
+    Names are random, so parallel workers and other people's test runs never collide.
+    """
+
+    def __init__(self, url: str):
+        self.url = make_url(url)
+        self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+    def url_for(self, name: str) -> str:
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def create(self, prefix: str, template: str | None = None) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+        clause = f' TEMPLATE "{template}"' if template else ""
+        with self.admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+        return name
+
+    def drop(self, name: str) -> None:
+        with self.admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def _postgres():
+    """(server, migrated template database name) per test worker, or a skip/fail."""
+    url = os.environ.get(PG_URL_ENV)
+    if not url:
+        if os.environ.get("KB_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"KB_REQUIRE_POSTGRES=1 but {PG_URL_ENV} is not set", pytrace=False)
+        pytest.skip(f"PostgreSQL tests need {PG_URL_ENV}")
+    server = PostgresServer(url)
+    template = server.create("kb_tpl")
+    try:
+        engine = kb_db.engine_for(server.url_for(template))
+        kb_db.upgrade(engine)
+        engine.dispose()
+        yield server, template
+    finally:
+        server.drop(template)
+        server.admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_backend(request) -> str:
+    """The database backend of this test run: `sqlite` or `postgresql`."""
+    return request.param
+
+
+@pytest.fixture
+def db_url(request, db_backend, tmp_path) -> str:
+    """URL of a fresh database at the newest schema revision, private to this test."""
+    if db_backend == "sqlite":
+        path = tmp_path / "kb.sqlite3"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    server, template = request.getfixturevalue("_postgres")
+    name = server.create("kb_t", template=template)
+    try:
+        yield server.url_for(name)
+    finally:
+        server.drop(name)
+
+
+@pytest.fixture
+def empty_db_url(request, db_backend, tmp_path) -> str:
+    """Like `db_url` but with no tables at all (for migration tests)."""
+    if db_backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    server, _ = request.getfixturevalue("_postgres")
+    name = server.create("kb_e")
+    try:
+        yield server.url_for(name)
+    finally:
+        server.drop(name)
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = kb_db.engine_for(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine):
+    """A session on the test database; commit what the test needs others to see."""
+    with kb_db.session_factory(engine)() as session:
+        yield session
+        session.rollback()
+
+
+# --- factories -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_agent(engine) -> Callable[..., Any]:
+    """Create a roster agent; keyword arguments override the defaults. Returns the Agent."""
+    from kb_app.models import Agent
+
+    numbers = itertools.count(1)
+
+    def make(**overrides) -> Agent:
+        n = next(numbers)
+        values = {
+            "employee_id": f"E{n:05d}",
+            "name": f"Agent {n}",
+            "email": f"agent{n}@northwind-bpo.example",
+            "tier": "T1",
+            "vendor": "northwind-bpo",
+            "site": "manila",
+            "team": "NW Manila 1",
+            "language": "en",
+            "manager": "Team Leader",
+            "start_date": date(2025, 6, 2),
+            "active": True,
+        }
+        values.update(overrides)
+        with kb_db.session_scope(engine) as s:
+            agent = Agent(**values)
+            s.add(agent)
+        return agent
+
+    return make
+
+
+@pytest.fixture
+def make_user(engine, make_agent) -> Callable[..., Any]:
+    """Create a user with password DEFAULT_PASSWORD. An agent gets a new roster entry unless
+    `employee_id` is given (extra keywords go to that agent); a partner manager gets vendor
+    northwind-bpo unless `vendor` is given. Returns the User with its agent loaded."""
+    from kb_app import users
+
+    numbers = itertools.count(1)
+
+    def make(role: str = "agent", *, email: str | None = None, password: str = DEFAULT_PASSWORD, **extra):
+        n = next(numbers)
+        employee_id = extra.pop("employee_id", None)
+        vendor = extra.pop("vendor", "northwind-bpo" if role == "partner_manager" else None)
+        name = extra.pop("name", "")
+        if role == "agent" and employee_id is None:
+            employee_id = make_agent(**extra).employee_id
+        with kb_db.session_scope(engine) as s:
+            user = users.create_user(
+                s,
+                email=email or f"{role.replace('_', '-')}{n}@example.com",
+                role=role,
+                name=name,
+                vendor=vendor,
+                employee_id=employee_id,
+                password=password,
+                actor="test",
+            )
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_token(engine) -> Callable[..., str]:
+    """Create an API token for a user; returns the secret for `Authorization: Bearer`."""
+    from kb_app import users
+    from kb_app.models import User
+
+    def make(user, name: str = "test token") -> str:
+        with kb_db.session_scope(engine) as s:
+            return users.create_token(s, s.get(User, user.id), name, actor="test").secret
+
+    return make
+
+
+# --- sites ---------------------------------------------------------------------------------
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>" + title + "</title>"
+        "<script>__md_scope=new URL('.',location)</script>"
+        "<link rel='stylesheet' href='/sop/assets/site.css'></head>"
+        "<body><h1>" + title + "</h1>" + body + "</body></html>"
+    )
+
+
+def build_fake_sites(root: Path) -> Path:
+    """Two tiny MkDocs-shaped builds: T1 has no T2-only page; T2 has one and a T2 block."""
+    pages = {
+        "T1": {
+            "index.html": _page("Account Security SOPs (T1)", "<p>Tier 1 home.</p>"),
+            "procedures/ato-recovery/index.html": _page("Hacked account recovery", "<p>Verify ownership.</p>"),
+            "assets/site.css": "body { font-family: sans-serif; }",
+            "search/search_index.json": '{"docs": [{"location": "procedures/ato-recovery/", "text": "Verify ownership."}]}',
+        },
+        "T2": {
+            "index.html": _page("Account Security SOPs (T2)", "<p>Tier 2 home.</p>"),
+            "procedures/ato-recovery/index.html": _page(
+                "Hacked account recovery", f"<p>Verify ownership.</p><p>{T2_ONLY_MARKER}: check the ASN list.</p>"
+            ),
+            "procedures/t2-infra/index.html": _page("Attacker infrastructure", f"<p>{T2_ONLY_MARKER} page.</p>"),
+            "assets/site.css": "body { font-family: sans-serif; }",
+            "search/search_index.json": '{"docs": [{"location": "procedures/t2-infra/", "text": "' + T2_ONLY_MARKER + '"}]}',
+        },
+    }
+    for audience, files in pages.items():
+        for relative, content in files.items():
+            path = root / audience / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def fake_sites(tmp_path) -> Path:
+    """A site dir with fake T1 and T2 builds; T2_ONLY_MARKER appears only under T2."""
+    return build_fake_sites(tmp_path / "site")
+
+
+# --- the web app and the command -----------------------------------------------------------
+
+
+@pytest.fixture
+def settings(db_url, tmp_path, fake_sites) -> Settings:
+    """Settings for one test: its own database, var dir and fake sites; no environment."""
+    return Settings(
+        root=tmp_path,
+        sop_dir=tmp_path / "sop",
+        quiz_dir=tmp_path / "quizzes",
+        var_dir=tmp_path / "var",
+        index_dir=tmp_path / "var" / "index",
+        site_dir=fake_sites,
+        database_url=db_url,
+        secret_key="test-secret-key-not-for-production",
+    )
+
+
+TEST_CONFIG = {"TESTING": True, "REQUEST_LOG": False}
+
+
+@pytest.fixture
+def make_app(settings) -> Callable[..., Any]:
+    """Build an app with extra config (e.g. LOGIN_RATE_LIMIT, TRUSTED_HEADER)."""
+    from kb_app.web import create_app
+
+    apps = []
+
+    def make(settings_override: Settings | None = None, **config):
+        app = create_app(settings_override or settings, test_config={**TEST_CONFIG, **config})
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["kb_engine"].dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+_CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token_from(html: str) -> str:
+    match = _CSRF_INPUT.search(html)
+    assert match, "no csrf_token field in the page"
+    return match.group(1)
+
+
+class AuthActions:
+    """Sign in and out as the user would, CSRF token and all."""
+
+    def __init__(self, client, make_user):
+        self._client = client
+        self._make_user = make_user
+        self.user = None
+
+    def csrf_token(self) -> str:
+        """A valid CSRF token for the client's session (from the sign-in or home page)."""
+        response = self._client.get("/login")
+        if response.status_code == 302:
+            response = self._client.get("/")
+        return csrf_token_from(response.get_data(as_text=True))
+
+    def login(self, identifier: str, password: str = DEFAULT_PASSWORD):
+        return self._client.post(
+            "/login", data={"identifier": identifier, "password": password, "csrf_token": self.csrf_token()}
+        )
+
+    def login_as(self, role: str = "agent", **user_fields):
+        """Create a user with `role` (see `make_user`) and sign in; returns the user."""
+        self.user = self._make_user(role, **user_fields)
+        response = self.login(self.user.email)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return self.user
+
+    def logout(self):
+        return self._client.post("/logout", data={"csrf_token": self.csrf_token()})
+
+
+@pytest.fixture
+def auth(client, make_user) -> AuthActions:
+    return AuthActions(client, make_user)
+
+
+@dataclass
+class KbRunner:
+    """Runs `kb` commands against the test database and directories."""
+
+    env: dict[str, str]
+
+    def invoke(self, args, input: str | bytes | None = None, **kwargs):
+        from kb_app.cli import main
+
+        return CliRunner().invoke(main, args, input=input, env=self.env, catch_exceptions=False, **kwargs)
+
+
+@pytest.fixture
+def runner(settings) -> KbRunner:
+    return KbRunner(
+        env={
+            "KB_DATABASE_URL": settings.database_url,
+            "KB_VAR_DIR": str(settings.var_dir),
+            "KB_SITE_DIR": str(settings.site_dir),
+            "KB_INDEX_DIR": str(settings.index_dir),
+            "KB_SECRET_KEY": settings.secret_key,
+            "KB_TRUSTED_HEADER": "",
+        }
+    )
