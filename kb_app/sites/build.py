@@ -1,0 +1,243 @@
+"""Build the static site of each audience with MkDocs (strict) and swap it in atomically.
+
+Layout of the site dir:
+
+    <site-dir>/T1 -> .builds/T1-<stamp>     (symlink, replaced with one rename)
+    <site-dir>/T2 -> .builds/T2-<stamp>
+    <site-dir>/.builds/                      (finished builds; old ones removed after a swap)
+
+Every audience is built before any is swapped in, so T1 and T2 always come from the same
+catalog, and a failed build leaves the sites that were serving untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from kb_app.catalog import Catalog, load_catalog, validate_catalog
+from kb_app.problems import Problem
+from kb_app.sites.staging import StagedSite, stage_site
+
+AUDIENCES = ("T1", "T2")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO_ROOT / "mkdocs.yml"
+ASSETS_DIR = REPO_ROOT / "site_config" / "assets"
+BUILDS = ".builds"
+MANIFEST = "kb-site.json"
+TEXT_SUFFIXES = {".html", ".json", ".xml", ".txt"}
+
+
+class SiteBuildError(Exception):
+    """The site was not built (nothing was swapped in); `problems` say where and why."""
+
+    def __init__(self, message: str, problems: Iterable[Problem] = ()):
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+@dataclass
+class AudienceBuild:
+    tier: str
+    path: Path
+    pages: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {"tier": self.tier, "path": str(self.path), "pages": self.pages, "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class BuildResult:
+    site_dir: Path
+    builds: list[AudienceBuild] = field(default_factory=list)
+    diagrams: bool = False
+    warnings: list[Problem] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": True,
+            "site_dir": str(self.site_dir),
+            "diagrams": self.diagrams,
+            "audiences": {b.tier: b.to_dict() for b in self.builds},
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+
+# --- MkDocs -------------------------------------------------------------------------------------
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+_DOC_FILE = re.compile(r"Doc file '(?P<doc>[^']+)'")
+_LINK = re.compile(r"(?:link|anchor) '(?P<target>[^']+)'")
+
+
+def _problem_from_mkdocs(message: str, catalog: Catalog) -> Problem:
+    """Turn a MkDocs warning into `path:line: message`, pointing at the SOP source line if found."""
+    doc = _DOC_FILE.search(message)
+    sop = next((s for s in catalog if doc and s.rel_path == doc.group("doc")), None)
+    if sop is None:
+        where = f"(generated page) {doc.group('doc')}" if doc else "mkdocs"
+        return Problem.error(where, 1, message)
+    line = 1
+    target = _LINK.search(message)
+    if target:
+        needle = target.group("target")
+        for number, text in enumerate(Path(sop.path).read_text(encoding="utf-8").splitlines(), start=1):
+            if needle in text:
+                line = number
+                break
+    return Problem.error(sop.path, line, message)
+
+
+def _mkdocs_build(staged: StagedSite, out_dir: Path, config_file: Path, catalog: Catalog) -> None:
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import MkDocsException
+
+    logger = logging.getLogger("mkdocs")
+    collect = _Collect()
+    propagate = logger.propagate
+    logger.addHandler(collect)
+    logger.propagate = False  # MkDocs' own messages are reported below, as path:line problems
+    try:
+        config = load_config(
+            str(config_file),
+            docs_dir=str(staged.docs_dir),
+            site_dir=str(out_dir),
+            strict=True,
+            nav=staged.nav,
+            site_name=f"Account Security KB · {staged.extra['audience_label']}",
+        )
+        config.extra["kb"] = staged.extra
+        build(config)
+    except (MkDocsException, SystemExit) as error:
+        problems = [_problem_from_mkdocs(m, catalog) for m in collect.messages]
+        summary = "; ".join(dict.fromkeys(p.message for p in problems)) or str(error)
+        raise SiteBuildError(f"{staged.tier} site failed to build: {summary}", problems) from None
+    finally:
+        logger.removeHandler(collect)
+        logger.propagate = propagate
+
+
+def _check_no_tier2_material(staged: StagedSite, out_dir: Path) -> None:
+    """Last line of defence: no Tier 2 block and no link to a `t2_only` page in any T1 output file."""
+    markers = ["tier-t2", *staged.extra["t2_only_markers"]]
+    for file in out_dir.rglob("*"):
+        if file.suffix not in TEXT_SUFFIXES or not file.is_file():
+            continue
+        text = file.read_text(encoding="utf-8", errors="replace")
+        for marker in markers:
+            if marker in text:
+                rel = file.relative_to(out_dir)
+                raise SiteBuildError(f"T1 site would leak Tier 2 material: {rel} contains {marker!r}")
+
+
+def _write_manifest(staged: StagedSite, out_dir: Path) -> None:
+    """What the web app needs to tie a served page to the exact text an agent acknowledges."""
+    import json
+
+    manifest = {
+        "audience": staged.tier,
+        "built_at": staged.extra["built_at"],
+        "pages": [
+            {
+                "id": s.id,
+                "title": s.title,
+                "kind": s.kind.value,
+                "version": s.version,
+                "status": s.status.value,
+                "url": s.rel_path[: -len(".md")] + "/",
+                "content_hash": s.content_hash_for(staged.tier),
+            }
+            for s in staged.sops
+        ],
+    }
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+# --- atomic swap --------------------------------------------------------------------------------
+
+
+def _swap_in(site_dir: Path, tier: str, build_dir: Path) -> None:
+    """Point <site-dir>/<tier> at build_dir with one rename, then remove the builds it replaced."""
+    live = site_dir / tier
+    if live.exists() and not live.is_symlink():
+        # A plain directory from an older layout: move it aside first (not atomic, once only).
+        os.rename(live, site_dir / BUILDS / f"{tier}-legacy-{time.time_ns()}")
+    link = site_dir / f".{tier}.link-{time.time_ns()}"
+    link.symlink_to(build_dir.relative_to(site_dir))
+    os.replace(link, live)
+    for old in (site_dir / BUILDS).glob(f"{tier}-*"):
+        if old != build_dir:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+# --- entry point --------------------------------------------------------------------------------
+
+
+def build_sites(
+    sop_dir: Path | str,
+    site_dir: Path | str,
+    audiences: Iterable[str] = AUDIENCES,
+    *,
+    mermaid_js: Path | None = None,
+    config_file: Path = DEFAULT_CONFIG,
+    assets_dir: Path = ASSETS_DIR,
+    now: datetime | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> BuildResult:
+    """Validate the catalog, build each audience's site, swap them all in. Raises SiteBuildError."""
+    now = now or datetime.now(timezone.utc)
+    site_dir = Path(site_dir)
+    audiences = [a for a in AUDIENCES if a in set(audiences)]
+    catalog = load_catalog(sop_dir)
+    report = validate_catalog(catalog, against=None, today=now.date())
+    if not report.ok:
+        raise SiteBuildError(f"{len(report.errors)} errors in {sop_dir}: fix them, then build again (no site written)", report.errors)
+    progress(f"validated {len(catalog)} SOPs in {sop_dir}: {len(report.warnings)} warnings")
+
+    (site_dir / BUILDS).mkdir(parents=True, exist_ok=True)
+    result = BuildResult(site_dir, diagrams=mermaid_js is not None, warnings=report.warnings)
+    finished: list[tuple[str, Path]] = []
+    try:
+        for tier in audiences:
+            started = time.perf_counter()
+            out_dir = Path(tempfile.mkdtemp(prefix=f"{tier}-{now:%Y%m%dT%H%M%S}-", dir=site_dir / BUILDS))
+            finished.append((tier, out_dir))
+            with tempfile.TemporaryDirectory(prefix=f"kb-site-docs-{tier}-") as docs:
+                try:
+                    staged = stage_site(catalog, tier, Path(docs), now=now, assets_dir=assets_dir, mermaid_js=mermaid_js)
+                except ValueError as error:
+                    raise SiteBuildError(str(error)) from None
+                progress(f"building {tier} site: {len(staged.pages)} pages ...")
+                _mkdocs_build(staged, out_dir, config_file, catalog)
+            if tier == "T1":
+                _check_no_tier2_material(staged, out_dir)
+            _write_manifest(staged, out_dir)
+            out_dir.chmod(0o755)  # mkdtemp makes it owner-only; a web server user must read it
+            result.builds.append(AudienceBuild(tier, site_dir / tier, len(staged.pages), time.perf_counter() - started))
+    except BaseException:
+        for _, out_dir in finished:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    for tier, out_dir in finished:
+        _swap_in(site_dir, tier, out_dir)
+        progress(f"{tier} site ready: {site_dir / tier}")
+    return result

@@ -1,0 +1,100 @@
+"""The staging docs dir of one audience: SOP pages as that tier reads them, index pages, assets.
+
+Tier 1 staging never receives a `t2_only` page or the text of a Tier 2 block, so nothing
+downstream (MkDocs, search index, sitemap) can leak it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from kb_app.catalog import Catalog, Kind, Sop
+from kb_app.sites import indexes
+from kb_app.sites.render import TIER_LABELS, PageContext, duration_text, sop_page
+
+ASSETS_DIR = "assets/kb"  # site_config/assets is copied here
+MERMAID_PATH = "assets/vendor/mermaid/mermaid.min.js"
+
+
+@dataclass
+class StagedSite:
+    tier: str
+    docs_dir: Path
+    sops: list[Sop]
+    pages: list[str]  # docs paths of every Markdown page
+    nav: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+
+def _nav(sops: list[Sop], ctx: indexes.IndexContext) -> list:
+    nav: list = [{"Home": indexes.HOME}]
+    for kind in (Kind.BULLETIN, Kind.SOP, Kind.ESCALATION):
+        pages = ctx.of_kind(kind)
+        if pages:
+            nav.append({indexes.SECTION_TITLES[kind]: [{s.title: s.rel_path} for s in pages]})
+    nav.append({"Browse": [{indexes.INDEX_TITLES[p]: p} for p in (indexes.BY_TAG, indexes.BY_TIER, indexes.ESCALATION_DIRECTORY, indexes.RECENT_CHANGES)]})
+    return nav
+
+
+def _t2_only_markers(catalog: Catalog) -> list[str]:
+    """Fragments of the URL of every `t2_only` page, as any relative link to it would contain."""
+    stems = [Path(s.rel_path).stem for s in catalog if not s.visible_to("T1")]
+    return sorted({f"/{stem}/" for stem in stems} | {f"{stem}.md" for stem in stems})
+
+
+def stage_site(
+    catalog: Catalog,
+    tier: str,
+    docs_dir: Path,
+    *,
+    now: datetime,
+    assets_dir: Path,
+    mermaid_js: Path | None,
+) -> StagedSite:
+    """Write the docs dir of `tier` and return what the MkDocs config needs to know about it."""
+    sops = catalog.for_tier(tier)
+    ctx = PageContext(tier=tier, now=now, diagrams=mermaid_js is not None, visible={s.id: s for s in sops})
+    index_ctx = indexes.IndexContext(tier=tier, now=now, sops=sops)
+    generated = indexes.index_pages(index_ctx)
+
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    pages: list[str] = []
+    for sop in sops:
+        if sop.rel_path in generated:
+            raise ValueError(f"{sop.path}: the file name {sop.rel_path} is reserved for a generated page; move it into procedures/")
+        target = docs_dir / sop.rel_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(sop_page(sop, ctx), encoding="utf-8")
+        pages.append(sop.rel_path)
+    for name, text in generated.items():
+        (docs_dir / name).write_text(text, encoding="utf-8")
+        pages.append(name)
+
+    shutil.copytree(assets_dir, docs_dir / ASSETS_DIR, dirs_exist_ok=True)
+    if mermaid_js is not None:
+        (docs_dir / MERMAID_PATH).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(mermaid_js, docs_dir / MERMAID_PATH)
+
+    bulletins = [
+        {
+            "id": s.id,
+            "title": s.title,
+            "url": s.rel_path[: -len(".md")] + "/",
+            "ack_within": duration_text(s.ack_within) if s.ack_within else "",
+            "expires": s.expires.isoformat() if s.expires else "",
+        }
+        for s in index_ctx.open_bulletins()
+    ]
+    extra = {
+        "audience": tier,
+        "audience_label": TIER_LABELS[tier],
+        "built_at": now.isoformat(timespec="seconds"),
+        "open_bulletins": bulletins,
+        "mermaid_js": MERMAID_PATH if mermaid_js is not None else "",
+        "t2_only_markers": _t2_only_markers(catalog) if tier == "T1" else [],
+        "banner_endpoint": "/api/v1/me/banner",
+    }
+    return StagedSite(tier=tier, docs_dir=docs_dir, sops=sops, pages=pages, nav=_nav(sops, index_ctx), extra=extra)

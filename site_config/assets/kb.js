@@ -1,0 +1,69 @@
+/*
+ * Small enhancements of the SOP site; every one of them is optional and fails silently.
+ *
+ * - Hides bulletins in the announce bar once their `data-expires` time has passed (the site is
+ *   static, so a bulletin can expire between two builds).
+ * - Flags review dates that passed after the build.
+ * - When the site is served by the kb web app (behind login, under /sop/), asks
+ *   GET <banner endpoint> (default /api/v1/me/banner) for the signed-in agent's banner.
+ *   Contract: 200 with JSON {"text": "...", "level": "info"|"warning"|"danger", "url": "..."}
+ *   shows it (text only, never HTML); 204, any error or no app (file://, plain http server)
+ *   leaves the page as it is.
+ */
+(function () {
+  "use strict";
+
+  var banner = document.getElementById("kb-banner");
+
+  function refreshBanner() {
+    if (!banner) return;
+    var shown = Array.prototype.some.call(banner.children, function (el) { return !el.hidden; });
+    if (shown) banner.removeAttribute("data-empty");
+    else banner.setAttribute("data-empty", "");
+  }
+
+  function expireBulletins(now) {
+    if (!banner) return;
+    banner.querySelectorAll(".kb-banner__bulletin[data-expires]").forEach(function (el) {
+      var expires = Date.parse(el.getAttribute("data-expires"));
+      if (!isNaN(expires) && expires <= now) el.hidden = true;
+    });
+  }
+
+  function flagStaleReviews(now) {
+    var today = new Date(now).toISOString().slice(0, 10);
+    document.querySelectorAll("[data-kb-review-by]").forEach(function (el) {
+      if (el.getAttribute("data-kb-review-by") < today) el.classList.add("kb-meta__value--stale");
+    });
+  }
+
+  function showUserBanner(data) {
+    var slot = banner && banner.querySelector("[data-kb-user-banner]");
+    if (!slot || !data || typeof data.text !== "string" || !data.text) return;
+    var content = document.createElement(data.url ? "a" : "span");
+    content.textContent = data.text;
+    if (data.url) content.href = data.url;
+    slot.replaceChildren(content);
+    slot.setAttribute("data-level", ["info", "warning", "danger"].indexOf(data.level) >= 0 ? data.level : "info");
+    slot.hidden = false;
+    refreshBanner();
+  }
+
+  function fetchUserBanner() {
+    var endpoint = banner && banner.getAttribute("data-kb-banner-endpoint");
+    if (!endpoint || !/^https?:$/.test(location.protocol) || !window.fetch) return;
+    fetch(endpoint, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        var type = response.headers.get("Content-Type") || "";
+        return response.status === 200 && type.indexOf("json") >= 0 ? response.json() : null;
+      })
+      .then(showUserBanner)
+      .catch(function () { /* not served by the app, or offline: nothing to show */ });
+  }
+
+  var now = Date.now();
+  expireBulletins(now);
+  flagStaleReviews(now);
+  refreshBanner();
+  fetchUserBanner();
+})();
