@@ -1,0 +1,90 @@
+"""What a search returns: hits (one per SOP section), facet counts, suggestions, pinned bulletins."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    sop_id: str
+    title: str
+    kind: str  # sop | escalation | bulletin
+    status: str  # active | retired (drafts are never indexed)
+    version: str
+    section: str  # the section heading (the SOP title for text before the first heading)
+    anchor: str  # "" for text before the first heading
+    url: str  # the section in the reader's own site, e.g. /sop/procedures/ato-recovery/#verify-ownership
+    snippet: str  # HTML: escaped text with <mark> around the matched words
+    score: float
+    tags: tuple[str, ...] = ()
+    owner: str = ""
+
+    @property
+    def retired(self) -> bool:
+        return self.status == "retired"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["tags"] = list(self.tags)
+        data["score"] = round(self.score, 4)
+        data["retired"] = self.retired
+        return data
+
+
+@dataclass(frozen=True)
+class PinnedBulletin:
+    """An open bulletin, shown above the results while it is open (whatever the query)."""
+
+    sop_id: str
+    title: str
+    version: str
+    url: str
+    expires: datetime | None
+    matched: bool  # the query also matched one of its sections (url then points there)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["expires"] = self.expires.isoformat() if self.expires else None
+        return data
+
+
+@dataclass
+class SearchResults:
+    query: str
+    tier: str
+    hits: list[SearchHit] = field(default_factory=list)
+    total: int = 0  # matching sections (after filters), not just this page
+    total_sops: int = 0
+    facets: dict[str, dict[str, int]] = field(default_factory=lambda: {"kind": {}, "tag": {}})
+    suggestions: list[str] = field(default_factory=list)  # "did you mean" queries
+    pinned: list[PinnedBulletin] = field(default_factory=list)
+    filters: dict[str, list[str]] = field(default_factory=dict)  # filters in effect (typed and passed)
+    offset: int = 0
+    limit: int = 10
+    build_id: str = ""
+    elapsed_ms: float = 0.0
+
+    def __iter__(self):
+        return iter(self.hits)
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def to_dict(self) -> dict:
+        return {
+            "query": self.query,
+            "tier": self.tier,
+            "total": self.total,
+            "total_sops": self.total_sops,
+            "offset": self.offset,
+            "limit": self.limit,
+            "results": [hit.to_dict() for hit in self.hits],
+            "facets": self.facets,
+            "suggestions": list(self.suggestions),
+            "pinned": [p.to_dict() for p in self.pinned],
+            "filters": self.filters,
+            "build_id": self.build_id,
+            "elapsed_ms": round(self.elapsed_ms, 2),
+        }

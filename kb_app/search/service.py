@@ -1,0 +1,309 @@
+"""The search core the web app and the `kb search` command call: `SearchService.search(...)`.
+
+One service per process. It reads `<index_dir>/CURRENT` before each search (a stat call) and
+reopens when a rebuild switched builds, so long-running workers pick up new SOPs without a
+restart, and a search that started on the old build finishes on it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+from kb_app.search.documents import TIERS, section_url
+from kb_app.search.index import IndexNotFound, builds_dir, read_pointer, POINTER
+from kb_app.search.query import (
+    FILTER_NAMES,
+    CompiledQuery,
+    ParsedQuery,
+    QueryBuilder,
+    _filter_value,
+    fuzzy_distance,
+    parse_query,
+    suggestion_text,
+)
+from kb_app.search.results import PinnedBulletin, SearchHit, SearchResults
+from kb_app.search.snippets import snippet
+from kb_app.search.synonyms import SynonymTable, load_synonyms
+from kb_app.search.tier_index import TierIndex
+
+MAX_LIMIT = 100
+MAX_OFFSET = 1000
+TOP_TAGS = 20
+
+# How much matching more of the query's words counts: a section's score is multiplied by
+# (matched clauses / clauses) ** COORDINATION, so one word matched very often cannot beat a
+# section that answers the whole question.
+COORDINATION = 1.0
+
+
+class Build:
+    """One build, opened lazily per tier."""
+
+    def __init__(self, index_dir: Path, build_id: str):
+        self.build_id = build_id
+        self.path = builds_dir(index_dir) / build_id
+        manifest = self.path / "manifest.json"
+        if not manifest.is_file():
+            raise IndexNotFound(f"search index {index_dir} names build {build_id}, which is missing: run `kb index`")
+        self.manifest = json.loads(manifest.read_text(encoding="utf-8"))
+        self._tiers: dict[str, TierIndex] = {}
+        self._lock = threading.Lock()
+
+    def tier(self, tier: str) -> TierIndex:
+        opened = self._tiers.get(tier)
+        if opened is None:
+            with self._lock:
+                opened = self._tiers.get(tier)
+                if opened is None:
+                    opened = self._tiers[tier] = TierIndex(self.path / tier, tier)
+        return opened
+
+    def close(self) -> None:
+        for opened in list(self._tiers.values()):
+            opened.close()
+
+
+class SearchService:
+    """Searches the live build of an index directory, for one audience tier at a time.
+
+    Thread-safe; share one per process. `search` raises IndexNotFound when no build exists and
+    ValueError for an unknown tier; any query text, however malformed, gets an answer.
+    """
+
+    def __init__(
+        self,
+        index_dir: Path | str,
+        *,
+        synonyms: SynonymTable | None = None,
+        url_prefix: str = "/sop/",
+        clock: Callable[[], datetime] | None = None,
+    ):
+        self.index_dir = Path(index_dir)
+        self.synonyms = synonyms if synonyms is not None else load_synonyms()
+        self.url_prefix = url_prefix
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self._lock = threading.Lock()
+        self._build: Build | None = None
+        self._pointer_stamp: tuple | None = None
+        self._retired: list[Build] = []
+
+    # -- the live build ---------------------------------------------------------------------
+
+    def _stamp(self) -> tuple | None:
+        try:
+            st = os.stat(self.index_dir / POINTER)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def current(self, *, force: bool = False) -> Build:
+        """The live build, reopened when CURRENT changed since the last call."""
+        stamp = self._stamp()
+        build = self._build
+        if build is not None and stamp == self._pointer_stamp and not force:
+            return build
+        with self._lock:
+            stamp = self._stamp()
+            if self._build is not None and stamp == self._pointer_stamp and not force:
+                return self._build
+            build_id = read_pointer(self.index_dir)
+            if build_id is None:
+                raise IndexNotFound(f"no search index in {self.index_dir}: run `kb index` first")
+            if self._build is None or self._build.build_id != build_id or force:
+                fresh = Build(self.index_dir, build_id)
+                if self._build is not None:
+                    # Threads may still be finishing a search on it; close it on the next switch.
+                    for old in self._retired:
+                        old.close()
+                    self._retired = [self._build]
+                self._build = fresh
+            self._pointer_stamp = stamp
+            return self._build
+
+    def info(self) -> dict:
+        """The live build's manifest (build id, time, SOP and section counts per tier)."""
+        return dict(self.current().manifest)
+
+    def close(self) -> None:
+        with self._lock:
+            for build in [*self._retired, *([self._build] if self._build else [])]:
+                build.close()
+            self._build, self._retired, self._pointer_stamp = None, [], None
+
+    # -- searching --------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        tier: str = "T1",
+        limit: int = 10,
+        offset: int = 0,
+        filters: Mapping[str, str | Iterable[str]] | None = None,
+        now: datetime | None = None,
+    ) -> SearchResults:
+        if tier not in TIERS:
+            raise ValueError(f"unknown tier {tier!r} (expected one of {', '.join(TIERS)})")
+        started = time.perf_counter()
+        limit = max(1, min(int(limit), MAX_LIMIT))
+        offset = max(0, min(int(offset), MAX_OFFSET))
+        parsed = parse_query(query)
+        _merge_filters(parsed, filters)
+        now = now or self.clock()
+        try:
+            results = self._search(self.current(), parsed, tier, limit, offset, now)
+        except (OSError, EOFError):
+            # The build was pruned under us (two rebuilds during one search): reopen and retry once.
+            results = self._search(self.current(force=True), parsed, tier, limit, offset, now)
+        results.elapsed_ms = (time.perf_counter() - started) * 1000
+        return results
+
+    def _search(self, build: Build, parsed: ParsedQuery, tier: str, limit: int, offset: int, now: datetime) -> SearchResults:
+        index = build.tier(tier)
+        results = SearchResults(
+            query=parsed.text, tier=tier, offset=offset, limit=limit, build_id=build.build_id,
+            filters={name: sorted(values) for name, values in parsed.filters.items()},
+        )
+        compiled = QueryBuilder(index, self.synonyms).compile(parsed)
+        allowed = _allowed_documents(index, parsed.filters)
+        searcher = index.searcher()
+        if compiled.clauses:
+            scores = _score(index, compiled.clauses, allowed)
+        elif parsed.filters:
+            scores = {doc: 0.0 for doc in allowed} if allowed is not None else {}
+        else:
+            scores = {}
+        results.total = len(scores)
+        results.total_sops = len({index.sop_ids[doc] for doc in scores})
+        results.facets = _facets(index, scores)
+        ranked = heapq.nsmallest(offset + limit, scores, key=lambda doc: (-scores[doc], index.sop_ids[doc], index.orders[doc]))
+        for doc in ranked[offset:]:
+            results.hits.append(self._hit(searcher, doc, scores[doc], compiled))
+        results.suggestions = _suggestions(index, parsed, compiled.unknown)
+        results.pinned = self._pinned(index, scores, now)
+        return results
+
+    def _hit(self, searcher, doc: int, score: float, compiled: CompiledQuery) -> SearchHit:
+        fields = searcher.stored_fields(doc)
+        return SearchHit(
+            sop_id=fields["sop_id"],
+            title=fields["title"],
+            kind=fields["kind"],
+            status=fields["status"],
+            version=fields["version"],
+            section=fields["heading"],
+            anchor=fields["anchor"],
+            url=section_url(fields["page"], fields["anchor"], self.url_prefix),
+            snippet=snippet(fields["body"], compiled.stems, compiled.phrases),
+            score=score,
+            tags=tuple(t for t in fields.get("tag", "").split(",") if t),
+            owner=fields.get("owner", ""),
+        )
+
+    def _pinned(self, index: TierIndex, scores: dict[int, float], now: datetime) -> list[PinnedBulletin]:
+        best: dict[str, int] = {}
+        for doc, score in scores.items():
+            if index.kinds[doc] == "bulletin" and score > 0:
+                sop_id = index.sop_ids[doc]
+                if sop_id not in best or score > scores[best[sop_id]]:
+                    best[sop_id] = doc
+        pinned = []
+        for entry in index.meta.get("bulletin_list", []):
+            expires = datetime.fromisoformat(entry["expires"]) if entry.get("expires") else None
+            if entry["status"] != "active" or (expires is not None and now >= expires):
+                continue
+            matched = entry["sop_id"] in best
+            anchor = _anchor_of(index.keys[best[entry["sop_id"]]]) if matched else ""
+            pinned.append(PinnedBulletin(
+                sop_id=entry["sop_id"], title=entry["title"], version=entry["version"],
+                url=section_url(entry["page"], anchor, self.url_prefix), expires=expires, matched=matched,
+            ))
+        pinned.sort(key=lambda p: (not p.matched, p.sop_id))
+        return pinned
+
+
+def _anchor_of(key: str) -> str:
+    return key.split("#", 1)[1] if "#" in key else ""
+
+
+def _merge_filters(parsed: ParsedQuery, filters: Mapping[str, str | Iterable[str]] | None) -> None:
+    """Filters passed by the caller (facet links, form fields) narrow like typed ones."""
+    for raw_name, raw_values in (filters or {}).items():
+        name = FILTER_NAMES.get(str(raw_name).lower())
+        if name is None:
+            raise ValueError(f"unknown filter {raw_name!r} (expected one of tag, kind, tier, id, status)")
+        values = [raw_values] if isinstance(raw_values, str) else list(raw_values or [])
+        cleaned = {v for v in (_filter_value(name, str(value)) for value in values) if v}
+        if not cleaned and values:
+            cleaned = {"\x00no-such-value"}  # an impossible value asked for: match nothing
+        if cleaned:
+            parsed.filters.setdefault(name, set()).update(cleaned)
+
+
+def _allowed_documents(index: TierIndex, filters: dict[str, set[str]]) -> set[int] | None:
+    """Documents passing every filter (None: no filter). Values of one filter widen, filters narrow."""
+    if not filters:
+        return None
+    checks = []
+    if "kind" in filters:
+        checks.append(lambda doc, v=filters["kind"]: index.kinds[doc] in v)
+    if "status" in filters:
+        checks.append(lambda doc, v=filters["status"]: index.statuses[doc] in v)
+    if "tag" in filters:
+        checks.append(lambda doc, v=filters["tag"]: not v.isdisjoint(index.tags[doc]))
+    if "tier" in filters:
+        checks.append(lambda doc, v=filters["tier"]: not v.isdisjoint(index.audience[doc]))
+    if "id" in filters:
+        exact = {v for v in filters["id"] if not v.endswith("*")}
+        prefixes = tuple(v.rstrip("*") for v in filters["id"] if v.endswith("*"))
+        checks.append(lambda doc: index.sop_ids[doc] in exact or (bool(prefixes) and index.sop_ids[doc].startswith(prefixes)))
+    return {doc for doc in range(len(index)) if all(check(doc) for check in checks)}
+
+
+def _score(index: TierIndex, clauses, allowed: set[int] | None) -> dict[int, float]:
+    """Sum the clauses' scores per section, then apply coordination and demotion factors."""
+    totals: dict[int, float] = {}
+    counts: dict[int, int] = {}
+    get_total, get_count = totals.get, counts.get
+    for clause in clauses:
+        for doc, score in index.clause_scores(clause).items():
+            totals[doc] = get_total(doc, 0.0) + score
+            counts[doc] = get_count(doc, 0) + 1
+    if allowed is not None:
+        totals = {doc: total for doc, total in totals.items() if doc in allowed}
+    n = len(clauses)
+    factors = index.factors
+    if COORDINATION == 1.0:
+        return {doc: total * factors[doc] * counts[doc] / n for doc, total in totals.items()}
+    return {doc: total * factors[doc] * (counts[doc] / n) ** COORDINATION for doc, total in totals.items()}
+
+
+def _facets(index: TierIndex, scores: dict[int, float]) -> dict[str, dict[str, int]]:
+    kinds: Counter[str] = Counter()
+    tags: Counter[str] = Counter()
+    for doc in scores:
+        kinds[index.kinds[doc]] += 1
+        tags.update(index.tags[doc])
+    return {
+        "kind": dict(sorted(kinds.items(), key=lambda item: (-item[1], item[0]))),
+        "tag": dict(sorted(tags.items(), key=lambda item: (-item[1], item[0]))[:TOP_TAGS]),
+    }
+
+
+def _suggestions(index: TierIndex, parsed: ParsedQuery, unknown: list[str]) -> list[str]:
+    """"Did you mean": each unknown word replaced by its closest word in this tier's vocabulary."""
+    corrections = {}
+    for word in unknown:
+        correction = index.best_correction(word, fuzzy_distance(word))
+        if correction:
+            corrections[word] = correction
+    suggestion = suggestion_text(parsed, corrections)
+    return [suggestion] if suggestion else []
