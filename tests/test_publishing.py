@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from kb_app.acks import AckError, acknowledge, banner_for, open_bulletins, reading_list, what_changed
 from kb_app.catalog import load_catalog
-from kb_app.db import engine_for, session_factory, session_scope, upgrade
+from kb_app.db import session_scope
 from kb_app.models import Agent, Acknowledgement, Assignment, PublishedVersion, Requirement
 from kb_app.publishing import PublishRefused, plan_publish, publish, sync_assignments
 from kb_app.reports import CoverageFilter, acknowledgements_over_time, coverage, overdue_agents
@@ -21,14 +21,6 @@ HISTORY = [{"version": "1.0", "date": "2026-01-01", "summary": "First."}]
 
 def bump(version: str, summary: str = "Changed.", **extra):
     return [{"version": version, "date": "2026-03-01", "summary": summary, **extra}, *HISTORY]
-
-
-@pytest.fixture
-def engine(db_url):
-    engine = engine_for(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from kb_app.catalog import load_catalog
 from kb_app.config import Settings
-from kb_app.db import engine_for, session_factory, session_scope, upgrade
+from kb_app.db import session_factory, session_scope
 from kb_app.models import Agent, ReminderLog, User
 from kb_app.publishing import publish
 from kb_app.reminders import plan_reminders, send_reminders
@@ -45,9 +45,7 @@ def smtp():
 
 
 @pytest.fixture
-def published(db_url, sop_dir):
-    engine = engine_for(db_url)
-    upgrade(engine)
+def published(engine, sop_dir):
     with session_scope(engine) as session:
         for emp, vendor in (("N1", "northwind-bpo"), ("N2", "northwind-bpo"), ("A1", "apex-cx")):
             session.add(Agent(employee_id=emp, name=f"Agent <b>{emp}</b>", email=f"{emp.lower()}@example.com", tier="T1",
@@ -57,8 +55,7 @@ def published(db_url, sop_dir):
     sop_dir.write("ATO-RECOVERY")
     with session_scope(engine) as session:
         publish(session, load_catalog(sop_dir.root), now=NOW, by="test")
-    yield engine
-    engine.dispose()
+    return engine
 
 
 def settings_for(port: int) -> Settings:

@@ -1,0 +1,433 @@
+"""Pages and API for publishing, reading lists, acknowledgements and coverage.
+
+Agents see only their own reading list and acknowledgements; partner managers see their own
+vendor's coverage only (any other vendor named in a URL is 403); trainers and admins see all.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, timezone
+
+import markdown
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
+
+from kb_app import acks, reports
+from kb_app.catalog import load_catalog, validate_catalog
+from kb_app.catalog.sections import MARKDOWN_EXTENSION_CONFIGS, MARKDOWN_EXTENSIONS
+from kb_app.models import Requirement
+from kb_app.publishing import PublishRefused, latest_version, plan_publish, publish
+from kb_app.web.api import api_user, bp as api_bp
+from kb_app.web.context import get_session, roles_required, settings, signed_in_user
+from kb_app.web.errors import ApiError
+
+bp = Blueprint("acks", __name__)
+COVERAGE_ROLES = ("partner_manager", "trainer", "admin")
+GROUP_CHOICES = ["vendor", "site", "team", "team_leader", "language", "tier"]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def render_markdown(text: str) -> Markup:
+    """SOP text comes from the reviewed git corpus; it is rendered like the MkDocs site renders it."""
+    return Markup(markdown.markdown(text, extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_EXTENSION_CONFIGS))
+
+
+def site_url(path: str, anchor: str = "") -> str:
+    page = path[:-3] if path.endswith(".md") else path
+    page = page[: -len("index")] if page.endswith("index") else page + "/"
+    return f"/sop/{page}" + (f"#{anchor}" if anchor else "")
+
+
+def _agent_or_404(user):
+    if user.role != "agent" or user.agent is None:
+        abort(404)
+    return user.agent
+
+
+# --- agent: reading list, what changed, acknowledge -----------------------------------------
+
+
+@bp.get("/reading-list")
+@roles_required("agent")
+def reading_list():
+    agent = _agent_or_404(signed_in_user())
+    items = acks.reading_list(get_session(), agent, now=_now())
+    return render_template("acks/reading_list.html", items=items, now=_now())
+
+
+@bp.get("/reading-list/<sop_id>")
+@roles_required("agent")
+def read(sop_id: str):
+    agent = _agent_or_404(signed_in_user())
+    session = get_session()
+    try:
+        change = acks.what_changed(session, agent, sop_id)
+    except acks.AckError:
+        abort(404)
+    banner = acks.banner_for(session, agent, sop_id, now=_now())
+    return render_template(
+        "acks/read.html",
+        change=change,
+        banner=banner,
+        full_text=render_markdown(change.text) if change.diff is None else None,
+        site_url=site_url(change.current.path),
+        site_url_for=site_url,
+    )
+
+
+@bp.post("/reading-list/<sop_id>/acknowledge")
+@roles_required("agent")
+def acknowledge(sop_id: str):
+    agent = _agent_or_404(signed_in_user())
+    session = get_session()
+    try:
+        result = acks.acknowledge(
+            session, agent, sop_id, request.form.get("content_hash", ""), version=request.form.get("version") or None, now=_now(), channel="web"
+        )
+    except acks.AckError as error:
+        session.rollback()
+        if error.status == 404:
+            abort(404)
+        flash(error.message, "error")
+        return redirect(url_for("acks.read", sop_id=sop_id))
+    session.commit()
+    ack = result.acknowledgement
+    when = ack.acknowledged_at.strftime("%Y-%m-%d %H:%M UTC")
+    flash(f"Acknowledged {sop_id} v{ack.version.version} on {when}." if result.created else f"You already acknowledged {sop_id} v{ack.version.version} on {when}.")
+    return redirect(url_for("acks.reading_list"))
+
+
+# --- trainers: publish preview --------------------------------------------------------------
+
+
+@bp.route("/publish", methods=["GET", "POST"])
+@roles_required("trainer", "admin")
+def publish_page():
+    cfg = settings()
+    catalog = load_catalog(cfg.root / cfg.sop_dir if not cfg.sop_dir.is_absolute() else cfg.sop_dir)
+    report = validate_catalog(catalog, against=None)
+    session = get_session()
+    plan, refused = None, []
+    if report.ok:
+        plan = plan_publish(session, catalog, now=_now(), due_days=cfg.ack_due_days)
+        refused = plan.problems
+    if request.method == "POST" and report.ok and not refused:
+        user = signed_in_user()
+        try:
+            done = publish(session, catalog, now=_now(), by=user.email, due_days=cfg.ack_due_days, onboarding_days=cfg.onboarding_days)
+        except PublishRefused as error:
+            session.rollback()
+            refused = error.problems
+        else:
+            from kb_app import audit
+
+            audit.record(session, "sop.publish", actor=user.email, actor_user_id=user.id, details={"versions": [f"{i.sop_id} v{i.version}" for i in done.changes]})
+            session.commit()
+            _rebuild_index(cfg)
+            flash(f"Published {len(done.changes)} versions.")
+            return redirect(url_for("acks.publish_page"))
+    return render_template("acks/publish.html", plan=plan, errors=report.errors, refused=refused)
+
+
+def _rebuild_index(cfg) -> None:
+    try:
+        from kb_app.search import build_index
+    except ImportError:
+        return
+    sop_dir = cfg.root / cfg.sop_dir if not cfg.sop_dir.is_absolute() else cfg.sop_dir
+    index_dir = cfg.root / cfg.index_dir if not cfg.index_dir.is_absolute() else cfg.index_dir
+    try:
+        build_index(sop_dir, index_dir)
+    except Exception:  # noqa: BLE001 - the old index keeps serving; the publish itself is done
+        flash("Published, but the search index could not be rebuilt; run `kb index`.", "error")
+
+
+# --- coverage --------------------------------------------------------------------------------
+
+
+def scoped_filter(args, user, *, open_only: bool | None = None) -> reports.CoverageFilter:
+    """Filters from a query string, confined to the user's vendor for partner managers.
+
+    Raises PermissionError when a partner manager names another vendor.
+    """
+    vendor = (args.get("vendor") or "").strip() or None
+    if user.role == "partner_manager":
+        if vendor is not None and vendor != user.vendor:
+            raise PermissionError("You can only see your own vendor's coverage.")
+        vendor = user.vendor
+    requirement_id = args.get("requirement", type=int)
+    if open_only is None:
+        open_only = requirement_id is None and args.get("closed") != "1"
+    return reports.CoverageFilter(
+        requirement_id=requirement_id,
+        sop_id=(args.get("sop") or "").strip() or None,
+        vendor=vendor,
+        site=(args.get("site") or "").strip() or None,
+        team=(args.get("team") or "").strip() or None,
+        open_only=open_only,
+    )
+
+
+def coverage_filter(args, user) -> reports.CoverageFilter:
+    try:
+        return scoped_filter(args, user)
+    except PermissionError as error:
+        abort(403, description=str(error))
+
+
+def _group_by(args) -> list[str]:
+    groups = [g for g in (args.get("by") or "vendor,site").split(",") if g]
+    if not groups or any(g not in GROUP_CHOICES for g in groups):
+        abort(400, description=f"Group by one or more of: {', '.join(GROUP_CHOICES)}.")
+    return groups
+
+
+@bp.get("/coverage")
+@roles_required(*COVERAGE_ROLES)
+def coverage_page():
+    user = signed_in_user()
+    flt = coverage_filter(request.args, user)
+    groups = _group_by(request.args)
+    session = get_session()
+    now = _now()
+    by_requirement = reports.coverage(session, by=["requirement"], now=now, flt=flt)
+    grouped = reports.coverage(session, by=groups, now=now, flt=flt)
+    totals = _totals(by_requirement)
+    return render_template(
+        "acks/coverage.html",
+        by_requirement=by_requirement,
+        grouped=grouped,
+        groups=groups,
+        group_choices=GROUP_CHOICES,
+        flt=flt,
+        totals=totals,
+        scope=user.vendor if user.role == "partner_manager" else None,
+        query={k: v for k, v in request.args.items() if v},
+    )
+
+
+def _totals(rows: list[reports.CoverageRow]) -> dict:
+    keys = ("population", "on_time", "late", "pending", "overdue")
+    totals = {k: sum(getattr(r, k) for r in rows) for k in keys}
+    totals["acknowledged_pct"] = round(100.0 * (totals["on_time"] + totals["late"]) / totals["population"], 1) if totals["population"] else 0.0
+    return totals
+
+
+@bp.get("/coverage/requirements/<int:requirement_id>")
+@roles_required(*COVERAGE_ROLES)
+def requirement_page(requirement_id: int):
+    user = signed_in_user()
+    session = get_session()
+    requirement = session.get(Requirement, requirement_id)
+    if requirement is None:
+        abort(404)
+    flt = coverage_filter(request.args, user)
+    flt = reports.CoverageFilter(requirement_id=requirement_id, vendor=flt.vendor, site=flt.site, team=flt.team, open_only=False)
+    now = _now()
+    [overall] = reports.coverage(session, by=["requirement"], now=now, flt=flt) or [None]
+    return render_template(
+        "acks/requirement.html",
+        requirement=requirement,
+        overall=overall,
+        by_vendor=reports.coverage(session, by=["vendor"], now=now, flt=flt),
+        by_site=reports.coverage(session, by=["vendor", "site"], now=now, flt=flt),
+        timeline=reports.acknowledgements_over_time(session, requirement_id, flt=flt),
+        live=requirement.is_bulletin and requirement.is_open,
+        scope=user.vendor if user.role == "partner_manager" else None,
+    )
+
+
+@bp.get("/coverage/overdue")
+@roles_required(*COVERAGE_ROLES)
+def overdue_page():
+    flt = coverage_filter(request.args, signed_in_user())
+    rows = reports.overdue_agents(get_session(), now=_now(), flt=flt, limit=2000)
+    return render_template("acks/overdue.html", rows=rows, flt=flt, query={k: v for k, v in request.args.items() if v})
+
+
+EXPORT_COLUMNS = ["population", "on_time", "late", "pending", "overdue", "acknowledged_pct", "median_hours_to_ack"]
+
+
+def _export_rows():
+    user = signed_in_user()
+    flt = coverage_filter(request.args, user)
+    groups = ["requirement"] + [g for g in _group_by(request.args) if g != "requirement"]
+    rows = [r.to_dict() for r in reports.coverage(get_session(), by=groups, now=_now(), flt=flt)]
+    from kb_app import audit
+
+    audit.record(get_session(), "coverage.export", actor=user.email, actor_user_id=user.id, details={"vendor": flt.vendor, "rows": len(rows)})
+    get_session().commit()
+    headers = list(rows[0]) if rows else ["requirement_id", "sop_id", "version", *groups, *EXPORT_COLUMNS]
+    return headers, rows, flt
+
+
+def _export_name(flt, extension: str) -> str:
+    return f"coverage-{flt.vendor or 'all'}-{date.today().isoformat()}.{extension}"
+
+
+@bp.get("/coverage.csv")
+@roles_required(*COVERAGE_ROLES)
+def coverage_csv():
+    headers, rows, flt = _export_rows()
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=headers)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
+    return Response(out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{_export_name(flt, "csv")}"'})
+
+
+def _csv_safe(value):
+    """Spreadsheet formula injection: a cell starting with = + - @ is shown as text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+@bp.get("/coverage.xlsx")
+@roles_required(*COVERAGE_ROLES)
+def coverage_xlsx():
+    from openpyxl import Workbook
+
+    headers, rows, flt = _export_rows()
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Coverage"
+    sheet.append(headers)
+    for row in rows:
+        sheet.append([_csv_safe(row.get(h)) for h in headers])
+    out = io.BytesIO()
+    workbook.save(out)
+    return Response(
+        out.getvalue(),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{_export_name(flt, "xlsx")}"'},
+    )
+
+
+# --- JSON API ---------------------------------------------------------------------------------
+
+
+def _api_agent():
+    user = api_user()
+    if user.role != "agent" or user.agent is None:
+        raise ApiError(403, "forbidden", "Only agents have a reading list and acknowledgements.")
+    return user.agent
+
+
+@api_bp.get("/reading-list")
+def api_reading_list():
+    agent = _api_agent()
+    return {"items": [i.to_dict() for i in acks.reading_list(get_session(), agent, now=_now())]}
+
+
+@api_bp.get("/sops/<sop_id>/changes")
+def api_changes(sop_id: str):
+    agent = _api_agent()
+    try:
+        change = acks.what_changed(get_session(), agent, sop_id)
+    except acks.AckError as error:
+        raise ApiError(error.status, error.code, error.message) from None
+    return {
+        "sop_id": sop_id,
+        "version": change.current.version,
+        "content_hash": change.content_hash,
+        "previous_version": change.previous.version if change.previous else None,
+        "acknowledged_at": change.acknowledged.acknowledged_at.isoformat() if change.acknowledged else None,
+        "sections": change.diff.to_dict()["sections"] if change.diff else None,
+        "text": change.text if change.diff is None else None,
+    }
+
+
+@api_bp.post("/acknowledgements")
+def api_acknowledge():
+    agent = _api_agent()
+    payload = request.get_json(silent=False)
+    if not isinstance(payload, dict):
+        raise ApiError(400, "bad_request", "Send a JSON object with sop_id, content_hash and optionally version.")
+    sop_id, content_hash, version = payload.get("sop_id"), payload.get("content_hash"), payload.get("version")
+    if not isinstance(sop_id, str) or not isinstance(content_hash, str) or (version is not None and not isinstance(version, str)):
+        raise ApiError(400, "bad_request", "sop_id and content_hash must be strings (version too, when given).")
+    if len(sop_id) > 64 or len(content_hash) > 128:
+        raise ApiError(400, "bad_request", "sop_id or content_hash is too long.")
+    session = get_session()
+    try:
+        result = acks.acknowledge(session, agent, sop_id, content_hash, version=version, now=_now(), channel="api")
+    except acks.AckError as error:
+        session.rollback()
+        raise ApiError(error.status, error.code, error.message) from None
+    session.commit()
+    ack = result.acknowledgement
+    body = {
+        "sop_id": ack.sop_id,
+        "version": ack.version.version,
+        "content_hash": ack.content_hash,
+        "acknowledged_at": ack.acknowledged_at.isoformat(),
+        "channel": ack.channel,
+        "created": result.created,
+    }
+    return body, 201 if result.created else 200
+
+
+@api_bp.get("/me/banner")
+def api_banner():
+    """What the MkDocs page at `?path=/sop/...` tells the signed-in reader, plus open bulletins."""
+    from kb_app import users
+
+    user = api_user()
+    session = get_session()
+    tier = users.audience_of(user)
+    agent = user.agent if user.role == "agent" else None
+    now = _now()
+    bulletins = [
+        {"sop_id": b.sop_id, "title": b.title, "version": b.version, "url": site_url(b.path),
+         "expires_at": b.expires_at.isoformat() if b.expires_at else None}
+        for b in acks.open_bulletins(session, agent, tier, now=now)
+    ]
+    page = None
+    path = (request.args.get("path") or "").split("#")[0]
+    sop_id = _sop_for_page(session, path, tier)
+    if sop_id and agent is not None:
+        banner = acks.banner_for(session, agent, sop_id, now=now)
+        if banner is not None:
+            page = {**banner.to_dict(), "read_url": url_for("acks.read", sop_id=sop_id)}
+    return {"page": page, "bulletins": bulletins}
+
+
+def _sop_for_page(session, path: str, tier: str) -> str | None:
+    if not path.startswith("/sop/"):
+        return None
+    from sqlalchemy import select
+
+    from kb_app.models import PublishedVersion
+
+    rel = path[len("/sop/") :].strip("/")
+    if not rel:
+        return None
+    candidates = [f"{rel}.md", f"{rel}/index.md"]
+    sop_id = session.scalars(select(PublishedVersion.sop_id).where(PublishedVersion.path.in_(candidates)).order_by(PublishedVersion.id.desc())).first()
+    if sop_id is None:
+        return None
+    current = latest_version(session, sop_id)
+    return sop_id if current is not None and tier in current.tier_hashes else None
+
+
+@api_bp.get("/coverage")
+def api_coverage():
+    user = api_user()
+    if user.role not in COVERAGE_ROLES:
+        raise ApiError(403, "forbidden", "Coverage is for partner managers, trainers and admins.")
+    groups = [g for g in (request.args.get("by") or "requirement").split(",") if g]
+    bad = [g for g in groups if g not in reports.GROUPS]
+    if bad:
+        raise ApiError(400, "bad_request", f"Cannot group by {', '.join(bad)}; choose from {', '.join(reports.GROUPS)}.")
+    try:
+        flt = scoped_filter(request.args, user)
+    except PermissionError as error:
+        raise ApiError(403, "forbidden", str(error)) from None
+    return {"rows": [r.to_dict() for r in reports.coverage(get_session(), by=groups, now=_now(), flt=flt)]}
