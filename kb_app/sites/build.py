@@ -106,7 +106,7 @@ def _problem_from_mkdocs(message: str, catalog: Catalog) -> Problem:
     return Problem.error(sop.path, line, message)
 
 
-def _mkdocs_build(staged: StagedSite, out_dir: Path, config_file: Path, catalog: Catalog) -> None:
+def _mkdocs_build(staged: StagedSite, out_dir: Path, config_file: Path, catalog: Catalog, site_url: str | None) -> None:
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
@@ -124,6 +124,8 @@ def _mkdocs_build(staged: StagedSite, out_dir: Path, config_file: Path, catalog:
             strict=True,
             nav=staged.nav,
             site_name=f"Account Security KB · {staged.extra['audience_label']}",
+            # Only the 404 page, canonical links and the sitemap use it; page links stay relative.
+            site_url=site_url.replace("{audience}", staged.tier) if site_url else None,
         )
         config.extra["kb"] = staged.extra
         build(config)
@@ -201,9 +203,13 @@ def build_sites(
     config_file: Path = DEFAULT_CONFIG,
     assets_dir: Path = ASSETS_DIR,
     now: datetime | None = None,
+    site_url: str | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> BuildResult:
-    """Validate the catalog, build each audience's site, swap them all in. Raises SiteBuildError."""
+    """Validate the catalog, build each audience's site, swap them all in. Raises SiteBuildError.
+
+    `site_url` (may contain `{audience}`) is where the site is served, for the 404 page.
+    """
     now = now or datetime.now(timezone.utc)
     site_dir = Path(site_dir)
     audiences = [a for a in AUDIENCES if a in set(audiences)]
@@ -227,7 +233,7 @@ def build_sites(
                 except ValueError as error:
                     raise SiteBuildError(str(error)) from None
                 progress(f"building {tier} site: {len(staged.pages)} pages ...")
-                _mkdocs_build(staged, out_dir, config_file, catalog)
+                _mkdocs_build(staged, out_dir, config_file, catalog, site_url)
             if tier == "T1":
                 _check_no_tier2_material(staged, out_dir)
             _write_manifest(staged, out_dir)

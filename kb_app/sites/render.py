@@ -206,7 +206,7 @@ def escalation_flowchart(sop: Sop) -> str:
     for number, step in enumerate(sop.steps, start=1):
         lines.append(f'  step{number}["{number}. {mermaid_text(step.trigger)}"]:::trigger')
         lines.append(f"  step{number} --> tier_{step.from_tier}")
-        label = f"{number}. {mermaid_text(step.channel)} · SLA {mermaid_text(step.sla)}"
+        label = f"{number}. {mermaid_text(step.channel)}<br/>SLA {mermaid_text(step.sla)}"
         lines.append(f'  tier_{step.from_tier} -->|"{label}"| {teams[step.to_team]}')
     return "\n".join(lines) + "\n"
 
@@ -224,18 +224,18 @@ def escalation_section(sop: Sop, ctx: PageContext) -> str:
             f"```text\n{chart}```\n"
         )
     rows = [
-        "| # | Trigger | From | To team | Channel | SLA | Required case fields |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| # | When | Route | SLA | Required case fields |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for number, step in enumerate(sop.steps, start=1):
         fields = " ".join(f'<code class="kb-nowrap">{esc(f)}</code>' for f in step.required_fields)
-        rows.append(
-            f"| {number} | {cell(step.trigger)} | {TIER_LABELS[step.from_tier]} | {cell(step.to_team)} | "
-            f"{cell(step.channel)} | {duration_text(step.sla)} | {fields} |"
-        )
+        route = f"**{TIER_LABELS[step.from_tier]} → {cell(step.to_team)}**<br>via {cell(step.channel)}"
+        rows.append(f"| {number} | {cell(step.trigger)} | {route} | **{duration_text(step.sla)}** | {fields} |")
+    table = "\n".join(rows)
     return (
         f"## Escalation flow {{#{FLOW_ANCHOR}}}\n\n{diagram}\n"
-        f"## Steps and required case fields {{#{STEPS_ANCHOR}}}\n\n" + "\n".join(rows) + "\n"
+        f"## Steps and required case fields {{#{STEPS_ANCHOR}}}\n\n"
+        f'<div class="kb-steps" markdown="block">\n\n{table}\n\n</div>\n'
     )
 
 

@@ -6,12 +6,15 @@ downstream (MkDocs, search index, sitemap) can leak it.
 
 from __future__ import annotations
 
+import posixpath
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from kb_app.catalog import Catalog, Kind, Sop
+from kb_app.catalog.validate import extract_links
 from kb_app.sites import indexes
 from kb_app.sites.render import TIER_LABELS, PageContext, duration_text, sop_page
 
@@ -45,6 +48,22 @@ def _t2_only_markers(catalog: Catalog) -> list[str]:
     return sorted({f"/{stem}/" for stem in stems} | {f"{stem}.md" for stem in stems})
 
 
+def _linked_files(sop: Sop, tier: str) -> set[str]:
+    """Non-Markdown files (images, PDFs) the tier's text of `sop` links to, as SOP-dir paths."""
+    found = set()
+    for item in extract_links(sop):
+        if tier == "T1" and item.in_t2_block:
+            continue
+        parts = urlsplit(item.target)
+        path = unquote(parts.path)
+        if parts.scheme or parts.netloc or not path or path.endswith(".md"):
+            continue
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(sop.rel_path), path))
+        if not resolved.startswith(".."):
+            found.add(resolved)
+    return found
+
+
 def stage_site(
     catalog: Catalog,
     tier: str,
@@ -72,6 +91,12 @@ def stage_site(
     for name, text in generated.items():
         (docs_dir / name).write_text(text, encoding="utf-8")
         pages.append(name)
+
+    for rel in sorted({f for sop in sops for f in _linked_files(sop, tier)}):
+        source = catalog.root / rel
+        if source.is_file():
+            (docs_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, docs_dir / rel)
 
     shutil.copytree(assets_dir, docs_dir / ASSETS_DIR, dirs_exist_ok=True)
     if mermaid_js is not None:
