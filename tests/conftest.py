@@ -85,7 +85,9 @@ class PostgresServer:
         self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
 
     def url_for(self, name: str) -> str:
-        return self.url.set(database=name).render_as_string(hide_password=False)
+        # Scratch data: commits need not wait for the disk.
+        url = self.url.set(database=name).update_query_dict({"options": "-c synchronous_commit=off"})
+        return url.render_as_string(hide_password=False)
 
     def create(self, prefix: str, template: str | None = None) -> str:
         name = f"{prefix}_{uuid.uuid4().hex[:16]}"
@@ -218,7 +220,8 @@ def make_user(engine, make_agent) -> Callable[..., Any]:
         employee_id = extra.pop("employee_id", None)
         # An agent's vendor belongs to its roster entry; only a partner manager has one itself.
         vendor = extra.pop("vendor", "northwind-bpo") if role == "partner_manager" else None
-        name = extra.pop("name", "")
+        # An agent's name, too, comes from its roster entry.
+        name = "" if role == "agent" else extra.pop("name", "")
         if role == "agent" and employee_id is None:
             employee_id = make_agent(**extra).employee_id
         with kb_db.session_scope(engine) as s:
