@@ -256,7 +256,7 @@ def _parse_block(block: list[tuple[int, str]], category: str | None) -> GiftItem
     start = len(text) - len(text.lstrip())
     if text.startswith("$CATEGORY:", start):
         if "\n" in text.strip():
-            raise _Malformed(line_at(text.index("\n", start)), "a `$CATEGORY:` line stands alone: put a blank line after it")
+            raise _Malformed(line_at(text.index("\n", start) + 1), "a `$CATEGORY:` line stands alone: put a blank line after it")
         return GiftItem(line=numbers[0], kind="category", category=_restore(text[start + 10:]).strip())
 
     item = GiftItem(line=numbers[0], kind="question", category=category)
@@ -703,10 +703,12 @@ class GiftWriteError(ValueError):
 def escape(text: str) -> str:
     """GIFT text for one line: control characters escaped, new lines as `\\n`, and a format
     marker in front of text that itself starts with `[` so it is not read as one."""
+    if _PLACEHOLDER.search(text):
+        raise GiftWriteError("private-use characters U+E000..U+E007 cannot be written to GIFT")
     out = text.replace("\\", "\\\\")
     for char in "~=#{}:":
         out = out.replace(char, "\\" + char)
-    out = out.replace("\r\n", "\n").replace("\n", "\\n")
+    out = out.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
     if out.startswith("["):
         out = "[markdown]" + out
     return out
@@ -750,8 +752,10 @@ def _question_to_gift(bank: Bank, question) -> str:
             body.append(_choice_line("~", option.text, option.feedback, explicit=True, weight=weight))
     elif isinstance(question, TrueFalse):
         answer = "TRUE" if question.answer else "FALSE"
-        if question.feedback_wrong or question.feedback_right:
-            answer += f"#{escape(question.feedback_wrong or '')}#{escape(question.feedback_right or '')}"
+        if question.feedback_wrong:
+            answer += f"#{escape(question.feedback_wrong)}"
+        if question.feedback_right:  # `{T#wrong#}` followed by `####` would read as `#####`
+            answer += f"{'' if question.feedback_wrong else '#'}#{escape(question.feedback_right)}"
         return "\n".join(lines) + f"\n::{question.id}::{escape(question.stem)}{{{answer}####{escape(question.explanation)}}}"
     elif isinstance(question, Ordering):
         for position, item in enumerate(question.items, start=1):
