@@ -159,7 +159,10 @@ def plan_publish(session: Session, catalog: Catalog, *, now: datetime, due_days:
             item.action = "retire"
         else:
             item.action = "major" if sop.major > previous.major else "minor"
-        if item.action in {"new", "major", "minor"} and sop.status is Status.ACTIVE and _ack_required(sop):
+        # An SOP new to the platform is new to every agent: its first publication always asks
+        # for acknowledgement; later versions ask when the changelog says so (major by default).
+        needs_ack = item.action == "new" or _ack_required(sop)
+        if item.action in {"new", "major", "minor"} and sop.status is Status.ACTIVE and needs_ack:
             item.opens_requirement = True
             item.due_at = _due_at(sop, now, due_days)
             targets = audience_targets(sop.audience.model_dump())

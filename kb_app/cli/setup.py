@@ -11,6 +11,7 @@ STEPS = [
     ("creating or upgrading the database", ["db", "upgrade"]),
     ("loading the demo roster and demo logins", ["demo", "seed"]),
     ("publishing the SOPs (records versions, opens acknowledgement requirements)", ["publish", "--by", "setup", "--no-index"]),
+    ("recording demo acknowledgements", ["demo", "activity"]),
     ("building the search index", ["index"]),
     ("building the T1 and T2 sites", ["build-site"]),
 ]
@@ -34,6 +35,8 @@ def setup_command(ctx: click.Context, no_demo: bool) -> None:
     """Validate, migrate, seed the demo, publish, index and build the sites (what `make run` does)."""
     main = ctx.find_root().command
     steps = [s for s in STEPS if not (no_demo and s[1][0] == "demo")]
+    if not no_demo:
+        steps.append(("the demo logins", ["demo", "seed"]))  # idempotent; prints the logins last
     for number, (label, args) in enumerate(steps, start=1):
         if main.get_command(ctx, args[0]) is None:
             raise UserError(f"`kb {args[0]}` is not available in this installation")

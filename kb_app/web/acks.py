@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
+import posixpath
+import re
 from datetime import date, datetime, timezone
 
 import markdown
@@ -32,8 +34,19 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def render_markdown(text: str) -> Markup:
-    """SOP text comes from the reviewed git corpus; it is rendered like the MkDocs site renders it."""
+_MD_LINK = re.compile(r"\]\((?P<target>[^)\s:#]+\.md)(?P<anchor>#[^)\s]*)?\)")
+
+
+def render_markdown(text: str, sop_path: str) -> Markup:
+    """SOP text comes from the reviewed git corpus; it is rendered like the MkDocs site renders
+    it, with links between SOP files pointing at the reader's own site."""
+    here = posixpath.dirname(sop_path)
+
+    def to_site(match: re.Match) -> str:
+        target = posixpath.normpath(posixpath.join(here, match.group("target")))
+        return f"]({site_url(target, (match.group('anchor') or '').lstrip('#'))})"
+
+    text = _MD_LINK.sub(to_site, text)
     return Markup(markdown.markdown(text, extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_EXTENSION_CONFIGS))
 
 
@@ -74,7 +87,7 @@ def read(sop_id: str):
         "acks/read.html",
         change=change,
         banner=banner,
-        full_text=render_markdown(change.text) if change.diff is None else None,
+        full_text=render_markdown(change.text, change.current.path) if change.diff is None else None,
         site_url=site_url(change.current.path),
         site_url_for=site_url,
     )
