@@ -93,7 +93,6 @@ class SearchService:
         self._lock = threading.Lock()
         self._build: Build | None = None
         self._pointer_stamp: tuple | None = None
-        self._retired: list[Build] = []
 
     # -- the live build ---------------------------------------------------------------------
 
@@ -118,13 +117,9 @@ class SearchService:
             if build_id is None:
                 raise IndexNotFound(f"no search index in {self.index_dir}: run `kb index` first")
             if self._build is None or self._build.build_id != build_id or force:
-                fresh = Build(self.index_dir, build_id)
-                if self._build is not None:
-                    # Threads may still be finishing a search on it; close it on the next switch.
-                    for old in self._retired:
-                        old.close()
-                    self._retired = [self._build]
-                self._build = fresh
+                # The old build is not closed here: other threads may be finishing a search on
+                # it. It is released when the last of them lets go of it.
+                self._build = Build(self.index_dir, build_id)
             self._pointer_stamp = stamp
             return self._build
 
@@ -134,9 +129,9 @@ class SearchService:
 
     def close(self) -> None:
         with self._lock:
-            for build in [*self._retired, *([self._build] if self._build else [])]:
-                build.close()
-            self._build, self._retired, self._pointer_stamp = None, [], None
+            if self._build is not None:
+                self._build.close()
+            self._build, self._pointer_stamp = None, None
 
     # -- searching --------------------------------------------------------------------------
 
