@@ -209,7 +209,7 @@ def test_changelog_renders_as_a_table_with_the_acknowledgement_marker(built):
     changelog = ato[ato.index('id="kb-changelog"') :]
     rows = re.findall(r"<tr>(.*?)</tr>", changelog, re.S)
     assert "Version" in rows[0] and "Acknowledgement" in rows[0]
-    assert "<strong>2.0</strong> (current)" in rows[1] and "2026-10-01" in rows[1] and "Acknowledgement required" in rows[1]
+    assert "<strong>2.0</strong> (current)" in rows[1] and "2026-10-01" in rows[1] and 'class="kb-ack"' in rows[1] and ">Required<" in rows[1]
     assert "1.1" in rows[2] and "kb-ack--none" in rows[2]
     assert len(rows) == 4
 

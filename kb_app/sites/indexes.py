@@ -20,6 +20,7 @@ from kb_app.sites.render import (
     chip,
     duration_text,
     esc,
+    full_width,
     is_stale,
     link,
     sla_minutes,
@@ -89,13 +90,13 @@ def _bulletin_admonition(page: str, ctx: IndexContext) -> str:
 
 
 def _listing(page: str, sops: list[Sop], ctx: IndexContext) -> str:
-    rows = ["| Title | ID | Version | Status | Effective | Owner |", "| --- | --- | --- | --- | --- | --- |"]
+    rows = ["| Title | Version | Status | Effective | Owner |", "| --- | --- | --- | --- | --- |"]
     for sop in sops:
         rows.append(
-            f"| {_ref(page, sop)} | {id_code(sop)} | {sop.version} | {_status_cell(sop, ctx)} | "
+            f"| {_ref(page, sop)}<br>{id_code(sop)} | {sop.version} | {_status_cell(sop, ctx)} | "
             f"{sop.effective.isoformat()} | {cell(sop.owner)} |"
         )
-    return "\n".join(rows) + "\n"
+    return full_width("\n".join(rows), "listing")
 
 
 def home_page(ctx: IndexContext) -> str:
@@ -131,7 +132,7 @@ def by_tag_page(ctx: IndexContext) -> str:
     body = (
         "Every tag used on a page this audience can read. Select a tag on any page to come back here.\n\n"
         "<!-- material/tags -->\n\n"
-        "## All tags at a glance {#kb-all-tags}\n\n" + "\n".join(rows)
+        "## All tags at a glance {#kb-all-tags}\n\n" + full_width("\n".join(rows))
     )
     return _page(INDEX_TITLES[BY_TAG], body)
 
@@ -149,8 +150,8 @@ def by_tier_page(ctx: IndexContext) -> str:
                 for label, values in (("vendors", sop.audience.vendors), ("sites", sop.audience.sites), ("languages", sop.audience.languages))
                 if values
             ) or "everyone in the tier"
-            rows.append(f"| {_ref(BY_TIER, sop)} | {KIND_LABELS[sop.kind]} | {sop.version} | {_status_cell(sop, ctx)} | {cell(narrowed)} |")
-        parts.append(f"## {TIER_LABELS[tier]} must read {{#must-read-{tier.lower()}}}\n\n" + "\n".join(rows))
+            rows.append(f"| {_ref(BY_TIER, sop)}<br>{id_code(sop)} | {KIND_LABELS[sop.kind]} | {sop.version} | {_status_cell(sop, ctx)} | {cell(narrowed)} |")
+        parts.append(f"## {TIER_LABELS[tier]} must read {{#must-read-{tier.lower()}}}\n\n" + full_width("\n".join(rows), "listing"))
     if ctx.tier == "T2":
         t2_only = [s for s in ctx.sops if not s.visible_to("T1")]
         if t2_only:
@@ -166,18 +167,16 @@ def escalation_directory_page(ctx: IndexContext) -> str:
     by_team: dict[str, list[tuple[Sop, int, object]]] = {}
     for path in paths:
         users = [s for s in ctx.sops if path.id in s.escalation]
-        rows = ["| # | Trigger | From | To team | Channel | SLA |", "| --- | --- | --- | --- | --- | --- |"]
+        rows = ["| # | When | Route | SLA |", "| --- | --- | --- | --- |"]
         for number, step in enumerate(path.steps, start=1):
-            rows.append(
-                f"| {number} | {cell(step.trigger)} | {TIER_LABELS[step.from_tier]} | {cell(step.to_team)} | "
-                f"{cell(step.channel)} | {duration_text(step.sla)} |"
-            )
+            route = f"**{TIER_LABELS[step.from_tier]} → {cell(step.to_team)}**<br>via {cell(step.channel)}"
+            rows.append(f"| {number} | {cell(step.trigger)} | {route} | **{duration_text(step.sla)}** |")
             by_team.setdefault(step.to_team, []).append((path, number, step))
         used = ", ".join(_ref(page, s, s.id) for s in users) or "no procedure names it yet"
         status = "" if path.status is Status.ACTIVE else " " + status_chip(path)
         parts.append(
             f"## {cell(path.title)} {{#{path.id.lower()}}}\n\n"
-            f"{_ref(page, path, 'Open ' + path.id)} · v{path.version}{status} · used by {used}\n\n" + "\n".join(rows)
+            f"{_ref(page, path, 'Open ' + path.id)} · v{path.version}{status} · used by {used}\n\n" + full_width("\n".join(rows), "steps")
         )
     if by_team:
         parts.append("## By team {#by-team}")
@@ -187,7 +186,7 @@ def escalation_directory_page(ctx: IndexContext) -> str:
             for path, number, step in routes:
                 rows.append(f"| {duration_text(step.sla)} | {TIER_LABELS[step.from_tier]} | {cell(step.trigger)} | {_ref(page, path, f'{path.id} step {number}')} |")
             slug = "team-" + "-".join(team.lower().replace("&", " ").split())
-            parts.append(f"### {cell(team)} {{#{slug}}}\n\n" + "\n".join(rows))
+            parts.append(f"### {cell(team)} {{#{slug}}}\n\n" + full_width("\n".join(rows)))
     if not paths:
         parts.append("No escalation paths are published for this audience.")
     return _page(INDEX_TITLES[ESCALATION_DIRECTORY], "\n\n".join(parts))
@@ -200,17 +199,18 @@ def recent_changes_page(ctx: IndexContext) -> str:
         key=lambda pair: (pair[0].date, pair[1].id, pair[0].version),
         reverse=True,
     )
-    rows = ["| Date | Page | Version | What changed | Acknowledgement |", "| --- | --- | --- | --- | --- |"]
+    rows = ["| Date | Page | What changed | Acknowledgement |", "| --- | --- | --- | --- |"]
     for item, sop in entries:
         current = " (current)" if item.version == sop.version else ""
         rows.append(
-            f"| {item.date.isoformat()} | {_ref(page, sop)} `{sop.id}` | {item.version}{current} | {cell(item.summary)} | {ack_marker(item.ack_required)} |"
+            f"| {item.date.isoformat()} | {_ref(page, sop)}<br>{id_code(sop)} v{item.version}{current} | "
+            f"{cell(item.summary)} | {ack_marker(item.ack_required)} |"
         )
     parts = [
         _bulletin_admonition(page, ctx),
-        "Every changelog entry, newest first. A change marked *Acknowledgement required* asks every agent in the "
+        "Every changelog entry, newest first. A change whose acknowledgement is *Required* asks every agent in the "
         "page's audience to read and acknowledge the new text.",
-        "\n".join(rows),
+        full_width("\n".join(rows), "changelog"),
     ]
     return _page(INDEX_TITLES[RECENT_CHANGES], "\n\n".join(p for p in parts if p))
 

@@ -74,6 +74,12 @@ def cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;")
 
 
+def full_width(table: str, kind: str = "") -> str:
+    """A Markdown table that spans the content width (Material sizes tables to their content)."""
+    classes = f"kb-table kb-table--{kind}" if kind else "kb-table"
+    return f'<div class="{classes}" markdown="block">\n\n{table.strip()}\n\n</div>\n'
+
+
 def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
@@ -89,7 +95,7 @@ def status_chip(sop: Sop) -> str:
 
 def ack_marker(required: bool) -> str:
     if required:
-        return '<span class="kb-ack" title="Every agent in the audience must acknowledge this version">Acknowledgement required</span>'
+        return '<span class="kb-ack" title="Acknowledgement required: every agent in the audience must acknowledge this version">Required</span>'
     return '<span class="kb-ack kb-ack--none">No</span>'
 
 
@@ -235,7 +241,7 @@ def escalation_section(sop: Sop, ctx: PageContext) -> str:
     return (
         f"## Escalation flow {{#{FLOW_ANCHOR}}}\n\n{diagram}\n"
         f"## Steps and required case fields {{#{STEPS_ANCHOR}}}\n\n"
-        f'<div class="kb-steps" markdown="block">\n\n{table}\n\n</div>\n'
+        + full_width(table, "steps")
     )
 
 
@@ -247,7 +253,7 @@ def changelog_section(sop: Sop) -> str:
     for index, item in enumerate(sop.changelog):
         version = f"**{item.version}** (current)" if index == 0 else item.version
         rows.append(f"| {version} | {item.date.isoformat()} | {cell(item.summary)} | {ack_marker(item.ack_required)} |")
-    return f"## Changelog {{#{CHANGELOG_ANCHOR}}}\n\n" + "\n".join(rows) + "\n"
+    return f"## Changelog {{#{CHANGELOG_ANCHOR}}}\n\n" + full_width("\n".join(rows), "changelog")
 
 
 # --- the whole page ----------------------------------------------------------------------------
