@@ -392,7 +392,7 @@ def _split_answers(body: str, offset: int, line_at, markers: str, *, weighted: b
         feedback = None
         if "#" in raw:
             raw, feedback = raw.split("#", 1)
-            feedback = _clean(feedback)[0]
+            feedback = _clean(feedback)[0] or None
         match = None
         if markers == "=" and not weighted:
             if "->" in raw:
