@@ -37,13 +37,15 @@ def sop_dir_option(func):
 
 
 def _sop_index(sop_dir: Path):
-    """(sections, versions) from the SOP catalog, or (None, None) when there is none to check against."""
+    """(sections, versions, visible) from the SOP catalog, or Nones when there is no SOP directory."""
     if not sop_dir.is_dir():
-        return None, None
+        return None, None, None
     from kb_app.catalog import load_catalog
-    from kb_app.quizzes.bank import catalog_index
+    from kb_app.quizzes.bank import catalog_index, visible_by_tier
 
-    return catalog_index(load_catalog(sop_dir))
+    catalog = load_catalog(sop_dir)
+    sections, versions = catalog_index(catalog)
+    return sections, versions, visible_by_tier(catalog)
 
 
 def _fail(problems: list[Problem]) -> UserError:
@@ -67,8 +69,8 @@ def quiz_group() -> None:
 @json_option
 def validate_command(quiz_dir: Path, sop_dir: Path, as_json: bool) -> None:
     """Check every bank in the quiz directory (and its citations, when the SOP directory exists)."""
-    sections, versions = _sop_index(sop_dir)
-    result = read_banks(quiz_dir, sections=sections, versions=versions)
+    sections, versions, visible = _sop_index(sop_dir)
+    result = read_banks(quiz_dir, sections=sections, versions=versions, visible=visible)
     if as_json:
         echo_json({
             "ok": result.ok,
@@ -133,7 +135,7 @@ def import_gift_command(
     if bank_id in existing.banks:
         raise UserError(f"bank id {bank_id!r} is already used by {existing.paths[bank_id]}; refusing to overwrite")
 
-    sections, versions = _sop_index(sop_dir)
+    sections, versions, visible = _sop_index(sop_dir)
     bank, problems = gift_to_bank(
         file.read_bytes(),
         str(file),
@@ -146,6 +148,7 @@ def import_gift_command(
         skip_unsupported=skip_unsupported,
         sections=sections,
         versions=versions,
+        visible=visible,
     )
     if bank is None:
         raise _fail(problems)

@@ -13,8 +13,10 @@ from kb_app.quizzes.bank import (
     parse_bank,
     read_banks,
     validate_banks,
+    visible_by_tier,
 )
 from kb_app.quizzes.draw import Attempt, AttemptMismatch, DrawnQuestion, draw_attempt, taker_view
+from kb_app.quizzes.gift import GiftWriteError, bank_to_gift, gift_to_bank, parse_gift
 from kb_app.quizzes.grading import GradeResult, QuestionGrade, SubmissionError, grade, review_view
 from kb_app.quizzes.schema import Bank, MultipleResponse, Option, Ordering, ShortAnswer, SingleChoice, TrueFalse
 
@@ -24,6 +26,7 @@ __all__ = [
     "Bank",
     "BankSet",
     "DrawnQuestion",
+    "GiftWriteError",
     "GradeResult",
     "MultipleResponse",
     "Option",
@@ -34,14 +37,18 @@ __all__ = [
     "SubmissionError",
     "TrueFalse",
     "bank_hash",
+    "bank_to_gift",
     "bank_to_yaml",
     "catalog_index",
     "draw_attempt",
+    "gift_to_bank",
     "grade",
     "load_banks",
     "parse_bank",
+    "parse_gift",
     "read_banks",
     "review_view",
     "taker_view",
     "validate_banks",
+    "visible_by_tier",
 ]

@@ -6,7 +6,9 @@ Entry points:
   bank file. `sections` maps each SOP id to the set of its section anchors (for example
   `catalog.section_anchors()`); `versions` optionally maps each SOP id to the versions that exist
   (current and changelog) so an update bank's version can be checked; None skips that rule.
-- `read_banks(quiz_dir, sections=None, versions=None) -> BankSet`: the banks that loaded plus the
+  `visible` optionally maps each tier to the SOP ids that tier may read (`visible_by_tier(catalog)`),
+  so a T1 bank cannot cite a `t2_only` SOP; None skips that rule.
+- `read_banks(quiz_dir, sections=None, versions=None, visible=None) -> BankSet`: the banks that loaded plus the
   problems. With `sections=None` the cross-checks against the SOP catalog are skipped.
 - `load_banks(...)` is `read_banks` that raises `InputError` when any error was found.
 - `parse_bank(raw_bytes, path, ...) -> (Bank | None, problems)` for a single file's bytes.
@@ -46,6 +48,7 @@ WEIGHT_TOLERANCE = 0.01  # percent; 3 x 33.33333 must count as 100
 
 Sections = Mapping[str, Iterable[str]]
 Versions = Mapping[str, Iterable[str]]
+Visible = Mapping[str, Iterable[str]]
 
 
 @dataclass
@@ -75,11 +78,13 @@ def display_path(file: Path) -> str:
         return str(file)
 
 
-def read_banks(quiz_dir: Path, sections: Sections | None = None, versions: Versions | None = None) -> BankSet:
+def read_banks(
+    quiz_dir: Path, sections: Sections | None = None, versions: Versions | None = None, visible: Visible | None = None
+) -> BankSet:
     result = BankSet()
     for file in bank_files(quiz_dir):
         path = display_path(file)
-        bank, problems, source = _parse(file.read_bytes(), path, sections, versions)
+        bank, problems, source = _parse(file.read_bytes(), path, sections, versions, visible)
         result.problems.extend(problems)
         if bank is None:
             continue
@@ -94,28 +99,37 @@ def read_banks(quiz_dir: Path, sections: Sections | None = None, versions: Versi
     return result
 
 
-def validate_banks(quiz_dir: Path, sections: Sections, versions: Versions | None = None) -> list[Problem]:
+def validate_banks(
+    quiz_dir: Path, sections: Sections, versions: Versions | None = None, visible: Visible | None = None
+) -> list[Problem]:
     """Every problem in the banks under quiz_dir, checked against the SOP sections (and versions)."""
-    return read_banks(quiz_dir, sections=sections, versions=versions).problems
+    return read_banks(quiz_dir, sections=sections, versions=versions, visible=visible).problems
 
 
-def load_banks(quiz_dir: Path, sections: Sections | None = None, versions: Versions | None = None) -> dict[str, Bank]:
+def load_banks(
+    quiz_dir: Path, sections: Sections | None = None, versions: Versions | None = None, visible: Visible | None = None
+) -> dict[str, Bank]:
     """The banks by id; raises InputError carrying every problem if any bank has an error."""
-    result = read_banks(quiz_dir, sections=sections, versions=versions)
+    result = read_banks(quiz_dir, sections=sections, versions=versions, visible=visible)
     if not result.ok:
         raise InputError(result.problems)
     return result.banks
 
 
 def parse_bank(
-    raw: bytes, path: str, *, sections: Sections | None = None, versions: Versions | None = None
+    raw: bytes,
+    path: str,
+    *,
+    sections: Sections | None = None,
+    versions: Versions | None = None,
+    visible: Visible | None = None,
 ) -> tuple[Bank | None, list[Problem]]:
     """Parse and check one bank file's bytes. The bank is None when it has any error."""
-    bank, problems, _ = _parse(raw, path, sections, versions)
+    bank, problems, _ = _parse(raw, path, sections, versions, visible)
     return bank, problems
 
 
-def _parse(raw: bytes, path: str, sections, versions) -> tuple[Bank | None, list[Problem], YamlSource]:
+def _parse(raw: bytes, path: str, sections, versions, visible) -> tuple[Bank | None, list[Problem], YamlSource]:
     source = read_yaml(raw, path)
     if source.data is None:
         return None, source.problems, source
@@ -129,7 +143,7 @@ def _parse(raw: bytes, path: str, sections, versions) -> tuple[Bank | None, list
     except RecursionError:
         source.problems.append(Problem.error(path, 1, "the bank refers to itself through YAML aliases"))
         return None, source.problems, source
-    problems = source.problems + check_bank(bank, source, sections=sections, versions=versions)
+    problems = source.problems + check_bank(bank, source, sections=sections, versions=versions, visible=visible)
     if any(p.is_error for p in problems):
         return None, problems, source
     return bank, problems, source
@@ -143,6 +157,11 @@ def catalog_index(catalog: Any) -> tuple[dict[str, set[str]], dict[str, set[str]
         sections[sop_id] = {s.anchor for s in sop.sections if s.anchor}
         versions[sop_id] = {sop.version} | {entry.version for entry in getattr(sop, "changelog", [])}
     return sections, versions
+
+
+def visible_by_tier(catalog: Any) -> dict[str, set[str]]:
+    """Tier -> ids of the SOPs that tier may read (Tier 1 never reads `t2_only` SOPs)."""
+    return {tier: {sop_id for sop_id, sop in catalog.sops.items() if sop.visible_to(tier)} for tier in ("T1", "T2")}
 
 
 # --- schema errors -------------------------------------------------------------------------
@@ -215,7 +234,12 @@ def normalize_text(text: str) -> str:
 
 
 def check_bank(
-    bank: Bank, source: YamlSource, *, sections: Sections | None = None, versions: Versions | None = None
+    bank: Bank,
+    source: YamlSource,
+    *,
+    sections: Sections | None = None,
+    versions: Versions | None = None,
+    visible: Visible | None = None,
 ) -> list[Problem]:
     path = source.path
     problems: list[Problem] = []
@@ -241,6 +265,8 @@ def check_bank(
         seen_sops.setdefault(sop_id, index)
         if sections is not None and sop_id not in sections:
             error(("sops", index), f"unknown SOP `{sop_id}`")
+        elif visible is not None and sop_id not in set(visible.get(bank.tier, ())):
+            error(("sops", index), f"a {bank.tier} bank cannot cover `{sop_id}`: {bank.tier} agents cannot read it")
     if versions is not None and bank.kind == "update" and bank.version and bank.sops:
         sop_id = bank.sops[0]
         known = set(versions.get(sop_id, ())) if sop_id in versions else None

@@ -44,6 +44,11 @@ The question name is the bank question id (a Moodle `[id:...]` comment wins over
 Without a `source` comment the importer uses its default source (`--source`). General feedback
 (`####`) is the explanation, which every bank question needs.
 
+GIFT carries no bank settings either: `gift_to_bank` fills them from `DEFAULT_POLICY` (pass mark
+80, 20 minutes, 3 attempts a day, 24 h cool-down, valid 365 days, review shows answers) and draws
+`min(10, questions)` per attempt; edit the written YAML to change them. `$CATEGORY:` lines are read
+(each question knows its category) but banks have no categories, so they are not kept.
+
 Malformed GIFT (an unclosed brace or name, a stray brace, unknown answer markers, bad weights, a
 file that is not UTF-8) is an error naming the line, and `gift_to_bank` then returns no bank.
 """
@@ -58,7 +63,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kb_app.problems import Problem
-from kb_app.quizzes.bank import Sections, Versions, check_bank, schema_problems
+from kb_app.quizzes.bank import Sections, Versions, Visible, check_bank, schema_problems
 from kb_app.quizzes.schema import (
     QUESTION_ID,
     SOURCE,
@@ -583,6 +588,7 @@ def gift_to_bank(
     skip_unsupported: bool = False,
     sections: Sections | None = None,
     versions: Versions | None = None,
+    visible: Visible | None = None,
 ) -> tuple[Bank | None, list[Problem]]:
     """A bank from GIFT text; None (and the errors, with lines) if anything is wrong.
 
@@ -641,7 +647,7 @@ def gift_to_bank(
         bank = Bank.model_validate(data)
     except ValidationError as error:
         return None, sorted(problems + schema_problems(error, source))
-    problems += check_bank(bank, source, sections=sections, versions=versions)
+    problems += check_bank(bank, source, sections=sections, versions=versions, visible=visible)
     if any(p.is_error for p in problems):
         return None, sorted(problems)
     return bank, sorted(problems)

@@ -18,6 +18,7 @@ from kb_app.quizzes.bank import (
     parse_bank,
     read_banks,
     validate_banks,
+    visible_by_tier,
 )
 from kb_app.quizzes.schema import MultipleResponse, Ordering, ShortAnswer, SingleChoice, TrueFalse
 
@@ -242,3 +243,40 @@ def test_mangled_good_bank_never_raises(data):
 def test_hostile_yaml_is_a_problem_not_a_traceback(text):
     bank, problems = parse_bank(text.encode("utf-8"), "hostile.yml")
     assert bank is None and problems and all(p.is_error for p in problems)
+
+
+def test_tier1_bank_cannot_cover_a_t2_only_sop(quiz_dir, sop_dir):
+    sop_dir.write("ATO-RECOVERY")
+    sop_dir.write("ATTACKER-ASN", visibility="t2_only", audience={"tiers": ["T2"]})
+    bank_text = """id: tier-check
+title: Tier check
+kind: certification
+tier: T1
+sops: [ATO-RECOVERY, ATTACKER-ASN]
+pass_mark: 80
+questions_per_attempt: 1
+time_limit_minutes: 10
+attempts_per_day: 3
+cooldown_hours: 1
+valid_days: 30
+review_shows_answers: true
+questions:
+  - id: one
+    type: true_false
+    source: ATTACKER-ASN#steps
+    stem: Check the login IP against the ASN list.
+    answer: true
+    explanation: Tier 2 does this.
+"""
+    (quiz_dir / "tier-check.yml").write_text(bank_text)
+    from kb_app.catalog import load_catalog
+
+    catalog = load_catalog(sop_dir.root)
+    assert catalog.ok, [str(p) for p in catalog.problems]
+    sections, versions = catalog_index(catalog)
+    visible = visible_by_tier(catalog)
+    assert "ATTACKER-ASN" not in visible["T1"] and "ATTACKER-ASN" in visible["T2"]
+    problems = [str(p) for p in validate_banks(quiz_dir, sections, versions, visible) if p.is_error]
+    assert len(problems) == 1 and problems[0].endswith("tier-check.yml:5: error: a T1 bank cannot cover `ATTACKER-ASN`: T1 agents cannot read it")
+    (quiz_dir / "tier-check.yml").write_text(bank_text.replace("tier: T1", "tier: T2"))
+    assert not [p for p in validate_banks(quiz_dir, sections, versions, visible) if p.is_error]
