@@ -58,7 +58,8 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        return {"kb_version": __version__}
+        # Later features register blueprints; templates link to them only once they exist.
+        return {"kb_version": __version__, "has_endpoint": lambda name: name in app.view_functions}
 
     return app
 
