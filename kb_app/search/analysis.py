@@ -17,7 +17,16 @@ from whoosh.lang.porter import stem as porter_stem
 # Words joined by an apostrophe stay one word ("can't" -> "cant"); everything else splits,
 # so "2-step" is the two words "2" and "step" in documents and queries alike.
 TOKEN_PATTERN = r"\w+(?:['\u2019]\w+)*"
-STOP_LIST = frozenset(STOP_WORDS)
+# Whoosh's English stop words, plus the question and pronoun words agents type around the words
+# that matter ("how do I ...", "what should we ..."). "no", "not" and "all" count: "no email
+# access", "code not arriving" and "sign out all sessions" need them.
+EXTRA_STOP_WORDS = {
+    "how", "what", "which", "whom", "why", "does", "do", "did", "done", "doing",
+    "i", "im", "ive", "me", "my", "mine", "our", "ours", "he", "she", "him", "his", "her", "hers", "they", "them",
+    "their", "theirs", "its", "was", "were", "been", "being", "has", "had", "having", "would", "should", "could",
+    "so", "than", "too", "very", "just", "about", "into", "there", "here", "then", "these", "those", "am",
+}
+STOP_LIST = (frozenset(STOP_WORDS) - {"not"}) | EXTRA_STOP_WORDS
 
 
 class ApostropheFilter(Filter):

@@ -29,7 +29,7 @@ MAX_WORDS = 16
 MAX_PHRASES = 4
 MAX_FILTER_VALUES = 8
 
-FIELD_WEIGHTS = {"heading": 2.5, "title": 2.0, "tags": 1.5, "body": 1.0}
+FIELD_WEIGHTS = {"heading": 2.0, "title": 1.0, "tags": 1.0, "body": 1.0}
 PHRASE_FIELDS = ("heading", "title", "body")
 PHRASE_WEIGHT = 1.5  # a quoted phrase: the agent asked for these words together
 SYNONYM_WEIGHT = 0.5

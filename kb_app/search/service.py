@@ -264,21 +264,25 @@ def _allowed_documents(index: TierIndex, filters: dict[str, set[str]]) -> set[in
 
 
 def _score(index: TierIndex, clauses, allowed: set[int] | None) -> dict[int, float]:
-    """Sum the clauses' scores per section, then apply coordination and demotion factors."""
+    """Sum the clauses' scores per section, then apply coordination and demotion factors.
+
+    Coordination: a section's score is multiplied by the share of the query it matched, each
+    clause counted by its rarity, so a section answering the whole question beats one that
+    repeats a single common word.
+    """
     totals: dict[int, float] = {}
-    counts: dict[int, int] = {}
-    get_total, get_count = totals.get, counts.get
-    for clause in clauses:
+    matched: dict[int, float] = {}
+    get_total, get_matched = totals.get, matched.get
+    weights = [index.clause_weight(clause) for clause in clauses]
+    for clause, weight in zip(clauses, weights):
         for doc, score in index.clause_scores(clause).items():
             totals[doc] = get_total(doc, 0.0) + score
-            counts[doc] = get_count(doc, 0) + 1
+            matched[doc] = get_matched(doc, 0.0) + weight
     if allowed is not None:
         totals = {doc: total for doc, total in totals.items() if doc in allowed}
-    n = len(clauses)
+    whole = sum(weights) or 1.0
     factors = index.factors
-    if COORDINATION == 1.0:
-        return {doc: total * factors[doc] * counts[doc] / n for doc, total in totals.items()}
-    return {doc: total * factors[doc] * (counts[doc] / n) ** COORDINATION for doc, total in totals.items()}
+    return {doc: total * factors[doc] * (matched[doc] / whole) ** COORDINATION for doc, total in totals.items()}
 
 
 def _facets(index: TierIndex, scores: dict[int, float]) -> dict[str, dict[str, int]]:

@@ -7,6 +7,7 @@ A `TierIndex` knows only its own tier's documents and words, so anything derived
 from __future__ import annotations
 
 import bisect
+import math
 import json
 import threading
 from collections import OrderedDict, defaultdict
@@ -17,7 +18,7 @@ from whoosh.query import Phrase
 from whoosh.scoring import BM25F
 
 from kb_app.search.analysis import stem
-from kb_app.search.query import Clause, Leaf
+from kb_app.search.query import FIELD_WEIGHTS, Clause, Leaf
 
 CACHE_SIZE = 4096
 POSTINGS_CACHE_SIZE = 8192
@@ -148,6 +149,22 @@ class TierIndex:
             for doc, score in zip(docs, scores):
                 totals[doc] = get(doc, 0.0) + score * boost
         return self._clauses.remember(clause, totals)
+
+    def clause_weight(self, clause: Clause) -> float:
+        """How much matching this clause says about a section: the rarity (idf) of its strongest
+        reading that occurs here, so "police" counts for more than "needs" when coordinating."""
+        readings: dict[tuple[str, ...], tuple[float, set[int]]] = {}
+        for leaf in clause.leaves:
+            docs, _ = self.postings(leaf)
+            strength = leaf.boost / FIELD_WEIGHTS.get(leaf.field, 1.0)
+            previous_strength, found = readings.get(leaf.stems, (0.0, set()))
+            found.update(docs)
+            readings[leaf.stems] = (max(previous_strength, strength), found)
+        present = [(strength, len(found)) for strength, found in readings.values() if found]
+        if not present:
+            return 0.0
+        _, df = max(present)
+        return math.log(1 + len(self) / df)
 
     def close(self) -> None:
         with self._lock:
