@@ -3,6 +3,50 @@
 pydantic checks the shape (fields, types, ranges). Rules that need the whole bank or the SOP
 catalog (one right answer, duplicate ids, cited sections exist) live in `bank.py`, where each
 problem gets the line it belongs to.
+
+A bank, with every field (all bank-level fields are required unless marked optional):
+
+```yaml
+id: ato-recovery-t1            # lower case, digits, dashes; unique across quizzes/
+title: Hacked account recovery (Tier 1)
+kind: certification            # certification | update
+tier: T1                       # T1 | T2: who takes it (a T1 bank cannot cover t2_only SOPs)
+sops: [ATO-RECOVERY]           # SOP ids covered; an update bank covers exactly one
+version: "3.0"                 # update banks only: the SOP version the quiz belongs to
+pass_mark: 80                  # percent, 1..100
+questions_per_attempt: 10      # drawn at random, spread over the cited sections
+time_limit_minutes: 20
+attempts_per_day: 3
+cooldown_hours: 24             # wait after a failed attempt
+valid_days: 365                # a pass certifies this long (or until a covered SOP's major bump)
+review_shows_answers: true     # after submitting: show right answers and explanations
+multiple_scoring: partial      # optional default for `multiple`: partial | all_or_nothing | weighted
+questions:
+  - id: first-step             # unique in the bank
+    type: single               # single | multiple | true_false | ordering | short_answer
+    source: ATO-RECOVERY#verify-ownership   # SOP-ID#section-anchor the question tests
+    points: 1                  # optional, default 1
+    stem: A caller says their account was hacked ... What do you do first?
+    options:                   # single and multiple: 2..12 options
+      - text: Verify ownership with two signals
+        correct: true
+        feedback: optional, shown in the review
+      - text: Change the email address
+    explanation: Why, shown in the review.
+  - id: signals
+    type: multiple
+    scoring: weighted          # optional; else the bank's multiple_scoring
+    options:
+      - {id: device, text: Known device, weight: 50}     # weighted: percent, -100..100
+      - {id: card, text: Card digits, weight: 50}
+      - {id: name, text: Full name, weight: -100}
+    ...
+  - {type: true_false, answer: false, feedback_right: ..., feedback_wrong: ..., ...}
+  - {type: ordering, items: [first step, second step, third step], ...}       # in the right order
+  - {type: short_answer, accepted: [Threat Management, TM], unicode_normalize: true, ...}
+```
+
+Option ids default to a, b, c ... by position. Text fields are stripped of surrounding whitespace.
 """
 
 from __future__ import annotations
