@@ -140,3 +140,35 @@ def test_real_corpus_pages_render_with_diagram_header_and_tier_styles(tmp_path, 
             block.screenshot(path=str(ARTIFACTS / "real-sop-tier2-block-T2.png"))
             page.screenshot(path=str(ARTIFACTS / "real-sop-T2.png"), full_page=True)
         assert page.external == []
+
+
+def test_banner_slot_shows_the_web_apps_banner_and_search_can_go_to_the_server(tmp_path, mermaid_js):
+    sop_dir = SopDir(tmp_path / "sop")
+    sop_dir.write("ATO-RECOVERY")
+    build_sites(sop_dir.root, tmp_path / "site", ["T1"], search_url="/find")
+    with serve(tmp_path / "site" / "T1") as base, offline_page() as page:
+        page.route(
+            "**/api/v1/me/banner",
+            lambda r: r.fulfill(status=200, content_type="application/json", body='{"text": "3 updates to acknowledge <b>now</b>", "level": "warning", "url": "/acks"}'),
+        )
+        page.goto(f"{base}/procedures/ato-recovery/")
+        slot = page.locator("#kb-banner [data-kb-user-banner]")
+        slot.wait_for(state="visible")
+        assert slot.inner_text() == "3 updates to acknowledge <b>now</b>"  # text, never HTML
+        assert slot.get_attribute("data-level") == "warning"
+        page.locator(".md-search__input").first.click()
+        page.keyboard.type("sim swap")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/find?**")
+        assert page.url == f"{base}/find?q=sim%20swap&audience=T1"
+
+
+def test_without_the_web_app_the_banner_stays_hidden(tmp_path, mermaid_js):
+    sop_dir = SopDir(tmp_path / "sop")
+    sop_dir.write("ATO-RECOVERY")
+    build_sites(sop_dir.root, tmp_path / "site", ["T1"])
+    with serve(tmp_path / "site" / "T1") as base, offline_page() as page:
+        page.goto(f"{base}/procedures/ato-recovery/")
+        page.wait_for_load_state("networkidle")
+        assert page.locator(".md-banner").first.is_hidden()
+        assert page.locator("#kb-banner").get_attribute("data-empty") == ""

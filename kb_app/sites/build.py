@@ -12,6 +12,9 @@ catalog, and a failed build leaves the sites that were serving untouched.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import logging
 import os
 import re
@@ -37,11 +40,15 @@ TEXT_SUFFIXES = {".html", ".json", ".xml", ".txt"}
 
 
 class SiteBuildError(Exception):
-    """The site was not built (nothing was swapped in); `problems` say where and why."""
+    """The site was not built (nothing was swapped in); `problems` say where and why.
 
-    def __init__(self, message: str, problems: Iterable[Problem] = ()):
-        super().__init__(message)
+    `headline` is the one-line summary; `str()` adds every problem, one per line.
+    """
+
+    def __init__(self, headline: str, problems: Iterable[Problem] = ()):
+        self.headline = headline
         self.problems = list(problems)
+        super().__init__("\n".join([headline, *(str(p) for p in self.problems)]))
 
 
 @dataclass
@@ -106,7 +113,7 @@ def _problem_from_mkdocs(message: str, catalog: Catalog) -> Problem:
     return Problem.error(sop.path, line, message)
 
 
-def _mkdocs_build(staged: StagedSite, out_dir: Path, config_file: Path, catalog: Catalog, site_url: str | None) -> None:
+def _mkdocs_build(staged: StagedSite, out_dir: Path, config_file: Path, catalog: Catalog, options: dict) -> None:
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
@@ -125,14 +132,15 @@ def _mkdocs_build(staged: StagedSite, out_dir: Path, config_file: Path, catalog:
             nav=staged.nav,
             site_name=f"Account Security KB · {staged.extra['audience_label']}",
             # Only the 404 page, canonical links and the sitemap use it; page links stay relative.
-            site_url=site_url.replace("{audience}", staged.tier) if site_url else None,
+            site_url=options["site_url"].replace("{audience}", staged.tier) if options.get("site_url") else None,
         )
-        config.extra["kb"] = staged.extra
+        config.extra["kb"] = {**staged.extra, "search_url": options.get("search_url") or ""}
         build(config)
     except (MkDocsException, SystemExit) as error:
         problems = [_problem_from_mkdocs(m, catalog) for m in collect.messages]
-        summary = "; ".join(dict.fromkeys(p.message for p in problems)) or str(error)
-        raise SiteBuildError(f"{staged.tier} site failed to build: {summary}", problems) from None
+        count = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
+        detail = f"{count} (a broken link or anchor fails the build)" if problems else str(error)
+        raise SiteBuildError(f"{staged.tier} site failed to build: {detail}; no site was changed", problems) from None
     finally:
         logger.removeHandler(collect)
         logger.propagate = propagate
@@ -153,8 +161,6 @@ def _check_no_tier2_material(staged: StagedSite, out_dir: Path) -> None:
 
 def _write_manifest(staged: StagedSite, out_dir: Path) -> None:
     """What the web app needs to tie a served page to the exact text an agent acknowledges."""
-    import json
-
     manifest = {
         "audience": staged.tier,
         "built_at": staged.extra["built_at"],
@@ -177,6 +183,17 @@ def _write_manifest(staged: StagedSite, out_dir: Path) -> None:
 # --- atomic swap --------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _build_lock(site_dir: Path):
+    """One build at a time per site dir: a swap removes old builds, never a neighbour's new one."""
+    with open(site_dir / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _swap_in(site_dir: Path, tier: str, build_dir: Path) -> None:
     """Point <site-dir>/<tier> at build_dir with one rename, then remove the builds it replaced."""
     live = site_dir / tier
@@ -186,7 +203,7 @@ def _swap_in(site_dir: Path, tier: str, build_dir: Path) -> None:
     link = site_dir / f".{tier}.link-{time.time_ns()}"
     link.symlink_to(build_dir.relative_to(site_dir))
     os.replace(link, live)
-    for old in (site_dir / BUILDS).glob(f"{tier}-*"):
+    for old in (site_dir / BUILDS).glob(f"{tier}-*"):  # the build lock is held: none is in progress
         if old != build_dir:
             shutil.rmtree(old, ignore_errors=True)
 
@@ -204,11 +221,13 @@ def build_sites(
     assets_dir: Path = ASSETS_DIR,
     now: datetime | None = None,
     site_url: str | None = None,
+    search_url: str | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> BuildResult:
     """Validate the catalog, build each audience's site, swap them all in. Raises SiteBuildError.
 
     `site_url` (may contain `{audience}`) is where the site is served, for the 404 page.
+    `search_url`, when set, sends the search box's queries to that server search page.
     """
     now = now or datetime.now(timezone.utc)
     site_dir = Path(site_dir)
@@ -219,31 +238,33 @@ def build_sites(
         raise SiteBuildError(f"{len(report.errors)} errors in {sop_dir}: fix them, then build again (no site written)", report.errors)
     progress(f"validated {len(catalog)} SOPs in {sop_dir}: {len(report.warnings)} warnings")
 
+    options = {"site_url": site_url, "search_url": search_url}
     (site_dir / BUILDS).mkdir(parents=True, exist_ok=True)
     result = BuildResult(site_dir, diagrams=mermaid_js is not None, warnings=report.warnings)
-    finished: list[tuple[str, Path]] = []
-    try:
-        for tier in audiences:
-            started = time.perf_counter()
-            out_dir = Path(tempfile.mkdtemp(prefix=f"{tier}-{now:%Y%m%dT%H%M%S}-", dir=site_dir / BUILDS))
-            finished.append((tier, out_dir))
-            with tempfile.TemporaryDirectory(prefix=f"kb-site-docs-{tier}-") as docs:
-                try:
-                    staged = stage_site(catalog, tier, Path(docs), now=now, assets_dir=assets_dir, mermaid_js=mermaid_js)
-                except ValueError as error:
-                    raise SiteBuildError(str(error)) from None
-                progress(f"building {tier} site: {len(staged.pages)} pages ...")
-                _mkdocs_build(staged, out_dir, config_file, catalog, site_url)
-            if tier == "T1":
-                _check_no_tier2_material(staged, out_dir)
-            _write_manifest(staged, out_dir)
-            out_dir.chmod(0o755)  # mkdtemp makes it owner-only; a web server user must read it
-            result.builds.append(AudienceBuild(tier, site_dir / tier, len(staged.pages), time.perf_counter() - started))
-    except BaseException:
-        for _, out_dir in finished:
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
-    for tier, out_dir in finished:
-        _swap_in(site_dir, tier, out_dir)
-        progress(f"{tier} site ready: {site_dir / tier}")
+    with _build_lock(site_dir):
+        finished: list[tuple[str, Path]] = []
+        try:
+            for tier in audiences:
+                started = time.perf_counter()
+                out_dir = Path(tempfile.mkdtemp(prefix=f"{tier}-{now:%Y%m%dT%H%M%S}-", dir=site_dir / BUILDS))
+                finished.append((tier, out_dir))
+                with tempfile.TemporaryDirectory(prefix=f"kb-site-docs-{tier}-") as docs:
+                    try:
+                        staged = stage_site(catalog, tier, Path(docs), now=now, assets_dir=assets_dir, mermaid_js=mermaid_js)
+                    except ValueError as error:
+                        raise SiteBuildError(str(error)) from None
+                    progress(f"building {tier} site: {len(staged.pages)} pages ...")
+                    _mkdocs_build(staged, out_dir, config_file, catalog, options)
+                if tier == "T1":
+                    _check_no_tier2_material(staged, out_dir)
+                _write_manifest(staged, out_dir)
+                out_dir.chmod(0o755)  # mkdtemp makes it owner-only; a web server user must read it
+                result.builds.append(AudienceBuild(tier, site_dir / tier, len(staged.pages), time.perf_counter() - started))
+        except BaseException:
+            for _, out_dir in finished:
+                shutil.rmtree(out_dir, ignore_errors=True)
+            raise
+        for tier, out_dir in finished:
+            _swap_in(site_dir, tier, out_dir)
+            progress(f"{tier} site ready: {site_dir / tier}")
     return result

@@ -9,6 +9,8 @@
  *   Contract: 200 with JSON {"text": "...", "level": "info"|"warning"|"danger", "url": "..."}
  *   shows it (text only, never HTML); 204, any error or no app (file://, plain http server)
  *   leaves the page as it is.
+ * - When the build set a server search page (<meta name="kb-search-url">), Enter in the search
+ *   box opens <url>?q=<query>&audience=<T1|T2> instead of the built-in (offline) search.
  */
 (function () {
   "use strict";
@@ -61,9 +63,27 @@
       .catch(function () { /* not served by the app, or offline: nothing to show */ });
   }
 
+  function useServerSearch() {
+    var meta = document.querySelector('meta[name="kb-search-url"]');
+    var input = document.querySelector(".md-search__input");
+    if (!meta || !meta.content || !input) return;
+    var audience = document.querySelector('meta[name="kb-audience"]');
+    document.documentElement.classList.add("kb-server-search");
+    // Capture phase: runs before Material's own keyboard handling of the search box.
+    input.addEventListener("keydown", function (event) {
+      if (event.key !== "Enter" || !input.value.trim()) return;
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      var query = "q=" + encodeURIComponent(input.value.trim());
+      if (audience && audience.content) query += "&audience=" + encodeURIComponent(audience.content);
+      location.href = meta.content + (meta.content.indexOf("?") >= 0 ? "&" : "?") + query;
+    }, true);
+  }
+
   var now = Date.now();
   expireBulletins(now);
   flagStaleReviews(now);
   refreshBanner();
   fetchUserBanner();
+  useServerSearch();
 })();
