@@ -196,10 +196,11 @@ def escalation_flowchart(sop: Sop) -> str:
     """Mermaid flowchart: each trigger -> the tier that raises it -> the team, edge = channel + SLA."""
     lines = [
         "flowchart LR",
-        "  classDef trigger fill:#fff7e6,stroke:#d97706,color:#1f2937",
-        "  classDef tierT1 fill:#e0ecff,stroke:#2563eb,color:#0b1f4d",
-        "  classDef tierT2 fill:#efe6ff,stroke:#7c3aed,color:#2e1065",
-        "  classDef team fill:#e7f6ec,stroke:#15803d,color:#052e16",
+        # Translucent fills: Material sets the label colour per light/dark scheme, so both read well.
+        "  classDef trigger fill:#d977062e,stroke:#d97706",
+        "  classDef tierT1 fill:#2563eb2e,stroke:#2563eb",
+        "  classDef tierT2 fill:#7c3aed2e,stroke:#7c3aed",
+        "  classDef team fill:#15803d2e,stroke:#15803d",
     ]
     tiers = sorted({s.from_tier for s in sop.steps})
     for tier in tiers:
