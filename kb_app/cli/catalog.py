@@ -12,16 +12,14 @@ from kb_app.cli._common import UserError, echo_json, json_option, sop_dir_option
 
 
 def run_validation(sop_dir: Path, against: str | None, quiz_dir: Path | None = None):
-    """Validate SOPs (and quiz banks, when that module is present)."""
+    """Validate the SOPs, then the quiz banks against the SOP sections they cite."""
+    from kb_app.quizzes import catalog_index, validate_banks, visible_by_tier
+
     report = validate_catalog(load_catalog(sop_dir), against=against)
-    if quiz_dir is not None and quiz_dir.is_dir():
-        try:
-            from kb_app.quizzes import validate_banks
-        except ImportError:
-            validate_banks = None
-        if validate_banks is not None:
-            report.problems.extend(validate_banks(quiz_dir, report.catalog))
-            report.problems.sort()
+    if quiz_dir is not None:
+        sections, versions = catalog_index(report.catalog)
+        report.problems.extend(validate_banks(quiz_dir, sections, versions, visible_by_tier(report.catalog)))
+        report.problems.sort()
     return report
 
 
