@@ -28,6 +28,8 @@ class DemoLogin:
     password: str
     detail: str
     created: bool
+    # False when someone changed the password after seeding: then it is not the one printed.
+    password_works: bool = True
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ def seed(session: Session, *, actor: str = "", settings: dict[str, Any] | None =
     logins = []
     for login in settings["logins"]:
         existing = users.user_by_email(session, login["email"])
+        works = existing is None or users.verify_password(existing.password_hash, login["password"])
         if existing is None:
             users.create_user(
                 session,
@@ -129,6 +132,6 @@ def seed(session: Session, *, actor: str = "", settings: dict[str, Any] | None =
         if login["role"] == "agent":
             tier = next(r.tier for r in rows if r.employee_id == login["employee_id"])
             detail = f"{tier}, {detail}"
-        logins.append(DemoLogin(login["role"], login["email"], login["password"], detail, existing is None))
+        logins.append(DemoLogin(login["role"], login["email"], login["password"], detail, existing is None, works))
     audit.record(session, "demo.seed", actor=actor, details=plan.counts())
     return SeedResult(plan.counts(), logins)

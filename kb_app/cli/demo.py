@@ -26,8 +26,14 @@ def seed_command(database_url: str | None, as_json: bool) -> None:
     finally:
         engine.dispose()
     logins = [
-        {"role": l.role, "email": l.email, "password": l.password, "scope": l.detail, "created": l.created}
-        for l in result.logins
+        {
+            "role": login.role,
+            "email": login.email,
+            "password": login.password if login.password_works else None,
+            "scope": login.detail,
+            "created": login.created,
+        }
+        for login in result.logins
     ]
     if as_json:
         echo_json({"roster": result.roster, "logins": logins})
@@ -38,9 +44,9 @@ def seed_command(database_url: str | None, as_json: bool) -> None:
     )
     click.echo("demo logins (demo data only):")
     for login in logins:
-        note = "" if login["created"] else "  (already existed; password left as it was)"
+        password = login["password"] or "(changed since seeding)"
         scope = f" [{login['scope']}]" if login["scope"] else ""
-        click.echo(f"  {login['role']:<16} {login['email']:<28} {login['password']:<18}{scope}{note}")
+        click.echo(f"  {login['role']:<16} {login['email']:<28} {password:<18}{scope}")
 
 
 def register(main: click.Group) -> None:
