@@ -63,12 +63,24 @@ def words(text: str) -> list[str]:
 _TOKEN = re.compile(TOKEN_PATTERN)
 
 
-def stem_spans(text: str) -> list[tuple[str, int, int]]:
-    """(stem, start char, end char) of every word that is not a stop word, for marking a snippet."""
+def stem_spans(text: str, prefixes: frozenset[str] | None = None) -> list[tuple[str, int, int]]:
+    """(stem, start char, end char) of every word that is not a stop word, for marking a snippet.
+
+    With `prefixes` (first two letters of the stems sought), other words get the stem "" without
+    being stemmed: Porter only rewrites endings, so they cannot match, and skipping them keeps
+    snippets cheap on long sections.
+    """
     spans = []
-    for match in _TOKEN.finditer(text):
-        word = match.group().replace("'", "").replace("\u2019", "").lower()
-        if word not in STOP_LIST:
+    lowered = text.lower()
+    for match in _TOKEN.finditer(lowered):
+        word = match.group()
+        if "'" in word or "\u2019" in word:
+            word = word.replace("'", "").replace("\u2019", "")
+        if word in STOP_LIST:
+            continue
+        if prefixes is not None and word[:2] not in prefixes:
+            spans.append(("", match.start(), match.end()))
+        else:
             spans.append((stem(word), match.start(), match.end()))
     return spans
 

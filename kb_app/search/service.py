@@ -12,7 +12,6 @@ import json
 import os
 import threading
 import time
-from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -42,6 +41,7 @@ TOP_TAGS = 20
 # (matched clauses / clauses) ** COORDINATION, so one word matched very often cannot beat a
 # section that answers the whole question.
 COORDINATION = 1.0
+MIN_SHARE = 0.2
 
 
 class Build:
@@ -173,17 +173,20 @@ class SearchService:
         if compiled.clauses:
             scores = _score(index, compiled.clauses, allowed)
         elif parsed.filters:
-            scores = {doc: 0.0 for doc in allowed} if allowed is not None else {}
+            scores = dict.fromkeys(sorted(allowed), 0.0) if allowed is not None else {}
         else:
             scores = {}
-        results.total = len(scores)
-        results.total_sops = len({index.sop_ids[doc] for doc in scores})
-        results.facets = _facets(index, scores)
-        ranked = heapq.nsmallest(offset + limit, scores, key=lambda doc: (-scores[doc], index.sop_ids[doc], index.orders[doc]))
+        matched = set(scores)
+        results.total = len(matched)
+        results.total_sops = len(set(map(index.sop_number.__getitem__, matched)))
+        results.facets = _facets(index, matched)
+        # Documents are numbered in (SOP id, section order), so the number breaks ties stably.
+        ranked = heapq.nlargest(offset + limit, scores, key=scores.__getitem__)
+        ranked.sort(key=lambda doc: (-scores[doc], doc))
         for doc in ranked[offset:]:
             results.hits.append(self._hit(searcher, doc, scores[doc], compiled))
         results.suggestions = _suggestions(index, parsed, compiled.unknown)
-        results.pinned = self._pinned(index, scores, now)
+        results.pinned = self._pinned(index, scores, matched, now)
         return results
 
     def _hit(self, searcher, doc: int, score: float, compiled: CompiledQuery) -> SearchHit:
@@ -203,10 +206,11 @@ class SearchService:
             owner=fields.get("owner", ""),
         )
 
-    def _pinned(self, index: TierIndex, scores: dict[int, float], now: datetime) -> list[PinnedBulletin]:
+    def _pinned(self, index: TierIndex, scores: dict[int, float], matched: set[int], now: datetime) -> list[PinnedBulletin]:
         best: dict[str, int] = {}
-        for doc, score in scores.items():
-            if index.kinds[doc] == "bulletin" and score > 0:
+        for doc in sorted(matched & index.by_kind.get("bulletin", frozenset())):
+            score = scores[doc]
+            if score > 0:
                 sop_id = index.sop_ids[doc]
                 if sop_id not in best or score > scores[best[sop_id]]:
                     best[sop_id] = doc
@@ -247,20 +251,19 @@ def _allowed_documents(index: TierIndex, filters: dict[str, set[str]]) -> set[in
     """Documents passing every filter (None: no filter). Values of one filter widen, filters narrow."""
     if not filters:
         return None
-    checks = []
-    if "kind" in filters:
-        checks.append(lambda doc, v=filters["kind"]: index.kinds[doc] in v)
-    if "status" in filters:
-        checks.append(lambda doc, v=filters["status"]: index.statuses[doc] in v)
-    if "tag" in filters:
-        checks.append(lambda doc, v=filters["tag"]: not v.isdisjoint(index.tags[doc]))
-    if "tier" in filters:
-        checks.append(lambda doc, v=filters["tier"]: not v.isdisjoint(index.audience[doc]))
-    if "id" in filters:
-        exact = {v for v in filters["id"] if not v.endswith("*")}
-        prefixes = tuple(v.rstrip("*") for v in filters["id"] if v.endswith("*"))
-        checks.append(lambda doc: index.sop_ids[doc] in exact or (bool(prefixes) and index.sop_ids[doc].startswith(prefixes)))
-    return {doc for doc in range(len(index)) if all(check(doc) for check in checks)}
+    allowed: set[int] | None = None
+    for name, values in filters.items():
+        if name == "id":
+            exact = [index.by_sop.get(v, frozenset()) for v in values if not v.endswith("*")]
+            prefixes = tuple(v.rstrip("*") for v in values if v.endswith("*"))
+            exact += [docs for sop_id, docs in index.by_sop.items() if prefixes and sop_id.startswith(prefixes)]
+            groups = exact
+        else:
+            table = {"kind": index.by_kind, "status": index.by_status, "tag": index.by_tag, "tier": index.by_tier}[name]
+            groups = [table.get(value, frozenset()) for value in values]
+        passing = set().union(*groups)
+        allowed = passing if allowed is None else allowed & passing
+    return allowed if allowed is not None else set()
 
 
 def _score(index: TierIndex, clauses, allowed: set[int] | None) -> dict[int, float]:
@@ -268,33 +271,60 @@ def _score(index: TierIndex, clauses, allowed: set[int] | None) -> dict[int, flo
 
     Coordination: a section's score is multiplied by the share of the query it matched, each
     clause counted by its rarity, so a section answering the whole question beats one that
-    repeats a single common word.
+    repeats a single common word. A section must match at least MIN_SHARE of the query to count
+    at all, which also lets the common words skip the sections that only they match.
     """
-    totals: dict[int, float] = {}
-    matched: dict[int, float] = {}
+    weighted = sorted(((index.clause_scores(c), index.clause_weight(c)) for c in clauses), key=lambda item: -item[1])
+    whole = sum(weight for _, weight in weighted)
+    if not weighted or whole <= 0:
+        return {}
+    threshold = MIN_SHARE * whole
+    # Clauses are strong until the ones left could not reach the threshold on their own.
+    strong_count, remaining = len(weighted), 0.0
+    for position in range(len(weighted) - 1, -1, -1):
+        remaining += weighted[position][1]
+        if remaining >= threshold:
+            break
+        strong_count = position
+    strong, weak = weighted[:strong_count], weighted[strong_count:]
+    strong.sort(key=lambda item: -len(item[0]))
+    first, first_weight = strong[0]
+    totals = dict(first)  # the biggest strong clause is copied at C speed; the others merged in
+    matched = dict.fromkeys(first, first_weight)
     get_total, get_matched = totals.get, matched.get
-    weights = [index.clause_weight(clause) for clause in clauses]
-    for clause, weight in zip(clauses, weights):
-        for doc, score in index.clause_scores(clause).items():
+    for clause_scores, weight in strong[1:]:
+        for doc, score in clause_scores.items():
             totals[doc] = get_total(doc, 0.0) + score
             matched[doc] = get_matched(doc, 0.0) + weight
-    if allowed is not None:
-        totals = {doc: total for doc, total in totals.items() if doc in allowed}
-    whole = sum(weights) or 1.0
+    docs = totals.keys() if allowed is None else totals.keys() & allowed
+    for clause_scores, weight in weak:  # only for sections the strong clauses found
+        if len(clause_scores) < len(docs):
+            for doc, score in clause_scores.items():
+                if doc in docs:
+                    totals[doc] += score
+                    matched[doc] += weight
+        else:
+            get_score = clause_scores.get
+            for doc in docs:
+                score = get_score(doc)
+                if score is not None:
+                    totals[doc] += score
+                    matched[doc] += weight
     factors = index.factors
-    return {doc: total * factors[doc] * (matched[doc] / whole) ** COORDINATION for doc, total in totals.items()}
-
-
-def _facets(index: TierIndex, scores: dict[int, float]) -> dict[str, dict[str, int]]:
-    kinds: Counter[str] = Counter()
-    tags: Counter[str] = Counter()
-    for doc in scores:
-        kinds[index.kinds[doc]] += 1
-        tags.update(index.tags[doc])
     return {
-        "kind": dict(sorted(kinds.items(), key=lambda item: (-item[1], item[0]))),
-        "tag": dict(sorted(tags.items(), key=lambda item: (-item[1], item[0]))[:TOP_TAGS]),
+        doc: totals[doc] * factors[doc] * (matched[doc] / whole) ** COORDINATION
+        for doc in docs
+        if matched[doc] >= threshold
     }
+
+
+def _facets(index: TierIndex, matched: set[int]) -> dict[str, dict[str, int]]:
+    """Matching sections per kind and per tag (the most frequent tags)."""
+    def counts(groups: dict[str, frozenset[int]]) -> list[tuple[str, int]]:
+        found = ((value, len(matched & docs)) for value, docs in groups.items())
+        return sorted(((value, n) for value, n in found if n), key=lambda item: (-item[1], item[0]))
+
+    return {"kind": dict(counts(index.by_kind)), "tag": dict(counts(index.by_tag)[:TOP_TAGS])}
 
 
 def _suggestions(index: TierIndex, parsed: ParsedQuery, unknown: list[str]) -> list[str]:

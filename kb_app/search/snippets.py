@@ -37,7 +37,9 @@ def snippet(text: str, stems: set[str], phrases: Iterable[tuple[str, ...]] = (),
 
 def _marks(text: str, stems: set[str], phrases: Iterable[tuple[str, ...]]) -> list[tuple[int, int, str]]:
     """(start, end, what matched) of each marked stretch; adjacent marked words are merged."""
-    spans = stem_spans(text)
+    phrases = list(phrases)
+    prefixes = frozenset(s[:2] for s in stems) | frozenset(s[:2] for phrase in phrases for s in phrase)
+    spans = stem_spans(text, prefixes)
     marked = [span[0] in stems for span in spans]
     starts: dict[str, list[int]] = {}
     for position, (span_stem, _, _) in enumerate(spans):

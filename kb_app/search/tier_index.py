@@ -65,6 +65,21 @@ class _Cache(OrderedDict):
         return value
 
 
+def _group(values: list[str]) -> dict[str, frozenset[int]]:
+    groups: dict[str, set[int]] = defaultdict(set)
+    for doc, value in enumerate(values):
+        groups[value].add(doc)
+    return {value: frozenset(docs) for value, docs in groups.items()}
+
+
+def _group_many(values: list[list[str]]) -> dict[str, frozenset[int]]:
+    groups: dict[str, set[int]] = defaultdict(set)
+    for doc, items in enumerate(values):
+        for value in items:
+            groups[value].add(doc)
+    return {value: frozenset(docs) for value, docs in groups.items()}
+
+
 class TierIndex:
     """The documents of one tier in one build. Searchers are per thread (Whoosh's are not shared)."""
 
@@ -82,6 +97,14 @@ class TierIndex:
         self.factors: list[float] = table["factor"]
         self.orders: list[int] = table["order"]
         self.meta: dict = json.loads((self.path / "tier.json").read_text(encoding="utf-8"))
+        # Document sets per filter value, for filters, facets and pins at C speed (set algebra).
+        self.by_kind = _group(self.kinds)
+        self.by_status = _group(self.statuses)
+        self.by_sop = _group(self.sop_ids)
+        sop_numbers = {sop_id: number for number, sop_id in enumerate(self.by_sop)}
+        self.sop_number = [sop_numbers[sop_id] for sop_id in self.sop_ids]  # doc -> small int, for counting SOPs
+        self.by_tag = _group_many(self.tags)
+        self.by_tier = _group_many(self.audience)
         self.df: dict[str, int] = json.loads((self.path / "vocab.json").read_text(encoding="utf-8"))
         self.sorted_words = sorted(self.df)
         self.stems = {stem(word) for word in self.df}
@@ -90,6 +113,7 @@ class TierIndex:
         self._completions = _Cache()
         self._postings = _Cache(POSTINGS_CACHE_SIZE)
         self._clauses = _Cache(CLAUSE_CACHE_SIZE)
+        self._weights = _Cache(CLAUSE_CACHE_SIZE)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._searchers: list = []
@@ -153,6 +177,9 @@ class TierIndex:
     def clause_weight(self, clause: Clause) -> float:
         """How much matching this clause says about a section: the rarity (idf) of its strongest
         reading that occurs here, so "police" counts for more than "needs" when coordinating."""
+        cached = self._weights.get(clause)
+        if cached is not None:
+            return cached
         readings: dict[tuple[str, ...], tuple[float, set[int]]] = {}
         for leaf in clause.leaves:
             docs, _ = self.postings(leaf)
@@ -162,9 +189,9 @@ class TierIndex:
             readings[leaf.stems] = (max(previous_strength, strength), found)
         present = [(strength, len(found)) for strength, found in readings.values() if found]
         if not present:
-            return 0.0
+            return self._weights.remember(clause, 0.0)
         _, df = max(present)
-        return math.log(1 + len(self) / df)
+        return self._weights.remember(clause, math.log(1 + len(self) / df))
 
     def close(self) -> None:
         with self._lock:
