@@ -27,8 +27,10 @@ class LiveServer:
     app: object
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one test module. Not session-wide: a running Playwright owns the thread's
+    event loop, and other tests start their own Playwright."""
     if not CHROMIUM.exists():
         if os.environ.get("KB_REQUIRE_BROWSER") == "1":
             pytest.fail(f"KB_REQUIRE_BROWSER=1 but {CHROMIUM} is missing", pytrace=False)
