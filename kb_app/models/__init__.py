@@ -6,6 +6,7 @@ from kb_app.models.roster import IN_HOUSE, TIERS, Agent
 from kb_app.models.users import ROLES, ApiToken, User
 from kb_app.models.audit import AuditEvent
 from kb_app.models.publishing import Acknowledgement, Assignment, PublishedVersion, ReminderLog, Requirement, RequirementTarget
+from kb_app.models import quizzes as _quizzes  # noqa: F401  (registers the quiz tables)
 
 __all__ = [
     "Acknowledgement",
