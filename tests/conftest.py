@@ -33,7 +33,8 @@ from sqlalchemy.pool import NullPool
 from kb_app import db as kb_db
 from kb_app.config import Settings
 
-pytest_plugins = ["tests.fixtures.sops"]
+# `tests/` is on sys.path (pytest rootdir conftest), so helpers import as `fixtures.*`.
+pytest_plugins = ["fixtures.sops"]
 
 PG_URL_ENV = "KB_TEST_DATABASE_URL"
 DEFAULT_PASSWORD = "correct-horse-battery"
@@ -389,6 +390,28 @@ class AuthActions:
 @pytest.fixture
 def auth(client, make_user) -> AuthActions:
     return AuthActions(client, make_user)
+
+
+@pytest.fixture
+def make_auth(make_user) -> Callable[[Any], AuthActions]:
+    """An AuthActions for another client (e.g. of an app from `make_app`)."""
+    return lambda client: AuthActions(client, make_user)
+
+
+@pytest.fixture
+def default_password() -> str:
+    return DEFAULT_PASSWORD
+
+
+@pytest.fixture
+def t2_only_marker() -> str:
+    return T2_ONLY_MARKER
+
+
+@pytest.fixture
+def csrf_from() -> Callable[[str], str]:
+    """Reads the CSRF token out of a page's HTML."""
+    return csrf_token_from
 
 
 @dataclass

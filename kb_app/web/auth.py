@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_limiter import Limiter
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -80,6 +80,7 @@ def login():
         user = users.authenticate(db, form.identifier.data, form.password.data, ip=client_ip())
         db.commit()
         if user is not None:
+            g.kb_user_id = user.id
             session.clear()
             login_user(SignedIn(user))
             session.permanent = True

@@ -7,7 +7,6 @@ import re
 import pytest
 
 from kb_app import db, demo
-from tests.conftest import T2_ONLY_MARKER
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +36,7 @@ def sign_in(page, identifier: str, password: str) -> None:
 
 
 @pytest.mark.parametrize("key", list(AUDIENCE))
-def test_demo_login_reads_its_own_site_and_signs_out(page, live_server, demo_data, screenshot, key):
+def test_demo_login_reads_its_own_site_and_signs_out(page, live_server, demo_data, screenshot, t2_only_marker, key):
     login = LOGINS[key]
     sign_in(page, login["email"], login["password"])
     assert page.url == live_server.url + "/"
@@ -51,9 +50,9 @@ def test_demo_login_reads_its_own_site_and_signs_out(page, live_server, demo_dat
     page.goto("/sop/procedures/t2-infra/")
     if audience == "T1":
         assert "Page not found" in page.content()
-        assert T2_ONLY_MARKER not in page.content()
+        assert t2_only_marker not in page.content()
     else:
-        assert T2_ONLY_MARKER in page.content()
+        assert t2_only_marker in page.content()
 
     page.goto("/")
     page.get_by_role("button", name="Sign out").click()

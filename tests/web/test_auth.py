@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from kb_app.models import AuditEvent
-from tests.conftest import DEFAULT_PASSWORD, csrf_token_from
+
+DEFAULT_PASSWORD = "correct-horse-battery"  # what the make_user fixture gives every user
+
+
+@pytest.fixture(autouse=True)
+def _same_default_password(default_password):
+    assert default_password == DEFAULT_PASSWORD
+
+
+@pytest.fixture
+def token_of(csrf_from):
+    return lambda response: csrf_from(response.get_data(as_text=True))
 
 
 def audit_actions(session) -> list[str]:
@@ -58,11 +70,11 @@ def test_forms_without_csrf_token_are_refused(client, auth, make_user):
     assert client.get("/").status_code == 200  # still signed in
 
 
-def test_brute_force_sign_in_is_rate_limited(make_app, make_user):
+def test_brute_force_sign_in_is_rate_limited(make_app, make_user, token_of):
     app = make_app(LOGIN_RATE_LIMIT="5 per minute")
     client = app.test_client()
     user = make_user("admin")
-    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    token = token_of(client.get("/login"))
     statuses = [
         client.post("/login", data={"identifier": user.email, "password": f"guess-{n}", "csrf_token": token}).status_code
         for n in range(7)
@@ -75,13 +87,13 @@ def test_brute_force_sign_in_is_rate_limited(make_app, make_user):
     assert client.get("/login").status_code == 200  # only attempts are limited, not the page
 
 
-def test_guessing_one_account_from_many_addresses_is_limited_too(make_app, make_user):
+def test_guessing_one_account_from_many_addresses_is_limited_too(make_app, make_user, token_of):
     app = make_app(LOGIN_RATE_LIMIT="100 per minute", LOGIN_IDENTIFIER_RATE_LIMIT="3 per hour")
     user = make_user("admin")
     statuses = []
     for n in range(5):
         client = app.test_client()
-        token = csrf_token_from(client.get("/login").get_data(as_text=True))
+        token = token_of(client.get("/login"))
         statuses.append(
             client.post(
                 "/login",
@@ -92,24 +104,24 @@ def test_guessing_one_account_from_many_addresses_is_limited_too(make_app, make_
     assert statuses == [200, 200, 200, 429, 429]
 
 
-def test_successful_sign_ins_do_not_use_up_the_limit(make_app, make_user):
+def test_successful_sign_ins_do_not_use_up_the_limit(make_app, make_user, token_of):
     app = make_app(LOGIN_RATE_LIMIT="2 per minute")
     client = app.test_client()
     user = make_user("trainer")
     for _ in range(4):
-        token = csrf_token_from(client.get("/login").get_data(as_text=True))
+        token = token_of(client.get("/login"))
         assert client.post("/login", data={"identifier": user.email, "password": DEFAULT_PASSWORD, "csrf_token": token}).status_code == 302
-        client.post("/logout", data={"csrf_token": csrf_token_from(client.get("/").get_data(as_text=True))})
+        client.post("/logout", data={"csrf_token": token_of(client.get("/"))})
 
 
-def test_session_cookie_is_httponly_and_samesite_lax_and_secure_when_configured(make_app, make_user):
+def test_session_cookie_is_httponly_and_samesite_lax_and_secure_when_configured(make_app, make_user, token_of):
     user = make_user("trainer")
     for secure in (False, True):
         app = make_app(SESSION_COOKIE_SECURE=secure)
         client = app.test_client()
         base = "https://kb.example" if secure else "http://localhost"
         page = client.get("/login", base_url=base)
-        token = csrf_token_from(page.get_data(as_text=True))
+        token = token_of(page)
         response = client.post(
             "/login", data={"identifier": user.email, "password": DEFAULT_PASSWORD, "csrf_token": token}, base_url=base
         )
@@ -130,10 +142,10 @@ def test_next_only_follows_paths_on_this_site(client, auth, make_user):
         token = auth.csrf_token()
 
 
-def test_password_change_keeps_this_session_and_ends_others(app, auth, make_user):
+def test_password_change_keeps_this_session_and_ends_others(app, auth, make_user, token_of):
     user = make_user("trainer")
     other = app.test_client()
-    token = csrf_token_from(other.get("/login").get_data(as_text=True))
+    token = token_of(other.get("/login"))
     other.post("/login", data={"identifier": user.email, "password": DEFAULT_PASSWORD, "csrf_token": token})
     assert other.get("/").status_code == 200
     auth.login(user.email)

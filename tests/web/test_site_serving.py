@@ -8,7 +8,14 @@ import os
 
 import pytest
 
-from tests.conftest import T2_ONLY_MARKER
+
+T2_ONLY_MARKER = "T2-ONLY-MARKER-7f3a9c"  # only the T2 build of the fake sites has it
+
+
+@pytest.fixture(autouse=True)
+def _marker_matches_the_fake_sites(t2_only_marker):
+    assert t2_only_marker == T2_ONLY_MARKER
+
 
 HOSTILE_PATHS = [
     "/sop/procedures/t2-infra/",
@@ -120,15 +127,12 @@ def test_the_site_needs_sign_in(client):
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
 
 
-def test_a_site_not_built_yet_says_so(make_app, settings, auth, tmp_path):
+def test_a_site_not_built_yet_says_so(make_app, make_auth, settings, tmp_path):
     from dataclasses import replace
 
     app = make_app(replace(settings, site_dir=tmp_path / "nothing-here"))
     client = app.test_client()
-    from tests.conftest import AuthActions
-
-    helper = AuthActions(client, auth._make_user)
-    helper.login_as("agent")
+    make_auth(client).login_as("agent")
     response = client.get("/sop/")
     assert response.status_code == 503
     assert "kb build-site" in body(response)
