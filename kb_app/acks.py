@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -104,15 +104,10 @@ def _existing(session: Session, agent_id: int, version_id: int) -> Acknowledgeme
 
 
 def _mark_assignments(session: Session, ack: Acknowledgement) -> None:
-    covered = select(Requirement.id).where(
-        Requirement.sop_id == ack.sop_id,
-        or_(Requirement.major < ack.major, and_(Requirement.major == ack.major, Requirement.minor <= ack.minor)),
-    )
-    session.execute(
-        update(Assignment)
-        .where(Assignment.agent_id == ack.agent_id, Assignment.acknowledged_at.is_(None), Assignment.requirement_id.in_(covered))
-        .values(acknowledged_at=ack.acknowledged_at, acknowledgement_id=ack.id)
-    )
+    # Coverage may also wait for an update quiz that gates this version (kb_app.certification).
+    from kb_app.certification import mark_covered_assignments
+
+    mark_covered_assignments(session, ack.agent_id, ack.sop_id)
 
 
 @dataclass
@@ -127,6 +122,9 @@ class ReadingItem:
     is_bulletin: bool
     last_acknowledged: str | None
     path: str
+    # Acknowledged, but it counts only once the agent passes one of these update quizzes.
+    quiz_bank_ids: list[str] | None = None
+    acknowledged_at: datetime | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -140,6 +138,8 @@ class ReadingItem:
             "is_bulletin": self.is_bulletin,
             "last_acknowledged_version": self.last_acknowledged,
             "path": self.path,
+            "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
+            "quiz_required": self.quiz_bank_ids or None,
         }
 
 
@@ -152,9 +152,13 @@ def reading_list(session: Session, agent: Agent, *, now: datetime) -> list[Readi
         .order_by(Assignment.due_at, Requirement.sop_id)
     ).all()
     last = last_acknowledged_versions(session, agent.id)
+    from kb_app.certification import pending_quizzes
+
+    quizzes = pending_quizzes(session, agent)
     items = []
     for assignment, requirement in rows:
         current = latest_version(session, requirement.sop_id)
+        quiz = quizzes.get(requirement.sop_id)
         items.append(
             ReadingItem(
                 requirement_id=requirement.id,
@@ -167,6 +171,8 @@ def reading_list(session: Session, agent: Agent, *, now: datetime) -> list[Readi
                 is_bulletin=requirement.is_bulletin,
                 last_acknowledged=last.get(requirement.sop_id),
                 path=current.path,
+                quiz_bank_ids=quiz.bank_ids if quiz else None,
+                acknowledged_at=quiz.acknowledged_at if quiz else None,
             )
         )
     return items
@@ -214,10 +220,11 @@ def what_changed(session: Session, agent: Agent, sop_id: str) -> WhatChanged:
 @dataclass
 class Banner:
     sop_id: str
-    state: str  # acknowledged | action_required | overdue | none
+    state: str  # acknowledged | action_required | overdue | quiz_required | none
     version: str
     acknowledged_at: datetime | None = None
     due_at: datetime | None = None
+    quiz_bank_ids: list[str] | None = None  # quiz_required: pass one of these for the acknowledgement to count
 
     def to_dict(self) -> dict:
         return {
@@ -226,6 +233,7 @@ class Banner:
             "version": self.version,
             "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
             "due_at": self.due_at.isoformat() if self.due_at else None,
+            "quiz_required": self.quiz_bank_ids,
         }
 
 
@@ -241,6 +249,11 @@ def banner_for(session: Session, agent: Agent, sop_id: str, *, now: datetime) ->
         .order_by(Assignment.due_at)
     ).scalars().first()
     if pending is not None:
+        from kb_app.certification import pending_quizzes
+
+        quiz = pending_quizzes(session, agent, sop_id).get(sop_id)
+        if quiz is not None and quiz.acknowledged_at is not None:
+            return Banner(sop_id, "quiz_required", current.version, acknowledged_at=quiz.acknowledged_at, due_at=pending, quiz_bank_ids=quiz.bank_ids)
         return Banner(sop_id, "overdue" if pending <= now else "action_required", current.version, due_at=pending)
     ack = session.scalars(
         select(Acknowledgement)

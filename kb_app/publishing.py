@@ -282,6 +282,20 @@ def sync_assignments(session: Session, *, now: datetime, onboarding_days: int = 
 
 def _mirror_existing_acknowledgements(session: Session, requirement: Requirement) -> None:
     """An agent who already acknowledged the required version (or later) is covered from then."""
+    from kb_app.certification import gated_tiers, mark_covered_assignments
+
+    if gated_tiers(session, requirement.version_id):
+        # An update quiz gates this version: coverage also waits for the pass.
+        agents = session.scalars(
+            select(Assignment.agent_id)
+            .join(Acknowledgement, Acknowledgement.agent_id == Assignment.agent_id)
+            .where(Assignment.requirement_id == requirement.id, Assignment.acknowledged_at.is_(None),
+                   satisfies(requirement.sop_id, requirement.major, requirement.minor))
+            .distinct()
+        ).all()
+        for agent_id in agents:
+            mark_covered_assignments(session, agent_id, requirement.sop_id)
+        return
     first_ack = (
         select(Acknowledgement.agent_id, func.min(Acknowledgement.id).label("ack_id"))
         .where(satisfies(requirement.sop_id, requirement.major, requirement.minor))
