@@ -405,3 +405,14 @@ def test_real_corpus_tier1_site_has_none_of_the_tier2_text(tmp_path):
         if not sop.visible_to("T1"):
             assert not (tmp_path / "site" / "T1" / sop.rel_path.removesuffix(".md")).exists()
             assert sop.title not in t1
+
+
+def test_cli_without_npm_still_builds_and_warns(sop_dir, tmp_path):
+    sop_dir.write("ESC-THREAT-MGMT", kind="escalation")
+    env = {"KB_VENDOR_DIR": str(tmp_path / "vendor"), "KB_NPM": str(tmp_path / "no-npm-here")}
+    result = CliRunner().invoke(main, ["build-site", "--sop-dir", str(sop_dir.root), "--site-dir", str(tmp_path / "site"), "--audience", "T1"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "no-npm-here` was not found" in result.stderr and "diagrams show their source instead" in result.stderr
+    assert "flowchart LR" in page(tmp_path / "site" / "T1", "escalations/esc-threat-mgmt.md")
+    vendor = CliRunner().invoke(main, ["vendor-assets"], env=env)
+    assert vendor.exit_code == 1 and "install Node.js and npm" in vendor.stderr

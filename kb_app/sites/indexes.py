@@ -57,8 +57,8 @@ class IndexContext:
         return sorted((s for s in self.sops if s.is_open_bulletin(self.now)), key=lambda s: s.effective, reverse=True)
 
 
-def _page(title: str, body: str, **meta) -> str:
-    front = yaml.safe_dump({"title": title, **meta}, sort_keys=False, allow_unicode=True)
+def _page(title: str, body: str) -> str:
+    front = yaml.safe_dump({"title": title}, sort_keys=False, allow_unicode=True)
     return f"---\n{front}---\n\n{body.strip()}\n"
 
 
@@ -72,6 +72,8 @@ def _ref(page: str, sop: Sop, text: str | None = None) -> str:
 
 def _status_cell(sop: Sop, ctx: IndexContext) -> str:
     out = status_chip(sop)
+    if sop.is_open_bulletin(ctx.now):
+        out += " " + chip("Open", "open")
     if is_stale(sop, ctx.now.date()):
         out += " " + chip("Review overdue", "stale")
     return out
