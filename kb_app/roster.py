@@ -409,6 +409,9 @@ def import_roster(
 
     The caller owns the transaction: commit to land the import, roll back to drop it.
     """
+    if deactivate_missing and not rows:
+        # An empty export is far more likely a broken feed than a line of business with no agents.
+        raise InputError([Problem.error(source or "roster", 1, "no agents in the file; refusing to deactivate the whole roster")])
     plan = plan_import(session, rows, deactivate_missing=deactivate_missing)
     if not dry_run:
         apply_plan(session, plan)

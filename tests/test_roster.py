@@ -325,3 +325,13 @@ def test_kb_demo_seed_is_idempotent_and_prints_the_logins(runner, session):
     assert second.exit_code == 0
     assert '"unchanged": %d' % total in second.stdout
     assert count_agents(session) == total
+
+
+def test_an_empty_file_never_deactivates_the_whole_roster(runner, session, make_agent, tmp_path):
+    make_agent(employee_id="NW-1")
+    path = tmp_path / "empty.csv"
+    path.write_bytes(csv_bytes())
+    result = runner.invoke(["roster", "import", str(path), "--deactivate-missing"])
+    assert result.exit_code == 1
+    assert "refusing to deactivate the whole roster" in result.stderr
+    assert session.scalar(select(Agent.active)) is True

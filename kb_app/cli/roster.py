@@ -36,20 +36,22 @@ def import_command(file: Path, deactivate_missing: bool, dry_run: bool, database
     try:
         rows = roster.read_roster_csv(file.read_bytes(), path=file)
     except InputError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        raise UserError(f"{file}: {len(exc.problems)} problem(s); nothing was imported") from None
+        _refuse(file, exc)
     engine = open_current_engine(database_url)
     try:
         with db.session_factory(engine)() as session:
-            plan = roster.import_roster(
-                session,
-                rows,
-                deactivate_missing=deactivate_missing,
-                dry_run=dry_run,
-                actor=cli_actor(),
-                source=file.name,
-            )
+            try:
+                plan = roster.import_roster(
+                    session,
+                    rows,
+                    deactivate_missing=deactivate_missing,
+                    dry_run=dry_run,
+                    actor=cli_actor(),
+                    source=str(file),
+                )
+            except InputError as exc:
+                session.rollback()
+                _refuse(file, exc)
             if dry_run:
                 session.rollback()
             else:
@@ -60,6 +62,12 @@ def import_command(file: Path, deactivate_missing: bool, dry_run: bool, database
         echo_json({"file": str(file), "dry_run": dry_run, **plan.to_dict()})
         return
     _print_plan(plan, dry_run)
+
+
+def _refuse(file: Path, exc: InputError):
+    for problem in exc.problems:
+        click.echo(str(problem), err=True)
+    raise UserError(f"{file}: {len(exc.problems)} problem(s); nothing was imported") from None
 
 
 def _print_plan(plan: roster.ImportPlan, dry_run: bool) -> None:

@@ -164,19 +164,20 @@ def roster_import():
         if not isinstance(value, bool):
             raise ApiError(400, "bad_request", f"{name} must be true or false")
         flags[name] = value
+    session = get_session()
     try:
         rows = roster.parse_roster_records(body["agents"], path="agents")
+        plan = roster.import_roster(
+            session, rows, actor=user.email, actor_user_id=user.id, source="api", ip=client_ip(), **flags
+        )
     except InputError as exc:
+        session.rollback()
         raise ApiError(
             422,
             "invalid_roster",
-            f"{len(exc.problems)} bad row(s); nothing was imported.",
+            f"{len(exc.problems)} problem(s); nothing was imported.",
             problems=[p.to_dict() for p in exc.problems],
         ) from None
-    session = get_session()
-    plan = roster.import_roster(
-        session, rows, actor=user.email, actor_user_id=user.id, source="api", ip=client_ip(), **flags
-    )
     if flags["dry_run"]:
         session.rollback()
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template, request
+from markupsafe import escape
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -78,9 +79,13 @@ def handle_http_error(exc: HTTPException):
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="kb"'
     else:
-        response = current_app.make_response(
-            (render_template("errors/error.html", status=status, title=TITLES.get(status, exc.name), message=_message(exc)), status)
-        )
+        title = TITLES.get(status, exc.name)
+        try:
+            page = render_template("errors/error.html", status=status, title=title, message=_message(exc))
+        except Exception:  # noqa: BLE001 - e.g. the database is down and the layout needs the user
+            current_app.logger.exception("could not render the error page")
+            page = f"<!doctype html><title>{status}</title><h1>{status} {escape(title)}</h1>"
+        response = current_app.make_response((page, status))
     for name, value in exc.get_headers() if status in (405, 429) else []:
         if name.lower() in ("allow", "retry-after"):
             response.headers[name] = value

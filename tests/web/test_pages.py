@@ -192,3 +192,14 @@ def test_one_json_log_line_per_request(make_app, auth):
     lines = [json.loads(r) for r in records]
     assert [(l["method"], l["path"], l["status"]) for l in lines] == [("GET", "/login", 200), ("GET", "/missing", 404)]
     assert all(isinstance(l["duration_ms"], float) and "user_id" in l for l in lines)
+
+
+def test_a_broken_database_still_gets_an_error_page(client, auth, engine):
+    from kb_app import db
+
+    auth.login_as("trainer")
+    db.downgrade(engine, "base")  # every query now fails
+    response = client.get("/")
+    assert response.status_code == 500
+    assert "500" in text(response)
+    assert client.get("/healthz").status_code == 503
