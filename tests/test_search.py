@@ -324,3 +324,15 @@ def test_search_modules_import_no_web_or_cli_framework():
     code = "import sys, kb_app.search; print(sorted(m for m in ('flask', 'click') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-W", "error::SyntaxWarning", "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_block_scoring_matches_whooshs_own_bm25f(service):
+    from kb_app.search.tier_index import _walk
+
+    index = service.current().tier("T2")
+    searcher = index.searcher()
+    for field, text in (("body", "custom"), ("heading", "verifi"), ("title", "reset"), ("tags", "sms")):
+        fast = index._term_postings(searcher, field, text, text.encode())
+        slow = _walk(searcher.postings(field, text.encode()))
+        assert fast[0] == slow[0] and fast[0]
+        assert all(abs(a - b) < 1e-9 for a, b in zip(fast[1], slow[1]))

@@ -23,6 +23,8 @@ from kb_app.search.query import FIELD_WEIGHTS, Clause, Leaf
 CACHE_SIZE = 4096
 POSTINGS_CACHE_SIZE = 8192
 CLAUSE_CACHE_SIZE = 2048
+BM25_K1 = 1.2  # Whoosh's BM25F defaults; the searcher is opened with the same
+BM25_B = 0.75
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
@@ -45,6 +47,16 @@ def edit_distance(a: str, b: str, limit: int) -> int:
             return limit + 1
         previous2, previous = previous, current
     return previous[-1] if previous[-1] <= limit else limit + 1
+
+
+def _walk(matcher) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    docs: list[int] = []
+    scores: list[float] = []
+    while matcher.is_active():
+        docs.append(matcher.id())
+        scores.append(matcher.score())
+        matcher.next()
+    return tuple(docs), tuple(scores)
 
 
 class _Cache(OrderedDict):
@@ -114,6 +126,7 @@ class TierIndex:
         self._postings = _Cache(POSTINGS_CACHE_SIZE)
         self._clauses = _Cache(CLAUSE_CACHE_SIZE)
         self._weights = _Cache(CLAUSE_CACHE_SIZE)
+        self._field_norms: dict[str, list[float]] = {}
         self._local = threading.local()
         self._lock = threading.Lock()
         self._searchers: list = []
@@ -129,7 +142,7 @@ class TierIndex:
     def searcher(self):
         searcher = getattr(self._local, "searcher", None)
         if searcher is None:
-            searcher = self.ix.searcher(weighting=BM25F())
+            searcher = self.ix.searcher(weighting=BM25F(B=BM25_B, K1=BM25_K1))
             self._local.searcher = searcher
             with self._lock:
                 self._searchers.append(searcher)
@@ -146,19 +159,48 @@ class TierIndex:
         if cached is not None:
             return cached
         searcher = self.searcher()
-        docs: list[int] = []
-        scores: list[float] = []
         if len(leaf.stems) == 1:
             btext = leaf.stems[0].encode("utf-8")
-            matcher = searcher.postings(leaf.field, btext) if (leaf.field, btext) in searcher.reader() else None
+            if (leaf.field, btext) not in searcher.reader():
+                found: tuple[tuple[int, ...], tuple[float, ...]] = ((), ())
+            else:
+                found = self._term_postings(searcher, leaf.field, leaf.stems[0], btext)
         else:
-            matcher = Phrase(leaf.field, list(leaf.stems)).matcher(searcher, searcher.context())
-        if matcher is not None:
-            while matcher.is_active():
-                docs.append(matcher.id())
-                scores.append(matcher.score())
-                matcher.next()
-        return self._postings.remember(key, (tuple(docs), tuple(scores)))
+            found = _walk(Phrase(leaf.field, list(leaf.stems)).matcher(searcher, searcher.context()))
+        return self._postings.remember(key, found)
+
+    def _term_postings(self, searcher, field: str, text: str, btext: bytes):
+        """BM25F scores of one term's postings, computed a block at a time.
+
+        Same formula and statistics as Whoosh's BM25F scorer, without a Python call per posting
+        through its matcher; falls back to the matcher when the codec is not the one expected.
+        """
+        matcher = searcher.postings(field, btext)
+        if not all(hasattr(matcher, name) for name in ("_read_ids", "_read_weights", "_next_block", "_atend")):
+            return _walk(matcher)
+        norms = self._norms(searcher, field)
+        idf = searcher.idf(field, text)
+        k1_plus_1 = BM25_K1 + 1
+        docs: list[int] = []
+        scores: list[float] = []
+        while matcher.is_active():
+            matcher._read_ids()
+            matcher._read_weights()
+            block_ids = matcher._ids
+            docs.extend(block_ids)
+            scores.extend(idf * tf * k1_plus_1 / (tf + norms[doc]) for doc, tf in zip(block_ids, matcher._weights))
+            matcher._next_block()
+        return tuple(docs), tuple(scores)
+
+    def _norms(self, searcher, field: str) -> list[float]:
+        """Per document, BM25's length normalisation K1 * (1 - B + B * length / average length)."""
+        norms = self._field_norms.get(field)
+        if norms is None:
+            reader = searcher.reader()
+            average = searcher.avg_field_length(field) or 1
+            lengths = [reader.doc_field_length(doc, field, 1) or 1 for doc in range(len(self))]
+            norms = self._field_norms[field] = [BM25_K1 * ((1 - BM25_B) + BM25_B * length / average) for length in lengths]
+        return norms
 
     def clause_scores(self, clause: Clause) -> dict[int, float]:
         """Document -> summed score of the clause's leaves (cached: agents repeat their words)."""
