@@ -317,6 +317,26 @@ def test_build_report_counts_tiers_and_skips_drafts(search_corpus, tmp_path):
     assert manifest["build_id"] == report.build_id and manifest["tiers"]["T1"]["sops"] == report.tiers["T1"].sops
 
 
+def test_every_whoosh_module_search_loads_compiles_without_warnings():
+    """whoosh-reloaded, not the original Whoosh, whose invalid escape sequences warn on 3.12."""
+    import sys
+    import warnings
+    from pathlib import Path
+
+    import kb_app.search  # noqa: F401 - loads what a search needs
+    from kb_app.search import SearchService  # noqa: F401
+
+    loaded = [m for name, m in sys.modules.items() if name.startswith("whoosh") and getattr(m, "__file__", None)]
+    assert loaded and "whoosh.support.pyparsing" not in sys.modules
+    for module in loaded:
+        source = Path(module.__file__)
+        if source.suffix != ".py":
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            compile(source.read_text(encoding="utf-8"), str(source), "exec")
+
+
 def test_search_modules_import_no_web_or_cli_framework():
     import subprocess
     import sys
