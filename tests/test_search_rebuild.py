@@ -184,3 +184,15 @@ def test_worker_processes_keep_searching_while_another_process_rebuilds(corpus, 
         assert worker.returncode == 0, err
         searches, extra = map(int, out.split())
         assert searches > 4 and extra == 4
+
+
+def test_a_build_pruned_before_its_tier_was_opened_is_replaced_by_the_live_one(corpus, tmp_path):
+    index_dir = tmp_path / "index"
+    build_index(corpus.root, index_dir)
+    service = SearchService(index_dir)
+    assert service.search("verify ownership", tier="T1").total > 0  # opens T1 of the first build only
+    build_index(corpus.root, index_dir)
+    build_index(corpus.root, index_dir)  # prunes the first build
+    assert not service._build.path.exists()  # the service still holds the pruned first build
+    service._pointer_stamp = service._stamp()  # as if the switch happened during this search
+    assert service.search("quokka", tier="T2").hits[0].sop_id == "T2-INSIDER-RISK"

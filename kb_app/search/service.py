@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+from whoosh.index import IndexError as WhooshIndexError
+
 from kb_app.search.documents import TIERS, section_url
 from kb_app.search.index import IndexNotFound, builds_dir, read_pointer, POINTER
 from kb_app.search.query import (
@@ -155,7 +157,7 @@ class SearchService:
         now = now or self.clock()
         try:
             results = self._search(self.current(), parsed, tier, limit, offset, now)
-        except (OSError, EOFError):
+        except (OSError, EOFError, WhooshIndexError):
             # The build was pruned under us (two rebuilds during one search): reopen and retry once.
             results = self._search(self.current(force=True), parsed, tier, limit, offset, now)
         results.elapsed_ms = (time.perf_counter() - started) * 1000
