@@ -196,3 +196,14 @@ def test_a_build_pruned_before_its_tier_was_opened_is_replaced_by_the_live_one(c
     assert not service._build.path.exists()  # the service still holds the pruned first build
     service._pointer_stamp = service._stamp()  # as if the switch happened during this search
     assert service.search("quokka", tier="T2").hits[0].sop_id == "T2-INSIDER-RISK"
+
+
+def test_a_build_from_another_format_asks_for_a_rebuild(corpus, tmp_path):
+    import json
+
+    index_dir = tmp_path / "index"
+    build_index(corpus.root, index_dir)
+    manifest = current_build(index_dir) / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format": 1}))
+    with pytest.raises(IndexNotFound, match="kb index"):
+        SearchService(index_dir).search("hacked")

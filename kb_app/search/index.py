@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from whoosh import index as whoosh_index
-from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.fields import STORED, TEXT, Schema
 
 from kb_app.catalog import Catalog, Kind, Sop, Status, load_catalog
 from kb_app.search.analysis import term_analyzer, words
@@ -38,7 +38,7 @@ from kb_app.search.documents import TIERS, is_searchable, page_path, tier_docume
 POINTER = "CURRENT"
 BUILDS = "builds"
 PARTIAL_SUFFIX = ".tmp"
-FORMAT = 1
+FORMAT = 2  # bump when the layout or schema changes; readers refuse other formats
 KEEP_BUILDS = 2  # the live build and the one before it (rollback)
 STALE_PARTIAL_SECONDS = 3600
 
@@ -62,24 +62,26 @@ class BuildError(SearchIndexError):
 
 
 def make_schema() -> Schema:
+    """Four searchable text fields; everything else is stored for results. Filters, facets and
+    pins use the side table (docs.json), so ids, kinds and tags need no Whoosh postings."""
     analyzer = term_analyzer()
     return Schema(
-        key=ID(stored=True, unique=True),
-        sop_id=ID(stored=True),
-        kind=ID(stored=True),
-        status=ID(stored=True),
-        version=STORED(),
         title=TEXT(analyzer=analyzer, stored=True),
         heading=TEXT(analyzer=analyzer, stored=True),
+        body=TEXT(analyzer=analyzer, stored=True),
+        tags=TEXT(analyzer=analyzer),
+        key=STORED(),
+        sop_id=STORED(),
+        kind=STORED(),
+        status=STORED(),
+        version=STORED(),
         anchor=STORED(),
         level=STORED(),
         order=STORED(),
-        body=TEXT(analyzer=analyzer, stored=True),
-        tags=TEXT(analyzer=analyzer),
-        tag=KEYWORD(stored=True, commas=True, lowercase=True),
+        tag=STORED(),
         owner=STORED(),
-        tier=KEYWORD(stored=True),
-        visibility=ID(stored=True),
+        tier=STORED(),
+        visibility=STORED(),
         page=STORED(),
         expires=STORED(),
     )

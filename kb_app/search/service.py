@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Mapping
 from whoosh.index import IndexError as WhooshIndexError
 
 from kb_app.search.documents import TIERS, section_url
-from kb_app.search.index import IndexNotFound, builds_dir, read_pointer, POINTER
+from kb_app.search.index import FORMAT, POINTER, IndexNotFound, builds_dir, read_pointer
 from kb_app.search.query import (
     FILTER_NAMES,
     CompiledQuery,
@@ -56,6 +56,8 @@ class Build:
         if not manifest.is_file():
             raise IndexNotFound(f"search index {index_dir} names build {build_id}, which is missing: run `kb index`")
         self.manifest = json.loads(manifest.read_text(encoding="utf-8"))
+        if self.manifest.get("format") != FORMAT:
+            raise IndexNotFound(f"search index {index_dir} was built by another version (format {self.manifest.get('format')}): run `kb index`")
         self._tiers: dict[str, TierIndex] = {}
         self._lock = threading.Lock()
 
