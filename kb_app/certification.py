@@ -115,6 +115,7 @@ def status_of(session: Session, certification: Certification, *, now: datetime, 
             CertificationSop.major_at_pass.is_not(None),
             PublishedVersion.major > CertificationSop.major_at_pass,
             PublishedVersion.published_at > certification.certified_at,
+            PublishedVersion.published_at <= now,
         )
         .order_by(PublishedVersion.published_at)
     ).all()
