@@ -1,4 +1,4 @@
-"""Turning what an agent types into a Whoosh query: forgiving, never an error.
+"""Turning what an agent types into query clauses over the index: forgiving, never an error.
 
 The query language is small on purpose:
 
@@ -9,17 +9,18 @@ The query language is small on purpose:
   filter widen it, different filters narrow together.
 
 Anything else (unbalanced quotes, a lone `*` or `(`, control characters, very long input) is
-reduced to the words it contains. Each query word becomes one *clause*: its stem in title,
-heading, tags and body (weighted in that order), plus, weighted lower, the members of its
-synonym group and, when the word is not in the index's vocabulary, prefix completions and
-spelling neighbours. The clauses are scored and combined by the service.
+reduced to the words it contains. Each query word becomes one *clause*: its stem in heading,
+title, tags and body, plus, weighted lower, the members of its synonym group and, when the
+word is not in the index's vocabulary, prefix completions and spelling neighbours. A run of
+words naming a multi-word synonym ("fake login page") adds a clause for the phrase and its
+alternatives. The service scores the clauses with BM25F and combines them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from kb_app.search.analysis import clean_text, stem, words
 from kb_app.search.synonyms import SynonymTable
@@ -88,7 +89,7 @@ def parse_query(text: str) -> ParsedQuery:
             if name is None:
                 run.append(f"{match.group('field')} {value or ''}")
                 continue
-            normalized = _filter_value(name, value or "")
+            normalized = filter_value(name, value or "")
             if normalized:
                 values = parsed.filters.setdefault(name, set())
                 if len(values) < MAX_FILTER_VALUES:
@@ -114,7 +115,8 @@ def parse_query(text: str) -> ParsedQuery:
     return parsed
 
 
-def _filter_value(name: str, value: str) -> str:
+def filter_value(name: str, value: str) -> str:
+    """A filter value as the index spells it ("" when it cannot be one: tier:T9)."""
     value = value.strip().strip("\"'()[]{},;")
     if not value:
         return ""
@@ -265,9 +267,6 @@ class QueryBuilder:
         for completion in self.vocabulary.completions(prefix, MAX_EXPANSIONS * 2):
             stems.add(stem(completion))
         return [leaf for s in sorted(stems) for leaf in self._term(s, boost, compiled)]
-
-
-Suggest = Callable[[str], str | None]
 
 
 def suggestion_text(parsed: ParsedQuery, corrections: dict[str, str]) -> str | None:

@@ -25,7 +25,7 @@ from kb_app.search.query import (
     CompiledQuery,
     ParsedQuery,
     QueryBuilder,
-    _filter_value,
+    filter_value,
     fuzzy_distance,
     parse_query,
     suggestion_text,
@@ -39,9 +39,10 @@ MAX_LIMIT = 100
 MAX_OFFSET = 1000
 TOP_TAGS = 20
 
-# How much matching more of the query's words counts: a section's score is multiplied by
-# (matched clauses / clauses) ** COORDINATION, so one word matched very often cannot beat a
-# section that answers the whole question.
+# How much matching more of the query counts: a section's score is multiplied by
+# (share of the query matched) ** COORDINATION, each query word weighted by its rarity, so one
+# word matched very often cannot beat a section that answers the whole question. A section
+# matching less than MIN_SHARE of the query is not a result (and is not counted in totals).
 COORDINATION = 1.0
 MIN_SHARE = 0.2
 
@@ -157,6 +158,8 @@ class SearchService:
         parsed = parse_query(query)
         _merge_filters(parsed, filters)
         now = now or self.clock()
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=timezone.utc)  # naive times are taken as UTC, like the SOP files
         try:
             results = self._search(self.current(), parsed, tier, limit, offset, now)
         except (OSError, EOFError, WhooshIndexError):
@@ -223,11 +226,11 @@ class SearchService:
             expires = datetime.fromisoformat(entry["expires"]) if entry.get("expires") else None
             if entry["status"] != "active" or (expires is not None and now >= expires):
                 continue
-            matched = entry["sop_id"] in best
-            anchor = _anchor_of(index.keys[best[entry["sop_id"]]]) if matched else ""
+            hit = best.get(entry["sop_id"])
+            anchor = _anchor_of(index.keys[hit]) if hit is not None else ""
             pinned.append(PinnedBulletin(
                 sop_id=entry["sop_id"], title=entry["title"], version=entry["version"],
-                url=section_url(entry["page"], anchor, self.url_prefix), expires=expires, matched=matched,
+                url=section_url(entry["page"], anchor, self.url_prefix), expires=expires, matched=hit is not None,
             ))
         pinned.sort(key=lambda p: (not p.matched, p.sop_id))
         return pinned
@@ -244,7 +247,7 @@ def _merge_filters(parsed: ParsedQuery, filters: Mapping[str, str | Iterable[str
         if name is None:
             raise ValueError(f"unknown filter {raw_name!r} (expected one of tag, kind, tier, id, status)")
         values = [raw_values] if isinstance(raw_values, str) else list(raw_values or [])
-        cleaned = {v for v in (_filter_value(name, str(value)) for value in values) if v}
+        cleaned = {v for v in (filter_value(name, str(value)) for value in values) if v}
         if not cleaned and values:
             cleaned = {"\x00no-such-value"}  # an impossible value asked for: match nothing
         if cleaned:
