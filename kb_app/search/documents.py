@@ -19,7 +19,7 @@ TIERS = ("T1", "T2")
 # Demotion factors applied to a section's score. Retired procedures stay findable (an agent may
 # still search for last year's name) but rank below current ones; "Related" sections are lists of
 # other SOPs' titles and would otherwise outrank the SOPs they point to.
-RETIRED_FACTOR = 0.35
+RETIRED_FACTOR = 0.5
 LINK_LIST_FACTOR = 0.3
 LINK_LIST_ANCHORS = frozenset({"related", "see-also"})
 
