@@ -49,6 +49,11 @@ def edit_distance(a: str, b: str, limit: int) -> int:
     return previous[-1] if previous[-1] <= limit else limit + 1
 
 
+def _bigrams(word: str) -> frozenset[str]:
+    padded = f"^{word}$"
+    return frozenset(padded[i : i + 2] for i in range(len(padded) - 1))
+
+
 def _walk(matcher) -> tuple[tuple[int, ...], tuple[float, ...]]:
     docs: list[int] = []
     scores: list[float] = []
@@ -120,7 +125,7 @@ class TierIndex:
         self.df: dict[str, int] = json.loads((self.path / "vocab.json").read_text(encoding="utf-8"))
         self.sorted_words = sorted(self.df)
         self.stems = {stem(word) for word in self.df}
-        self._by_start: dict[tuple[str, int], list[str]] | None = None
+        self._by_start: dict[tuple[str, int], list[tuple[str, frozenset[str]]]] | None = None
         self._neighbours = _Cache()
         self._completions = _Cache()
         self._postings = _Cache(POSTINGS_CACHE_SIZE)
@@ -272,14 +277,20 @@ class TierIndex:
         if cached is not None:
             return cached
         if self._by_start is None:
-            by_start: dict[tuple[str, int], list[str]] = defaultdict(list)
+            by_start: dict[tuple[str, int], list[tuple[str, frozenset[str]]]] = defaultdict(list)
             for known in self.sorted_words:
-                by_start[(known[0], len(known))].append(known)
+                by_start[(known[0], len(known))].append((known, _bigrams(known)))
             self._by_start = dict(by_start)
         found = []
         if word:
+            wanted = _bigrams(word)
+            # One edit changes at most three of a word's bigrams, so a candidate sharing fewer
+            # cannot be close: a set intersection rules out most words before the edit distance.
+            needed = len(wanted) - 3 * maxdist
             for length in range(max(1, len(word) - maxdist), len(word) + maxdist + 1):
-                for candidate in self._by_start.get((word[0], length), ()):
+                for candidate, bigrams in self._by_start.get((word[0], length), ()):
+                    if len(wanted & bigrams) < needed:
+                        continue
                     distance = edit_distance(word, candidate, maxdist)
                     if 0 < distance <= maxdist:
                         found.append((candidate, distance))
