@@ -358,3 +358,31 @@ def test_block_scoring_matches_whooshs_own_bm25f(service):
         slow = _walk(searcher.postings(field, text.encode()))
         assert fast[0] == slow[0] and fast[0]
         assert all(abs(a - b) < 1e-9 for a, b in zip(fast[1], slow[1]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_typo_neighbours_match_a_brute_force_scan(service, data):
+    from kb_app.search.query import fuzzy_distance
+    from kb_app.search.tier_index import edit_distance
+
+    index = service.current().tier("T2")
+    word = data.draw(st.sampled_from([w for w in index.sorted_words if len(w) >= 4]))
+    for _ in range(data.draw(st.integers(0, 2))):
+        position = data.draw(st.integers(1, len(word) - 1))
+        edit = data.draw(st.sampled_from(["delete", "insert", "replace", "swap"]))
+        letter = data.draw(st.sampled_from("aeioustrn"))
+        if edit == "delete" and len(word) > 4:
+            word = word[:position] + word[position + 1 :]
+        elif edit == "insert":
+            word = word[:position] + letter + word[position:]
+        elif edit == "replace":
+            word = word[:position] + letter + word[position + 1 :]
+        elif position + 1 < len(word):
+            word = word[:position] + word[position + 1] + word[position] + word[position + 2 :]
+    maxdist = fuzzy_distance(word)
+    expected = {
+        (known, d) for known in index.sorted_words
+        if known[0] == word[0] and 0 < (d := edit_distance(word, known, maxdist)) <= maxdist
+    }
+    assert set(index.neighbours(word, maxdist, 10_000)) == expected
