@@ -21,6 +21,7 @@ from kb_app.catalog import load_catalog, validate_catalog
 from kb_app.catalog.sections import MARKDOWN_EXTENSION_CONFIGS, MARKDOWN_EXTENSIONS
 from kb_app.models import Requirement
 from kb_app.publishing import PublishRefused, latest_version, plan_publish, publish
+from kb_app.web import acks_openapi  # noqa: F401 - describes the routes below in /api/v1/openapi.json
 from kb_app.web.api import api_user, bp as api_bp
 from kb_app.web.context import get_session, roles_required, settings, signed_in_user
 from kb_app.web.errors import ApiError
