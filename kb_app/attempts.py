@@ -385,3 +385,41 @@ def passed_banks(session: Session, agent_id: int) -> dict[str, datetime]:
         .group_by(QuizAttempt.bank_id)
     ).all()
     return {bank_id: at for bank_id, at in rows}
+
+
+@dataclass
+class BankStanding:
+    """One bank as the agent sees it on their quizzes page."""
+
+    bank: Bank
+    availability: Availability
+    open_attempt: QuizAttempt | None
+    passed_at: datetime | None
+    last: QuizAttempt | None  # the latest finished attempt
+
+
+def standings(session: Session, agent: Agent, banks, *, now: datetime) -> list[BankStanding]:
+    """Every bank the agent may take, with when they may start it and how they did."""
+    takeable = [b for b in banks if may_take(b, agent.tier)]
+    if not takeable:
+        return []
+    ids = [b.id for b in takeable]
+    close_expired(session, agent.id, now=now)
+    opened = {
+        a.bank_id: a
+        for a in session.scalars(
+            select(QuizAttempt).where(QuizAttempt.agent_id == agent.id, QuizAttempt.bank_id.in_(ids), QuizAttempt.status == "open")
+        )
+    }
+    last: dict[str, QuizAttempt] = {}
+    for attempt in session.scalars(
+        select(QuizAttempt)
+        .where(QuizAttempt.agent_id == agent.id, QuizAttempt.bank_id.in_(ids), QuizAttempt.status != "open")
+        .order_by(QuizAttempt.submitted_at)
+    ):
+        last[attempt.bank_id] = attempt
+    passed = passed_banks(session, agent.id)
+    return [
+        BankStanding(bank, availability(session, agent.id, bank, now=now), opened.get(bank.id), passed.get(bank.id), last.get(bank.id))
+        for bank in takeable
+    ]

@@ -21,6 +21,11 @@ _ROSTER_FILTERS = [
     )
 ]
 
+_ATTEMPT_ID = {
+    "name": "attempt_id", "in": "path", "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}, "description": "The attempt id returned when it was started.",
+}
+
 PATHS: dict[str, Any] = {
     "/me": {
         "get": {
@@ -109,6 +114,93 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/quiz-banks": {
+        "get": {
+            "summary": "Quiz banks: for an agent, those they may take, with when they may start each; for staff, every bank",
+            "operationId": "listQuizBanks",
+            "responses": {
+                "200": {"description": "Banks", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QuizBankList"}}}},
+                "401": _ERROR,
+                "403": _ERROR,
+            },
+        }
+    },
+    "/quiz-attempts": {
+        "post": {
+            "summary": "Start an attempt (the server draws the questions), or resume the open one",
+            "description": "Refusals: 404 unknown_bank; 403 not_an_agent, inactive, tier_not_allowed; "
+            "429 cooldown or attempt_limit (with available_at). The answer holds no answer keys, explanations or sources.",
+            "operationId": "startQuizAttempt",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object", "required": ["bank_id"], "properties": {"bank_id": {"type": "string", "maxLength": 64}}}}},
+            },
+            "responses": {
+                "201": {"description": "A new attempt", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QuizAttemptTaker"}}}},
+                "200": {"description": "The attempt already open", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QuizAttemptTaker"}}}},
+                "400": _ERROR,
+                "401": _ERROR,
+                "403": _ERROR,
+                "404": _ERROR,
+                "413": _ERROR,
+                "429": _ERROR,
+            },
+        }
+    },
+    "/quiz-attempts/{attempt_id}": {
+        "get": {
+            "summary": "One of your attempts: the taker view while open, the result and review once finished",
+            "operationId": "getQuizAttempt",
+            "parameters": [_ATTEMPT_ID],
+            "responses": {
+                "200": {
+                    "description": "The attempt",
+                    "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/QuizAttemptTaker"}, {"$ref": "#/components/schemas/QuizResult"}]}}},
+                },
+                "400": _ERROR,
+                "401": _ERROR,
+                "403": _ERROR,
+                "404": _ERROR,
+            },
+        }
+    },
+    "/quiz-attempts/{attempt_id}/submit": {
+        "post": {
+            "summary": "Submit the answers; graded on the server, once",
+            "description": "Answers map the attempt's question keys to answers in its option ids: single \"b\"; "
+            "multiple [\"a\", \"c\"]; true_false true; ordering every item id first to last; short_answer text (at most 200 characters). "
+            "Refusals: 400 bad_attempt_id; 403 not_your_attempt; 404 attempt_not_found; 409 already_submitted or "
+            "time_limit_passed; 413 payload_too_large (over 64 KiB); 422 invalid_answers (a question not in the attempt, "
+            "an unknown option, a wrong shape).",
+            "operationId": "submitQuizAttempt",
+            "parameters": [_ATTEMPT_ID],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object", "required": ["answers"], "properties": {"answers": {"type": "object", "additionalProperties": True}}}}},
+            },
+            "responses": {
+                "200": {"description": "The result and review", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QuizResult"}}}},
+                "400": _ERROR,
+                "401": _ERROR,
+                "403": _ERROR,
+                "404": _ERROR,
+                "409": _ERROR,
+                "413": _ERROR,
+                "422": _ERROR,
+            },
+        }
+    },
+    "/me/certifications": {
+        "get": {
+            "summary": "Your certifications (valid, expiring, recertification due, expired, none) and the update quizzes your acknowledgements wait for",
+            "operationId": "getMyCertifications",
+            "responses": {
+                "200": {"description": "Certifications", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MyCertifications"}}}},
+                "401": _ERROR,
+                "403": _ERROR,
+            },
+        }
+    },
     "/openapi.json": {
         "get": {
             "summary": "This document",
@@ -128,6 +220,86 @@ _COUNTS = {
 }
 
 SCHEMAS: dict[str, Any] = {
+    "QuizAttemptTaker": {
+        "type": "object",
+        "description": "What the taker sees: no answer keys, feedback, explanations or sources.",
+        "properties": {
+            "attempt_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["open"]},
+            "created": {"type": "boolean", "description": "POST only: false when an open attempt was resumed"},
+            "started_at": {"type": "string", "format": "date-time"},
+            "deadline": {"type": "string", "format": "date-time"},
+            "seconds_left": {"type": "integer"},
+            "bank": {"type": "object", "properties": {k: {"type": "string"} for k in ("id", "title", "kind", "tier")}},
+            "time_limit_minutes": {"type": "integer"},
+            "pass_mark": {"type": "integer"},
+            "points_max": {"type": "integer"},
+            "questions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "key": {"type": "string", "examples": ["q1"]},
+                        "number": {"type": "integer"},
+                        "type": {"type": "string", "enum": ["single", "multiple", "true_false", "ordering", "short_answer"]},
+                        "points": {"type": "integer"},
+                        "stem": {"type": "string"},
+                        "options": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "text": {"type": "string"}}}},
+                        "items": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "text": {"type": "string"}}}},
+                        "max_length": {"type": "integer"},
+                        "answer_shape": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
+    "QuizResult": {
+        "type": "object",
+        "description": "A finished attempt; questions carry right answers and explanations only when the bank shows them.",
+        "properties": {
+            "attempt_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["submitted", "expired"]},
+            "bank": {"type": "object"},
+            "started_at": {"type": "string", "format": "date-time"},
+            "submitted_at": {"type": ["string", "null"], "format": "date-time"},
+            "score": {"type": "number"},
+            "max_score": {"type": "integer"},
+            "percent": {"type": "number"},
+            "pass_mark": {"type": "integer"},
+            "passed": {"type": "boolean"},
+            "shows_answers": {"type": "boolean"},
+            "questions": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+        },
+    },
+    "QuizBankList": {
+        "type": "object",
+        "properties": {"banks": {"type": "array", "items": {"type": "object", "additionalProperties": True, "properties": {
+            "id": {"type": "string"}, "title": {"type": "string"}, "kind": {"type": "string"}, "tier": {"type": "string"},
+            "sops": {"type": "array", "items": {"type": "string"}}, "version": {"type": ["string", "null"]},
+            "available": {"type": "boolean"}, "available_at": {"type": ["string", "null"], "format": "date-time"},
+            "unavailable_reason": {"type": ["string", "null"], "enum": ["cooldown", "attempt_limit", None]},
+            "open_attempt_id": {"type": ["string", "null"]}, "passed_at": {"type": ["string", "null"], "format": "date-time"},
+        }}}},
+    },
+    "MyCertifications": {
+        "type": "object",
+        "properties": {
+            "certifications": {"type": "array", "items": {"type": "object", "properties": {
+                "bank_id": {"type": "string"}, "title": {"type": "string"},
+                "state": {"type": "string", "enum": ["valid", "expiring", "recertification_due", "expired", "none"]},
+                "certified": {"type": "boolean"},
+                "certified_at": {"type": ["string", "null"], "format": "date-time"},
+                "expires_at": {"type": ["string", "null"], "format": "date-time"},
+                "recertification_due_at": {"type": ["string", "null"], "format": "date-time"},
+                "recertification_overdue": {"type": "boolean"},
+                "changed_sops": {"type": "array", "items": {"type": "string"}},
+            }}},
+            "update_quizzes_required": {"type": "array", "items": {"type": "object", "properties": {
+                "sop_id": {"type": "string"}, "version": {"type": "string"}, "bank_ids": {"type": "array", "items": {"type": "string"}},
+                "due_at": {"type": "string", "format": "date-time"}, "acknowledged_at": {"type": ["string", "null"], "format": "date-time"},
+            }}},
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["error"],

@@ -1,0 +1,576 @@
+"""Quiz pages and API: agents take certification and update quizzes and see their
+certifications; trainers and partner managers see banks, item analysis and certification
+coverage (partner managers for their own vendor only; another vendor in a URL is 403).
+
+Routes parse input, call one core function (`kb_app.attempts`, `kb_app.certification`,
+`kb_app.quiz_reports`) and render. Taker pages and API answers never carry answer keys,
+explanations or sources before submission: they render `attempts.taker()` only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from kb_app import attempts, certification, quiz_reports
+from kb_app.attempts import AttemptError
+from kb_app.models.quizzes import QuizBankSnapshot
+from kb_app.publishing import latest_versions
+from kb_app.quizzes.library import BankLibrary, LoadedBanks, bank_from_data
+from kb_app.web.api import api_user, bp as api_bp
+from kb_app.web.context import get_session, roles_required, settings, signed_in_user
+from kb_app.web.errors import ApiError
+
+bp = Blueprint("quizzes", __name__)
+REPORT_ROLES = ("partner_manager", "trainer", "admin")
+MAX_SUBMIT_BYTES = 64 * 1024  # a full attempt's answers are a few kilobytes
+COVERAGE_GROUPS = ["vendor,site", "vendor", "site", "team", "team_leader", "language", "site,team"]
+
+# Endpoints after which an acknowledgement may be counted: the update-quiz gates of every
+# published version must be decided first (see kb_app.certification.record_gate_decisions).
+COUNTING_ENDPOINTS = {"acks.acknowledge", "api.api_acknowledge", "quizzes.submit", "api.quiz_submit"}
+VIEWING_ENDPOINTS = {"acks.reading_list", "acks.read", "api.api_reading_list", "api.api_changes", "api.api_banner", "main.home"}
+LIMITED_ENDPOINTS = {"quizzes.submit", "quizzes.start", "api.quiz_submit", "api.quiz_start"}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def library() -> BankLibrary:
+    found = current_app.extensions.get("kb_quiz_library")
+    if found is None:
+        cfg = settings()
+        quiz_dir = Path(cfg.quiz_dir)
+        if not quiz_dir.is_absolute():
+            quiz_dir = Path(cfg.root) / quiz_dir
+        found = current_app.extensions["kb_quiz_library"] = BankLibrary(quiz_dir)
+    return found
+
+
+def banks() -> LoadedBanks:
+    return library().current()
+
+
+def _limit_body() -> None:
+    if request.endpoint in LIMITED_ENDPOINTS:
+        request.max_content_length = MAX_SUBMIT_BYTES
+
+
+@bp.record_once
+def _limit_before_the_body_is_read(state) -> None:
+    # First in line: the CSRF check reads the form, and the limit must apply before that.
+    state.app.before_request_funcs.setdefault(None, []).insert(0, _limit_body)
+
+
+@bp.before_app_request
+def _before_quiz_requests() -> None:
+    endpoint = request.endpoint or ""
+    final = endpoint in COUNTING_ENDPOINTS
+    if not (final or endpoint in VIEWING_ENDPOINTS or endpoint.startswith("quizzes.")):
+        return
+    session = get_session()
+    if certification.undecided_versions_exist(session):
+        certification.record_gate_decisions(session, banks(), now=_now(), final=final)
+        session.commit()
+
+
+@bp.app_context_processor
+def _gate_notices() -> dict[str, Any]:
+    """`quiz_gate_notices()` for base.html: acknowledgements waiting for an update quiz, shown
+    on the reading list and on the what-changed page."""
+
+    def notices() -> list[certification.PendingQuiz]:
+        if request.endpoint not in ("acks.reading_list", "acks.read"):
+            return []
+        if not current_user.is_authenticated or current_user.role != "agent" or current_user.agent is None:
+            return []
+        sop_id = (request.view_args or {}).get("sop_id")
+        pending = certification.pending_quizzes(get_session(), current_user.agent, sop_id)
+        return [p for p in pending.values() if p.acknowledged_at is not None]
+
+    return {"quiz_gate_notices": notices}
+
+
+def _agent():
+    user = signed_in_user()
+    if user.role != "agent" or user.agent is None:
+        abort(404)
+    return user, user.agent
+
+
+def _bank_or_404(bank_id: str):
+    bank = banks().get(bank_id)
+    if bank is None:
+        abort(404)
+    return bank
+
+
+def _due_days() -> int:
+    return settings().ack_due_days
+
+
+def _section_links() -> dict[str, str]:
+    return {sop_id: version.path for sop_id, version in latest_versions(get_session()).items()}
+
+
+def section_url(paths: dict[str, str], source: str) -> str | None:
+    sop_id, _, anchor = source.partition("#")
+    return quiz_reports.section_url(paths.get(sop_id), anchor)
+
+
+# --- agents: my quizzes, take, result -----------------------------------------------------------
+
+
+@bp.get("/quizzes")
+@roles_required("agent")
+def my_quizzes():
+    user, agent = _agent()
+    session = get_session()
+    now = _now()
+    loaded = banks()
+    rows = attempts.standings(session, agent, loaded.banks.values(), now=now)
+    session.commit()  # standings closes attempts whose time ran out
+    pending = certification.pending_quizzes(session, agent)
+    required = {bank_id for p in pending.values() for bank_id in p.bank_ids}
+    return render_template(
+        "quizzes/my_quizzes.html",
+        certifications=certification.certifications_of(session, agent, loaded.banks.values(), now=now, due_days=_due_days()),
+        certification_rows=[r for r in rows if r.bank.kind == "certification"],
+        update_rows=sorted((r for r in rows if r.bank.kind == "update"), key=lambda r: (r.bank.id not in required, r.bank.sops[0])),
+        required=required,
+        pending=pending,
+        recent=attempts.attempts_of(session, agent.id, limit=10),
+        titles={b.id: b.title for b in loaded.banks.values()},
+        now=now,
+    )
+
+
+@bp.post("/quizzes/<bank_id>/start")
+@roles_required("agent")
+def start(bank_id: str):
+    user, _ = _agent()
+    bank = _bank_or_404(bank_id)
+    session = get_session()
+    try:
+        result = attempts.start_attempt(session, user, bank, now=_now(), content_hash=banks().hashes.get(bank.id))
+    except AttemptError as error:
+        session.rollback()
+        if error.status == 404:
+            abort(404)
+        flash(error.message, "error")
+        return redirect(url_for("quizzes.my_quizzes"))
+    session.commit()
+    return redirect(url_for("quizzes.attempt_page", attempt_id=result.attempt.public_id), 303)
+
+
+def _own_attempt(attempt_id: str):
+    user = signed_in_user()
+    session = get_session()
+    try:
+        attempt = attempts.attempt_for(session, user, attempt_id)
+    except AttemptError as error:
+        abort(404 if error.status in (400, 404) else error.status)
+    attempts.refresh(session, attempt, now=_now())
+    session.commit()
+    return user, attempt
+
+
+@bp.get("/quizzes/attempts/<attempt_id>")
+@roles_required("agent")
+def attempt_page(attempt_id: str):
+    _, attempt = _own_attempt(attempt_id)
+    session = get_session()
+    if attempt.status == "open":
+        return render_template("quizzes/take.html", view=attempts.taker(session, attempt, now=_now()), values={}, problems={})
+    return _result_page(attempt)
+
+
+def _result_page(attempt):
+    session = get_session()
+    paths = _section_links()
+    view = attempts.result_view(session, attempt)
+    for item in view["questions"]:
+        item["url"] = section_url(paths, item["source"])
+    return render_template("quizzes/result.html", view=view, attempt=attempt)
+
+
+_ORDER_FIELD = re.compile(r"^(q\d{1,3})\.([a-z])$")
+_QUESTION_FIELD = re.compile(r"^q\d{1,6}$")
+
+
+def submission_from_form(form, view: dict) -> tuple[dict[str, Any], dict[str, str]]:
+    """The form as a submission in the taker's labels, plus problems an agent can fix (two
+    ordering items given the same position). Fields for questions not in the attempt are
+    passed on, so that the core refuses them like the API does."""
+    submission: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    keys = set()
+    for question in view["questions"]:
+        key = question["key"]
+        keys.add(key)
+        kind = question["type"]
+        if kind == "single":
+            submission[key] = form.get(key) or None
+        elif kind == "multiple":
+            submission[key] = form.getlist(key) or None
+        elif kind == "true_false":
+            raw = form.get(key)
+            submission[key] = {"true": True, "false": False}.get(raw, raw) if raw else None
+        elif kind == "short_answer":
+            submission[key] = (form.get(key) or "").strip() or None
+        elif kind == "ordering":
+            labels = [item["id"] for item in question["items"]]
+            positions = {}
+            for label in labels:
+                raw = form.get(f"{key}.{label}", "")
+                positions[label] = int(raw) if raw.isdigit() else None
+            if any(p is None for p in positions.values()):
+                submission[key] = None
+            elif sorted(positions.values()) != list(range(1, len(labels) + 1)):
+                problems[key] = f"Question {question['number']}: give each item a different position from 1 to {len(labels)}."
+                submission[key] = None
+            else:
+                submission[key] = sorted(labels, key=lambda label: positions[label])
+    for name in form:
+        match = _ORDER_FIELD.match(name)
+        base = match.group(1) if match else name
+        if _QUESTION_FIELD.match(base) and base not in keys:
+            submission[name] = form.get(name)
+    return {k: v for k, v in submission.items() if v is not None}, problems
+
+
+@bp.post("/quizzes/attempts/<attempt_id>")
+@roles_required("agent")
+def submit(attempt_id: str):
+    user, attempt = _own_attempt(attempt_id)
+    session = get_session()
+    if attempt.status != "open":
+        flash("This attempt was already submitted." if attempt.status == "submitted" else "The time limit ended before you submitted.", "error")
+        return redirect(url_for("quizzes.attempt_page", attempt_id=attempt.public_id), 303)
+    now = _now()
+    view = attempts.taker(session, attempt, now=now)
+    submission, problems = submission_from_form(request.form, view)
+    if problems:
+        return render_template("quizzes/take.html", view=view, values=request.form, problems=problems), 422
+    try:
+        attempts.submit_attempt(session, user, attempt.public_id, submission, now=now)
+    except AttemptError as error:
+        session.rollback()
+        if error.code in ("already_submitted", "time_limit_passed"):
+            flash(error.message, "error")
+            return redirect(url_for("quizzes.attempt_page", attempt_id=attempt.public_id), 303)
+        abort(error.status, description=error.message)
+    session.commit()
+    return redirect(url_for("quizzes.attempt_page", attempt_id=attempt.public_id), 303)
+
+
+# --- trainers and partner managers --------------------------------------------------------------
+
+
+def report_filter(args, user) -> quiz_reports.ReportFilter:
+    """Filters from a query string; a partner manager is confined to their vendor (else 403)."""
+    vendor = (args.get("vendor") or "").strip() or None
+    if user.role == "partner_manager":
+        if vendor is not None and vendor != user.vendor:
+            raise PermissionError("You can only see your own vendor's quiz results.")
+        vendor = user.vendor
+    return quiz_reports.ReportFilter(
+        vendor=vendor,
+        site=(args.get("site") or "").strip() or None,
+        team=(args.get("team") or "").strip() or None,
+        language=(args.get("language") or "").strip() or None,
+    )
+
+
+def _page_filter():
+    user = signed_in_user()
+    try:
+        return user, report_filter(request.args, user)
+    except PermissionError as error:
+        abort(403, description=str(error))
+
+
+def _report_bank(bank_id: str):
+    """The bank as on disk, or as last taken when its file is gone."""
+    bank = banks().get(bank_id)
+    if bank is not None:
+        return bank
+    snapshot = get_session().query(QuizBankSnapshot).filter_by(bank_id=bank_id).order_by(QuizBankSnapshot.first_seen_at.desc()).first()
+    if snapshot is None:
+        abort(404)
+    return bank_from_data(snapshot.bank_hash, snapshot.data)
+
+
+@bp.get("/quizzes/banks")
+@roles_required(*REPORT_ROLES)
+def banks_page():
+    user, flt = _page_filter()
+    session = get_session()
+    loaded = banks()
+    rates = {r.group["bank_id"]: r for r in quiz_reports.pass_rates(session, by=[], flt=flt)}
+    return render_template(
+        "quizzes/banks.html",
+        banks=sorted(loaded.banks.values(), key=lambda b: (b.kind != "certification", b.tier, b.id)),
+        rates=rates,
+        problems=[p for p in loaded.problems if p.is_error] if user.role in ("trainer", "admin") else [],
+        decisions=certification.gate_decisions(session) if user.role in ("trainer", "admin") else [],
+        scope=flt.vendor if user.role == "partner_manager" else None,
+    )
+
+
+def _analysis_args():
+    by = request.args.get("by") or None
+    if by not in (None, *quiz_reports.ANALYSIS_GROUPS):
+        abort(400, description="Group item analysis by vendor or language.")
+    return by
+
+
+@bp.get("/quizzes/banks/<bank_id>/analysis")
+@roles_required(*REPORT_ROLES)
+def analysis_page(bank_id: str):
+    user, flt = _page_filter()
+    bank = _report_bank(bank_id)
+    by = _analysis_args()
+    session = get_session()
+    [overall] = quiz_reports.item_analysis(session, bank, flt=flt) or [None]
+    groups = quiz_reports.item_analysis(session, bank, flt=flt, by=by) if by else []
+    return render_template(
+        "quizzes/analysis.html",
+        bank=bank,
+        analysis=overall,
+        groups=groups,
+        by=by,
+        flt=flt,
+        scope=flt.vendor if user.role == "partner_manager" else None,
+        query={k: v for k, v in request.args.items() if v},
+        thresholds={"easy": quiz_reports.TOO_EASY, "hard": quiz_reports.TOO_HARD, "discrimination": quiz_reports.LOW_DISCRIMINATION},
+        few=quiz_reports.FEW_ANSWERS,
+    )
+
+
+ANALYSIS_COLUMNS = ["question_id", "source", "url", "type", "n", "facility", "sd", "discrimination", "efficiency", "flags", "stem"]
+
+
+@bp.get("/quizzes/banks/<bank_id>/analysis.csv")
+@roles_required(*REPORT_ROLES)
+def analysis_csv(bank_id: str):
+    user, flt = _page_filter()
+    bank = _report_bank(bank_id)
+    by = _analysis_args()
+    analyses = quiz_reports.item_analysis(get_session(), bank, flt=flt, by=by)
+    group_names = [by] if by else []
+    rows = []
+    base = request.host_url.rstrip("/")
+    for analysis in analyses:
+        for item in analysis.items:
+            data = item.to_dict()
+            data["flags"] = " ".join(data["flags"])
+            data["url"] = base + data["url"] if data["url"] else ""
+            rows.append({**{g: analysis.group.get(g) for g in group_names}, **{c: data[c] for c in ANALYSIS_COLUMNS}})
+    _audit("quiz.analysis_export", user, {"bank": bank.id, "vendor": flt.vendor, "rows": len(rows)})
+    return _csv(group_names + ANALYSIS_COLUMNS, rows, f"item-analysis-{bank.id}-{flt.vendor or 'all'}-{date.today().isoformat()}.csv")
+
+
+def _coverage_args():
+    loaded = banks()
+    certification_banks = sorted((b for b in loaded.banks.values() if b.kind == "certification"), key=lambda b: (b.tier, b.id))
+    bank_id = request.args.get("bank") or (certification_banks[0].id if certification_banks else None)
+    if bank_id is None:
+        return certification_banks, None, []
+    bank = _report_bank(bank_id)
+    if bank.kind != "certification":
+        abort(400, description="Certification coverage is for certification banks.")
+    groups = [g for g in (request.args.get("by") or "vendor,site").split(",") if g]
+    if not groups or any(g not in quiz_reports.DIMENSIONS for g in groups):
+        abort(400, description=f"Group by one or more of: {', '.join(quiz_reports.DIMENSIONS)}.")
+    return certification_banks, bank, groups
+
+
+@bp.get("/quizzes/certifications")
+@roles_required(*REPORT_ROLES)
+def coverage_page():
+    user, flt = _page_filter()
+    certification_banks, bank, groups = _coverage_args()
+    session = get_session()
+    rows, totals = [], None
+    if bank is not None:
+        now = _now()
+        rows = quiz_reports.certification_coverage(session, bank, by=groups, now=now, due_days=_due_days(), flt=flt)
+        [totals] = quiz_reports.certification_coverage(session, bank, by=[], now=now, due_days=_due_days(), flt=flt) or [None]
+    return render_template(
+        "quizzes/coverage.html",
+        certification_banks=certification_banks,
+        bank=bank,
+        groups=groups,
+        group_choices=COVERAGE_GROUPS,
+        rows=rows,
+        totals=totals,
+        rates=quiz_reports.pass_rates(session, by=["vendor"], flt=flt, bank_id=bank.id) if bank else [],
+        scope=flt.vendor if user.role == "partner_manager" else None,
+        query={k: v for k, v in request.args.items() if v},
+    )
+
+
+COVERAGE_COLUMNS = ["population", "certified", "certified_pct", "valid", "expiring", "recertification_due", "recertification_overdue", "expired", "never"]
+
+
+@bp.get("/quizzes/certifications.csv")
+@roles_required(*REPORT_ROLES)
+def coverage_csv():
+    user, flt = _page_filter()
+    _, bank, groups = _coverage_args()
+    if bank is None:
+        abort(404)
+    rows = [r.to_dict() for r in quiz_reports.certification_coverage(get_session(), bank, by=groups, now=_now(), due_days=_due_days(), flt=flt)]
+    _audit("quiz.coverage_export", user, {"bank": bank.id, "vendor": flt.vendor, "rows": len(rows)})
+    return _csv(groups + COVERAGE_COLUMNS, rows, f"certification-{bank.id}-{flt.vendor or 'all'}-{date.today().isoformat()}.csv")
+
+
+def _audit(action: str, user, details: dict) -> None:
+    from kb_app import audit
+
+    audit.record(get_session(), action, actor=user.email, actor_user_id=user.id, details=details)
+    get_session().commit()
+
+
+def _csv(headers: list[str], rows: list[dict], filename: str) -> Response:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=headers, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
+    return Response(out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _csv_safe(value):
+    """Spreadsheet formula injection: a cell starting with = + - @ is shown as text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+# --- JSON API -------------------------------------------------------------------------------------
+
+
+def _api_error(error: AttemptError) -> ApiError:
+    return ApiError(error.status, error.code, error.message, **error.extra)
+
+
+def _json_object(description: str) -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", f"Send a JSON object: {description}.")
+    return body
+
+
+@api_bp.get("/quiz-banks")
+def quiz_banks():
+    user = api_user()
+    loaded = banks()
+    session = get_session()
+    if user.role == "agent" and user.agent is not None:
+        rows = attempts.standings(session, user.agent, loaded.banks.values(), now=_now())
+        session.commit()
+        return {"banks": [_standing_json(r) for r in rows]}
+    if user.role not in REPORT_ROLES:
+        raise ApiError(403, "forbidden", "Quiz banks are for agents, partner managers, trainers and admins.")
+    return {"banks": [_bank_json(b) for b in sorted(loaded.banks.values(), key=lambda b: b.id)]}
+
+
+def _bank_json(bank) -> dict[str, Any]:
+    return {
+        "id": bank.id, "title": bank.title, "kind": bank.kind, "tier": bank.tier, "sops": bank.sops, "version": bank.version,
+        "pass_mark": bank.pass_mark, "questions_per_attempt": bank.questions_per_attempt,
+        "time_limit_minutes": bank.time_limit_minutes, "attempts_per_day": bank.attempts_per_day,
+        "cooldown_hours": bank.cooldown_hours, "valid_days": bank.valid_days, "questions": len(bank.questions),
+    }
+
+
+def _standing_json(row: attempts.BankStanding) -> dict[str, Any]:
+    return {
+        **_bank_json(row.bank),
+        "available": row.availability.available,
+        "available_at": row.availability.available_at.isoformat() if row.availability.available_at else None,
+        "unavailable_reason": row.availability.reason,
+        "open_attempt_id": row.open_attempt.public_id if row.open_attempt else None,
+        "passed_at": row.passed_at.isoformat() if row.passed_at else None,
+    }
+
+
+@api_bp.post("/quiz-attempts")
+def quiz_start():
+    user = api_user()
+    body = _json_object('{"bank_id": "..."}')
+    bank_id = body.get("bank_id")
+    if not isinstance(bank_id, str) or not bank_id or len(bank_id) > 64:
+        raise ApiError(400, "bad_request", "bank_id must be a bank id (a short string).")
+    bank = banks().get(bank_id)
+    if bank is None:
+        raise ApiError(404, "unknown_bank", f"No quiz bank {bank_id[:64]!r}.")
+    session = get_session()
+    now = _now()
+    try:
+        result = attempts.start_attempt(session, user, bank, now=now, content_hash=banks().hashes.get(bank.id))
+    except AttemptError as error:
+        session.rollback()
+        raise _api_error(error) from None
+    session.commit()
+    view = attempts.taker(session, result.attempt, now=now)
+    return {**view, "created": result.created}, 201 if result.created else 200
+
+
+@api_bp.get("/quiz-attempts/<attempt_id>")
+def quiz_attempt(attempt_id: str):
+    user = api_user()
+    session = get_session()
+    now = _now()
+    try:
+        attempt = attempts.attempt_for(session, user, attempt_id)
+    except AttemptError as error:
+        raise _api_error(error) from None
+    attempts.refresh(session, attempt, now=now)
+    session.commit()
+    if attempt.status == "open":
+        return attempts.taker(session, attempt, now=now)
+    return attempts.result_view(session, attempt)
+
+
+@api_bp.post("/quiz-attempts/<attempt_id>/submit")
+def quiz_submit(attempt_id: str):
+    user = api_user()
+    body = _json_object('{"answers": {"q1": "b", "q2": ["a", "c"], ...}}')
+    answers = body.get("answers")
+    session = get_session()
+    try:
+        result = attempts.submit_attempt(session, user, attempt_id, answers, now=_now())
+    except AttemptError as error:
+        session.rollback()
+        raise _api_error(error) from None
+    session.commit()
+    return attempts.result_view(session, result.attempt)
+
+
+@api_bp.get("/me/certifications")
+def my_certifications():
+    user = api_user()
+    if user.role != "agent" or user.agent is None:
+        raise ApiError(403, "forbidden", "Only agents hold certifications.")
+    session = get_session()
+    statuses = certification.certifications_of(session, user.agent, banks().banks.values(), now=_now(), due_days=_due_days())
+    pending = certification.pending_quizzes(session, user.agent)
+    return {
+        "certifications": [s.to_dict() for s in statuses],
+        "update_quizzes_required": [
+            {"sop_id": p.sop_id, "version": p.version, "bank_ids": p.bank_ids, "due_at": p.due_at.isoformat(),
+             "acknowledged_at": p.acknowledged_at.isoformat() if p.acknowledged_at else None}
+            for p in pending.values()
+        ],
+    }
