@@ -11,7 +11,10 @@ import yaml
 from kb_app.problems import InputError, Problem
 
 
-class _FrontMatterLoader(yaml.SafeLoader):
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: ~10x faster
+
+
+class _FrontMatterLoader(_SafeLoader):
     """SafeLoader that never reads a float: `version: 3.10` must stay "3.10", not 3.1."""
 
 
@@ -89,9 +92,10 @@ def parse(text: str, path: str) -> FrontMatter:
         raise InputError([Problem.error(path, 1, "front matter is not closed: add a line '---' after the YAML")])
     yaml_text = "".join(lines[1:end])
     offset = 1  # YAML line 0 is file line 2
+    loader = _FrontMatterLoader(yaml_text)
     try:
-        node = yaml.compose(yaml_text, Loader=_FrontMatterLoader)
-        data = yaml.load(yaml_text, Loader=_FrontMatterLoader) if node is not None else None
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = (mark.line + 1 + offset) if mark else 2
@@ -99,6 +103,8 @@ def parse(text: str, path: str) -> FrontMatter:
         raise InputError([Problem.error(path, line, f"malformed YAML in front matter: {reason}")]) from None
     except yaml.YAMLError as exc:
         raise InputError([Problem.error(path, 2, f"malformed YAML in front matter: {exc}")]) from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise InputError([Problem.error(path, 2, "front matter must be a YAML mapping of fields (id: ..., title: ...)")])
     return FrontMatter(

@@ -94,7 +94,11 @@ class Sop:
         ]
 
     def sections_for(self, tier: str) -> list[Section]:
-        return split_sections(self.text_for(tier))
+        """Sections of the text as a reader of `tier` sees it (lines are of that text)."""
+        cache = self.__dict__.setdefault("_sections_by_tier", {})
+        if tier not in cache:
+            cache[tier] = split_sections(self.text_for(tier))
+        return cache[tier]
 
     @cached_property
     def readable_text(self) -> str:

@@ -167,7 +167,7 @@ def _plain_heading(raw: str) -> tuple[str, str | None]:
 def find_headings(text: str) -> list[Heading]:
     lines = text.splitlines()
     in_code = _code_mask(lines)
-    found: list[tuple[int, int, str, str | None]] = []
+    found: list[tuple[int, int, str, str | None, str]] = []
     for number, line in enumerate(lines, start=1):
         if in_code[number - 1] or _TIER_OPEN.match(line):
             continue
@@ -176,15 +176,17 @@ def find_headings(text: str) -> list[Heading]:
             continue
         if len(match.group("indent").expandtabs(4)) < 4 or _inside_container(lines, number):
             heading_text, explicit = _plain_heading(match.group("text"))
-            found.append((number, len(match.group("hashes")), heading_text, explicit))
-    toc = _toc_anchors(text)
+            found.append((number, len(match.group("hashes")), heading_text, explicit, match.group("text")))
+    # The ids depend only on the headings and their order, so Markdown renders just those:
+    # the same ids as the full page (same slugify, same _1 de-duplication) at a fraction of the cost.
+    toc = _toc_anchors("\n\n".join(f"{'#' * level} {raw}" for _, level, _, _, raw in found))
     if len(toc) == len(found):
         return [
             Heading(n, level, name, anchor, explicit or slugify(name, "-"))
-            for (n, level, name, explicit), (anchor, _name) in zip(found, toc)
+            for (n, level, name, explicit, _), (anchor, _name) in zip(found, toc)
         ]
     # Fallback (a heading form the scanner does not know): slugify like the toc extension does.
-    return [Heading(n, level, name, explicit or slugify(name, "-"), explicit or slugify(name, "-")) for n, level, name, explicit in found]
+    return [Heading(n, level, name, explicit or slugify(name, "-"), explicit or slugify(name, "-")) for n, level, name, explicit, _ in found]
 
 
 def _inside_container(lines: list[str], number: int) -> bool:
