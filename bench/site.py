@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import shutil
 import sys
@@ -116,6 +117,13 @@ def run(source: Path, scales: list[int], repeat: int) -> list[list]:
     return rows
 
 
+def load_note() -> str:
+    load = os.getloadavg()[0]
+    return f" Load average {load:.1f} on {os.cpu_count()} cores at the start" + (
+        " (other work shared the machine, so the figures are noisy)." if load > (os.cpu_count() or 1) * 0.5 else "."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sop-dir", type=Path, default=ROOT / "sop")
@@ -126,6 +134,7 @@ def main() -> None:
     report = validate_catalog(load_catalog(args.sop_dir), against=None)
     if not report.ok:
         raise SystemExit(f"{args.sop_dir} does not validate ({len(report.errors)} errors); run `kb validate`")
+    note = load_note()
     rows = run(args.sop_dir, [int(s) for s in args.scales.split(",")], args.repeat)
     headers = ["corpus", "SOPs", "pages T1 / T2", "load + validate (s)", "kb T1 (s)", "kb T2 (s)", "kb T1+T2 (s)", "plain mkdocs (s)", "kb T2 / plain"]
     result = table(headers, rows)
@@ -140,6 +149,7 @@ def main() -> None:
         "Copies are the real corpus with ids and file names suffixed `-C<n>`. *load + validate* is the catalog "
         "part of every kb build (one run), included in the kb columns."
         + (" Mermaid was vendored, so each build also copies mermaid.min.js." if find_mermaid(ROOT / "var" / "vendor") else "")
+        + note
     )
     write_section("Site build", f"{result}\n\n{notes}")
 
