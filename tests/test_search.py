@@ -386,3 +386,11 @@ def test_typo_neighbours_match_a_brute_force_scan(service, data):
         if known[0] == word[0] and 0 < (d := edit_distance(word, known, maxdist)) <= maxdist
     }
     assert set(index.neighbours(word, maxdist, 10_000)) == expected
+
+
+def test_warm_opens_every_tier_ahead_of_the_first_search(index_dir):
+    service = SearchService(index_dir)
+    service.warm()
+    build = service.current()
+    assert set(build._tiers) == {"T1", "T2"}
+    assert service.search("verfy ownrship", tier="T2").hits[0].anchor == "verify-ownership"

@@ -128,6 +128,12 @@ class SearchService:
             self._pointer_stamp = stamp
             return self._build
 
+    def warm(self, tiers: Iterable[str] = TIERS) -> None:
+        """Open the live build's tiers ahead of the first search (call at worker start-up)."""
+        build = self.current()
+        for tier in tiers:
+            build.tier(tier).warm()
+
     def info(self) -> dict:
         """The live build's manifest (build id, time, SOP and section counts per tier)."""
         return dict(self.current().manifest)

@@ -276,11 +276,7 @@ class TierIndex:
         cached = self._neighbours.get(key)
         if cached is not None:
             return cached
-        if self._by_start is None:
-            by_start: dict[tuple[str, int], list[tuple[str, frozenset[str]]]] = defaultdict(list)
-            for known in self.sorted_words:
-                by_start[(known[0], len(known))].append((known, _bigrams(known)))
-            self._by_start = dict(by_start)
+        buckets = self._buckets()
         found = []
         if word:
             wanted = _bigrams(word)
@@ -288,7 +284,7 @@ class TierIndex:
             # cannot be close: a set intersection rules out most words before the edit distance.
             needed = len(wanted) - 3 * maxdist
             for length in range(max(1, len(word) - maxdist), len(word) + maxdist + 1):
-                for candidate, bigrams in self._by_start.get((word[0], length), ()):
+                for candidate, bigrams in buckets.get((word[0], length), ()):
                     if len(wanted & bigrams) < needed:
                         continue
                     distance = edit_distance(word, candidate, maxdist)
@@ -296,6 +292,22 @@ class TierIndex:
                         found.append((candidate, distance))
         found.sort(key=lambda item: (item[1], -self.df[item[0]], item[0]))
         return self._neighbours.remember(key, found[:limit])
+
+    def _buckets(self) -> dict[tuple[str, int], list[tuple[str, frozenset[str]]]]:
+        """Vocabulary words by (first letter, length), with their bigrams, for typo look-ups."""
+        if self._by_start is None:
+            by_start: dict[tuple[str, int], list[tuple[str, frozenset[str]]]] = defaultdict(list)
+            for known in self.sorted_words:
+                by_start[(known[0], len(known))].append((known, _bigrams(known)))
+            self._by_start = dict(by_start)
+        return self._by_start
+
+    def warm(self) -> None:
+        """Do now the one-time work a first search would do: searcher, length norms, typo table."""
+        searcher = self.searcher()
+        for field in FIELD_WEIGHTS:
+            self._norms(searcher, field)
+        self._buckets()
 
     def best_correction(self, word: str, maxdist: int) -> str | None:
         neighbours = self.neighbours(word, maxdist, 1)
