@@ -148,7 +148,7 @@ def test_banner_slot_shows_the_web_apps_banner_and_search_can_go_to_the_server(t
     build_sites(sop_dir.root, tmp_path / "site", ["T1"], search_url="/find")
     with serve(tmp_path / "site" / "T1") as base, offline_page() as page:
         page.route(
-            "**/api/v1/me/banner",
+            "**/api/v1/me/banner?*",
             lambda r: r.fulfill(status=200, content_type="application/json", body='{"text": "3 updates to acknowledge <b>now</b>", "level": "warning", "url": "/acks"}'),
         )
         page.goto(f"{base}/procedures/ato-recovery/")

@@ -390,7 +390,11 @@ def api_acknowledge():
 
 @api_bp.get("/me/banner")
 def api_banner():
-    """What the MkDocs page at `?path=/sop/...` tells the signed-in reader, plus open bulletins."""
+    """What the MkDocs page at `?path=/sop/...` tells the signed-in reader, plus open bulletins.
+
+    `text`/`level`/`url` are what the site's kb.js shows in its announce bar; `page` carries the
+    same facts for the page's SOP as data.
+    """
     from kb_app import users
 
     user = api_user()
@@ -403,14 +407,33 @@ def api_banner():
          "expires_at": b.expires_at.isoformat() if b.expires_at else None}
         for b in acks.open_bulletins(session, agent, tier, now=now)
     ]
-    page = None
-    path = (request.args.get("path") or "").split("#")[0]
-    sop_id = _sop_for_page(session, path, tier)
+    page, text, level, link = None, "", "info", None
+    sop_id = _sop_for_page(session, (request.args.get("path") or "").split("#")[0], tier)
     if sop_id and agent is not None:
         banner = acks.banner_for(session, agent, sop_id, now=now)
         if banner is not None:
             page = {**banner.to_dict(), "read_url": url_for("acks.read", sop_id=sop_id)}
-    return {"page": page, "bulletins": bulletins}
+            text, level, link = _banner_text(banner), _BANNER_LEVELS[banner.state], page["read_url"]
+    if not text and agent is not None:
+        waiting = acks.reading_list(session, agent, now=now)
+        if waiting:
+            overdue = sum(1 for item in waiting if item.overdue)
+            text = f"You have {len(waiting)} SOP update{'s' if len(waiting) != 1 else ''} to acknowledge" + (f", {overdue} overdue" if overdue else "") + "."
+            level, link = ("danger" if overdue else "warning"), url_for("acks.reading_list")
+    return {"text": text, "level": level, "url": link, "page": page, "bulletins": bulletins}
+
+
+_BANNER_LEVELS = {"acknowledged": "info", "action_required": "warning", "overdue": "danger", "none": "info"}
+
+
+def _banner_text(banner: acks.Banner) -> str:
+    if banner.state == "acknowledged":
+        return f"You acknowledged v{banner.version} on {banner.acknowledged_at:%Y-%m-%d}."
+    if banner.state == "action_required":
+        return f"Action required: acknowledge v{banner.version} by {banner.due_at:%Y-%m-%d %H:%M} UTC. See what changed."
+    if banner.state == "overdue":
+        return f"Overdue: acknowledge v{banner.version}, due {banner.due_at:%Y-%m-%d %H:%M} UTC. See what changed."
+    return ""
 
 
 def _sop_for_page(session, path: str, tier: str) -> str | None:

@@ -120,6 +120,9 @@ SCHEMAS = {
     "Banner": {
         "type": "object",
         "properties": {
+            "text": {"type": "string", "description": "One line for the page's announce bar; empty when there is nothing to say"},
+            "level": {"type": "string", "enum": ["info", "warning", "danger"]},
+            "url": {"type": ["string", "null"], "description": "Where the text links to"},
             "page": {"type": ["object", "null"], "properties": {
                 "sop_id": {"type": "string"}, "state": {"type": "string", "enum": ["acknowledged", "action_required", "overdue", "none"]},
                 "version": {"type": "string"}, "acknowledged_at": {"type": ["string", "null"]}, "due_at": {"type": ["string", "null"]},

@@ -5,10 +5,11 @@
  *   static, so a bulletin can expire between two builds).
  * - Flags review dates that passed after the build.
  * - When the site is served by the kb web app (behind login, under /sop/), asks
- *   GET <banner endpoint> (default /api/v1/me/banner) for the signed-in agent's banner.
- *   Contract: 200 with JSON {"text": "...", "level": "info"|"warning"|"danger", "url": "..."}
- *   shows it (text only, never HTML); 204, any error or no app (file://, plain http server)
- *   leaves the page as it is.
+ *   GET <banner endpoint>?path=<this page> (default /api/v1/me/banner) for the signed-in
+ *   reader's banner. Contract: 200 with JSON {"text": "...", "level": "info"|"warning"|"danger",
+ *   "url": "...", "bulletins": [{"sop_id": ...}, ...]} shows the text (text only, never HTML)
+ *   and hides built-in bulletins the app no longer lists as open (retired since the build);
+ *   204, any error or no app (file://, plain http server) leaves the page as it is.
  * - When the build set a server search page (<meta name="kb-search-url">), Enter in the search
  *   box opens <url>?q=<query>&audience=<T1|T2> instead of the built-in (offline) search.
  */
@@ -39,7 +40,17 @@
     });
   }
 
+  function hideClosedBulletins(open) {
+    if (!banner || !Array.isArray(open)) return;
+    var ids = open.map(function (b) { return b && b.sop_id; });
+    banner.querySelectorAll(".kb-banner__bulletin[data-sop-id]").forEach(function (el) {
+      if (ids.indexOf(el.getAttribute("data-sop-id")) < 0) el.hidden = true;
+    });
+    refreshBanner();
+  }
+
   function showUserBanner(data) {
+    if (data) hideClosedBulletins(data.bulletins);
     var slot = banner && banner.querySelector("[data-kb-user-banner]");
     if (!slot || !data || typeof data.text !== "string" || !data.text) return;
     var content = document.createElement(data.url ? "a" : "span");
@@ -54,7 +65,8 @@
   function fetchUserBanner() {
     var endpoint = banner && banner.getAttribute("data-kb-banner-endpoint");
     if (!endpoint || !/^https?:$/.test(location.protocol) || !window.fetch) return;
-    fetch(endpoint, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    var url = endpoint + (endpoint.indexOf("?") >= 0 ? "&" : "?") + "path=" + encodeURIComponent(location.pathname);
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
         var type = response.headers.get("Content-Type") || "";
         return response.status === 200 && type.indexOf("json") >= 0 ? response.json() : null;
