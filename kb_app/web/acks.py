@@ -423,10 +423,12 @@ def api_banner():
     return {"text": text, "level": level, "url": link, "page": page, "bulletins": bulletins}
 
 
-_BANNER_LEVELS = {"acknowledged": "info", "action_required": "warning", "overdue": "danger", "none": "info"}
+_BANNER_LEVELS = {"acknowledged": "info", "action_required": "warning", "overdue": "danger", "quiz_required": "warning", "none": "info"}
 
 
 def _banner_text(banner: acks.Banner) -> str:
+    if banner.state == "quiz_required":
+        return f"Acknowledged v{banner.version}, quiz required: it counts once you pass the update quiz (due {banner.due_at:%Y-%m-%d %H:%M} UTC)."
     if banner.state == "acknowledged":
         return f"You acknowledged v{banner.version} on {banner.acknowledged_at:%Y-%m-%d}."
     if banner.state == "action_required":

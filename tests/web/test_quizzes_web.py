@@ -299,6 +299,9 @@ class TestComprehensionCheckedAcknowledgement:
         assert "acknowledged, quiz required" in listing and "Take the update quiz" in listing
         read = client.get("/reading-list/ATO-RECOVERY").get_data(as_text=True)
         assert "acknowledged, quiz required" in read and 'id="ack-button"' not in read
+        banner = client.get("/api/v1/me/banner?path=/sop/procedures/ato-recovery/").get_json()
+        assert banner["page"]["state"] == "quiz_required" and banner["page"]["quiz_required"] == ["update-ato-1-0"]
+        assert "quiz required" in banner["text"]
         api_item = client.get("/api/v1/reading-list").get_json()["items"][0]
         assert api_item["quiz_required"] == ["update-ato-1-0"] and api_item["acknowledged_at"]
         bank = quiz_setup["update"]
