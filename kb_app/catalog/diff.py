@@ -11,8 +11,28 @@ from kb_app.catalog.sections import split_sections
 
 @dataclass(frozen=True)
 class DiffLine:
-    kind: str  # "add" | "remove" | "context"
+    kind: str  # "add" | "remove" | "context" | "skip" (a run of unchanged lines left out)
     text: str
+
+
+def collapse_context(lines: list[DiffLine], context: int = 3) -> list[DiffLine]:
+    """Keep `context` unchanged lines around each change; longer unchanged runs become one
+    `skip` line saying how many lines were left out."""
+    changed = [i for i, line in enumerate(lines) if line.kind != "context"]
+    keep = {j for i in changed for j in range(i - context, i + context + 1)}
+    out: list[DiffLine] = []
+    skipped = 0
+    for i, line in enumerate(lines):
+        if i in keep or line.kind != "context":
+            if skipped:
+                out.append(DiffLine("skip", f"{skipped} unchanged line{'s' if skipped != 1 else ''}"))
+                skipped = 0
+            out.append(line)
+        else:
+            skipped += 1
+    if skipped:
+        out.append(DiffLine("skip", f"{skipped} unchanged line{'s' if skipped != 1 else ''}"))
+    return out
 
 
 @dataclass
@@ -46,7 +66,9 @@ class SopDiff:
 
 def _line_diff(old: str, new: str) -> list[DiffLine]:
     out = []
-    for line in difflib.ndiff(old.splitlines(), new.splitlines()):
+    old_lines = [l for l in old.splitlines() if l.strip()]
+    new_lines = [l for l in new.splitlines() if l.strip()]
+    for line in difflib.ndiff(old_lines, new_lines):
         code, text = line[:2], line[2:]
         if code == "+ ":
             out.append(DiffLine("add", text))
@@ -75,7 +97,7 @@ def diff_texts(old: str, new: str, *, old_label: str = "old", new_label: str = "
         elif normalize_text(before.text) == normalize_text(section.text):
             changes.append(SectionChange(section.anchor, section.heading, "unchanged"))
         else:
-            changes.append(SectionChange(section.anchor, section.heading, "changed", _line_diff(before.text, section.text)))
+            changes.append(SectionChange(section.anchor, section.heading, "changed", collapse_context(_line_diff(before.text, section.text))))
     for anchor, section in old_sections.items():
         if anchor not in seen:
             changes.append(SectionChange(anchor, section.heading, "removed", [DiffLine("remove", l) for l in section.text.splitlines()]))

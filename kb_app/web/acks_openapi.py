@@ -101,7 +101,7 @@ SCHEMAS = {
                 "anchor": {"type": "string"}, "heading": {"type": "string"},
                 "status": {"type": "string", "enum": ["added", "removed", "changed", "unchanged"]},
                 "lines": {"type": "array", "items": {"type": "object", "properties": {
-                    "kind": {"type": "string", "enum": ["add", "remove", "context"]}, "text": {"type": "string"}}}}}}},
+                    "kind": {"type": "string", "enum": ["add", "remove", "context", "skip"]}, "text": {"type": "string"}}}}}}},
             "text": {"type": ["string", "null"], "description": "Full text when the agent never acknowledged this SOP"},
         },
     },
