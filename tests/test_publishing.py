@@ -347,3 +347,40 @@ class TestCoverage:
 
         with session_scope(roster) as session, pytest.raises(ReportError, match="cannot group coverage by 'colour'"):
             coverage(session, by=["colour"], now=NOW)
+
+
+def _ack_in_process(url: str, employee_id: str, content_hash: str, start, results) -> None:
+    """Runs in a child process: its own engine and connection pool."""
+    from kb_app.db import engine_for
+
+    engine = engine_for(url)
+    start.wait()
+    try:
+        with session_scope(engine) as session:
+            who = session.scalars(select(Agent).where(Agent.employee_id == employee_id)).one()
+            results.put(acknowledge(session, who, "ATO-RECOVERY", content_hash, now=NOW).created)
+    except Exception as exc:  # reported to the parent
+        results.put(repr(exc))
+    finally:
+        engine.dispose()
+
+
+def test_concurrent_acknowledgements_from_processes_make_one_row(roster, sop_dir, db_url):
+    import multiprocessing
+
+    sop_dir.write("ATO-RECOVERY")
+    run_publish(roster, sop_dir)
+    with session_scope(roster) as session:
+        content_hash = what_changed(session, agent(session, "N1"), "ATO-RECOVERY").content_hash
+    roster.dispose()
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Event(), context.Queue()
+    workers = [context.Process(target=_ack_in_process, args=(db_url, "N1", content_hash, start, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    outcomes = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    assert sorted(outcomes, key=str) == [False, False, False, True], outcomes
+    assert count(roster, Acknowledgement) == 1
