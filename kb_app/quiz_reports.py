@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, literal, select
+from sqlalchemy import Float, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from kb_app.models import Agent, PublishedVersion
@@ -226,7 +226,6 @@ def item_analysis(session: Session, bank: Bank, *, flt: ReportFilter = ReportFil
         func.sum(rest * rest).label("srr"),
         func.sum(x * rest).label("sxr"),
     ).group_by(*group_cols, QuizAnswer.question_id)
-    sorted_products = _sorted_cross_products(answers, group_cols, x, rest)
     totals_query = scoped(
         select(
             *group_cols,
@@ -252,7 +251,7 @@ def item_analysis(session: Session, bank: Bank, *, flt: ReportFilter = ReportFil
     def key(row) -> tuple:
         return tuple(row[n] for n in names)
 
-    products = {(*key(r), r["question_id"]): float(r["smax"] or 0) for r in session.execute(sorted_products).mappings()}
+    products = _sorted_cross_products(session, answers, group_cols, x, rest)
     answer_counts = {key(r): r["answers"] for r in session.execute(answered_per_attempt).mappings()}
     choice_counts: dict[tuple, dict[str, int]] = {}
     for row in session.execute(choices_query).mappings():
@@ -292,24 +291,55 @@ def item_analysis(session: Session, bank: Bank, *, flt: ReportFilter = ReportFil
     return analyses
 
 
-def _sorted_cross_products(answers, group_cols, x, rest):
-    """SQL: per item, the sum of x_(i) * R_(i) with both sorted ascending (for cov_max)."""
+def _sorted_cross_products(session: Session, answers, group_cols, x, rest) -> dict[tuple, float]:
+    """Per item, the sum of x_(i) * R_(i) with x and R each sorted ascending (for cov_max).
+
+    Item scores take few distinct values (0 and 1, or a few partial credits), so the sorted x
+    is a step function: with value v_j filling ranks C_(j-1)+1 .. C_j, the sum is
+    sum_j v_j * (P(C_j) - P(C_(j-1))), where P(k) is the sum of the k smallest R. SQL gives the
+    histogram of x, and P(k) at just those ranks from one window pass over R (no self-join).
+    """
     names = [c.name for c in group_cols]
-    partition = [*group_cols, QuizAnswer.question_id]
-    xs = answers(
-        *group_cols, QuizAnswer.question_id, x.label("v"),
-        func.row_number().over(partition_by=partition, order_by=x).label("k"),
-    ).subquery("xs")
-    rs = answers(
-        *group_cols, QuizAnswer.question_id, cast(rest, Float).label("v"),
-        func.row_number().over(partition_by=partition, order_by=rest).label("k"),
-    ).subquery("rs")
-    join_on = and_(xs.c.question_id == rs.c.question_id, xs.c.k == rs.c.k, *[xs.c[n] == rs.c[n] for n in names])
-    return (
-        select(*[xs.c[n] for n in names], xs.c.question_id, func.sum(xs.c.v * rs.c.v).label("smax"))
-        .select_from(xs.join(rs, join_on))
-        .group_by(*[xs.c[n] for n in names], xs.c.question_id)
+    histogram = answers(*group_cols, QuizAnswer.question_id, x.label("v"), func.count().label("c")).group_by(
+        *group_cols, QuizAnswer.question_id, x
     )
+    steps: dict[tuple, list[tuple[float, int]]] = {}
+    for row in session.execute(histogram).mappings():
+        steps.setdefault((*[row[n] for n in names], row["question_id"]), []).append((float(row["v"]), row["c"]))
+    if not steps:
+        return {}
+    bounds: dict[tuple, list[int]] = {}
+    for item, values in steps.items():
+        values.sort()
+        total, cuts = 0, []
+        for _, count in values:
+            total += count
+            cuts.append(total)
+        bounds[item] = cuts
+    partition = [*group_cols, QuizAnswer.question_id]
+    ranked = answers(
+        *group_cols,
+        QuizAnswer.question_id,
+        func.row_number().over(partition_by=partition, order_by=rest).label("k"),
+        func.sum(cast(rest, Float)).over(partition_by=partition, order_by=rest, rows=(None, 0)).label("p"),
+    ).subquery("ranked")
+    wanted = [
+        and_(ranked.c.question_id == item[-1], *[ranked.c[n] == v for n, v in zip(names, item[:-1])], ranked.c.k.in_(cuts))
+        for item, cuts in bounds.items()
+    ]
+    prefix: dict[tuple, dict[int, float]] = {}
+    query = select(*[ranked.c[n] for n in names], ranked.c.question_id, ranked.c.k, ranked.c.p).where(or_(*wanted))
+    for row in session.execute(query).mappings():
+        prefix.setdefault((*[row[n] for n in names], row["question_id"]), {})[row["k"]] = float(row["p"] or 0)
+    products = {}
+    for item, values in steps.items():
+        sums, previous, total = prefix.get(item, {}), 0.0, 0.0
+        for (value, _), cut in zip(values, bounds[item]):
+            upto = sums.get(cut, previous)
+            total += value * (upto - previous)
+            previous = upto
+        products[item] = total
+    return products
 
 
 def _variance(n: int, s: float, ss: float) -> float | None:

@@ -51,7 +51,13 @@ def simulate(session, make_user, sop_dir, *, per_attempt: int, ability_of) -> tu
                 chance = {"team": 0.15, "screenshots": 0.97}.get(q["question_id"], ability_of(index))
                 if rng.random() > chance:
                     wrong.add(q["key"])
-            attempts.submit_attempt(session, user, attempt.public_id, answers_for(bank, attempt.drawn, wrong_keys=wrong), now=now + timedelta(minutes=2))
+            submission = answers_for(bank, attempt.drawn, wrong_keys=wrong)
+            for q in attempt.drawn["questions"]:
+                if q["question_id"] == "signals" and q["key"] in wrong and rng.random() < 0.5:
+                    # Half right: one of the two right options, so partial credit (0.5) appears.
+                    labels = dict(zip("abcdefghijkl", q["order"]))
+                    submission[q["key"]] = [next(l for l, oid in labels.items() if bank.question("signals").option(oid).is_correct)]
+            attempts.submit_attempt(session, user, attempt.public_id, submission, now=now + timedelta(minutes=2))
     session.commit()
     return bank, users
 
@@ -123,6 +129,8 @@ class TestItemAnalysis:
         assert analysis.questions_per_attempt == 3
         assert close(analysis.alpha, alpha)
         assert {item.question_id for item in analysis.items} == set(expected)
+        fractions = set(session.scalars(select(QuizAnswer.fraction).where(QuizAnswer.question_id == "signals")))
+        assert fractions == {0.0, 0.5, 1.0}  # partial credit is part of the check
         for item in analysis.items:
             want = expected[item.question_id]
             assert item.n == want["n"]
