@@ -44,7 +44,7 @@ TOP_TAGS = 20
 # word matched very often cannot beat a section that answers the whole question. A section
 # matching less than MIN_SHARE of the query is not a result (and is not counted in totals).
 COORDINATION = 1.0
-MIN_SHARE = 0.2
+MIN_SHARE = 0.3
 
 
 class Build:
