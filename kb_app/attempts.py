@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -307,27 +307,25 @@ def _record_answers(session: Session, attempt: QuizAttempt, bank: Bank, drawn: A
     choices = []
     for drawn_question, graded in zip(drawn.questions, result.questions):
         question = bank.question(drawn_question.question_id)
-        row = QuizAnswer(
-            attempt_id=attempt.id,
-            bank_id=attempt.bank_id,
-            question_key=drawn_question.key,
-            question_id=question.id,
-            question_type=question.type,
-            source=question.source,
-            answered=graded.answered,
-            points_earned=graded.points_earned,
-            points_max=graded.points_max,
-            fraction=graded.points_earned / graded.points_max,
-            correct=graded.correct,
-        )
-        rows.append(row)
+        rows.append({
+            "attempt_id": attempt.id,
+            "bank_id": attempt.bank_id,
+            "question_key": drawn_question.key,
+            "question_id": question.id,
+            "question_type": question.type,
+            "source": question.source,
+            "answered": graded.answered,
+            "points_earned": graded.points_earned,
+            "points_max": graded.points_max,
+            "fraction": graded.points_earned / graded.points_max,
+            "correct": graded.correct,
+        })
         choices.append(chosen_values(question, drawn_question, answers.get(drawn_question.key)))
-    session.add_all(rows)
-    session.flush()
-    session.add_all(
-        QuizAnswerChoice(answer_id=row.id, choice=value) for row, values in zip(rows, choices) for value in values
-    )
-    session.flush()
+    # Core inserts (one statement each, ids back in order): a submit writes a dozen rows or more.
+    ids = session.scalars(insert(QuizAnswer).returning(QuizAnswer.id, sort_by_parameter_order=True), rows).all()
+    choice_rows = [{"answer_id": answer_id, "choice": value} for answer_id, values in zip(ids, choices) for value in values]
+    if choice_rows:
+        session.execute(insert(QuizAnswerChoice), choice_rows)
 
 
 def chosen_values(question, drawn_question, answer) -> list[str]:
