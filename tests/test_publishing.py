@@ -384,3 +384,21 @@ def test_concurrent_acknowledgements_from_processes_make_one_row(roster, sop_dir
         worker.join(timeout=30)
     assert sorted(outcomes, key=str) == [False, False, False, True], outcomes
     assert count(roster, Acknowledgement) == 1
+
+
+def test_median_from_buckets_is_within_a_quarter_hour_of_the_true_median():
+    import statistics
+
+    from hypothesis import given, strategies as st
+
+    from kb_app.reports import MEDIAN_RESOLUTION_SECONDS, median_of_histogram
+
+    @given(st.lists(st.integers(min_value=0, max_value=30 * 86400), min_size=1, max_size=200))
+    def check(seconds):
+        buckets: dict[int, int] = {}
+        for value in seconds:
+            buckets[value // MEDIAN_RESOLUTION_SECONDS] = buckets.get(value // MEDIAN_RESOLUTION_SECONDS, 0) + 1
+        true_hours = statistics.median(seconds) / 3600
+        assert abs(median_of_histogram(list(buckets.items())) - true_hours) <= MEDIAN_RESOLUTION_SECONDS / 3600 / 2 + 0.01
+
+    check()
