@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Float, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from kb_app.models import Agent, PublishedVersion
@@ -292,54 +292,36 @@ def item_analysis(session: Session, bank: Bank, *, flt: ReportFilter = ReportFil
 
 
 def _sorted_cross_products(session: Session, answers, group_cols, x, rest) -> dict[tuple, float]:
-    """Per item, the sum of x_(i) * R_(i) with x and R each sorted ascending (for cov_max).
+    """Per item, the sum of x_(k) * R_(k) with x and R each sorted ascending (for cov_max).
 
-    Item scores take few distinct values (0 and 1, or a few partial credits), so the sorted x
-    is a step function: with value v_j filling ranks C_(j-1)+1 .. C_j, the sum is
-    sum_j v_j * (P(C_j) - P(C_(j-1))), where P(k) is the sum of the k smallest R. SQL gives the
-    histogram of x, and P(k) at just those ranks from one window pass over R (no self-join).
+    Item scores take few distinct values (0 and 1, or a few partial credits): v_0 < v_1 < ...
+    over the whole bank. Sorted, an item's scores are a step function of the rank k:
+    x_(k) = v_0 + sum_j (v_j - v_(j-1)) * [k > #(x < v_j)]. So one window pass over the answers
+    sorted by R (row_number for k, per-item counts of x < v_j) and one SUM give the result:
+    no self-join, whatever the number of answers.
     """
-    names = [c.name for c in group_cols]
-    histogram = answers(*group_cols, QuizAnswer.question_id, x.label("v"), func.count().label("c")).group_by(
-        *group_cols, QuizAnswer.question_id, x
-    )
-    steps: dict[tuple, list[tuple[float, int]]] = {}
-    for row in session.execute(histogram).mappings():
-        steps.setdefault((*[row[n] for n in names], row["question_id"]), []).append((float(row["v"]), row["c"]))
-    if not steps:
+    values = sorted(float(v) for v in session.scalars(answers(x).distinct()))
+    if not values:
         return {}
-    bounds: dict[tuple, list[int]] = {}
-    for item, values in steps.items():
-        values.sort()
-        total, cuts = 0, []
-        for _, count in values:
-            total += count
-            cuts.append(total)
-        bounds[item] = cuts
+    names = [c.name for c in group_cols]
     partition = [*group_cols, QuizAnswer.question_id]
+    below = [
+        func.sum(case((x < value, 1), else_=0)).over(partition_by=partition).label(f"below_{j}")
+        for j, value in enumerate(values[1:], start=1)
+    ]
     ranked = answers(
         *group_cols,
         QuizAnswer.question_id,
+        cast(rest, Float).label("r"),
         func.row_number().over(partition_by=partition, order_by=rest).label("k"),
-        func.sum(cast(rest, Float)).over(partition_by=partition, order_by=rest, rows=(None, 0)).label("p"),
+        *below,
     ).subquery("ranked")
-    wanted = [
-        and_(ranked.c.question_id == item[-1], *[ranked.c[n] == v for n, v in zip(names, item[:-1])], ranked.c.k.in_(cuts))
-        for item, cuts in bounds.items()
-    ]
-    prefix: dict[tuple, dict[int, float]] = {}
-    query = select(*[ranked.c[n] for n in names], ranked.c.question_id, ranked.c.k, ranked.c.p).where(or_(*wanted))
-    for row in session.execute(query).mappings():
-        prefix.setdefault((*[row[n] for n in names], row["question_id"]), {})[row["k"]] = float(row["p"] or 0)
-    products = {}
-    for item, values in steps.items():
-        sums, previous, total = prefix.get(item, {}), 0.0, 0.0
-        for (value, _), cut in zip(values, bounds[item]):
-            upto = sums.get(cut, previous)
-            total += value * (upto - previous)
-            previous = upto
-        products[item] = total
-    return products
+    step = literal(values[0])
+    for j in range(1, len(values)):
+        step = step + literal(values[j] - values[j - 1]) * case((ranked.c.k > ranked.c[f"below_{j}"], 1), else_=0)
+    columns = [*[ranked.c[n] for n in names], ranked.c.question_id]
+    query = select(*columns, func.sum(ranked.c.r * step).label("smax")).group_by(*columns)
+    return {(*[row[n] for n in names], row["question_id"]): float(row["smax"] or 0) for row in session.execute(query).mappings()}
 
 
 def _variance(n: int, s: float, ss: float) -> float | None:
