@@ -7,6 +7,7 @@ from kb_app.models.users import ROLES, ApiToken, User
 from kb_app.models.audit import AuditEvent
 from kb_app.models.publishing import Acknowledgement, Assignment, PublishedVersion, ReminderLog, Requirement, RequirementTarget
 from kb_app.models import quizzes as _quizzes  # noqa: F401  (registers the quiz tables)
+from kb_app.models.search_log import SearchClick, SearchQuery  # noqa: F401  (search analytics)
 
 __all__ = [
     "Acknowledgement",
