@@ -60,7 +60,8 @@ def _echo_warnings(problems: list[Problem]) -> None:
 
 @click.group("quiz")
 def quiz_group() -> None:
-    """Question banks: validate, preview, and GIFT import/export."""
+    """Question banks: validate, preview, GIFT import/export; item analysis, certification
+    coverage and update-quiz gates from the database."""
 
 
 @quiz_group.command("validate")
@@ -187,6 +188,128 @@ def _load_one(quiz_dir: Path, bank_id: str):
     if errors:
         message += "\n" + "\n".join(str(p) for p in errors)
     raise UserError(message)
+
+
+# --- reports and gates (need the database) ---------------------------------------------------------
+
+
+def _engine():
+    from kb_app.cli.db import open_current_engine
+    from kb_app.config import Settings
+
+    return open_current_engine(Settings.from_env().database_url)
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+def _echo_csv(headers: list[str], rows: list[dict]) -> None:
+    import csv
+    import sys
+
+    writer = csv.DictWriter(sys.stdout, fieldnames=headers, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: " ".join(v) if isinstance(v, list) else v for k, v in row.items() if k in headers})
+
+
+@quiz_group.command("analysis")
+@click.argument("bank_id")
+@click.option("--vendor", help="Only this vendor's attempts.")
+@click.option("--language", help="Only agents of this language.")
+@click.option("--by", type=click.Choice(["vendor", "language"]), help="One analysis per vendor or language.")
+@click.option("--csv", "as_csv", is_flag=True, help="One CSV row per question (and group).")
+@quiz_dir_option
+@json_option
+def analysis_command(bank_id: str, vendor, language, by, as_csv: bool, quiz_dir: Path, as_json: bool) -> None:
+    """Item analysis of BANK_ID: facility, discrimination, efficiency, option counts, alpha, flags."""
+    from kb_app.db import session_scope
+    from kb_app.quiz_reports import ReportFilter, item_analysis
+
+    bank = _load_one(quiz_dir, bank_id)
+    with session_scope(_engine()) as session:
+        analyses = item_analysis(session, bank, flt=ReportFilter(vendor=vendor, language=language), by=by)
+    data = [a.to_dict() for a in analyses]
+    if as_json:
+        echo_json({"bank_id": bank.id, "analyses": data})
+        return
+    if as_csv:
+        columns = ["question_id", "source", "url", "type", "n", "facility", "sd", "discrimination", "efficiency", "flags"]
+        _echo_csv(([by] if by else []) + columns, [{**a["group"], **item} for a in data for item in a["items"]])
+        return
+    for analysis in data:
+        label = ", ".join(f"{k} {v}" for k, v in analysis["group"].items()) or "all agents"
+        click.echo(f"{bank.id} ({label}): {analysis['attempts']} attempts, mean {analysis['mean_percent']}%, alpha {analysis['alpha']}")
+        for item in analysis["items"]:
+            flags = (" [" + ", ".join(item["flags"]) + "]") if item["flags"] else ""
+            click.echo(f"  {item['question_id']:<32} n={item['n']:<5} F={item['facility']} D={item['discrimination']} E={item['efficiency']}{flags}  {item['source']}")
+
+
+@quiz_group.command("coverage")
+@click.argument("bank_id")
+@click.option("--by", default="vendor,site", show_default=True, help="Comma-separated: vendor, site, team, team_leader, language.")
+@click.option("--vendor", help="Only this vendor's agents.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@quiz_dir_option
+@json_option
+def coverage_command(bank_id: str, by: str, vendor, as_csv: bool, quiz_dir: Path, as_json: bool) -> None:
+    """Certification coverage of BANK_ID: certified, expiring, recertification due, expired, never."""
+    from kb_app.config import Settings
+    from kb_app.db import session_scope
+    from kb_app.quiz_reports import QuizReportError, ReportFilter, certification_coverage
+
+    bank = _load_one(quiz_dir, bank_id)
+    if bank.kind != "certification":
+        raise UserError(f"{bank_id} is an update bank; coverage is for certification banks")
+    groups = [g.strip() for g in by.split(",") if g.strip()]
+    try:
+        with session_scope(_engine()) as session:
+            rows = [r.to_dict() for r in certification_coverage(
+                session, bank, by=groups, now=_now(), due_days=Settings.from_env().ack_due_days, flt=ReportFilter(vendor=vendor))]
+    except QuizReportError as error:
+        raise click.UsageError(str(error)) from None
+    if as_json:
+        echo_json({"bank_id": bank.id, "by": groups, "rows": rows})
+    elif as_csv or rows:
+        _echo_csv(list(rows[0]) if rows else groups, rows)
+
+
+@quiz_group.command("gates")
+@click.option("--record", is_flag=True, help="Record the update banks that gate published versions not decided yet.")
+@quiz_dir_option
+@json_option
+def gates_command(record: bool, quiz_dir: Path, as_json: bool) -> None:
+    """Which update quiz gates the acknowledgement of which published SOP version.
+
+    Decisions are recorded once (so later edits of the bank files do not change who counts): a
+    version with a matching update bank when first seen, a version without one when its first
+    acknowledgement is counted. `--record` records the matching banks now, e.g. after `kb publish`.
+    """
+    from kb_app import certification
+    from kb_app.db import session_scope
+    from kb_app.quizzes.library import load_directory
+
+    with session_scope(_engine()) as session:
+        recorded = certification.record_gate_decisions(session, load_directory(quiz_dir), now=_now(), final=False) if record else 0
+        decisions = [
+            {"sop_id": d.sop_id, "version": d.version, "decided_at": d.decided_at.isoformat(),
+             "gates": [{"bank_id": g.bank_id, "tier": g.tier, "bank_hash": g.bank_hash} for g in d.gates]}
+            for d in certification.gate_decisions(session)
+        ]
+        undecided = certification.undecided_versions_exist(session)
+    if as_json:
+        echo_json({"recorded": recorded, "undecided_versions": undecided, "decisions": decisions})
+        return
+    if record:
+        click.echo(f"recorded {recorded} decision(s)", err=True)
+    for decision in decisions:
+        gates = ", ".join(f"{g['bank_id']} ({g['tier']})" for g in decision["gates"]) or "no quiz"
+        click.echo(f"{decision['sop_id']} v{decision['version']}: {gates}")
+    if undecided:
+        click.echo("some published versions are not decided yet (they will be when first needed)", err=True)
 
 
 def register(main: click.Group) -> None:
