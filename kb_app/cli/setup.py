@@ -13,7 +13,8 @@ STEPS = [
     ("publishing the SOPs (records versions, opens acknowledgement requirements)", ["publish", "--by", "setup", "--no-index"]),
     ("recording demo acknowledgements", ["demo", "activity"]),
     ("building the search index", ["index"]),
-    ("building the T1 and T2 sites", ["build-site"]),
+    # The search box of the served sites sends queries to the app's search page (/search).
+    ("building the T1 and T2 sites", ["build-site", "--search-url", "/search"]),
 ]
 
 
