@@ -28,6 +28,9 @@
   var LIMIT = 10;
   var DEBOUNCE_MS = 180;
 
+  var keys = document.getElementById("search-keys");
+  if (keys) keys.hidden = false;  // the keyboard hints are only true with this file running
+
   var timer = null;
   var busy = false;
   var again = false;
@@ -185,7 +188,9 @@
     shown = "";
     [list, suggestions, empty, facets, pager].forEach(function (el) { el.hidden = true; });
     list.replaceChildren();
+    emptyQuery.textContent = "";
     start.hidden = false;
+    document.title = "Search \u00b7 Account Security KB";
     status.textContent = announce ? "Search cleared" : "";
     history.replaceState(null, "", pageUrl);
   }
