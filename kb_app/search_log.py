@@ -253,6 +253,16 @@ def weekly_summary(session: Session, window: Window, *, now: datetime) -> list[W
     return out
 
 
+def window_totals(session: Session, window: Window, *, now: datetime) -> WeekRow:
+    """The window's (or its one week's) searches in one row, dated by its first week."""
+    clicked = _clicks()
+    searches, zero_result, opened, clicks, _ = _measures(clicked)
+    stmt = _where(select(searches, zero_result, opened, clicks).outerjoin(clicked, clicked.c.search_id == SearchQuery.id), window, now)
+    row = session.execute(stmt).one()
+    first = week_of(window.week) if window.week is not None else window.first_week(now)
+    return WeekRow(first, int(row.searches), int(row.zero_result or 0), int(row.opened), int(row.clicks))
+
+
 def _query_rows(session: Session, window: Window, now: datetime, *, having=None, order=None, limit: int = TOP_LIMIT) -> list[QueryRow]:
     clicked = _clicks()
     measures = _measures(clicked)

@@ -213,3 +213,11 @@ def test_export_rows_per_week_tier_and_query(session, history):
                        "opened": 1, "clicks": 2, "avg_results": 4.5}
     assert {(r["week_start"], r["query"]) for r in rows} >= {("2026-11-16", "hacked"), ("2026-11-23", "ledger"), ("2026-11-23", "trainer test")}
     assert all(tuple(r) == search_log.EXPORT_COLUMNS for r in rows)
+
+
+def test_window_totals_count_the_window_or_one_week(session, history):
+    totals = search_log.window_totals(session, Window(weeks=4), now=NOW)
+    assert (totals.week_start, totals.searches, totals.zero_result, totals.opened, totals.clicks) == (THIS_WEEK - timedelta(weeks=3), 7, 3, 2, 3)
+    one = search_log.window_totals(session, Window(weeks=4, week=THIS_WEEK - timedelta(days=7)), now=NOW)
+    assert (one.week_start, one.searches) == (THIS_WEEK - timedelta(days=7), 2)
+    assert search_log.window_totals(session, Window(weeks=1, tier="T2"), now=NOW).searches == 1

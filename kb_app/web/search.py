@@ -52,6 +52,11 @@ def init_app(app, index_dir: Path) -> None:
     app.extensions["kb_search"] = SearchService(index_dir)
 
 
+@bp.app_template_filter("utc_minute")
+def utc_minute(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def search_service() -> SearchService:
     return current_app.extensions["kb_search"]
 
@@ -277,16 +282,12 @@ def analytics_page():
     window = _window(request.args)
     session, now = get_session(), _now()
     weeks = search_log.weekly_summary(session, window, now=now)
-    totals = search_log.WeekRow(
-        weeks[0].week_start if weeks else now.date(),
-        *(sum(getattr(w, name) for w in weeks if window.week is None or w.week_start == window.week) for name in ("searches", "zero_result", "opened", "clicks")),
-    )
     query = {k: v for k, v in _window_query(window).items() if v}
     return render_template(
         "search/analytics.html",
         window=window,
         weeks=weeks,
-        totals=totals,
+        totals=search_log.window_totals(session, window, now=now),
         busiest=max((w.searches for w in weeks), default=0),
         top=search_log.top_queries(session, window, now=now),
         zero=search_log.zero_result_queries(session, window, now=now),

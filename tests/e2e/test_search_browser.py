@@ -116,6 +116,7 @@ def test_results_appear_as_the_agent_types_and_open_at_the_section(page, make_us
     expect(page.locator("#search-status")).to_have_text(re.compile(r"^\d+ results"))
     expect(page.locator("#search-suggestions")).to_have_text("Did you mean reset codes wait?")
     expect(page.locator(".search-pinned")).to_contain_text("Callback scam wave")
+    expect(page.locator(".search-pinned")).to_contain_text("until 2099-12-01 00:00 UTC")
     screenshot(page, "search-as-you-type")
 
     assert results.count() >= 2

@@ -105,6 +105,13 @@
       id.className = "mono small";
       id.textContent = bulletin.sop_id + " v" + bulletin.version;
       link.append(chip, " ", title, " ", id);
+      if (bulletin.expires) {
+        var until = document.createElement("span");
+        until.className = "small muted";
+        var expires = new Date(bulletin.expires);
+        until.textContent = isNaN(expires) ? "" : "until " + expires.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+        link.append(" ", until);
+      }
       return link;
     });
     pinned.replaceChildren.apply(pinned, links);
