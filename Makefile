@@ -19,7 +19,7 @@ validate: $(STAMP)
 	$(KB) validate
 
 site: $(STAMP)
-	$(KB) build-site
+	$(KB) build-site --search-url /search
 
 run: $(STAMP)
 	$(KB) setup

@@ -221,3 +221,19 @@ def test_window_totals_count_the_window_or_one_week(session, history):
     one = search_log.window_totals(session, Window(weeks=4, week=THIS_WEEK - timedelta(days=7)), now=NOW)
     assert (one.week_start, one.searches) == (THIS_WEEK - timedelta(days=7), 2)
     assert search_log.window_totals(session, Window(weeks=1, tier="T2"), now=NOW).searches == 1
+
+
+def test_purge_command_deletes_old_searches(runner, engine):
+    from datetime import datetime, timedelta, timezone
+
+    from kb_app.db import session_scope
+    from kb_app.models.search_log import SearchQuery
+
+    old = datetime.now(timezone.utc) - timedelta(days=400)
+    with session_scope(engine) as session:
+        for when in (old, datetime.now(timezone.utc)):
+            session.add(SearchQuery(searched_at=when, week_start=when.date(), query="2fa reset", filters="", tier="T1",
+                                    role="agent", vendor="apex-cx", result_count=3))
+    result = runner.invoke(["search-log", "purge", "--older-than", "365", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"deleted": 1' in result.stdout
