@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from kb_app import attempts, certification, quiz_reports
 from kb_app.attempts import AttemptError
@@ -97,6 +98,16 @@ def _gate_notices() -> dict[str, Any]:
         return [p for p in pending.values() if p.acknowledged_at is not None]
 
     return {"quiz_gate_notices": notices}
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]{1,80})`")
+
+
+@bp.app_template_filter("quiz_text")
+def quiz_text(text: str) -> Markup:
+    """Question text as authored: escaped, with `field_names` shown as code."""
+    escaped = str(escape(text or ""))
+    return Markup(_CODE_SPAN.sub(lambda m: f"<code>{m.group(1)}</code>", escaped))
 
 
 def _agent():
