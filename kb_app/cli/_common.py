@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ class UserError(click.ClickException):
         click.echo(self.format_message(), err=True)
 
 
-def settings_from(ctx_obj: dict | None = None, **overrides: Any) -> Settings:
+def settings_from(**overrides: Any) -> Settings:
     return Settings.from_env(**overrides)
 
 
@@ -44,7 +43,7 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
+
 def progress(message: str) -> None:
-    """Progress for long work goes to stderr so --json output stays clean."""
-    if sys.stderr.isatty() or True:
-        click.echo(message, err=True)
+    """Progress for long work goes to stderr so --json output on stdout stays clean."""
+    click.echo(message, err=True)
