@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from kb_app.certification import mark_covered_assignments
 from kb_app.models import Acknowledgement, Agent, Assignment, Requirement
 from kb_app.publishing import latest_version
 
@@ -37,7 +38,7 @@ def simulate_activity(session: Session, *, now: datetime, seed: int = 7) -> int:
             .join(Agent, Agent.id == Assignment.agent_id)
             .where(Assignment.requirement_id == requirement.id)
         ).all()
-        for assignment_id, agent_id, tier, vendor, employee_id in rows:
+        for _assignment_id, agent_id, tier, vendor, employee_id in rows:
             if employee_id in DEMO_LOGINS_UNTOUCHED:
                 continue
             vendor_bias = {"northwind-bpo": 0.1, "apex-cx": -0.15, "lumen-support": 0.0}.get(vendor, 0.15)
@@ -50,6 +51,7 @@ def simulate_activity(session: Session, *, now: datetime, seed: int = 7) -> int:
                                   acknowledged_at=at, channel="web")
             session.add(ack)
             session.flush()
-            session.execute(update(Assignment).where(Assignment.id == assignment_id).values(acknowledged_at=at, acknowledgement_id=ack.id))
+            # Through the real rule: a version gated by an update quiz stays uncovered until a pass.
+            mark_covered_assignments(session, agent_id, version.sop_id)
             created += 1
     return created

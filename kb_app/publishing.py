@@ -40,6 +40,7 @@ class PublishItem:
     due_at: datetime | None = None
     population: int = 0
     closes: list[str] = field(default_factory=list)
+    quiz_gates: list[str] = field(default_factory=list)  # update banks the acknowledgement waits for
 
     def to_dict(self) -> dict:
         return {
@@ -52,6 +53,7 @@ class PublishItem:
             "due_at": self.due_at.isoformat() if self.due_at else None,
             "population": self.population,
             "closes": self.closes,
+            "quiz_gates": self.quiz_gates,
         }
 
 
@@ -129,8 +131,12 @@ def _summary(sop: Sop) -> str:
     return entry.summary if entry else ""
 
 
-def plan_publish(session: Session, catalog: Catalog, *, now: datetime, due_days: int = 7) -> PublishPlan:
-    """What `publish` would record, without writing anything."""
+def plan_publish(session: Session, catalog: Catalog, *, now: datetime, due_days: int = 7, quiz_banks=None) -> PublishPlan:
+    """What `publish` would record, without writing anything.
+
+    `quiz_banks` (a `kb_app.quizzes.library.LoadedBanks`) names the update quizzes that will gate
+    each new version's acknowledgement.
+    """
     latest = latest_versions(session)
     open_requirements = {
         r.sop_id: r for r in session.scalars(select(Requirement).where(Requirement.closed_at.is_(None)))
@@ -170,6 +176,8 @@ def plan_publish(session: Session, catalog: Catalog, *, now: datetime, due_days:
         if item.action in {"retire"} or item.opens_requirement:
             if sop.id in open_requirements:
                 item.closes.append(f"{sop.id} v{open_requirements[sop.id].version.version}")
+        if quiz_banks is not None and item.action in {"new", "major", "minor"}:
+            item.quiz_gates = sorted(bank.id for bank in quiz_banks.update_banks_for(sop.id, sop.version))
         items.append(item)
     return PublishPlan(items, problems)
 
@@ -225,11 +233,17 @@ def open_requirement(session: Session, version: PublishedVersion, due_at: dateti
     return requirement
 
 
-def publish(session: Session, catalog: Catalog, *, now: datetime, by: str, due_days: int = 7, onboarding_days: int = 14) -> PublishPlan:
-    """Apply the plan inside the caller's transaction. Raises PublishRefused, writing nothing."""
+def publish(
+    session: Session, catalog: Catalog, *, now: datetime, by: str, due_days: int = 7, onboarding_days: int = 14, quiz_banks=None
+) -> PublishPlan:
+    """Apply the plan inside the caller's transaction. Raises PublishRefused, writing nothing.
+
+    With `quiz_banks`, the update quizzes that gate each new version are recorded in the same
+    transaction, so a later edit of a bank file cannot change whose acknowledgement counts.
+    """
     if not catalog.ok:
         raise PublishRefused([str(p) for p in catalog.problems if p.is_error])
-    plan = plan_publish(session, catalog, now=now, due_days=due_days)
+    plan = plan_publish(session, catalog, now=now, due_days=due_days, quiz_banks=quiz_banks)
     if not plan.ok:
         raise PublishRefused(plan.problems)
     for item in plan.changes:
@@ -244,6 +258,10 @@ def publish(session: Session, catalog: Catalog, *, now: datetime, by: str, due_d
         elif item.opens_requirement:
             _close_open(session, sop.id, now, "superseded")
             open_requirement(session, version, item.due_at, now)
+    if quiz_banks is not None and plan.changes:
+        from kb_app.certification import record_gate_decisions
+
+        record_gate_decisions(session, quiz_banks, now=now, final=False)
     sync_assignments(session, now=now, onboarding_days=onboarding_days)
     return plan
 

@@ -402,3 +402,26 @@ def test_median_from_buckets_is_within_a_quarter_hour_of_the_true_median():
         assert abs(median_of_histogram(list(buckets.items())) - true_hours) <= MEDIAN_RESOLUTION_SECONDS / 3600 / 2 + 0.01
 
     check()
+
+
+def test_publish_records_which_update_quiz_gates_a_new_version(roster, sop_dir, tmp_path):
+    from kb_app.certification import gate_decisions
+    from kb_app.quizzes.library import load_directory
+
+    quiz_dir = tmp_path / "quizzes"
+    quiz_dir.mkdir()
+    (quiz_dir / "update-ato-recovery-2-0.yml").write_text(
+        "id: update-ato-recovery-2-0\ntitle: ATO recovery 2.0\nkind: update\ntier: T1\nsops: [ATO-RECOVERY]\n"
+        'version: "2.0"\npass_mark: 80\nquestions_per_attempt: 1\ntime_limit_minutes: 10\nattempts_per_day: 3\n'
+        "cooldown_hours: 1\nvalid_days: 365\nreview_shows_answers: true\nquestions:\n"
+        "  - id: q1\n    type: true_false\n    source: ATO-RECOVERY#purpose\n    stem: Two signals are needed.\n"
+        "    answer: true\n    explanation: Version 2.0 asks for two.\n",
+        encoding="utf-8",
+    )
+    sop_dir.write("ATO-RECOVERY", version="2.0", changelog=bump("2.0"))
+    banks = load_directory(quiz_dir)
+    with session_scope(roster) as session:
+        plan = publish(session, load_catalog(sop_dir.root), now=NOW, by="test", quiz_banks=banks)
+        assert plan.changes[0].quiz_gates == ["update-ato-recovery-2-0"]
+        [decision] = gate_decisions(session)
+        assert (decision.sop_id, decision.version, [g.bank_id for g in decision.gates]) == ("ATO-RECOVERY", "2.0", ["update-ato-recovery-2-0"])

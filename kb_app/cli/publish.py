@@ -42,6 +42,8 @@ def publish_command(sop_dir: Path, dry_run: bool, published_by: str | None, due_
 
     from kb_app.publishing import PublishRefused, plan_publish, publish
 
+    from kb_app.quizzes.library import load_directory
+
     settings = Settings.from_env()
     catalog = load_catalog(sop_dir)
     report = validate_catalog(catalog, against=None)
@@ -52,14 +54,16 @@ def publish_command(sop_dir: Path, dry_run: bool, published_by: str | None, due_
     engine = engine_for(settings.database_url)
     now = _now()
     days = due_days or settings.ack_due_days
+    quiz_banks = load_directory(settings.quiz_dir)
     try:
         with session_scope(engine) as session:
             if dry_run:
-                plan = plan_publish(session, catalog, now=now, due_days=days)
+                plan = plan_publish(session, catalog, now=now, due_days=days, quiz_banks=quiz_banks)
                 if not plan.ok:
                     raise PublishRefused(plan.problems)
             else:
-                plan = publish(session, catalog, now=now, by=published_by or f"cli:{getpass.getuser()}", due_days=days, onboarding_days=settings.onboarding_days)
+                plan = publish(session, catalog, now=now, by=published_by or f"cli:{getpass.getuser()}", due_days=days,
+                               onboarding_days=settings.onboarding_days, quiz_banks=quiz_banks)
     except PublishRefused as refused:
         for problem in refused.problems:
             click.echo(problem, err=True)
@@ -75,6 +79,8 @@ def publish_command(sop_dir: Path, dry_run: bool, published_by: str | None, due_
             line += f"  ack by {item.due_at:%Y-%m-%d %H:%M} UTC from {item.population} agents"
         if item.closes:
             line += f"  closes {', '.join(item.closes)}"
+        if item.quiz_gates:
+            line += f"  counts after quiz {', '.join(item.quiz_gates)}"
         click.echo(line)
     click.echo(f"{verb} {len(plan.changes)} versions; {len(plan.items) - len(plan.changes)} unchanged")
     if note:

@@ -126,14 +126,18 @@ def publish_page():
     catalog = load_catalog(cfg.root / cfg.sop_dir if not cfg.sop_dir.is_absolute() else cfg.sop_dir)
     report = validate_catalog(catalog, against=None)
     session = get_session()
+    from kb_app.quizzes.library import load_directory
+
+    quiz_banks = load_directory(cfg.root / cfg.quiz_dir if not cfg.quiz_dir.is_absolute() else cfg.quiz_dir)
     plan, refused = None, []
     if report.ok:
-        plan = plan_publish(session, catalog, now=_now(), due_days=cfg.ack_due_days)
+        plan = plan_publish(session, catalog, now=_now(), due_days=cfg.ack_due_days, quiz_banks=quiz_banks)
         refused = plan.problems
     if request.method == "POST" and report.ok and not refused:
         user = signed_in_user()
         try:
-            done = publish(session, catalog, now=_now(), by=user.email, due_days=cfg.ack_due_days, onboarding_days=cfg.onboarding_days)
+            done = publish(session, catalog, now=_now(), by=user.email, due_days=cfg.ack_due_days,
+                           onboarding_days=cfg.onboarding_days, quiz_banks=quiz_banks)
         except PublishRefused as error:
             session.rollback()
             refused = error.problems
