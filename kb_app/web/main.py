@@ -21,7 +21,7 @@ def home():
     user = signed_in_user()
     session = get_session()
     if user.role == "agent":
-        return render_template("main/home_agent.html", agent=user.agent, audience=users.audience_of(user))
+        return render_template("main/home_agent.html", agent=user.agent, audience=users.audience_of(user), **_agent_standing(session, user))
     if user.role == "partner_manager":
         by_site = roster.roster_summary(session, ("site",), vendor=user.vendor)
         by_team = roster.roster_summary(session, ("site", "team"), vendor=user.vendor)
@@ -41,6 +41,25 @@ def home():
         totals=roster.summary_totals(by_vendor),
         user_counts=users.count_users_by_role(session) if user.role == "admin" else None,
     )
+
+
+def _agent_standing(session, user) -> dict:
+    """What the agent's home page summarises: acknowledgements due and certification standing."""
+    from datetime import datetime, timezone
+
+    from kb_app import acks, certification
+    from kb_app.quizzes.library import load_directory
+
+    if user.agent is None:
+        return {"reading": [], "certifications": []}
+    now = datetime.now(timezone.utc)
+    cfg = current_app.config["KB_SETTINGS"]
+    quiz_dir = cfg.quiz_dir if cfg.quiz_dir.is_absolute() else cfg.root / cfg.quiz_dir
+    banks = load_directory(quiz_dir).banks.values()
+    return {
+        "reading": acks.reading_list(session, user.agent, now=now),
+        "certifications": certification.certifications_of(session, user.agent, banks, now=now, due_days=cfg.ack_due_days),
+    }
 
 
 def roster_filter_from_args(args, user) -> roster.RosterFilter:
