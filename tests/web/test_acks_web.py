@@ -217,3 +217,10 @@ class TestCoverage:
         assert "ATO-RECOVERY" in html and "new" in html
         response = client.post("/publish", data={"csrf_token": csrf_token_from(html)}, follow_redirects=True)
         assert "Published 1 versions" in response.get_data(as_text=True)
+
+
+def test_agent_home_counts_updates_to_acknowledge(client, auth, published):
+    auth.login_as("agent")
+    published(now=datetime.now(timezone.utc) - timedelta(days=10))
+    html = client.get("/").get_data(as_text=True)
+    assert "SOP update to acknowledge" in html and "1 overdue" in html
