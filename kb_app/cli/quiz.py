@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kb_app.cli._common import UserError, echo_json, json_option
+from kb_app.cli._common import UserError, echo_json, json_option, sop_dir_option
 from kb_app.problems import Problem
 from kb_app.quizzes.bank import bank_to_yaml, read_banks
 from kb_app.quizzes.draw import draw_attempt, taker_view
@@ -22,17 +22,6 @@ def quiz_dir_option(func):
         default="quizzes",
         show_default=True,
         help="Directory of question bank YAML files (KB_QUIZ_DIR).",
-    )(func)
-
-
-def sop_dir_option(func):
-    return click.option(
-        "--sop-dir",
-        type=click.Path(path_type=Path, file_okay=False),
-        envvar="KB_SOP_DIR",
-        default="sop",
-        show_default=True,
-        help="Directory of SOP files, to check cited sections (KB_SOP_DIR).",
     )(func)
 
 

@@ -82,7 +82,7 @@ def agent_json(agent: Agent) -> dict[str, Any]:
     }
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
+def int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw in (None, ""):
         return default
@@ -119,8 +119,8 @@ def me():
 @bp.get("/roster")
 def roster_list():
     where = roster_filter_from_args(request.args, api_user())
-    limit = _int_arg("limit", 100, 1, MAX_PAGE)
-    offset = _int_arg("offset", 0, 0, 10**9)
+    limit = int_arg("limit", 100, 1, MAX_PAGE)
+    offset = int_arg("offset", 0, 0, 10**9)
     agents, total = roster.list_agents(get_session(), where, limit=limit, offset=offset)
     return jsonify({"total": total, "limit": limit, "offset": offset, "agents": [agent_json(a) for a in agents]})
 

@@ -25,7 +25,7 @@ from kb_app import search_log, users
 from kb_app.search import IndexNotFound, SearchResults, SearchService
 from kb_app.search.service import MAX_OFFSET
 from kb_app.web import search_openapi  # noqa: F401 - describes the API route below in /api/v1/openapi.json
-from kb_app.web.api import api_user, bp as api_bp
+from kb_app.web.api import api_user, bp as api_bp, int_arg
 from kb_app.web.context import get_session, roles_required, signed_in_user
 from kb_app.web.errors import ApiError
 from kb_app.web.sites import site_root
@@ -322,26 +322,13 @@ def _csv_safe(value):
 # --- API ---------------------------------------------------------------------------------------
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "bad_request", f"{name} must be a whole number") from None
-    if not low <= value <= high:
-        raise ApiError(400, "bad_request", f"{name} must be between {low} and {high}")
-    return value
-
-
 @api_bp.get("/search")
 def search_api():
     """Search the caller's own tier: results, total, facets, suggestions, pinned bulletins."""
     user = api_user()
     query = request.args.get("q", "")[:MAX_QUERY_CHARS]
-    limit = _int_arg("limit", PAGE_SIZE, 1, API_MAX_LIMIT)
-    offset = _int_arg("offset", 0, 0, MAX_OFFSET)
+    limit = int_arg("limit", PAGE_SIZE, 1, API_MAX_LIMIT)
+    offset = int_arg("offset", 0, 0, MAX_OFFSET)
     try:
         outcome = run_search(user, query, filters_from(request.args), limit=limit, offset=offset, refines=request.args.get("refines"))
     except IndexNotFound:
