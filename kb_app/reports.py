@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, Select, and_, case, cast, func, literal, select
+from sqlalchemy import Integer, Select, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from kb_app.models import Agent
-from kb_app.models.publishing import Assignment, PublishedVersion, Requirement
+from kb_app.models.publishing import Acknowledgement, Assignment, PublishedVersion, Requirement
 from kb_app.sqlfuncs import seconds_between
 
 GROUPS = {
@@ -53,6 +53,7 @@ class CoverageRow:
     pending: int
     overdue: int
     median_hours_to_ack: float | None
+    awaiting_quiz: int = 0  # of pending + overdue: acknowledged, but the gating update quiz is not passed yet
 
     @property
     def acknowledged(self) -> int:
@@ -70,6 +71,7 @@ class CoverageRow:
             "late": self.late,
             "pending": self.pending,
             "overdue": self.overdue,
+            "awaiting_quiz": self.awaiting_quiz,
             "acknowledged_pct": self.percent_acknowledged,
             "median_hours_to_ack": self.median_hours_to_ack,
         }
@@ -119,6 +121,7 @@ def coverage(session: Session, *, by: list[str], now: datetime, flt: CoverageFil
         flt,
     ).group_by(*group_cols).order_by(*group_cols)
     medians = _median_hours(session, group_cols, flt)
+    awaiting = _awaiting_quiz(session, group_cols, flt)
     rows = []
     for row in session.execute(counts).mappings():
         key = tuple(row[c.name] for c in group_cols)
@@ -131,9 +134,34 @@ def coverage(session: Session, *, by: list[str], now: datetime, flt: CoverageFil
                 pending=int(row["pending"] or 0),
                 overdue=int(row["overdue"] or 0),
                 median_hours_to_ack=medians.get(key),
+                awaiting_quiz=awaiting.get(key, 0),
             )
         )
     return rows
+
+
+def _awaiting_quiz(session: Session, group_cols, flt: CoverageFilter) -> dict[tuple, int]:
+    """Uncovered assignments whose agent did acknowledge, on requirements gated by an update quiz."""
+    from kb_app.models.quizzes import UpdateGate
+
+    satisfied = (
+        select(Acknowledgement.id)
+        .where(
+            Acknowledgement.agent_id == Assignment.agent_id,
+            Acknowledgement.sop_id == Requirement.sop_id,
+            or_(Acknowledgement.major > Requirement.major,
+                and_(Acknowledgement.major == Requirement.major, Acknowledgement.minor >= Requirement.minor)),
+        )
+        .exists()
+    )
+    gated = select(UpdateGate.version_id)
+    query = (
+        _base([*group_cols, func.count().label("n")], flt)
+        .where(Assignment.acknowledged_at.is_(None), Requirement.version_id.in_(gated), satisfied)
+        .group_by(*group_cols)
+    )
+    names = [c.name for c in group_cols]
+    return {tuple(row[n] for n in names): int(row["n"]) for row in session.execute(query).mappings()}
 
 
 MEDIAN_RESOLUTION_SECONDS = 900

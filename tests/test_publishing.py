@@ -404,10 +404,7 @@ def test_median_from_buckets_is_within_a_quarter_hour_of_the_true_median():
     check()
 
 
-def test_publish_records_which_update_quiz_gates_a_new_version(roster, sop_dir, tmp_path):
-    from kb_app.certification import gate_decisions
-    from kb_app.quizzes.library import load_directory
-
+def update_bank_dir(tmp_path):
     quiz_dir = tmp_path / "quizzes"
     quiz_dir.mkdir()
     (quiz_dir / "update-ato-recovery-2-0.yml").write_text(
@@ -418,10 +415,29 @@ def test_publish_records_which_update_quiz_gates_a_new_version(roster, sop_dir, 
         "    answer: true\n    explanation: Version 2.0 asks for two.\n",
         encoding="utf-8",
     )
+    return quiz_dir
+
+
+def test_publish_records_which_update_quiz_gates_a_new_version(roster, sop_dir, tmp_path):
+    from kb_app.certification import gate_decisions
+    from kb_app.quizzes.library import load_directory
+
     sop_dir.write("ATO-RECOVERY", version="2.0", changelog=bump("2.0"))
-    banks = load_directory(quiz_dir)
+    banks = load_directory(update_bank_dir(tmp_path))
     with session_scope(roster) as session:
         plan = publish(session, load_catalog(sop_dir.root), now=NOW, by="test", quiz_banks=banks)
         assert plan.changes[0].quiz_gates == ["update-ato-recovery-2-0"]
         [decision] = gate_decisions(session)
         assert (decision.sop_id, decision.version, [g.bank_id for g in decision.gates]) == ("ATO-RECOVERY", "2.0", ["update-ato-recovery-2-0"])
+
+
+def test_coverage_counts_acknowledgements_awaiting_their_quiz(roster, sop_dir, tmp_path):
+    from kb_app.quizzes.library import load_directory
+
+    sop_dir.write("ATO-RECOVERY", version="2.0", changelog=bump("2.0"))
+    with session_scope(roster) as session:
+        publish(session, load_catalog(sop_dir.root), now=NOW, by="test", quiz_banks=load_directory(update_bank_dir(tmp_path)))
+    ack(roster, "N1", "ATO-RECOVERY")
+    with session_scope(roster) as session:
+        [row] = coverage(session, by=["requirement"], now=NOW + timedelta(days=1))
+    assert (row.on_time, row.pending, row.awaiting_quiz) == (0, 8, 1)

@@ -124,8 +124,15 @@ def coverage_command(by: str, requirement_id, sop_id, vendor, site, include_clos
         if not rows:
             click.echo("no open requirements")
         for row in rows:
-            label = " / ".join(str(row[g]) for g in row if g not in {"population", "on_time", "late", "pending", "overdue", "acknowledged_pct", "median_hours_to_ack"})
-            click.echo(f"{label:<40} {row['acknowledged_pct']:>5}%  pop {row['population']:>6}  on time {row['on_time']:>6}  late {row['late']:>5}  pending {row['pending']:>6}  overdue {row['overdue']:>6}")
+            label = " / ".join(str(row[g]) for g in row if g not in COUNT_COLUMNS)
+            line = (f"{label:<40} {row['acknowledged_pct']:>5}%  pop {row['population']:>6}  on time {row['on_time']:>6}  "
+                    f"late {row['late']:>5}  pending {row['pending']:>6}  overdue {row['overdue']:>6}")
+            if row["awaiting_quiz"]:
+                line += f"  ({row['awaiting_quiz']} acknowledged, awaiting quiz)"
+            click.echo(line)
+
+
+COUNT_COLUMNS = {"population", "on_time", "late", "pending", "overdue", "awaiting_quiz", "acknowledged_pct", "median_hours_to_ack"}
 
 
 @click.command("remind")

@@ -268,7 +268,7 @@ def overdue_page():
     return render_template("acks/overdue.html", rows=rows, flt=flt, query={k: v for k, v in request.args.items() if v})
 
 
-EXPORT_COLUMNS = ["population", "on_time", "late", "pending", "overdue", "acknowledged_pct", "median_hours_to_ack"]
+EXPORT_COLUMNS = ["population", "on_time", "late", "pending", "overdue", "awaiting_quiz", "acknowledged_pct", "median_hours_to_ack"]
 
 
 def _export_rows():

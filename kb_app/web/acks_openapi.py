@@ -77,6 +77,7 @@ _COVERAGE_ROW = {
         "late": {"type": "integer"},
         "pending": {"type": "integer"},
         "overdue": {"type": "integer"},
+        "awaiting_quiz": {"type": "integer", "description": "Of pending and overdue: acknowledged, gating update quiz not passed yet"},
         "acknowledged_pct": {"type": "number"},
         "median_hours_to_ack": {"type": ["number", "null"]},
     },
