@@ -88,7 +88,8 @@ def populate(engine, agents: int, requirements: int, ack_rate: float, seed: int 
                 ack_rows.append({"id": ack_id, "agent_id": a, "version_id": r, "sop_id": f"SOP-{r:03d}", "major": 1, "minor": 0,
                                  "content_hash": f"{r:064x}", "acknowledged_at": acknowledged, "channel": "web"})
             assignment_rows.append({"requirement_id": r, "agent_id": a, "assigned_at": opened, "due_at": opened + timedelta(days=7),
-                                    "acknowledged_at": acknowledged, "acknowledgement_id": ack_id if acknowledged else None})
+                                    "acknowledged_at": acknowledged, "acknowledgement_id": ack_id if acknowledged else None,
+                                    "seconds_to_ack": int((acknowledged - opened).total_seconds()) if acknowledged else None})
         chunked_insert(engine, Acknowledgement.__table__, ack_rows)
         chunked_insert(engine, Assignment.__table__, assignment_rows)
         if r % 10 == 0:

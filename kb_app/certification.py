@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kb_app.models import Acknowledgement, Agent, Assignment, PublishedVersion, Requirement
+from kb_app.models.publishing import seconds_between_times
 from kb_app.models.quizzes import (
     Certification,
     CertificationSop,
@@ -308,7 +309,7 @@ def mark_covered_assignments(session: Session, agent_id: int, sop_id: str) -> in
         session.execute(
             update(Assignment)
             .where(Assignment.id == assignment.id, Assignment.acknowledged_at.is_(None))
-            .values(acknowledged_at=at, acknowledgement_id=ack.id)
+            .values(acknowledged_at=at, acknowledgement_id=ack.id, seconds_to_ack=seconds_between_times(assignment.assigned_at, at))
         )
         covered += 1
     return covered

@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session
 
 from kb_app.catalog import Catalog, Kind, Sop, Status, parse_version
 from kb_app.models import Agent
-from kb_app.models.publishing import Acknowledgement, Assignment, PublishedVersion, Requirement, RequirementTarget
+from kb_app.models.publishing import (
+    Acknowledgement,
+    Assignment,
+    PublishedVersion,
+    Requirement,
+    RequirementTarget,
+    seconds_between_times,
+)
 
 DIMENSIONS = {"tier": Agent.tier, "vendor": Agent.vendor, "site": Agent.site, "language": Agent.language}
 
@@ -321,14 +328,16 @@ def _mirror_existing_acknowledgements(session: Session, requirement: Requirement
         .subquery()
     )
     pairs = session.execute(
-        select(Assignment.id, Acknowledgement.id, Acknowledgement.acknowledged_at)
+        select(Assignment.id, Assignment.assigned_at, Acknowledgement.id, Acknowledgement.acknowledged_at)
         .join(first_ack, first_ack.c.agent_id == Assignment.agent_id)
         .join(Acknowledgement, Acknowledgement.id == first_ack.c.ack_id)
         .where(Assignment.requirement_id == requirement.id, Assignment.acknowledged_at.is_(None))
     ).all()
-    for assignment_id, ack_id, acknowledged_at in pairs:
+    for assignment_id, assigned_at, ack_id, acknowledged_at in pairs:
         session.execute(
-            update(Assignment).where(Assignment.id == assignment_id).values(acknowledged_at=acknowledged_at, acknowledgement_id=ack_id)
+            update(Assignment)
+            .where(Assignment.id == assignment_id)
+            .values(acknowledged_at=acknowledged_at, acknowledgement_id=ack_id, seconds_to_ack=seconds_between_times(assigned_at, acknowledged_at))
         )
 
 

@@ -107,6 +107,10 @@ class RequirementTarget(Base):
     value: Mapped[str] = mapped_column(String(64))
 
 
+def seconds_between_times(start: datetime, end: datetime) -> int:
+    return max(int((end - start).total_seconds()), 0)
+
+
 class Assignment(Base):
     """An agent in a requirement's population, with their own due date.
 
@@ -127,6 +131,8 @@ class Assignment(Base):
     due_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
     acknowledgement_id: Mapped[int | None] = mapped_column(ForeignKey("acknowledgements.id"))
+    # Whole seconds from assigned_at to acknowledged_at, kept with it: medians need no date maths.
+    seconds_to_ack: Mapped[int | None]
 
     requirement: Mapped[Requirement] = relationship(lazy="joined")
     agent: Mapped[Agent] = relationship()
