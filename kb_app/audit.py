@@ -15,6 +15,7 @@ from typing import Any, Iterator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kb_app.exports import spreadsheet_safe
 from kb_app.models import AuditEvent
 
 # The actions the application records. Later features add their own names.
@@ -123,10 +124,7 @@ def recorded_actions(session: Session) -> list[str]:
 
 def _cell(value: Any) -> str:
     """A CSV cell that a spreadsheet will not run as a formula (identifiers are user input)."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
+    return spreadsheet_safe("" if value is None else str(value))
 
 
 def event_row(event: AuditEvent) -> list[str]:

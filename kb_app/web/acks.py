@@ -6,7 +6,6 @@ vendor's coverage only (any other vendor named in a URL is 403); trainers and ad
 
 from __future__ import annotations
 
-import csv
 import io
 import posixpath
 import re
@@ -21,8 +20,10 @@ from kb_app.catalog import load_catalog, validate_catalog
 from kb_app.catalog.sections import MARKDOWN_EXTENSION_CONFIGS, MARKDOWN_EXTENSIONS
 from kb_app.models import Requirement
 from kb_app.publishing import PublishRefused, latest_version, plan_publish, publish
+from kb_app.exports import spreadsheet_safe
 from kb_app.web import acks_openapi  # noqa: F401 - describes the routes below in /api/v1/openapi.json
 from kb_app.web.api import api_user, bp as api_bp
+from kb_app.web.downloads import csv_download
 from kb_app.web.context import get_session, roles_required, settings, signed_in_user
 from kb_app.web.errors import ApiError
 
@@ -292,19 +293,7 @@ def _export_name(flt, extension: str) -> str:
 @roles_required(*COVERAGE_ROLES)
 def coverage_csv():
     headers, rows, flt = _export_rows()
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=headers)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
-    return Response(out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{_export_name(flt, "csv")}"'})
-
-
-def _csv_safe(value):
-    """Spreadsheet formula injection: a cell starting with = + - @ is shown as text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
+    return csv_download(headers, rows, _export_name(flt, "csv"))
 
 
 @bp.get("/coverage.xlsx")
@@ -318,7 +307,7 @@ def coverage_xlsx():
     sheet.title = "Coverage"
     sheet.append(headers)
     for row in rows:
-        sheet.append([_csv_safe(row.get(h)) for h in headers])
+        sheet.append([spreadsheet_safe(row.get(h)) for h in headers])
     out = io.BytesIO()
     workbook.save(out)
     return Response(

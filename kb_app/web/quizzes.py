@@ -9,14 +9,12 @@ explanations or sources before submission: they render `attempts.taker()` only.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
 
@@ -27,6 +25,7 @@ from kb_app.publishing import latest_versions
 from kb_app.quizzes.library import BankLibrary, LoadedBanks, bank_from_data
 from kb_app.web.api import api_user, bp as api_bp
 from kb_app.web.context import get_session, roles_required, settings, signed_in_user
+from kb_app.web.downloads import csv_download
 from kb_app.web.errors import ApiError
 
 bp = Blueprint("quizzes", __name__)
@@ -387,7 +386,7 @@ def analysis_csv(bank_id: str):
             data["url"] = base + data["url"] if data["url"] else ""
             rows.append({**{g: analysis.group.get(g) for g in group_names}, **{c: data[c] for c in ANALYSIS_COLUMNS}})
     _audit("quiz.analysis_export", user, {"bank": bank.id, "vendor": flt.vendor, "rows": len(rows)})
-    return _csv(group_names + ANALYSIS_COLUMNS, rows, f"item-analysis-{bank.id}-{flt.vendor or 'all'}-{date.today().isoformat()}.csv")
+    return csv_download(group_names + ANALYSIS_COLUMNS, rows, f"item-analysis-{bank.id}-{flt.vendor or 'all'}-{date.today().isoformat()}.csv")
 
 
 def _coverage_args():
@@ -442,7 +441,7 @@ def coverage_csv():
         abort(404)
     rows = [r.to_dict() for r in quiz_reports.certification_coverage(get_session(), bank, by=groups, now=_now(), due_days=_due_days(), flt=flt)]
     _audit("quiz.coverage_export", user, {"bank": bank.id, "vendor": flt.vendor, "rows": len(rows)})
-    return _csv(groups + COVERAGE_COLUMNS, rows, f"certification-{bank.id}-{flt.vendor or 'all'}-{date.today().isoformat()}.csv")
+    return csv_download(groups + COVERAGE_COLUMNS, rows, f"certification-{bank.id}-{flt.vendor or 'all'}-{date.today().isoformat()}.csv")
 
 
 def _audit(action: str, user, details: dict) -> None:
@@ -452,20 +451,6 @@ def _audit(action: str, user, details: dict) -> None:
     get_session().commit()
 
 
-def _csv(headers: list[str], rows: list[dict], filename: str) -> Response:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=headers, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
-    return Response(out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
-def _csv_safe(value):
-    """Spreadsheet formula injection: a cell starting with = + - @ is shown as text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
 
 
 # --- JSON API -------------------------------------------------------------------------------------

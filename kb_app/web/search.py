@@ -8,15 +8,13 @@ click and redirects only to a page of the reader's own SOP site.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import login_required
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,6 +25,7 @@ from kb_app.search.service import MAX_OFFSET
 from kb_app.web import search_openapi  # noqa: F401 - describes the API route below in /api/v1/openapi.json
 from kb_app.web.api import api_user, bp as api_bp, int_arg
 from kb_app.web.context import get_session, roles_required, signed_in_user
+from kb_app.web.downloads import csv_download
 from kb_app.web.errors import ApiError
 from kb_app.web.sites import site_root
 
@@ -303,20 +302,8 @@ def analytics_page():
 def analytics_csv():
     window = _window(request.args)
     rows = search_log.export_rows(get_session(), window, now=_now())
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=search_log.EXPORT_COLUMNS)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
     name = f"search-analytics-{window.week.isoformat() if window.week else f'{window.weeks}w'}{'-' + window.tier if window.tier else ''}.csv"
-    return Response(out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
-
-def _csv_safe(value):
-    """Queries are typed by people: a cell starting with = + - @ (or a tab or CR) stays text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    return csv_download(search_log.EXPORT_COLUMNS, rows, name)
 
 
 # --- API ---------------------------------------------------------------------------------------
