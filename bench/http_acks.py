@@ -6,8 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -19,13 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from results import percentile, table  # noqa: E402
+from results import percentile, served_app, table  # noqa: E402
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _prepare(url: str, sop_root: Path, agents: int) -> list[tuple[str, str, str]]:
@@ -84,18 +77,8 @@ def _client(port: int, work: list, latencies: list, statuses: dict, lock: thread
 def run_one(name: str, url: str, agents: int = 1000, clients: int = 16, threads: int = 8) -> list:
     with tempfile.TemporaryDirectory() as tmp:
         work = _prepare(url, Path(tmp) / "sop", agents)
-        port = _free_port()
-        env = {**os.environ, "KB_DATABASE_URL": url, "KB_VAR_DIR": str(Path(tmp) / "var"), "KB_SITE_DIR": str(Path(tmp) / "site"),
-               "KB_SECRET_KEY": "bench", "KB_API_RATE_LIMIT": "100000 per minute"}
-        server = subprocess.Popen([sys.executable, "-m", "kb_app", "serve", "--port", str(port), "--threads", str(threads)],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        env = {"KB_DATABASE_URL": url, "KB_VAR_DIR": str(Path(tmp) / "var"), "KB_SITE_DIR": str(Path(tmp) / "site")}
+        with served_app(env, threads) as port:
             latencies, statuses, lock = [], {}, threading.Lock()
             total = len(work)
             start = time.perf_counter()
@@ -105,9 +88,6 @@ def run_one(name: str, url: str, agents: int = 1000, clients: int = 16, threads:
             for worker in workers:
                 worker.join()
             wall = time.perf_counter() - start
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
     ms = [l * 1000 for l in latencies]
     return [name, total, clients, threads, f"{total / wall:.0f}", f"{percentile(ms, 50):.1f}", f"{percentile(ms, 99):.1f}",
             ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))]

@@ -18,8 +18,6 @@ import math
 import os
 import random
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,7 +38,7 @@ from kb_app.models.quizzes import QuizAnswer, QuizAnswerChoice, QuizAttempt, Qui
 from kb_app.quizzes.bank import bank_hash, read_banks  # noqa: E402
 from kb_app.quizzes.draw import draw_attempt  # noqa: E402
 from kb_app.quizzes.schema import MultipleResponse, Ordering, ShortAnswer, SingleChoice, TrueFalse, bank_to_data  # noqa: E402
-from results import median, percentile, table, write_section  # noqa: E402
+from results import median, percentile, served_app, table, write_section  # noqa: E402
 
 QUIZ_DIR = ROOT / "quizzes"
 BANK_ID = "cert-t1-account-security"
@@ -74,11 +72,6 @@ def agent_rows(count: int, prefix: str) -> list[dict]:
 
 # --- part 1: attempts through the server ---------------------------------------------------------
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _prepare_http(url: str, agents: int) -> list[str]:
@@ -152,19 +145,9 @@ def http_run(name: str, url: str, agents: int, clients: int = 16, threads: int =
     with tempfile.TemporaryDirectory() as tmp:
         progress(f"  {name}: {agents} agents with tokens")
         work = _prepare_http(url, agents)
-        port = _free_port()
-        env = {**os.environ, "KB_DATABASE_URL": url, "KB_VAR_DIR": str(Path(tmp) / "var"), "KB_SITE_DIR": str(Path(tmp) / "site"),
-               "KB_QUIZ_DIR": str(QUIZ_DIR), "KB_SOP_DIR": str(ROOT / "sop"), "KB_SECRET_KEY": "bench",
-               "KB_API_RATE_LIMIT": "100000 per minute"}
-        server = subprocess.Popen([sys.executable, "-m", "kb_app", "serve", "--port", str(port), "--threads", str(threads)],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(150):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        env = {"KB_DATABASE_URL": url, "KB_VAR_DIR": str(Path(tmp) / "var"), "KB_SITE_DIR": str(Path(tmp) / "site"),
+               "KB_QUIZ_DIR": str(QUIZ_DIR), "KB_SOP_DIR": str(ROOT / "sop")}
+        with served_app(env, threads) as port:
             timings, statuses, lock = {"start": [], "submit": []}, {}, threading.Lock()
             progress(f"  {name}: {len(work)} attempts, {clients} clients")
             began = time.perf_counter()
@@ -174,9 +157,6 @@ def http_run(name: str, url: str, agents: int, clients: int = 16, threads: int =
             for worker in workers:
                 worker.join()
             wall = time.perf_counter() - began
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
     graded = len(timings["submit"])
     start_ms = [t * 1000 for t in timings["start"]]
     submit_ms = [t * 1000 for t in timings["submit"]]
