@@ -30,7 +30,7 @@ class AckError(Exception):
 
 
 def can_read(agent: Agent, version: PublishedVersion) -> bool:
-    return agent.tier in version.tier_hashes
+    return can_read_tier(version, agent.tier)
 
 
 def in_audience(agent: Agent, version: PublishedVersion) -> bool:
@@ -280,3 +280,25 @@ def open_bulletins(session: Session, agent: Agent | None, tier: str, *, now: dat
             continue
         result.append(row)
     return result
+
+
+def sop_for_site_page(session: Session, page_path: str, tier: str) -> str | None:
+    """The SOP a built-site URL (`/sop/procedures/ato-recovery/`) shows, if `tier` may read it."""
+    if not page_path.startswith("/sop/"):
+        return None
+    relative = page_path[len("/sop/") :].strip("/")
+    if not relative:
+        return None
+    sop_id = session.scalars(
+        select(PublishedVersion.sop_id)
+        .where(PublishedVersion.path.in_([f"{relative}.md", f"{relative}/index.md"]))
+        .order_by(PublishedVersion.id.desc())
+    ).first()
+    if sop_id is None:
+        return None
+    current = latest_version(session, sop_id)
+    return sop_id if current is not None and can_read_tier(current, tier) else None
+
+
+def can_read_tier(version: PublishedVersion, tier: str) -> bool:
+    return tier in version.tier_hashes

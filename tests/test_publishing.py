@@ -441,3 +441,17 @@ def test_coverage_counts_acknowledgements_awaiting_their_quiz(roster, sop_dir, t
     with session_scope(roster) as session:
         [row] = coverage(session, by=["requirement"], now=NOW + timedelta(days=1))
     assert (row.on_time, row.pending, row.awaiting_quiz) == (0, 8, 1)
+
+
+def test_site_page_maps_to_its_sop_only_for_readers_of_that_tier(roster, sop_dir):
+    from kb_app.acks import sop_for_site_page
+
+    sop_dir.write("ATO-RECOVERY")
+    sop_dir.write("T2-INFRA", visibility="t2_only", audience={"tiers": ["T2"]})
+    run_publish(roster, sop_dir)
+    with session_scope(roster) as session:
+        assert sop_for_site_page(session, "/sop/procedures/ato-recovery/", "T1") == "ATO-RECOVERY"
+        assert sop_for_site_page(session, "/sop/procedures/t2-infra/", "T1") is None
+        assert sop_for_site_page(session, "/sop/procedures/t2-infra/", "T2") == "T2-INFRA"
+        for junk in ("", "/sop/", "/elsewhere/procedures/ato-recovery/", "/sop/../procedures/ato-recovery/"):
+            assert sop_for_site_page(session, junk, "T2") is None

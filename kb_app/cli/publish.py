@@ -20,12 +20,13 @@ def _now() -> datetime:
 
 
 def rebuild_index(sop_dir: Path, settings: Settings) -> str | None:
-    """Publishing refreshes search; returns a note when the search module is not available."""
+    """Publishing refreshes search; a failed rebuild leaves the old index serving and says so."""
+    from kb_app.search import SearchIndexError, build_index
+
     try:
-        from kb_app.search import build_index
-    except ImportError:
-        return "search index not rebuilt: search module not installed"
-    build_index(sop_dir, settings.index_dir)
+        build_index(sop_dir, settings.index_dir)
+    except SearchIndexError as error:
+        return f"published, but the search index was not rebuilt ({error}); run `kb index`"
     return None
 
 

@@ -154,10 +154,8 @@ def publish_page():
 
 
 def _rebuild_index(cfg) -> None:
-    try:
-        from kb_app.search import build_index
-    except ImportError:
-        return
+    from kb_app.search import build_index
+
     sop_dir = cfg.root / cfg.sop_dir if not cfg.sop_dir.is_absolute() else cfg.sop_dir
     index_dir = cfg.root / cfg.index_dir if not cfg.index_dir.is_absolute() else cfg.index_dir
     try:
@@ -401,7 +399,7 @@ def api_banner():
         for b in acks.open_bulletins(session, agent, tier, now=now)
     ]
     page, text, level, link = None, "", "info", None
-    sop_id = _sop_for_page(session, (request.args.get("path") or "").split("#")[0], tier)
+    sop_id = acks.sop_for_site_page(session, (request.args.get("path") or "").split("#")[0], tier)
     if sop_id and agent is not None:
         banner = acks.banner_for(session, agent, sop_id, now=now)
         if banner is not None:
@@ -429,24 +427,6 @@ def _banner_text(banner: acks.Banner) -> str:
     if banner.state == "overdue":
         return f"Overdue: acknowledge v{banner.version}, due {banner.due_at:%Y-%m-%d %H:%M} UTC. See what changed."
     return ""
-
-
-def _sop_for_page(session, path: str, tier: str) -> str | None:
-    if not path.startswith("/sop/"):
-        return None
-    from sqlalchemy import select
-
-    from kb_app.models import PublishedVersion
-
-    rel = path[len("/sop/") :].strip("/")
-    if not rel:
-        return None
-    candidates = [f"{rel}.md", f"{rel}/index.md"]
-    sop_id = session.scalars(select(PublishedVersion.sop_id).where(PublishedVersion.path.in_(candidates)).order_by(PublishedVersion.id.desc())).first()
-    if sop_id is None:
-        return None
-    current = latest_version(session, sop_id)
-    return sop_id if current is not None and tier in current.tier_hashes else None
 
 
 @api_bp.get("/coverage")
