@@ -18,7 +18,7 @@ from kb_app.catalog import diff_texts, text_for_tier
 from kb_app.catalog.diff import SopDiff
 from kb_app.models import Agent
 from kb_app.models.publishing import Acknowledgement, Assignment, PublishedVersion, Requirement
-from kb_app.publishing import latest_version
+from kb_app.publishing import latest_version, latest_versions
 
 
 class AckError(Exception):
@@ -155,9 +155,10 @@ def reading_list(session: Session, agent: Agent, *, now: datetime) -> list[Readi
     from kb_app.certification import pending_quizzes
 
     quizzes = pending_quizzes(session, agent)
+    latest = latest_versions(session) if rows else {}
     items = []
     for assignment, requirement in rows:
-        current = latest_version(session, requirement.sop_id)
+        current = latest[requirement.sop_id]
         quiz = quizzes.get(requirement.sop_id)
         items.append(
             ReadingItem(

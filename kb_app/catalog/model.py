@@ -264,7 +264,10 @@ def load_catalog(sop_dir: Path | str) -> Catalog:
     if not sop_dir.is_dir():
         catalog.problems.append(Problem.error(str(sop_dir), 1, "SOP directory does not exist (set KB_SOP_DIR or --sop-dir)"))
         return catalog
-    for file in sop_files(sop_dir):
+    files = sop_files(sop_dir)
+    if not files:
+        catalog.problems.append(Problem.warning(str(sop_dir), 1, "no SOP files (*.md) here: is KB_SOP_DIR or --sop-dir right?"))
+    for file in files:
         path = display_path(file, sop_dir)
         try:
             sop = load_sop(file, path)

@@ -46,10 +46,14 @@ def validate_command(sop_dir: Path, quiz_dir: Path, against: str, no_git: bool, 
     else:
         for problem in report.problems:
             click.echo(str(problem), err=True)
-        summary = f"{len(report.catalog)} SOPs checked: {len(report.errors)} errors, {len(report.warnings)} warnings"
+        summary = f"{_count(len(report.catalog), 'SOP')} checked: {_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}"
         click.echo(summary, err=not report.ok)
     if not report.ok:
         raise SystemExit(1)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @click.command("catalog")

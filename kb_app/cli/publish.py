@@ -51,7 +51,7 @@ def publish_command(sop_dir: Path, dry_run: bool, published_by: str | None, due_
     if not report.ok:
         for problem in report.errors:
             click.echo(str(problem), err=True)
-        raise UserError(f"{len(report.errors)} errors in {sop_dir}: fix them before publishing (nothing was published)")
+        raise UserError(f"{len(report.errors)} error{'s' if len(report.errors) != 1 else ''} in {sop_dir}: fix them before publishing (nothing was published)")
     engine = engine_for(settings.database_url)
     now = _now()
     days = due_days or settings.ack_due_days
