@@ -31,7 +31,12 @@ from results import median, table, write_section  # noqa: E402
 
 OPENED = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
-VENDORS = [("northwind-bpo", ["manila", "cebu"]), ("apex-cx", ["bogota", "krakow"]), ("lumen-support", ["cairo", "manila"]), ("in-house", ["dublin"])]
+VENDORS = [
+    ("northwind-bpo", ["manila", "cebu"]),
+    ("apex-cx", ["bogota", "krakow"]),
+    ("lumen-support", ["cairo", "manila"]),
+    ("in-house", ["dublin"]),
+]
 LANGUAGES = ["en", "es", "pl", "ar", "tl"]
 
 
@@ -53,25 +58,66 @@ def populate(engine, agents: int, requirements: int, ack_rate: float, seed: int 
         vendor, sites = VENDORS[i % len(VENDORS)]
         site = sites[(i // len(VENDORS)) % len(sites)]
         team = f"{site}-{(i // 97) % 12:02d}"
-        agent_rows.append({
-            "employee_id": f"E{i:06d}", "name": f"Agent {i}", "email": f"agent{i}@example.com",
-            "tier": "T2" if vendor == "in-house" else "T1", "vendor": vendor, "site": site, "team": team,
-            "language": LANGUAGES[i % len(LANGUAGES)], "manager": f"Lead {team}", "start_date": date(2025, 1, 1),
-            "active": i % 50 != 0, "created_at": OPENED, "updated_at": OPENED,
-        })
+        agent_rows.append(
+            {
+                "employee_id": f"E{i:06d}",
+                "name": f"Agent {i}",
+                "email": f"agent{i}@example.com",
+                "tier": "T2" if vendor == "in-house" else "T1",
+                "vendor": vendor,
+                "site": site,
+                "team": team,
+                "language": LANGUAGES[i % len(LANGUAGES)],
+                "manager": f"Lead {team}",
+                "start_date": date(2025, 1, 1),
+                "active": i % 50 != 0,
+                "created_at": OPENED,
+                "updated_at": OPENED,
+            }
+        )
     chunked_insert(engine, Agent.__table__, agent_rows)
     progress(f"  {requirements} published versions and requirements")
     version_rows, requirement_rows, target_rows = [], [], []
     for r in range(1, requirements + 1):
         opened = OPENED + timedelta(days=r % 60)
-        version_rows.append({
-            "id": r, "sop_id": f"SOP-{r:03d}", "version": "1.0", "major": 1, "minor": 0, "kind": "sop", "status": "active",
-            "visibility": "all", "title": f"SOP {r}", "path": f"procedures/sop-{r:03d}.md", "content_hash": f"{r:064x}",
-            "tier_hashes": {"T1": f"{r:064x}", "T2": f"{r:064x}"}, "body": "text", "sections": [], "audience": {"tiers": ["T1", "T2"]},
-            "summary": "", "ack_required": True, "expires_at": None, "published_at": opened, "published_by": "bench",
-        })
-        requirement_rows.append({"id": r, "version_id": r, "sop_id": f"SOP-{r:03d}", "major": 1, "minor": 0, "opened_at": opened,
-                                 "due_at": opened + timedelta(days=7), "closed_at": None, "closed_reason": None, "is_bulletin": False})
+        version_rows.append(
+            {
+                "id": r,
+                "sop_id": f"SOP-{r:03d}",
+                "version": "1.0",
+                "major": 1,
+                "minor": 0,
+                "kind": "sop",
+                "status": "active",
+                "visibility": "all",
+                "title": f"SOP {r}",
+                "path": f"procedures/sop-{r:03d}.md",
+                "content_hash": f"{r:064x}",
+                "tier_hashes": {"T1": f"{r:064x}", "T2": f"{r:064x}"},
+                "body": "text",
+                "sections": [],
+                "audience": {"tiers": ["T1", "T2"]},
+                "summary": "",
+                "ack_required": True,
+                "expires_at": None,
+                "published_at": opened,
+                "published_by": "bench",
+            }
+        )
+        requirement_rows.append(
+            {
+                "id": r,
+                "version_id": r,
+                "sop_id": f"SOP-{r:03d}",
+                "major": 1,
+                "minor": 0,
+                "opened_at": opened,
+                "due_at": opened + timedelta(days=7),
+                "closed_at": None,
+                "closed_reason": None,
+                "is_bulletin": False,
+            }
+        )
         target_rows += [{"requirement_id": r, "dimension": "tier", "value": t} for t in ("T1", "T2")]
     chunked_insert(engine, PublishedVersion.__table__, version_rows)
     chunked_insert(engine, Requirement.__table__, requirement_rows)
@@ -85,11 +131,30 @@ def populate(engine, agents: int, requirements: int, ack_rate: float, seed: int 
             if rng.random() < ack_rate:
                 ack_id += 1
                 acknowledged = opened + timedelta(minutes=rng.expovariate(1 / (3 * 24 * 60)))
-                ack_rows.append({"id": ack_id, "agent_id": a, "version_id": r, "sop_id": f"SOP-{r:03d}", "major": 1, "minor": 0,
-                                 "content_hash": f"{r:064x}", "acknowledged_at": acknowledged, "channel": "web"})
-            assignment_rows.append({"requirement_id": r, "agent_id": a, "assigned_at": opened, "due_at": opened + timedelta(days=7),
-                                    "acknowledged_at": acknowledged, "acknowledgement_id": ack_id if acknowledged else None,
-                                    "seconds_to_ack": int((acknowledged - opened).total_seconds()) if acknowledged else None})
+                ack_rows.append(
+                    {
+                        "id": ack_id,
+                        "agent_id": a,
+                        "version_id": r,
+                        "sop_id": f"SOP-{r:03d}",
+                        "major": 1,
+                        "minor": 0,
+                        "content_hash": f"{r:064x}",
+                        "acknowledged_at": acknowledged,
+                        "channel": "web",
+                    }
+                )
+            assignment_rows.append(
+                {
+                    "requirement_id": r,
+                    "agent_id": a,
+                    "assigned_at": opened,
+                    "due_at": opened + timedelta(days=7),
+                    "acknowledged_at": acknowledged,
+                    "acknowledgement_id": ack_id if acknowledged else None,
+                    "seconds_to_ack": int((acknowledged - opened).total_seconds()) if acknowledged else None,
+                }
+            )
         chunked_insert(engine, Acknowledgement.__table__, ack_rows)
         chunked_insert(engine, Assignment.__table__, assignment_rows)
         if r % 10 == 0:
@@ -98,7 +163,11 @@ def populate(engine, agents: int, requirements: int, ack_rate: float, seed: int 
         with engine.begin() as connection:
             connection.execute(text("ANALYZE"))
             for table_name in ("published_versions", "requirements", "acknowledgements"):
-                connection.execute(text(f"SELECT setval(pg_get_serial_sequence('{table_name}', 'id'), (SELECT max(id) FROM {table_name}))"))
+                connection.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table_name}', 'id'), (SELECT max(id) FROM {table_name}))"
+                    )
+                )
     else:
         with engine.begin() as connection:
             connection.execute(text("ANALYZE"))
@@ -108,9 +177,18 @@ def populate(engine, agents: int, requirements: int, ack_rate: float, seed: int 
 REPORTS = [
     ("by requirement", lambda s: coverage(s, by=["requirement"], now=NOW)),
     ("by vendor, site", lambda s: coverage(s, by=["vendor", "site"], now=NOW)),
-    ("by team leader, one vendor", lambda s: coverage(s, by=["team_leader"], now=NOW, flt=CoverageFilter(vendor="apex-cx"))),
-    ("one requirement by site, language", lambda s: coverage(s, by=["site", "language"], now=NOW, flt=CoverageFilter(requirement_id=42))),
-    ("overdue agents, one vendor (first 500)", lambda s: overdue_agents(s, now=NOW, flt=CoverageFilter(vendor="apex-cx"), limit=500)),
+    (
+        "by team leader, one vendor",
+        lambda s: coverage(s, by=["team_leader"], now=NOW, flt=CoverageFilter(vendor="apex-cx")),
+    ),
+    (
+        "one requirement by site, language",
+        lambda s: coverage(s, by=["site", "language"], now=NOW, flt=CoverageFilter(requirement_id=42)),
+    ),
+    (
+        "overdue agents, one vendor (first 500)",
+        lambda s: overdue_agents(s, now=NOW, flt=CoverageFilter(vendor="apex-cx"), limit=500),
+    ),
 ]
 
 

@@ -20,7 +20,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 from results import percentile, served_app, table  # noqa: E402
 
 
-
 def _prepare(url: str, sop_root: Path, agents: int) -> list[tuple[str, str, str]]:
     """Agents with tokens, three published SOPs; returns (token, sop_id, hash) per request."""
     sys.path.insert(0, str(ROOT / "tests"))
@@ -39,12 +38,26 @@ def _prepare(url: str, sop_root: Path, agents: int) -> list[tuple[str, str, str]
         sops.write(sop_id)
     with session_scope(engine) as session:
         for i in range(agents):
-            session.add(Agent(employee_id=f"B{i:05d}", name=f"Bench {i}", email=f"bench{i}@example.com", tier="T1", vendor="apex-cx",
-                              site="bogota", team="b1", language="es", manager="Lead", start_date=date(2025, 1, 1)))
+            session.add(
+                Agent(
+                    employee_id=f"B{i:05d}",
+                    name=f"Bench {i}",
+                    email=f"bench{i}@example.com",
+                    tier="T1",
+                    vendor="apex-cx",
+                    site="bogota",
+                    team="b1",
+                    language="es",
+                    manager="Lead",
+                    start_date=date(2025, 1, 1),
+                )
+            )
     tokens = []
     with session_scope(engine) as session:
         for i in range(agents):
-            user = users.create_user(session, email=f"bench{i}@example.com", role="agent", employee_id=f"B{i:05d}", actor="bench")
+            user = users.create_user(
+                session, email=f"bench{i}@example.com", role="agent", employee_id=f"B{i:05d}", actor="bench"
+            )
             tokens.append(users.create_token(session, user, "bench", actor="bench").secret)
     with session_scope(engine) as session:
         publish(session, load_catalog(sops.root), now=datetime.now(timezone.utc), by="bench")
@@ -63,8 +76,12 @@ def _client(port: int, work: list, latencies: list, statuses: dict, lock: thread
             token, sop_id, content_hash = work.pop()
         body = json.dumps({"sop_id": sop_id, "content_hash": content_hash})
         start = time.perf_counter()
-        connection.request("POST", "/api/v1/acknowledgements", body=body,
-                           headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        connection.request(
+            "POST",
+            "/api/v1/acknowledgements",
+            body=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
         response = connection.getresponse()
         response.read()
         elapsed = time.perf_counter() - start
@@ -82,15 +99,25 @@ def run_one(name: str, url: str, agents: int = 1000, clients: int = 16, threads:
             latencies, statuses, lock = [], {}, threading.Lock()
             total = len(work)
             start = time.perf_counter()
-            workers = [threading.Thread(target=_client, args=(port, work, latencies, statuses, lock)) for _ in range(clients)]
+            workers = [
+                threading.Thread(target=_client, args=(port, work, latencies, statuses, lock)) for _ in range(clients)
+            ]
             for worker in workers:
                 worker.start()
             for worker in workers:
                 worker.join()
             wall = time.perf_counter() - start
     ms = [l * 1000 for l in latencies]
-    return [name, total, clients, threads, f"{total / wall:.0f}", f"{percentile(ms, 50):.1f}", f"{percentile(ms, 99):.1f}",
-            ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))]
+    return [
+        name,
+        total,
+        clients,
+        threads,
+        f"{total / wall:.0f}",
+        f"{percentile(ms, 50):.1f}",
+        f"{percentile(ms, 99):.1f}",
+        ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())),
+    ]
 
 
 def bench_http(postgres_url: str | None = None, agents: int = 1000) -> str:
@@ -109,8 +136,12 @@ def bench_http(postgres_url: str | None = None, agents: int = 1000) -> str:
             rows.append(run_one("PostgreSQL", url, agents))
         finally:
             drop()
-    return "Acknowledgement POST through `kb serve` (waitress) on 127.0.0.1, API token auth, every request a new acknowledgement:\n\n" + table(
-        ["database", "requests", "clients", "server threads", "requests/s", "p50 ms", "p99 ms", "statuses"], rows)
+    return (
+        "Acknowledgement POST through `kb serve` (waitress) on 127.0.0.1, API token auth, every request a new acknowledgement:\n\n"
+        + table(
+            ["database", "requests", "clients", "server threads", "requests/s", "p50 ms", "p99 ms", "statuses"], rows
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -43,7 +43,11 @@ from results import median, percentile, served_app, table, write_section  # noqa
 QUIZ_DIR = ROOT / "quizzes"
 BANK_ID = "cert-t1-account-security"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
-VENDORS = [("northwind-bpo", ["manila", "cebu"]), ("apex-cx", ["bogota", "krakow"]), ("lumen-support", ["cairo", "manila"])]
+VENDORS = [
+    ("northwind-bpo", ["manila", "cebu"]),
+    ("apex-cx", ["bogota", "krakow"]),
+    ("lumen-support", ["cairo", "manila"]),
+]
 LANGUAGES = ["en", "es", "pl", "ar", "tl"]
 
 
@@ -61,17 +65,27 @@ def agent_rows(count: int, prefix: str) -> list[dict]:
     for i in range(count):
         vendor, sites = VENDORS[i % len(VENDORS)]
         site = sites[(i // len(VENDORS)) % len(sites)]
-        rows.append({
-            "employee_id": f"{prefix}{i:06d}", "name": f"Agent {i}", "email": f"{prefix.lower()}{i}@example.com",
-            "tier": "T1", "vendor": vendor, "site": site, "team": f"{site}-{(i // 50) % 10:02d}",
-            "language": LANGUAGES[i % len(LANGUAGES)], "manager": "Lead", "start_date": date(2025, 1, 1),
-            "active": True, "created_at": NOW, "updated_at": NOW,
-        })
+        rows.append(
+            {
+                "employee_id": f"{prefix}{i:06d}",
+                "name": f"Agent {i}",
+                "email": f"{prefix.lower()}{i}@example.com",
+                "tier": "T1",
+                "vendor": vendor,
+                "site": site,
+                "team": f"{site}-{(i // 50) % 10:02d}",
+                "language": LANGUAGES[i % len(LANGUAGES)],
+                "manager": "Lead",
+                "start_date": date(2025, 1, 1),
+                "active": True,
+                "created_at": NOW,
+                "updated_at": NOW,
+            }
+        )
     return rows
 
 
 # --- part 1: attempts through the server ---------------------------------------------------------
-
 
 
 def _prepare_http(url: str, agents: int) -> list[str]:
@@ -85,7 +99,9 @@ def _prepare_http(url: str, agents: int) -> list[str]:
     tokens = []
     with session_scope(engine) as session:
         for i in range(agents):
-            user = users.create_user(session, email=f"h{i}@example.com", role="agent", employee_id=f"H{i:06d}", actor="bench")
+            user = users.create_user(
+                session, email=f"h{i}@example.com", role="agent", employee_id=f"H{i:06d}", actor="bench"
+            )
             tokens.append(users.create_token(session, user, "bench", actor="bench").secret)
     engine.dispose()
     return tokens
@@ -116,8 +132,12 @@ def _client(port: int, work: list, timings: dict, statuses: dict, lock: threadin
 
     def call(method: str, path: str, token: str, body: dict) -> tuple[int, dict, float]:
         started = time.perf_counter()
-        connection.request(method, path, body=json.dumps(body),
-                           headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        connection.request(
+            method,
+            path,
+            body=json.dumps(body),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
         response = connection.getresponse()
         data = response.read()
         return response.status, (json.loads(data) if data else {}), time.perf_counter() - started
@@ -130,8 +150,12 @@ def _client(port: int, work: list, timings: dict, statuses: dict, lock: threadin
         status, view, start_time = call("POST", "/api/v1/quiz-attempts", token, {"bank_id": BANK_ID})
         submit_status, submit_time = None, None
         if status == 201:
-            submit_status, _, submit_time = call("POST", f"/api/v1/quiz-attempts/{view['attempt_id']}/submit", token,
-                                                 {"answers": _answers_from_view(view, rng)})
+            submit_status, _, submit_time = call(
+                "POST",
+                f"/api/v1/quiz-attempts/{view['attempt_id']}/submit",
+                token,
+                {"answers": _answers_from_view(view, rng)},
+            )
         with lock:
             timings["start"].append(start_time)
             statuses[f"start {status}"] = statuses.get(f"start {status}", 0) + 1
@@ -145,13 +169,20 @@ def http_run(name: str, url: str, agents: int, clients: int = 16, threads: int =
     with tempfile.TemporaryDirectory() as tmp:
         progress(f"  {name}: {agents} agents with tokens")
         work = _prepare_http(url, agents)
-        env = {"KB_DATABASE_URL": url, "KB_VAR_DIR": str(Path(tmp) / "var"), "KB_SITE_DIR": str(Path(tmp) / "site"),
-               "KB_QUIZ_DIR": str(QUIZ_DIR), "KB_SOP_DIR": str(ROOT / "sop")}
+        env = {
+            "KB_DATABASE_URL": url,
+            "KB_VAR_DIR": str(Path(tmp) / "var"),
+            "KB_SITE_DIR": str(Path(tmp) / "site"),
+            "KB_QUIZ_DIR": str(QUIZ_DIR),
+            "KB_SOP_DIR": str(ROOT / "sop"),
+        }
         with served_app(env, threads) as port:
             timings, statuses, lock = {"start": [], "submit": []}, {}, threading.Lock()
             progress(f"  {name}: {len(work)} attempts, {clients} clients")
             began = time.perf_counter()
-            workers = [threading.Thread(target=_client, args=(port, work, timings, statuses, lock, i)) for i in range(clients)]
+            workers = [
+                threading.Thread(target=_client, args=(port, work, timings, statuses, lock, i)) for i in range(clients)
+            ]
             for worker in workers:
                 worker.start()
             for worker in workers:
@@ -160,8 +191,16 @@ def http_run(name: str, url: str, agents: int, clients: int = 16, threads: int =
     graded = len(timings["submit"])
     start_ms = [t * 1000 for t in timings["start"]]
     submit_ms = [t * 1000 for t in timings["submit"]]
-    return [name, graded, clients, threads, f"{graded / wall:.0f}", f"{percentile(start_ms, 50):.0f} / {percentile(start_ms, 99):.0f}",
-            f"{percentile(submit_ms, 50):.0f} / {percentile(submit_ms, 99):.0f}", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))]
+    return [
+        name,
+        graded,
+        clients,
+        threads,
+        f"{graded / wall:.0f}",
+        f"{percentile(start_ms, 50):.0f} / {percentile(start_ms, 99):.0f}",
+        f"{percentile(submit_ms, 50):.0f} / {percentile(submit_ms, 99):.0f}",
+        ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())),
+    ]
 
 
 # --- part 2: reports over stored answers ------------------------------------------------------------
@@ -180,8 +219,21 @@ def populate(engine, bank, answers_wanted: int, agents: int, seed: int = 5) -> t
     with engine.connect() as connection:
         agent_ids = [row[0] for row in connection.execute(select(Agent.id).where(Agent.employee_id.like("R%")))]
     content_hash = bank_hash(bank)
-    _chunks(engine, QuizBankSnapshot.__table__, [{"bank_hash": content_hash, "bank_id": bank.id, "kind": bank.kind, "tier": bank.tier,
-                                                   "title": bank.title, "data": bank_to_data(bank), "first_seen_at": NOW}])
+    _chunks(
+        engine,
+        QuizBankSnapshot.__table__,
+        [
+            {
+                "bank_hash": content_hash,
+                "bank_id": bank.id,
+                "kind": bank.kind,
+                "tier": bank.tier,
+                "title": bank.title,
+                "data": bank_to_data(bank),
+                "first_seen_at": NOW,
+            }
+        ],
+    )
     ability = {agent_id: rng.gauss(0.8, 1.0) for agent_id in agent_ids}
     difficulty = {q.id: rng.gauss(0.0, 1.0) for q in bank.questions}
     per_attempt = bank.questions_per_attempt
@@ -201,22 +253,51 @@ def populate(engine, bank, answers_wanted: int, agents: int, seed: int = 5) -> t
             p_right = 1 / (1 + math.exp(-(ability[agent_id] - difficulty[question.id])))
             right = rng.random() < p_right
             answer_id += 1
-            rows_here.append({"id": answer_id, "attempt_id": attempt_id, "bank_id": bank.id, "question_key": item.key,
-                              "question_id": question.id, "question_type": question.type, "source": question.source,
-                              "answered": True, "points_earned": float(question.points) if right else 0.0,
-                              "points_max": question.points, "fraction": 1.0 if right else 0.0, "correct": right})
+            rows_here.append(
+                {
+                    "id": answer_id,
+                    "attempt_id": attempt_id,
+                    "bank_id": bank.id,
+                    "question_key": item.key,
+                    "question_id": question.id,
+                    "question_type": question.type,
+                    "source": question.source,
+                    "answered": True,
+                    "points_earned": float(question.points) if right else 0.0,
+                    "points_max": question.points,
+                    "fraction": 1.0 if right else 0.0,
+                    "correct": right,
+                }
+            )
             score += question.points if right else 0.0
             for choice in _choices(question, right, rng):
                 choice_rows.append({"answer_id": answer_id, "choice": choice})
         max_score = sum(bank.question(i.question_id).points for i in drawn.questions)
         percent = round(100 * score / max_score, 2)
-        attempt_rows.append({
-            "id": attempt_id, "public_id": secrets.token_hex(16), "user_id": None, "agent_id": agent_id, "bank_id": bank.id,
-            "bank_hash": content_hash, "kind": bank.kind, "sop_version": None, "seed": f"bench-{attempt_index % 64}",
-            "drawn": drawn.to_dict(), "pass_mark": bank.pass_mark, "started_at": started, "deadline": started + timedelta(minutes=30),
-            "status": "submitted", "submitted_at": started + timedelta(minutes=12), "submission": {}, "score": score,
-            "max_score": max_score, "percent": percent, "passed": percent >= bank.pass_mark,
-        })
+        attempt_rows.append(
+            {
+                "id": attempt_id,
+                "public_id": secrets.token_hex(16),
+                "user_id": None,
+                "agent_id": agent_id,
+                "bank_id": bank.id,
+                "bank_hash": content_hash,
+                "kind": bank.kind,
+                "sop_version": None,
+                "seed": f"bench-{attempt_index % 64}",
+                "drawn": drawn.to_dict(),
+                "pass_mark": bank.pass_mark,
+                "started_at": started,
+                "deadline": started + timedelta(minutes=30),
+                "status": "submitted",
+                "submitted_at": started + timedelta(minutes=12),
+                "submission": {},
+                "score": score,
+                "max_score": max_score,
+                "percent": percent,
+                "passed": percent >= bank.pass_mark,
+            }
+        )
         answer_rows.extend(rows_here)
     return attempt_rows, answer_rows, choice_rows
 
@@ -248,8 +329,18 @@ def _insert_answers(engine, bank, answers: int, agents: int) -> tuple[int, int, 
         # The benchmark writes attempts without users: give them one bench user.
         from kb_app.models import User
 
-        user_id = connection.execute(insert(User).values(email="bench-reports@example.com", name="bench", role="trainer",
-                                                         session_nonce="x", active=True, created_at=NOW).returning(User.id)).scalar_one()
+        user_id = connection.execute(
+            insert(User)
+            .values(
+                email="bench-reports@example.com",
+                name="bench",
+                role="trainer",
+                session_nonce="x",
+                active=True,
+                created_at=NOW,
+            )
+            .returning(User.id)
+        ).scalar_one()
     for row in attempt_rows:
         row["user_id"] = user_id
     _chunks(engine, QuizAttempt.__table__, attempt_rows, size=5000)
@@ -258,7 +349,9 @@ def _insert_answers(engine, bank, answers: int, agents: int) -> tuple[int, int, 
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
             for name in ("quiz_attempts", "quiz_answers", "quiz_answer_choices"):
-                connection.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")
+                connection.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"
+                )
             connection.exec_driver_sql("ANALYZE")
     return len(attempt_rows), len(answer_rows), time.perf_counter() - began
 
@@ -267,9 +360,15 @@ REPORTS = [
     ("item analysis, overall", lambda s, b: quiz_reports.item_analysis(s, b)),
     ("item analysis, by vendor", lambda s, b: quiz_reports.item_analysis(s, b, by="vendor")),
     ("item analysis, by language", lambda s, b: quiz_reports.item_analysis(s, b, by="language")),
-    ("item analysis, one vendor", lambda s, b: quiz_reports.item_analysis(s, b, flt=quiz_reports.ReportFilter(vendor="apex-cx"))),
+    (
+        "item analysis, one vendor",
+        lambda s, b: quiz_reports.item_analysis(s, b, flt=quiz_reports.ReportFilter(vendor="apex-cx")),
+    ),
     ("pass rates by vendor and site", lambda s, b: quiz_reports.pass_rates(s, by=["vendor", "site"])),
-    ("certification coverage by vendor, site", lambda s, b: quiz_reports.certification_coverage(s, b, by=["vendor", "site"], now=NOW, due_days=7)),
+    (
+        "certification coverage by vendor, site",
+        lambda s, b: quiz_reports.certification_coverage(s, b, by=["vendor", "site"], now=NOW, due_days=7),
+    ),
 ]
 
 
@@ -341,16 +440,32 @@ def main() -> None:
             f"(`POST /api/v1/quiz-attempts`, the server draws 15 of the {len(load_bank().questions)} questions of `{BANK_ID}`) "
             "and submitting answers built from the taker view (`POST .../submit`, graded on the server, 15 answer rows written):",
             "",
-            table(["database", "attempts graded", "clients", "server threads", "attempts/s (start + submit)",
-                   "start p50 / p99 ms", "submit p50 / p99 ms", "statuses"], http_rows),
+            table(
+                [
+                    "database",
+                    "attempts graded",
+                    "clients",
+                    "server threads",
+                    "attempts/s (start + submit)",
+                    "start p50 / p99 ms",
+                    "submit p50 / p99 ms",
+                    "statuses",
+                ],
+                http_rows,
+            ),
             "",
         ]
     body += [
-        "Quiz reports over stored answers (" + "; ".join(loaded) + "). Median of 3 runs, milliseconds. Each item analysis is "
+        "Quiz reports over stored answers ("
+        + "; ".join(loaded)
+        + "). Median of 3 runs, milliseconds. Each item analysis is "
         "four SQL aggregations (per-item sums, sums of squares and cross products; sorted cross products by window functions "
         "for the discriminative efficiency; attempt totals; option counts), with the formulas in Python over those rows.",
         "",
-        table(["report"] + [f"{n} ms" for n in names], [[label] + [f"{report_times[n][label]:.0f}" for n in names] for label, _ in REPORTS]),
+        table(
+            ["report"] + [f"{n} ms" for n in names],
+            [[label] + [f"{report_times[n][label]:.0f}" for n in names] for label, _ in REPORTS],
+        ),
     ]
     text_body = "\n".join(body)
     print(text_body)

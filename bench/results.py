@@ -27,7 +27,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -66,8 +68,12 @@ def served_app(env_overrides: dict[str, str], threads: int = 8, wait_seconds: fl
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "KB_SECRET_KEY": "bench", "KB_API_RATE_LIMIT": "100000 per minute", **env_overrides}
-    server = subprocess.Popen([sys.executable, "-m", "kb_app", "serve", "--port", str(port), "--threads", str(threads)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kb_app", "serve", "--port", str(port), "--threads", str(threads)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + wait_seconds
         while True:

@@ -48,19 +48,21 @@ def generate(rows: int, seed: int = 7) -> list[list[str]]:
         vendor = vendors[n % len(vendors)]
         short, sites, languages = VENDORS[vendor]
         site = rng.choice(sites)
-        out.append([
-            f"{short}-{100000 + n}",
-            f"Agent {n} {rng.choice(['Santos', 'Gómez', 'Nowak', 'Hassan', 'Murphy'])}",
-            f"agent{n}@{vendor}.example",
-            "T2" if vendor == "in-house" else "T1",
-            vendor,
-            site,
-            f"{short} {site.title()} {rng.randint(1, 40)}",
-            rng.choice(languages),
-            f"Leader {rng.randint(1, 400)}",
-            (date(2022, 1, 3) + timedelta(days=rng.randint(0, 1400))).isoformat(),
-            "true",
-        ])
+        out.append(
+            [
+                f"{short}-{100000 + n}",
+                f"Agent {n} {rng.choice(['Santos', 'Gómez', 'Nowak', 'Hassan', 'Murphy'])}",
+                f"agent{n}@{vendor}.example",
+                "T2" if vendor == "in-house" else "T1",
+                vendor,
+                site,
+                f"{short} {site.title()} {rng.randint(1, 40)}",
+                rng.choice(languages),
+                f"Leader {rng.randint(1, 400)}",
+                (date(2022, 1, 3) + timedelta(days=rng.randint(0, 1400))).isoformat(),
+                "true",
+            ]
+        )
     return out
 
 
@@ -102,7 +104,9 @@ def run(label: str, url: str, first: bytes, second: bytes, rows: int) -> list:
     finally:
         engine.dispose()
     assert stored == rows and plan1.counts()["new"] == rows, (stored, plan1.counts())
-    print(f"{label}: first {parse1 + write1:.2f}s, re-import {parse2 + write2:.2f}s ({plan2.counts()})", file=sys.stderr)
+    print(
+        f"{label}: first {parse1 + write1:.2f}s, re-import {parse2 + write2:.2f}s ({plan2.counts()})", file=sys.stderr
+    )
     return [
         label,
         f"{rows:,}",
@@ -129,7 +133,9 @@ def main() -> None:
     first, second = to_csv(base), to_csv(change_some(base, 0.05))
     results = []
     with tempfile.TemporaryDirectory() as scratch:
-        results.append(run("SQLite (file, WAL)", f"sqlite:///{Path(scratch) / 'bench.sqlite3'}", first, second, args.rows))
+        results.append(
+            run("SQLite (file, WAL)", f"sqlite:///{Path(scratch) / 'bench.sqlite3'}", first, second, args.rows)
+        )
 
     server = None if args.no_postgres else postgres_url(args.postgres)
     if server:

@@ -131,7 +131,9 @@ class Tantivy:
         cleaned = re.sub(r'[^\w\s"]', " ", query).replace('"', " ")
         if not cleaned.strip():
             return []
-        parsed = index.parse_query(cleaned, ["heading", "title", "body"], field_boosts={"heading": 2.0, "title": 1.0, "body": 1.0})
+        parsed = index.parse_query(
+            cleaned, ["heading", "title", "body"], field_boosts={"heading": 2.0, "title": 1.0, "body": 1.0}
+        )
         hits = searcher.search(parsed, 10).hits
         return [searcher.doc(address)["key"][0] for _, address in hits]
 
@@ -149,9 +151,14 @@ def synthetic_corpus(catalog, sections: int, target: Path, seed: int = 7) -> Pat
     for document in tier_documents(catalog, "T2"):
         headings.append(document.heading)
         title_words.extend(w for w in re.findall(r"[A-Za-z]+", document.title) if len(w) > 3)
-        sentences.extend(s.strip() for s in re.split(r"(?<=[.!?])\s+", document.body.replace("\n", " ")) if len(s.split()) > 3)
+        sentences.extend(
+            s.strip() for s in re.split(r"(?<=[.!?])\s+", document.body.replace("\n", " ")) if len(s.split()) > 3
+        )
     # An invented vocabulary, Zipf-distributed, so the term dictionary grows like a real corpus's.
-    invented = ["".join(rng.choice("bcdfghjklmnprstvwz") + rng.choice("aeiou") for _ in range(rng.randint(2, 4))) for _ in range(20000)]
+    invented = [
+        "".join(rng.choice("bcdfghjklmnprstvwz") + rng.choice("aeiou") for _ in range(rng.randint(2, 4)))
+        for _ in range(20000)
+    ]
     weights = [1 / (rank + 1) for rank in range(len(invented))]
     target.mkdir(parents=True)
     procedures = target / "procedures"
@@ -170,9 +177,9 @@ def synthetic_corpus(catalog, sections: int, target: Path, seed: int = 7) -> Pat
         title = " ".join(rng.sample(title_words, 4)).capitalize()
         tags = rng.sample(["ato", "2fa", "sim", "email", "payments", "minors", "phishing", "sessions"], 2)
         (procedures / f"{sop_id.lower()}.md").write_text(
-            f"---\nid: {sop_id}\ntitle: {title} {number}\nkind: sop\nversion: \"1.0\"\nstatus: active\n"
+            f'---\nid: {sop_id}\ntitle: {title} {number}\nkind: sop\nversion: "1.0"\nstatus: active\n'
             f"owner: Training\naudience:\n  tiers: [T1, T2]\nvisibility: all\neffective: 2026-01-01\n"
-            f"review_by: 2099-01-01\ntags: [{', '.join(tags)}]\nchangelog:\n  - version: \"1.0\"\n"
+            f'review_by: 2099-01-01\ntags: [{", ".join(tags)}]\nchangelog:\n  - version: "1.0"\n'
             f"    date: 2026-01-01\n    summary: Synthetic.\n---\n\n" + "\n".join(body),
             encoding="utf-8",
         )
@@ -240,7 +247,9 @@ def _load() -> str:
         return "load average unknown"
 
 
-def render(relevance: dict, speed: list[SpeedRow], queries: int, runs: int, pinning: str, corpus_sops: int, load: str) -> str:
+def render(
+    relevance: dict, speed: list[SpeedRow], queries: int, runs: int, pinning: str, corpus_sops: int, load: str
+) -> str:
     lines = [
         "## Search",
         "",
@@ -280,7 +289,7 @@ def render(relevance: dict, speed: list[SpeedRow], queries: int, runs: int, pinn
         "Latencies are CPU time of the searching thread (the machine is shared, so wall-clock time also",
         "counts other processes; its p99 is shown for reference). tantivy may use helper threads, whose",
         "time is not counted.",
-        f"p50/p95/p99 are over runs 2 to {runs} of every query; \"first run\" is each query's first run. The",
+        f'p50/p95/p99 are over runs 2 to {runs} of every query; "first run" is each query\'s first run. The',
         "searcher is opened and warmed (`SearchService.warm()`) before timing, as a web worker does at start-up.",
         "Ours caches each term's scored postings and each clause's scores per build, so a query's first run",
         "reads postings its terms have not needed before; repeated and overlapping queries (the usual traffic",
@@ -324,11 +333,21 @@ def main(argv: list[str] | None = None) -> int:
             corpus_dir = synthetic_corpus(catalog, size, Path(workdir) / f"corpus-{size}")
             synthetic = load_catalog(corpus_dir)
             for engine_class in ENGINES:
-                row = measure_speed(engine_class, synthetic, size, queries, args.runs, Path(workdir) / f"speed-{size}-{engine_class.__name__}")
+                row = measure_speed(
+                    engine_class,
+                    synthetic,
+                    size,
+                    queries,
+                    args.runs,
+                    Path(workdir) / f"speed-{size}-{engine_class.__name__}",
+                )
                 speed.append(row)
-                print(f"speed {row.engine} {size}: build {row.build_seconds:.1f}s size {row.size_bytes / 1e6:.1f}MB "
-                      f"p50 {row.percentile(50):.2f} p95 {row.percentile(95):.2f} p99 {row.percentile(99):.2f} ms CPU, "
-                      f"p99 {row.percentile(99, row.repeat_wall_ms):.2f} ms wall", file=sys.stderr)
+                print(
+                    f"speed {row.engine} {size}: build {row.build_seconds:.1f}s size {row.size_bytes / 1e6:.1f}MB "
+                    f"p50 {row.percentile(50):.2f} p95 {row.percentile(95):.2f} p99 {row.percentile(99):.2f} ms CPU, "
+                    f"p99 {row.percentile(99, row.repeat_wall_ms):.2f} ms wall",
+                    file=sys.stderr,
+                )
             shutil.rmtree(corpus_dir, ignore_errors=True)
     section = render(relevance, speed, len(judged), args.runs, pinning, len(catalog), load)
     if args.no_write:

@@ -109,11 +109,19 @@ def run(source: Path, scales: list[int], repeat: int) -> list[list]:
             t1_pages = sum(1 for _ in (work / "site-both" / "T1").rglob("index.html"))
             t2_pages = sum(1 for _ in (work / "site-both" / "T2").rglob("index.html"))
             plain, t2 = median(times["plain"]), median(times["T2"])
-            rows.append([
-                f"{scale}x", count, f"{t1_pages} / {t2_pages}",
-                f"{validation:.2f}", f"{median(times['T1']):.2f}", f"{t2:.2f}", f"{median(times['both']):.2f}",
-                f"{plain:.2f}", f"{t2 / plain:.2f}x",
-            ])
+            rows.append(
+                [
+                    f"{scale}x",
+                    count,
+                    f"{t1_pages} / {t2_pages}",
+                    f"{validation:.2f}",
+                    f"{median(times['T1']):.2f}",
+                    f"{t2:.2f}",
+                    f"{median(times['both']):.2f}",
+                    f"{plain:.2f}",
+                    f"{t2 / plain:.2f}x",
+                ]
+            )
     return rows
 
 
@@ -136,7 +144,17 @@ def main() -> None:
         raise SystemExit(f"{args.sop_dir} does not validate ({len(report.errors)} errors); run `kb validate`")
     note = load_note()
     rows = run(args.sop_dir, [int(s) for s in args.scales.split(",")], args.repeat)
-    headers = ["corpus", "SOPs", "pages T1 / T2", "load + validate (s)", "kb T1 (s)", "kb T2 (s)", "kb T1+T2 (s)", "plain mkdocs (s)", "kb T2 / plain"]
+    headers = [
+        "corpus",
+        "SOPs",
+        "pages T1 / T2",
+        "load + validate (s)",
+        "kb T1 (s)",
+        "kb T2 (s)",
+        "kb T1+T2 (s)",
+        "plain mkdocs (s)",
+        "kb T2 / plain",
+    ]
     result = table(headers, rows)
     print(result)
     if args.no_write:
@@ -148,7 +166,11 @@ def main() -> None:
         "or generated index pages, not strict). T2 has every page, so *kb T2 / plain* compares the same pages. "
         "Copies are the real corpus with ids and file names suffixed `-C<n>`. *load + validate* is the catalog "
         "part of every kb build (one run), included in the kb columns."
-        + (" Mermaid was vendored, so each build also copies mermaid.min.js." if find_mermaid(ROOT / "var" / "vendor") else "")
+        + (
+            " Mermaid was vendored, so each build also copies mermaid.min.js."
+            if find_mermaid(ROOT / "var" / "vendor")
+            else ""
+        )
         + note
     )
     write_section("Site build", f"{result}\n\n{notes}")

@@ -66,10 +66,18 @@ def acknowledge(
     if current.status == "retired":
         raise AckError("retired", f"{sop_id} is retired; there is nothing to acknowledge", 409)
     if version is not None and version != current.version:
-        raise AckError("superseded", f"{sop_id} v{version} is not the current version; read and acknowledge v{current.version}", 409)
+        raise AckError(
+            "superseded",
+            f"{sop_id} v{version} is not the current version; read and acknowledge v{current.version}",
+            409,
+        )
     expected = current.tier_hashes[agent.tier]
     if content_hash != expected:
-        raise AckError("hash_mismatch", f"the text you acknowledged is not the current text of {sop_id} v{current.version}; reload the page and read it again", 409)
+        raise AckError(
+            "hash_mismatch",
+            f"the text you acknowledged is not the current text of {sop_id} v{current.version}; reload the page and read it again",
+            409,
+        )
 
     existing = _existing(session, agent.id, current.id)
     if existing is not None:
@@ -214,7 +222,12 @@ def what_changed(session: Session, agent: Agent, sop_id: str) -> WhatChanged:
     previous = acks[0].version if acks and acks[0].version_id != current.id else None
     diff = None
     if previous is not None:
-        diff = diff_texts(text_for_tier(previous.body, agent.tier), text, old_label=f"v{previous.version}", new_label=f"v{current.version}")
+        diff = diff_texts(
+            text_for_tier(previous.body, agent.tier),
+            text,
+            old_label=f"v{previous.version}",
+            new_label=f"v{current.version}",
+        )
     return WhatChanged(current, previous, diff, text, current.tier_hashes[agent.tier], on_current)
 
 
@@ -243,18 +256,34 @@ def banner_for(session: Session, agent: Agent, sop_id: str, *, now: datetime) ->
     current = latest_version(session, sop_id)
     if current is None or not can_read(agent, current):
         return None
-    pending = session.execute(
-        select(Assignment.due_at)
-        .join(Requirement, Requirement.id == Assignment.requirement_id)
-        .where(Assignment.agent_id == agent.id, Requirement.sop_id == sop_id, Requirement.closed_at.is_(None), Assignment.acknowledged_at.is_(None))
-        .order_by(Assignment.due_at)
-    ).scalars().first()
+    pending = (
+        session.execute(
+            select(Assignment.due_at)
+            .join(Requirement, Requirement.id == Assignment.requirement_id)
+            .where(
+                Assignment.agent_id == agent.id,
+                Requirement.sop_id == sop_id,
+                Requirement.closed_at.is_(None),
+                Assignment.acknowledged_at.is_(None),
+            )
+            .order_by(Assignment.due_at)
+        )
+        .scalars()
+        .first()
+    )
     if pending is not None:
         from kb_app.certification import pending_quizzes
 
         quiz = pending_quizzes(session, agent, sop_id).get(sop_id)
         if quiz is not None and quiz.acknowledged_at is not None:
-            return Banner(sop_id, "quiz_required", current.version, acknowledged_at=quiz.acknowledged_at, due_at=pending, quiz_bank_ids=quiz.bank_ids)
+            return Banner(
+                sop_id,
+                "quiz_required",
+                current.version,
+                acknowledged_at=quiz.acknowledged_at,
+                due_at=pending,
+                quiz_bank_ids=quiz.bank_ids,
+            )
         return Banner(sop_id, "overdue" if pending <= now else "action_required", current.version, due_at=pending)
     ack = session.scalars(
         select(Acknowledgement)
@@ -269,7 +298,9 @@ def banner_for(session: Session, agent: Agent, sop_id: str, *, now: datetime) ->
 
 def open_bulletins(session: Session, agent: Agent | None, tier: str, *, now: datetime) -> list[PublishedVersion]:
     """Bulletins still open (active, not expired) that this reader's audience must see."""
-    rows = session.scalars(select(PublishedVersion).where(PublishedVersion.kind == "bulletin").order_by(PublishedVersion.id))
+    rows = session.scalars(
+        select(PublishedVersion).where(PublishedVersion.kind == "bulletin").order_by(PublishedVersion.id)
+    )
     newest = {row.sop_id: row for row in rows}  # ordered by id: the last one per SOP wins
     result = []
     for row in newest.values():

@@ -63,8 +63,13 @@ def snapshot_for(session: Session, bank: Bank, *, now: datetime, content_hash: s
     if existing is not None:
         return existing
     snapshot = QuizBankSnapshot(
-        bank_hash=content_hash, bank_id=bank.id, kind=bank.kind, tier=bank.tier, title=bank.title,
-        data=bank_to_data(bank), first_seen_at=now,
+        bank_hash=content_hash,
+        bank_id=bank.id,
+        kind=bank.kind,
+        tier=bank.tier,
+        title=bank.title,
+        data=bank_to_data(bank),
+        first_seen_at=now,
     )
     try:
         with session.begin_nested():
@@ -103,7 +108,9 @@ def start_attempt(
     """Draw a new attempt for the signed-in agent, or return the one still open."""
     agent = _agent_of(user)
     if not may_take(bank, agent.tier):
-        raise AttemptError("tier_not_allowed", f"{bank.title} is a {bank.tier} quiz; you are a {agent.tier} agent.", 403)
+        raise AttemptError(
+            "tier_not_allowed", f"{bank.title} is a {bank.tier} quiz; you are a {agent.tier} agent.", 403
+        )
     close_expired(session, agent.id, now=now, bank_id=bank.id)
     open_attempt = _open_attempt(session, agent.id, bank.id)
     if open_attempt is not None:
@@ -142,7 +149,9 @@ def start_attempt(
 
 def _open_attempt(session: Session, agent_id: int, bank_id: str) -> QuizAttempt | None:
     return session.scalars(
-        select(QuizAttempt).where(QuizAttempt.agent_id == agent_id, QuizAttempt.bank_id == bank_id, QuizAttempt.status == "open")
+        select(QuizAttempt).where(
+            QuizAttempt.agent_id == agent_id, QuizAttempt.bank_id == bank_id, QuizAttempt.status == "open"
+        )
     ).first()
 
 
@@ -177,7 +186,9 @@ def availability(session: Session, agent_id: int, bank: Bank, *, now: datetime) 
         if ready > now:
             return Availability(ready, "cooldown", len(started))
     if len(started) >= bank.attempts_per_day:
-        return Availability(started[len(started) - bank.attempts_per_day] + timedelta(hours=24), "attempt_limit", len(started))
+        return Availability(
+            started[len(started) - bank.attempts_per_day] + timedelta(hours=24), "attempt_limit", len(started)
+        )
     return Availability(None, None, len(started))
 
 
@@ -188,11 +199,15 @@ def check_policy(session: Session, agent_id: int, bank: Bank, *, now: datetime) 
     when = state.available_at.strftime("%Y-%m-%d %H:%M UTC")
     if state.reason == "cooldown":
         raise AttemptError(
-            "cooldown", f"After a failed attempt, wait {bank.cooldown_hours} hours: you can try again from {when}.", 429,
+            "cooldown",
+            f"After a failed attempt, wait {bank.cooldown_hours} hours: you can try again from {when}.",
+            429,
             available_at=state.available_at.isoformat(),
         )
     raise AttemptError(
-        "attempt_limit", f"You have used all {bank.attempts_per_day} attempts for 24 hours: the next one is possible from {when}.", 429,
+        "attempt_limit",
+        f"You have used all {bank.attempts_per_day} attempts for 24 hours: the next one is possible from {when}.",
+        429,
         available_at=state.available_at.isoformat(),
     )
 
@@ -246,7 +261,11 @@ def refresh(session: Session, attempt: QuizAttempt, *, now: datetime) -> QuizAtt
 
 def timing(attempt: QuizAttempt, now: datetime) -> dict[str, Any]:
     left = max(0, int((attempt.deadline - now).total_seconds()))
-    return {"started_at": attempt.started_at.isoformat(), "deadline": attempt.deadline.isoformat(), "seconds_left": left}
+    return {
+        "started_at": attempt.started_at.isoformat(),
+        "deadline": attempt.deadline.isoformat(),
+        "seconds_left": left,
+    }
 
 
 def taker(session: Session, attempt: QuizAttempt, *, now: datetime) -> dict[str, Any]:
@@ -272,7 +291,9 @@ def submit_attempt(session: Session, user: User, public_id: Any, submission: Any
         raise AttemptError("already_submitted", "This attempt was already submitted.", 409)
     if attempt.status == "expired" or is_overdue(attempt, now):
         raise AttemptError(
-            "time_limit_passed", f"The time limit ended at {attempt.deadline:%H:%M:%S} UTC; this attempt counts as not passed.", 409
+            "time_limit_passed",
+            f"The time limit ended at {attempt.deadline:%H:%M:%S} UTC; this attempt counts as not passed.",
+            409,
         )
     bank = bank_of(session, attempt)
     drawn = Attempt.from_dict(attempt.drawn)
@@ -287,8 +308,12 @@ def submit_attempt(session: Session, user: User, public_id: Any, submission: Any
         update(QuizAttempt)
         .where(QuizAttempt.id == attempt.id, QuizAttempt.status == "open")
         .values(
-            status="submitted", submitted_at=now, submission=answers, score=result.score,
-            percent=result.percent, passed=result.passed,
+            status="submitted",
+            submitted_at=now,
+            submission=answers,
+            score=result.score,
+            percent=result.percent,
+            passed=result.passed,
         )
     )
     if not done.rowcount:  # a concurrent submit of the same attempt won
@@ -302,28 +327,34 @@ def submit_attempt(session: Session, user: User, public_id: Any, submission: Any
     return SubmitResult(attempt, result)
 
 
-def _record_answers(session: Session, attempt: QuizAttempt, bank: Bank, drawn: Attempt, answers: dict, result: GradeResult) -> None:
+def _record_answers(
+    session: Session, attempt: QuizAttempt, bank: Bank, drawn: Attempt, answers: dict, result: GradeResult
+) -> None:
     rows = []
     choices = []
     for drawn_question, graded in zip(drawn.questions, result.questions):
         question = bank.question(drawn_question.question_id)
-        rows.append({
-            "attempt_id": attempt.id,
-            "bank_id": attempt.bank_id,
-            "question_key": drawn_question.key,
-            "question_id": question.id,
-            "question_type": question.type,
-            "source": question.source,
-            "answered": graded.answered,
-            "points_earned": graded.points_earned,
-            "points_max": graded.points_max,
-            "fraction": graded.points_earned / graded.points_max,
-            "correct": graded.correct,
-        })
+        rows.append(
+            {
+                "attempt_id": attempt.id,
+                "bank_id": attempt.bank_id,
+                "question_key": drawn_question.key,
+                "question_id": question.id,
+                "question_type": question.type,
+                "source": question.source,
+                "answered": graded.answered,
+                "points_earned": graded.points_earned,
+                "points_max": graded.points_max,
+                "fraction": graded.points_earned / graded.points_max,
+                "correct": graded.correct,
+            }
+        )
         choices.append(chosen_values(question, drawn_question, answers.get(drawn_question.key)))
     # Core inserts (one statement each, ids back in order): a submit writes a dozen rows or more.
     ids = session.scalars(insert(QuizAnswer).returning(QuizAnswer.id, sort_by_parameter_order=True), rows).all()
-    choice_rows = [{"answer_id": answer_id, "choice": value} for answer_id, values in zip(ids, choices) for value in values]
+    choice_rows = [
+        {"answer_id": answer_id, "choice": value} for answer_id, values in zip(ids, choices) for value in values
+    ]
     if choice_rows:
         session.execute(insert(QuizAnswerChoice), choice_rows)
 
@@ -370,7 +401,10 @@ def result_view(session: Session, attempt: QuizAttempt) -> dict[str, Any]:
 def attempts_of(session: Session, agent_id: int, *, limit: int = 50) -> list[QuizAttempt]:
     return list(
         session.scalars(
-            select(QuizAttempt).where(QuizAttempt.agent_id == agent_id).order_by(QuizAttempt.started_at.desc()).limit(limit)
+            select(QuizAttempt)
+            .where(QuizAttempt.agent_id == agent_id)
+            .order_by(QuizAttempt.started_at.desc())
+            .limit(limit)
         )
     )
 
@@ -406,7 +440,9 @@ def standings(session: Session, agent: Agent, banks, *, now: datetime) -> list[B
     opened = {
         a.bank_id: a
         for a in session.scalars(
-            select(QuizAttempt).where(QuizAttempt.agent_id == agent.id, QuizAttempt.bank_id.in_(ids), QuizAttempt.status == "open")
+            select(QuizAttempt).where(
+                QuizAttempt.agent_id == agent.id, QuizAttempt.bank_id.in_(ids), QuizAttempt.status == "open"
+            )
         )
     }
     last: dict[str, QuizAttempt] = {}
@@ -418,6 +454,12 @@ def standings(session: Session, agent: Agent, banks, *, now: datetime) -> list[B
         last[attempt.bank_id] = attempt
     passed = passed_banks(session, agent.id)
     return [
-        BankStanding(bank, availability(session, agent.id, bank, now=now), opened.get(bank.id), passed.get(bank.id), last.get(bank.id))
+        BankStanding(
+            bank,
+            availability(session, agent.id, bank, now=now),
+            opened.get(bank.id),
+            passed.get(bank.id),
+            last.get(bank.id),
+        )
         for bank in takeable
     ]

@@ -107,7 +107,9 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def status_of(session: Session, certification: Certification, *, now: datetime, due_days: int, title: str) -> CertificationStatus:
+def status_of(
+    session: Session, certification: Certification, *, now: datetime, due_days: int, title: str
+) -> CertificationStatus:
     changes = session.execute(
         select(PublishedVersion.sop_id, PublishedVersion.version, PublishedVersion.published_at)
         .join(CertificationSop, CertificationSop.sop_id == PublishedVersion.sop_id)
@@ -121,8 +123,11 @@ def status_of(session: Session, certification: Certification, *, now: datetime, 
         .order_by(PublishedVersion.published_at)
     ).all()
     status = CertificationStatus(
-        bank_id=certification.bank_id, title=title, state="valid",
-        certified_at=certification.certified_at, expires_at=certification.expires_at,
+        bank_id=certification.bank_id,
+        title=title,
+        state="valid",
+        certified_at=certification.certified_at,
+        expires_at=certification.expires_at,
         changed=[f"{sop_id} v{version}" for sop_id, version, _ in changes],
     )
     if certification.expires_at <= now:
@@ -181,7 +186,9 @@ def record_gate_decisions(session: Session, loaded, *, now: datetime, final: boo
 
     decided = select(UpdateGateDecision.version_id)
     pending = session.execute(
-        select(PublishedVersion.id, PublishedVersion.sop_id, PublishedVersion.version).where(PublishedVersion.id.not_in(decided))
+        select(PublishedVersion.id, PublishedVersion.sop_id, PublishedVersion.version).where(
+            PublishedVersion.id.not_in(decided)
+        )
     ).all()
     recorded = 0
     for version_id, sop_id, version in pending:
@@ -309,7 +316,11 @@ def mark_covered_assignments(session: Session, agent_id: int, sop_id: str) -> in
         session.execute(
             update(Assignment)
             .where(Assignment.id == assignment.id, Assignment.acknowledged_at.is_(None))
-            .values(acknowledged_at=at, acknowledgement_id=ack.id, seconds_to_ack=seconds_between_times(assignment.assigned_at, at))
+            .values(
+                acknowledged_at=at,
+                acknowledgement_id=ack.id,
+                seconds_to_ack=seconds_between_times(assignment.assigned_at, at),
+            )
         )
         covered += 1
     return covered
@@ -340,4 +351,6 @@ def pending_quizzes(session: Session, agent: Agent, sop_id: str | None = None) -
 
 
 def gate_decisions(session: Session) -> list[UpdateGateDecision]:
-    return list(session.scalars(select(UpdateGateDecision).order_by(UpdateGateDecision.sop_id, UpdateGateDecision.version_id)))
+    return list(
+        session.scalars(select(UpdateGateDecision).order_by(UpdateGateDecision.sop_id, UpdateGateDecision.version_id))
+    )

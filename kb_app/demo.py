@@ -103,9 +103,7 @@ def generate_roster(settings: dict[str, Any] | None = None) -> list[RosterRow]:
                     number += 1
     # The demo agents that have logins must be able to sign in.
     login_ids = {login.get("employee_id") for login in settings["logins"]}
-    return [
-        replace(row, active=True) if row.employee_id in login_ids else row for row in rows
-    ]
+    return [replace(row, active=True) if row.employee_id in login_ids else row for row in rows]
 
 
 def seed(session: Session, *, actor: str = "", settings: dict[str, Any] | None = None) -> SeedResult:

@@ -22,16 +22,24 @@ def simulate_activity(session: Session, *, now: datetime, seed: int = 7) -> int:
     if session.scalar(select(func.count()).select_from(Acknowledgement)):
         return 0
     rng = random.Random(seed)
-    requirements = session.scalars(select(Requirement).where(Requirement.closed_at.is_(None)).order_by(Requirement.id)).all()
+    requirements = session.scalars(
+        select(Requirement).where(Requirement.closed_at.is_(None)).order_by(Requirement.id)
+    ).all()
     created = 0
     for index, requirement in enumerate(requirements):
         if requirement.is_bulletin:
             opened, window, share = now - timedelta(hours=2), requirement.due_at - requirement.opened_at, 0.55
         else:
-            opened, window, share = now - timedelta(days=3 + index % 9), requirement.due_at - requirement.opened_at, 0.6 + (index % 4) * 0.08
+            opened, window, share = (
+                now - timedelta(days=3 + index % 9),
+                requirement.due_at - requirement.opened_at,
+                0.6 + (index % 4) * 0.08,
+            )
         due = opened + window
         requirement.opened_at, requirement.due_at = opened, due
-        session.execute(update(Assignment).where(Assignment.requirement_id == requirement.id).values(assigned_at=opened, due_at=due))
+        session.execute(
+            update(Assignment).where(Assignment.requirement_id == requirement.id).values(assigned_at=opened, due_at=due)
+        )
         version = latest_version(session, requirement.sop_id)
         rows = session.execute(
             select(Assignment.id, Agent.id, Agent.tier, Agent.vendor, Agent.employee_id)
@@ -46,9 +54,16 @@ def simulate_activity(session: Session, *, now: datetime, seed: int = 7) -> int:
                 continue
             elapsed = (now - opened).total_seconds()
             at = opened + timedelta(seconds=min(rng.expovariate(3.0 / max(window.total_seconds(), 1)), elapsed))
-            ack = Acknowledgement(agent_id=agent_id, version_id=version.id, sop_id=version.sop_id, major=version.major,
-                                  minor=version.minor, content_hash=version.tier_hashes.get(tier, version.content_hash),
-                                  acknowledged_at=at, channel="web")
+            ack = Acknowledgement(
+                agent_id=agent_id,
+                version_id=version.id,
+                sop_id=version.sop_id,
+                major=version.major,
+                minor=version.minor,
+                content_hash=version.tier_hashes.get(tier, version.content_hash),
+                acknowledged_at=at,
+                channel="web",
+            )
             session.add(ack)
             session.flush()
             # Through the real rule: a version gated by an update quiz stays uncovered until a pass.

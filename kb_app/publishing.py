@@ -78,8 +78,12 @@ class PublishPlan:
         return not self.problems
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "problems": self.problems, "changes": [i.to_dict() for i in self.changes],
-                "unchanged": len(self.items) - len(self.changes)}
+        return {
+            "ok": self.ok,
+            "problems": self.problems,
+            "changes": [i.to_dict() for i in self.changes],
+            "unchanged": len(self.items) - len(self.changes),
+        }
 
 
 def latest_versions(session: Session) -> dict[str, PublishedVersion]:
@@ -138,7 +142,9 @@ def _summary(sop: Sop) -> str:
     return entry.summary if entry else ""
 
 
-def plan_publish(session: Session, catalog: Catalog, *, now: datetime, due_days: int = 7, quiz_banks=None) -> PublishPlan:
+def plan_publish(
+    session: Session, catalog: Catalog, *, now: datetime, due_days: int = 7, quiz_banks=None
+) -> PublishPlan:
     """What `publish` would record, without writing anything.
 
     `quiz_banks` (a `kb_app.quizzes.library.LoadedBanks`) names the update quizzes that will gate
@@ -161,12 +167,16 @@ def plan_publish(session: Session, catalog: Catalog, *, now: datetime, due_days:
             item.action = "new"
         elif previous.version == sop.version:
             if previous.content_hash != sop.content_hash:
-                problems.append(f"{sop.path}: text of {sop.id} changed but version is still {sop.version} (published {previous.published_at:%Y-%m-%d}); bump the version")
+                problems.append(
+                    f"{sop.path}: text of {sop.id} changed but version is still {sop.version} (published {previous.published_at:%Y-%m-%d}); bump the version"
+                )
                 continue
             if sop.status is Status.RETIRED and previous.status != "retired":
                 item.action = "retire"
         elif parse_version(sop.version) < parse_version(previous.version):
-            problems.append(f"{sop.path}: version of {sop.id} went backwards: {previous.version} is published, the file says {sop.version}")
+            problems.append(
+                f"{sop.path}: version of {sop.id} went backwards: {previous.version} is published, the file says {sop.version}"
+            )
             continue
         elif sop.status is Status.RETIRED:
             item.action = "retire"
@@ -179,7 +189,9 @@ def plan_publish(session: Session, catalog: Catalog, *, now: datetime, due_days:
             item.opens_requirement = True
             item.due_at = _due_at(sop, now, due_days)
             targets = audience_targets(sop.audience.model_dump())
-            item.population = session.scalar(select(func.count()).select_from(Agent).where(population_filter(targets))) or 0
+            item.population = (
+                session.scalar(select(func.count()).select_from(Agent).where(population_filter(targets))) or 0
+            )
         if item.action in {"retire"} or item.opens_requirement:
             if sop.id in open_requirements:
                 item.closes.append(f"{sop.id} v{open_requirements[sop.id].version.version}")
@@ -241,7 +253,14 @@ def open_requirement(session: Session, version: PublishedVersion, due_at: dateti
 
 
 def publish(
-    session: Session, catalog: Catalog, *, now: datetime, by: str, due_days: int = 7, onboarding_days: int = 14, quiz_banks=None
+    session: Session,
+    catalog: Catalog,
+    *,
+    now: datetime,
+    by: str,
+    due_days: int = 7,
+    onboarding_days: int = 14,
+    quiz_banks=None,
 ) -> PublishPlan:
     """Apply the plan inside the caller's transaction. Raises PublishRefused, writing nothing.
 
@@ -314,8 +333,11 @@ def _mirror_existing_acknowledgements(session: Session, requirement: Requirement
         agents = session.scalars(
             select(Assignment.agent_id)
             .join(Acknowledgement, Acknowledgement.agent_id == Assignment.agent_id)
-            .where(Assignment.requirement_id == requirement.id, Assignment.acknowledged_at.is_(None),
-                   satisfies(requirement.sop_id, requirement.major, requirement.minor))
+            .where(
+                Assignment.requirement_id == requirement.id,
+                Assignment.acknowledged_at.is_(None),
+                satisfies(requirement.sop_id, requirement.major, requirement.minor),
+            )
             .distinct()
         ).all()
         for agent_id in agents:
@@ -337,7 +359,11 @@ def _mirror_existing_acknowledgements(session: Session, requirement: Requirement
         session.execute(
             update(Assignment)
             .where(Assignment.id == assignment_id)
-            .values(acknowledged_at=acknowledged_at, acknowledgement_id=ack_id, seconds_to_ack=seconds_between_times(assigned_at, acknowledged_at))
+            .values(
+                acknowledged_at=acknowledged_at,
+                acknowledgement_id=ack_id,
+                seconds_to_ack=seconds_between_times(assigned_at, acknowledged_at),
+            )
         )
 
 

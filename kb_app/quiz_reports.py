@@ -63,7 +63,12 @@ class ReportFilter:
     language: str | None = None
 
     def apply(self, query):
-        for value, column in ((self.vendor, Agent.vendor), (self.site, Agent.site), (self.team, Agent.team), (self.language, Agent.language)):
+        for value, column in (
+            (self.vendor, Agent.vendor),
+            (self.site, Agent.site),
+            (self.team, Agent.team),
+            (self.language, Agent.language),
+        ):
             if value is not None:
                 query = query.where(column == value)
         return query
@@ -186,12 +191,12 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 
 
 def _finished(bank_id: str, flt: ReportFilter):
-    return lambda query: flt.apply(
-        query.where(QuizAttempt.bank_id == bank_id, QuizAttempt.status == "submitted")
-    )
+    return lambda query: flt.apply(query.where(QuizAttempt.bank_id == bank_id, QuizAttempt.status == "submitted"))
 
 
-def item_analysis(session: Session, bank: Bank, *, flt: ReportFilter = ReportFilter(), by: str | None = None) -> list[BankAnalysis]:
+def item_analysis(
+    session: Session, bank: Bank, *, flt: ReportFilter = ReportFilter(), by: str | None = None
+) -> list[BankAnalysis]:
     """The bank's item analysis: one `BankAnalysis` overall, or one per vendor or language."""
     if by is not None and by not in ANALYSIS_GROUPS:
         raise QuizReportError(f"item analysis groups by {' or '.join(ANALYSIS_GROUPS)}, not {by!r}")
@@ -267,8 +272,13 @@ def item_analysis(session: Session, bank: Bank, *, flt: ReportFilter = ReportFil
         group_key = key(total)
         attempts_n = total["attempts"]
         items = [
-            _item_stats(bank, row, products.get((*group_key, row["question_id"]), 0.0),
-                        choice_counts.get((*group_key, row["question_id"]), {}), paths)
+            _item_stats(
+                bank,
+                row,
+                products.get((*group_key, row["question_id"]), 0.0),
+                choice_counts.get((*group_key, row["question_id"]), {}),
+                paths,
+            )
             for row in item_rows.get(group_key, [])
         ]
         items.sort(key=lambda item: (order.get(item.question_id, len(order)), item.question_id))
@@ -321,7 +331,10 @@ def _sorted_cross_products(session: Session, answers, group_cols, x, rest) -> di
         step = step + literal(values[j] - values[j - 1]) * case((ranked.c.k > ranked.c[f"below_{j}"], 1), else_=0)
     columns = [*[ranked.c[n] for n in names], ranked.c.question_id]
     query = select(*columns, func.sum(ranked.c.r * step).label("smax")).group_by(*columns)
-    return {(*[row[n] for n in names], row["question_id"]): float(row["smax"] or 0) for row in session.execute(query).mappings()}
+    return {
+        (*[row[n] for n in names], row["question_id"]): float(row["smax"] or 0)
+        for row in session.execute(query).mappings()
+    }
 
 
 def _variance(n: int, s: float, ss: float) -> float | None:
@@ -379,7 +392,9 @@ def _option_counts(question, choices: dict[str, int]) -> list[OptionCount]:
             counts.append(OptionCount(option.id, option.text, choices.pop(option.id, 0), option.is_correct))
     elif isinstance(question, TrueFalse):
         for value in ("true", "false"):
-            counts.append(OptionCount(value, value.capitalize(), choices.pop(value, 0), (value == "true") == question.answer))
+            counts.append(
+                OptionCount(value, value.capitalize(), choices.pop(value, 0), (value == "true") == question.answer)
+            )
     elif isinstance(question, Ordering):
         right = "-".join(str(i) for i in range(len(question.items)))
         for choice, count in sorted(choices.items(), key=lambda item: -item[1])[:5]:
@@ -450,7 +465,9 @@ class PassRateRow:
         }
 
 
-def pass_rates(session: Session, *, by: list[str], flt: ReportFilter = ReportFilter(), bank_id: str | None = None) -> list[PassRateRow]:
+def pass_rates(
+    session: Session, *, by: list[str], flt: ReportFilter = ReportFilter(), bank_id: str | None = None
+) -> list[PassRateRow]:
     """Finished attempts (submitted or expired) per bank and group: pass rate, first-attempt pass rate."""
     group_cols = [QuizAttempt.bank_id.label("bank_id"), *_dimension_columns([b for b in by if b != "bank"])]
     names = [c.name for c in group_cols]
@@ -461,7 +478,9 @@ def pass_rates(session: Session, *, by: list[str], flt: ReportFilter = ReportFil
             QuizAttempt.status,
             QuizAttempt.passed,
             QuizAttempt.percent,
-            func.row_number().over(partition_by=[QuizAttempt.agent_id, QuizAttempt.bank_id], order_by=QuizAttempt.started_at).label("nth"),
+            func.row_number()
+            .over(partition_by=[QuizAttempt.agent_id, QuizAttempt.bank_id], order_by=QuizAttempt.started_at)
+            .label("nth"),
         )
         .select_from(QuizAttempt)
         .join(Agent, Agent.id == QuizAttempt.agent_id)
@@ -563,7 +582,10 @@ def certification_coverage(
     state = case(
         (Certification.id.is_(None), literal("never")),
         (Certification.expires_at <= now, literal("expired")),
-        (changed_at.is_not(None), case((changed_at <= now - timedelta(days=due_days), literal("overdue")), else_=literal("due"))),
+        (
+            changed_at.is_not(None),
+            case((changed_at <= now - timedelta(days=due_days), literal("overdue")), else_=literal("due")),
+        ),
         (Certification.expires_at <= now + timedelta(days=EXPIRING_DAYS), literal("expiring")),
         else_=literal("valid"),
     )

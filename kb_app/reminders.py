@@ -28,18 +28,34 @@ class Reminder:
     log_kinds: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"recipient": self.recipient, "kind": self.kind, "subject": self.subject, "items": len(self.assignment_ids) or None}
+        return {
+            "recipient": self.recipient,
+            "kind": self.kind,
+            "subject": self.subject,
+            "items": len(self.assignment_ids) or None,
+        }
 
 
 def _recently_sent(session: Session, since: datetime) -> set[tuple[str, str, int | None]]:
-    rows = session.execute(select(ReminderLog.recipient, ReminderLog.kind, ReminderLog.assignment_id).where(ReminderLog.sent_at > since))
+    rows = session.execute(
+        select(ReminderLog.recipient, ReminderLog.kind, ReminderLog.assignment_id).where(ReminderLog.sent_at > since)
+    )
     return {tuple(row) for row in rows}
 
 
-def plan_reminders(session: Session, *, now: datetime, window: timedelta = timedelta(hours=24), base_url: str = "") -> list[Reminder]:
+def plan_reminders(
+    session: Session, *, now: datetime, window: timedelta = timedelta(hours=24), base_url: str = ""
+) -> list[Reminder]:
     sent = _recently_sent(session, now - window)
     rows = session.execute(
-        select(Assignment.id, Assignment.due_at, Agent, Requirement.sop_id, PublishedVersion.version, PublishedVersion.title)
+        select(
+            Assignment.id,
+            Assignment.due_at,
+            Agent,
+            Requirement.sop_id,
+            PublishedVersion.version,
+            PublishedVersion.title,
+        )
         .join(Agent, Agent.id == Assignment.agent_id)
         .join(Requirement, Requirement.id == Assignment.requirement_id)
         .join(PublishedVersion, PublishedVersion.id == Requirement.version_id)
@@ -68,8 +84,12 @@ def plan_reminders(session: Session, *, now: datetime, window: timedelta = timed
             state = "OVERDUE since" if kind == "overdue" else "due by"
             lines.append(f"- {sop_id} v{version} {title}: {state} {due_at:%Y-%m-%d %H:%M} UTC")
         lines += ["", f"Your reading list: {link}", "", "The Account Security training team"]
-        subject = f"Action required: {len(items)} SOP update{'s' if len(items) > 1 else ''} to acknowledge" + (f" ({overdue} overdue)" if overdue else "")
-        reminders.append(Reminder(email, "agent", subject, "\n".join(lines), [i[0] for i in items], [i[1] for i in items]))
+        subject = f"Action required: {len(items)} SOP update{'s' if len(items) > 1 else ''} to acknowledge" + (
+            f" ({overdue} overdue)" if overdue else ""
+        )
+        reminders.append(
+            Reminder(email, "agent", subject, "\n".join(lines), [i[0] for i in items], [i[1] for i in items])
+        )
     managers = session.scalars(select(User).where(User.role == "partner_manager", User.active.is_(True))).all()
     for manager in managers:
         overdue = overdue_by_vendor.get(manager.vendor or "")
@@ -77,9 +97,18 @@ def plan_reminders(session: Session, *, now: datetime, window: timedelta = timed
             continue
         lines = [f"Overdue acknowledgements for {manager.vendor} ({len(overdue)}):", ""]
         for agent, sop_id, version, due_at in overdue:
-            lines.append(f"- {agent.name} ({agent.employee_id}, {agent.site}/{agent.team}): {sop_id} v{version}, due {due_at:%Y-%m-%d %H:%M} UTC")
+            lines.append(
+                f"- {agent.name} ({agent.employee_id}, {agent.site}/{agent.team}): {sop_id} v{version}, due {due_at:%Y-%m-%d %H:%M} UTC"
+            )
         lines += ["", f"Coverage for your agents: {base_url.rstrip('/')}/coverage" if base_url else ""]
-        reminders.append(Reminder(manager.email, "manager_digest", f"{manager.vendor}: {len(overdue)} overdue SOP acknowledgements", "\n".join(lines)))
+        reminders.append(
+            Reminder(
+                manager.email,
+                "manager_digest",
+                f"{manager.vendor}: {len(overdue)} overdue SOP acknowledgements",
+                "\n".join(lines),
+            )
+        )
     return reminders
 
 
@@ -105,7 +134,9 @@ def send_reminders(session: Session, reminders: list[Reminder], settings: Settin
                 session.add(ReminderLog(recipient=reminder.recipient, kind="manager_digest", sent_at=now))
             else:
                 for assignment_id, kind in zip(reminder.assignment_ids, reminder.log_kinds):
-                    session.add(ReminderLog(recipient=reminder.recipient, kind=kind, assignment_id=assignment_id, sent_at=now))
+                    session.add(
+                        ReminderLog(recipient=reminder.recipient, kind=kind, assignment_id=assignment_id, sent_at=now)
+                    )
             session.commit()
             sent += 1
     return sent

@@ -83,7 +83,11 @@ def _group_columns(by: list[str]):
         if name not in GROUPS:
             raise ReportError(f"cannot group coverage by {name!r}; choose from {', '.join(GROUPS)}")
         if name == "requirement":
-            columns += [Requirement.id.label("requirement_id"), Requirement.sop_id.label("sop_id"), PublishedVersion.version.label("version")]
+            columns += [
+                Requirement.id.label("requirement_id"),
+                Requirement.sop_id.label("sop_id"),
+                PublishedVersion.version.label("version"),
+            ]
         else:
             columns.append(GROUPS[name].label(name))
     return columns
@@ -100,26 +104,40 @@ def _base(columns, flt: CoverageFilter) -> Select:
     )
     if flt.open_only:
         query = query.where(Requirement.closed_at.is_(None))
-    for value, column in ((flt.requirement_id, Requirement.id), (flt.sop_id, Requirement.sop_id), (flt.vendor, Agent.vendor), (flt.site, Agent.site), (flt.team, Agent.team)):
+    for value, column in (
+        (flt.requirement_id, Requirement.id),
+        (flt.sop_id, Requirement.sop_id),
+        (flt.vendor, Agent.vendor),
+        (flt.site, Agent.site),
+        (flt.team, Agent.team),
+    ):
         if value is not None:
             query = query.where(column == value)
     return query
 
 
-def coverage(session: Session, *, by: list[str], now: datetime, flt: CoverageFilter = CoverageFilter()) -> list[CoverageRow]:
+def coverage(
+    session: Session, *, by: list[str], now: datetime, flt: CoverageFilter = CoverageFilter()
+) -> list[CoverageRow]:
     group_cols = _group_columns(by)
     acked = Assignment.acknowledged_at.is_not(None)
-    counts = _base(
-        [
-            *group_cols,
-            func.count().label("population"),
-            func.sum(case((and_(acked, Assignment.acknowledged_at <= Assignment.due_at), 1), else_=0)).label("on_time"),
-            func.sum(case((and_(acked, Assignment.acknowledged_at > Assignment.due_at), 1), else_=0)).label("late"),
-            func.sum(case((and_(~acked, Assignment.due_at > now), 1), else_=0)).label("pending"),
-            func.sum(case((and_(~acked, Assignment.due_at <= now), 1), else_=0)).label("overdue"),
-        ],
-        flt,
-    ).group_by(*group_cols).order_by(*group_cols)
+    counts = (
+        _base(
+            [
+                *group_cols,
+                func.count().label("population"),
+                func.sum(case((and_(acked, Assignment.acknowledged_at <= Assignment.due_at), 1), else_=0)).label(
+                    "on_time"
+                ),
+                func.sum(case((and_(acked, Assignment.acknowledged_at > Assignment.due_at), 1), else_=0)).label("late"),
+                func.sum(case((and_(~acked, Assignment.due_at > now), 1), else_=0)).label("pending"),
+                func.sum(case((and_(~acked, Assignment.due_at <= now), 1), else_=0)).label("overdue"),
+            ],
+            flt,
+        )
+        .group_by(*group_cols)
+        .order_by(*group_cols)
+    )
     medians = _median_hours(session, group_cols, flt)
     awaiting = _awaiting_quiz(session, group_cols, flt)
     rows = []
@@ -149,8 +167,10 @@ def _awaiting_quiz(session: Session, group_cols, flt: CoverageFilter) -> dict[tu
         .where(
             Acknowledgement.agent_id == Assignment.agent_id,
             Acknowledgement.sop_id == Requirement.sop_id,
-            or_(Acknowledgement.major > Requirement.major,
-                and_(Acknowledgement.major == Requirement.major, Acknowledgement.minor >= Requirement.minor)),
+            or_(
+                Acknowledgement.major > Requirement.major,
+                and_(Acknowledgement.major == Requirement.major, Acknowledgement.minor >= Requirement.minor),
+            ),
         )
         .exists()
     )
@@ -222,22 +242,43 @@ class OverdueAgent:
         return {**self.__dict__, "due_at": self.due_at.isoformat()}
 
 
-def overdue_agents(session: Session, *, now: datetime, flt: CoverageFilter = CoverageFilter(), limit: int | None = None) -> list[OverdueAgent]:
-    query = _base(
-        [Agent.employee_id, Agent.name, Agent.email, Agent.vendor, Agent.site, Agent.team, Agent.manager, Requirement.sop_id, PublishedVersion.version, Assignment.due_at],
-        flt,
-    ).where(Assignment.acknowledged_at.is_(None), Assignment.due_at <= now).order_by(Assignment.due_at, Agent.vendor, Agent.site, Agent.name)
+def overdue_agents(
+    session: Session, *, now: datetime, flt: CoverageFilter = CoverageFilter(), limit: int | None = None
+) -> list[OverdueAgent]:
+    query = (
+        _base(
+            [
+                Agent.employee_id,
+                Agent.name,
+                Agent.email,
+                Agent.vendor,
+                Agent.site,
+                Agent.team,
+                Agent.manager,
+                Requirement.sop_id,
+                PublishedVersion.version,
+                Assignment.due_at,
+            ],
+            flt,
+        )
+        .where(Assignment.acknowledged_at.is_(None), Assignment.due_at <= now)
+        .order_by(Assignment.due_at, Agent.vendor, Agent.site, Agent.name)
+    )
     if limit:
         query = query.limit(limit)
     return [OverdueAgent(*row) for row in session.execute(query).all()]
 
 
-def acknowledgements_over_time(session: Session, requirement_id: int, *, flt: CoverageFilter = CoverageFilter(), buckets: int = 24) -> list[dict]:
+def acknowledgements_over_time(
+    session: Session, requirement_id: int, *, flt: CoverageFilter = CoverageFilter(), buckets: int = 24
+) -> list[dict]:
     """Cumulative acknowledgements since the requirement opened, for the live chart."""
     req = session.get(Requirement, requirement_id)
     if req is None:
         raise ReportError(f"no requirement {requirement_id}")
-    scoped = CoverageFilter(requirement_id=requirement_id, vendor=flt.vendor, site=flt.site, team=flt.team, open_only=False)
+    scoped = CoverageFilter(
+        requirement_id=requirement_id, vendor=flt.vendor, site=flt.site, team=flt.team, open_only=False
+    )
     seconds = seconds_between(Assignment.acknowledged_at, Requirement.opened_at)
     acked = _base([seconds.label("s")], scoped).where(Assignment.acknowledged_at.is_not(None)).subquery()
     population = session.scalar(_base([func.count()], scoped)) or 0
@@ -251,5 +292,7 @@ def acknowledgements_over_time(session: Session, requirement_id: int, *, flt: Co
     points, total = [], 0
     for step in range(buckets):
         total += counts.get(step, 0)
-        points.append({"hours": round(span * (step + 1) / buckets / 3600.0, 2), "acknowledged": total, "population": population})
+        points.append(
+            {"hours": round(span * (step + 1) / buckets / 3600.0, 2), "acknowledged": total, "population": population}
+        )
     return points

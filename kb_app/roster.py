@@ -167,7 +167,9 @@ def _undecodable_lines(data: bytes, path) -> list[Problem]:
         except UnicodeDecodeError as exc:
             bad = raw[exc.start : exc.start + 1].hex()
             problems.append(
-                Problem.error(path, number, f"not valid UTF-8 (byte 0x{bad} at column {exc.start + 1}); save the file as UTF-8")
+                Problem.error(
+                    path, number, f"not valid UTF-8 (byte 0x{bad} at column {exc.start + 1}); save the file as UTF-8"
+                )
             )
     return problems
 
@@ -369,9 +371,7 @@ def apply_plan(session: Session, plan: ImportPlan) -> None:
     now = utcnow()
     connection = session.connection()
     for chunk in _chunks(plan.new):
-        connection.execute(
-            insert(table), [dict(row.values(), created_at=now, updated_at=now) for row in chunk]
-        )
+        connection.execute(insert(table), [dict(row.values(), created_at=now, updated_at=now) for row in chunk])
     if plan.changed:
         statement = (
             update(table)
@@ -388,7 +388,9 @@ def apply_plan(session: Session, plan: ImportPlan) -> None:
             )
     for chunk in _chunks(plan.deactivated):
         connection.execute(
-            update(table).where(table.c.id.in_([agent_id for agent_id, _ in chunk])).values(active=False, updated_at=now)
+            update(table)
+            .where(table.c.id.in_([agent_id for agent_id, _ in chunk]))
+            .values(active=False, updated_at=now)
         )
     # Core statements bypass the identity map; make loaded agents reread their rows.
     session.expire_all()
@@ -411,7 +413,9 @@ def import_roster(
     """
     if deactivate_missing and not rows:
         # An empty export is far more likely a broken feed than a line of business with no agents.
-        raise InputError([Problem.error(source or "roster", 1, "no agents in the file; refusing to deactivate the whole roster")])
+        raise InputError(
+            [Problem.error(source or "roster", 1, "no agents in the file; refusing to deactivate the whole roster")]
+        )
     plan = plan_import(session, rows, deactivate_missing=deactivate_missing)
     if not dry_run:
         apply_plan(session, plan)
@@ -538,9 +542,7 @@ def _conditions(where: RosterFilter) -> list:
     return conditions
 
 
-def list_agents(
-    session: Session, where: RosterFilter, *, limit: int = 100, offset: int = 0
-) -> tuple[list[Agent], int]:
+def list_agents(session: Session, where: RosterFilter, *, limit: int = 100, offset: int = 0) -> tuple[list[Agent], int]:
     """A page of agents matching `where`, and how many match in all."""
     conditions = _conditions(where)
     total = session.scalar(select(func.count()).select_from(Agent).where(*conditions)) or 0

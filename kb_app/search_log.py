@@ -139,7 +139,9 @@ def record_click(
     row = session.get(SearchQuery, search_id)
     if row is None or row.tier != tier:
         return None
-    click = SearchClick(search_id=row.id, clicked_at=now, sop_id=sop_id[:64], target=target[:500], rank=max(1, int(rank)))
+    click = SearchClick(
+        search_id=row.id, clicked_at=now, sop_id=sop_id[:64], target=target[:500], rank=max(1, int(rank))
+    )
     session.add(click)
     session.flush()
     return click
@@ -187,7 +189,9 @@ def _where(stmt: Select, window: Window, now: datetime) -> Select:
 
 def _clicks():
     """Clicks per search, to outer-join: a search was opened when it has a row here."""
-    return select(SearchClick.search_id, func.count().label("clicks")).group_by(SearchClick.search_id).subquery("clicked")
+    return (
+        select(SearchClick.search_id, func.count().label("clicks")).group_by(SearchClick.search_id).subquery("clicked")
+    )
 
 
 def _measures(clicked):
@@ -233,8 +237,12 @@ class QueryRow:
 
     def to_dict(self) -> dict:
         return {
-            "query": self.query, "searches": self.searches, "zero_result": self.zero_result, "opened": self.opened,
-            "clicks": self.clicks, "avg_results": round(self.avg_results, 1),
+            "query": self.query,
+            "searches": self.searches,
+            "zero_result": self.zero_result,
+            "opened": self.opened,
+            "clicks": self.clicks,
+            "avg_results": round(self.avg_results, 1),
             "last_searched": self.last_searched.isoformat() if self.last_searched else None,
         }
 
@@ -243,13 +251,21 @@ def weekly_summary(session: Session, window: Window, *, now: datetime) -> list[W
     """One row per week of the window (newest first), weeks without searches included."""
     clicked = _clicks()
     searches, zero_result, opened, clicks, _ = _measures(clicked)
-    stmt = select(SearchQuery.week_start, searches, zero_result, opened, clicks).outerjoin(clicked, clicked.c.search_id == SearchQuery.id)
-    stmt = _where(stmt, Window(window.weeks, None, window.tier, window.agents_only), now).group_by(SearchQuery.week_start)
+    stmt = select(SearchQuery.week_start, searches, zero_result, opened, clicks).outerjoin(
+        clicked, clicked.c.search_id == SearchQuery.id
+    )
+    stmt = _where(stmt, Window(window.weeks, None, window.tier, window.agents_only), now).group_by(
+        SearchQuery.week_start
+    )
     found = {row.week_start: row for row in session.execute(stmt)}
     out = []
     for week in window.week_starts(now):
         row = found.get(week)
-        out.append(WeekRow(week, int(row.searches), int(row.zero_result), int(row.opened), int(row.clicks)) if row else WeekRow(week, 0, 0, 0, 0))
+        out.append(
+            WeekRow(week, int(row.searches), int(row.zero_result), int(row.opened), int(row.clicks))
+            if row
+            else WeekRow(week, 0, 0, 0, 0)
+        )
     return out
 
 
@@ -257,13 +273,19 @@ def window_totals(session: Session, window: Window, *, now: datetime) -> WeekRow
     """The window's (or its one week's) searches in one row, dated by its first week."""
     clicked = _clicks()
     searches, zero_result, opened, clicks, _ = _measures(clicked)
-    stmt = _where(select(searches, zero_result, opened, clicks).outerjoin(clicked, clicked.c.search_id == SearchQuery.id), window, now)
+    stmt = _where(
+        select(searches, zero_result, opened, clicks).outerjoin(clicked, clicked.c.search_id == SearchQuery.id),
+        window,
+        now,
+    )
     row = session.execute(stmt).one()
     first = week_of(window.week) if window.week is not None else window.first_week(now)
     return WeekRow(first, int(row.searches), int(row.zero_result or 0), int(row.opened), int(row.clicks))
 
 
-def _query_rows(session: Session, window: Window, now: datetime, *, having=None, order=None, limit: int = TOP_LIMIT) -> list[QueryRow]:
+def _query_rows(
+    session: Session, window: Window, now: datetime, *, having=None, order=None, limit: int = TOP_LIMIT
+) -> list[QueryRow]:
     clicked = _clicks()
     measures = _measures(clicked)
     last = func.max(SearchQuery.searched_at).label("last_searched")
@@ -273,7 +295,15 @@ def _query_rows(session: Session, window: Window, now: datetime, *, having=None,
         stmt = stmt.having(having(measures))
     stmt = stmt.order_by(*(order(measures) if order else (measures[0].desc(),)), SearchQuery.query).limit(limit)
     return [
-        QueryRow(row.query, int(row.searches), int(row.zero_result), int(row.opened), int(row.clicks), float(row.avg_results or 0), _aware(row.last_searched))
+        QueryRow(
+            row.query,
+            int(row.searches),
+            int(row.zero_result),
+            int(row.opened),
+            int(row.clicks),
+            float(row.avg_results or 0),
+            _aware(row.last_searched),
+        )
         for row in session.execute(stmt)
     ]
 
@@ -294,14 +324,18 @@ def top_queries(session: Session, window: Window, *, now: datetime, limit: int =
 
 def zero_result_queries(session: Session, window: Window, *, now: datetime, limit: int = TOP_LIMIT) -> list[QueryRow]:
     """Searches that found nothing at least once: the plainest content gaps."""
-    return _query_rows(session, window, now, having=lambda m: m[1] > 0, order=lambda m: (m[1].desc(), m[0].desc()), limit=limit)
+    return _query_rows(
+        session, window, now, having=lambda m: m[1] > 0, order=lambda m: (m[1].desc(), m[0].desc()), limit=limit
+    )
 
 
 def unopened_queries(session: Session, window: Window, *, now: datetime, limit: int = TOP_LIMIT) -> list[QueryRow]:
     """Searches that found sections, none of which anybody opened: the results did not look
     like the answer (candidate content gaps, or titles and headings that say the wrong thing)."""
     return _query_rows(
-        session, window, now,
+        session,
+        window,
+        now,
         having=lambda m: (m[0] > m[1]) & (m[2] == 0),
         order=lambda m: (m[0].desc(),),
         limit=limit,
@@ -313,16 +347,20 @@ def export_rows(session: Session, window: Window, *, now: datetime) -> list[dict
     results opened, average result count. For the CSV export."""
     clicked = _clicks()
     searches, zero_result, opened, clicks, avg_results = _measures(clicked)
-    stmt = (
-        select(SearchQuery.week_start, SearchQuery.tier, SearchQuery.query, searches, zero_result, opened, clicks, avg_results)
-        .outerjoin(clicked, clicked.c.search_id == SearchQuery.id)
-    )
+    stmt = select(
+        SearchQuery.week_start, SearchQuery.tier, SearchQuery.query, searches, zero_result, opened, clicks, avg_results
+    ).outerjoin(clicked, clicked.c.search_id == SearchQuery.id)
     stmt = _where(stmt, window, now).group_by(SearchQuery.week_start, SearchQuery.tier, SearchQuery.query)
     stmt = stmt.order_by(SearchQuery.week_start.desc(), searches.desc(), SearchQuery.tier, SearchQuery.query)
     return [
         {
-            "week_start": row.week_start.isoformat(), "tier": row.tier, "query": row.query, "searches": int(row.searches),
-            "zero_result": int(row.zero_result), "opened": int(row.opened), "clicks": int(row.clicks),
+            "week_start": row.week_start.isoformat(),
+            "tier": row.tier,
+            "query": row.query,
+            "searches": int(row.searches),
+            "zero_result": int(row.zero_result),
+            "opened": int(row.opened),
+            "clicks": int(row.clicks),
             "avg_results": round(float(row.avg_results or 0), 1),
         }
         for row in session.execute(stmt)

@@ -321,7 +321,9 @@ def user_tokens(session: Session, user: User | None = None) -> list[ApiToken]:
     return list(session.scalars(statement))
 
 
-def find_tokens(session: Session, *, token_id: int | None = None, user: User | None = None, name: str | None = None) -> list[ApiToken]:
+def find_tokens(
+    session: Session, *, token_id: int | None = None, user: User | None = None, name: str | None = None
+) -> list[ApiToken]:
     statement = select(ApiToken).where(ApiToken.revoked_at.is_(None))
     if token_id is not None:
         statement = statement.where(ApiToken.id == token_id)

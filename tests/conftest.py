@@ -282,7 +282,9 @@ def build_fake_sites(root: Path) -> Path:
             ),
             "procedures/t2-infra/index.html": _page("Attacker infrastructure", f"<p>{T2_ONLY_MARKER} page.</p>"),
             "assets/site.css": "body { font-family: sans-serif; }",
-            "search/search_index.json": '{"docs": [{"location": "procedures/t2-infra/", "text": "' + T2_ONLY_MARKER + '"}]}',
+            "search/search_index.json": '{"docs": [{"location": "procedures/t2-infra/", "text": "'
+            + T2_ONLY_MARKER
+            + '"}]}',
         },
     }
     for audience, files in pages.items():

@@ -77,14 +77,22 @@ class TestStart:
 
     def test_the_database_allows_one_open_attempt_per_agent_and_bank(self, session, agent_user, bank):
         first = start(session, agent_user, bank)
-        duplicate = QuizAttempt(**{c.name: getattr(first, c.name) for c in QuizAttempt.__table__.columns if c.name not in ("id", "public_id")},
-                                public_id="f" * 32)
+        duplicate = QuizAttempt(
+            **{
+                c.name: getattr(first, c.name)
+                for c in QuizAttempt.__table__.columns
+                if c.name not in ("id", "public_id")
+            },
+            public_id="f" * 32,
+        )
         session.add(duplicate)
         with pytest.raises(IntegrityError):
             session.flush()
 
     def test_a_tier_1_agent_cannot_take_a_tier_2_bank(self, session, agent_user):
-        refused("tier_not_allowed", attempts.start_attempt, session, agent_user, make_bank("cert-t2", tier="T2"), now=NOW)
+        refused(
+            "tier_not_allowed", attempts.start_attempt, session, agent_user, make_bank("cert-t2", tier="T2"), now=NOW
+        )
 
     def test_tier_2_may_take_tier_1_update_quizzes_but_not_tier_1_certifications(self, session, make_user):
         t2 = make_user("agent", tier="T2", vendor="in-house")
@@ -108,7 +116,9 @@ class TestSubmit:
         assert {a.source for a in answers} <= {"ATO-RECOVERY#steps", "ATO-RECOVERY#purpose"}
         choices = session.scalar(select(func.count()).select_from(QuizAnswerChoice))
         assert choices == 1 + 2 + 1 + 1 + 1  # single, two multiple options, true/false, ordering, short answer
-        orders = session.scalars(select(QuizAnswerChoice.choice).join(QuizAnswer).where(QuizAnswer.question_type == "ordering")).all()
+        orders = session.scalars(
+            select(QuizAnswerChoice.choice).join(QuizAnswer).where(QuizAnswer.question_type == "ordering")
+        ).all()
         assert orders == ["0-1-2"]
         assert session.scalar(select(func.count()).select_from(Certification)) == 1
 
@@ -121,17 +131,37 @@ class TestSubmit:
     def test_a_second_submit_is_refused(self, session, agent_user, bank):
         attempt = start(session, agent_user, bank)
         submit(session, agent_user, attempt, bank)
-        refused("already_submitted", attempts.submit_attempt, session, agent_user, attempt.public_id, {}, now=NOW + timedelta(minutes=6))
+        refused(
+            "already_submitted",
+            attempts.submit_attempt,
+            session,
+            agent_user,
+            attempt.public_id,
+            {},
+            now=NOW + timedelta(minutes=6),
+        )
 
     def test_a_submit_after_the_time_limit_is_refused_but_the_grace_is_honoured(self, session, make_user, bank):
         late_user, grace_user = make_user("agent"), make_user("agent")
         late = start(session, late_user, bank)
-        refused("time_limit_passed", attempts.submit_attempt, session, late_user, late.public_id,
-                answers_for(bank, late.drawn), now=late.deadline + attempts.GRACE + timedelta(seconds=1))
+        refused(
+            "time_limit_passed",
+            attempts.submit_attempt,
+            session,
+            late_user,
+            late.public_id,
+            answers_for(bank, late.drawn),
+            now=late.deadline + attempts.GRACE + timedelta(seconds=1),
+        )
         session.rollback()
         on_time = start(session, grace_user, bank)
-        result = attempts.submit_attempt(session, grace_user, on_time.public_id, answers_for(bank, on_time.drawn),
-                                         now=on_time.deadline + attempts.GRACE - timedelta(seconds=1))
+        result = attempts.submit_attempt(
+            session,
+            grace_user,
+            on_time.public_id,
+            answers_for(bank, on_time.drawn),
+            now=on_time.deadline + attempts.GRACE - timedelta(seconds=1),
+        )
         assert result.result.passed
 
     def test_an_attempt_left_open_expires_as_a_fail_with_cool_down(self, session, agent_user, bank):
@@ -164,8 +194,15 @@ class TestSubmit:
     def test_bad_submissions_are_refused_and_nothing_is_recorded(self, session, agent_user, bank, build, message):
         attempt = start(session, agent_user, bank)
         keys = {bank.question(q["question_id"]).type: q["key"] for q in attempt.drawn["questions"]}
-        error = refused("invalid_answers", attempts.submit_attempt, session, agent_user, attempt.public_id, build(keys),
-                        now=NOW + timedelta(minutes=1))
+        error = refused(
+            "invalid_answers",
+            attempts.submit_attempt,
+            session,
+            agent_user,
+            attempt.public_id,
+            build(keys),
+            now=NOW + timedelta(minutes=1),
+        )
         assert message in error.message and error.status == 422
         session.rollback()
         assert session.get(QuizAttempt, attempt.id).status == "open"
@@ -174,13 +211,29 @@ class TestSubmit:
     def test_another_users_attempt_is_refused(self, session, make_user, bank):
         owner, other = make_user("agent"), make_user("agent")
         attempt = start(session, owner, bank)
-        refused("not_your_attempt", attempts.submit_attempt, session, other, attempt.public_id, answers_for(bank, attempt.drawn), now=NOW)
+        refused(
+            "not_your_attempt",
+            attempts.submit_attempt,
+            session,
+            other,
+            attempt.public_id,
+            answers_for(bank, attempt.drawn),
+            now=NOW,
+        )
         refused("not_your_attempt", attempts.attempt_for, session, other, attempt.public_id)
 
-    @pytest.mark.parametrize("public_id, code", [
-        ("1", "bad_attempt_id"), ("-1", "bad_attempt_id"), ("9" * 400, "bad_attempt_id"), ("' OR 1=1 --", "bad_attempt_id"),
-        (None, "bad_attempt_id"), (12, "bad_attempt_id"), ("0" * 32, "attempt_not_found"),
-    ])
+    @pytest.mark.parametrize(
+        "public_id, code",
+        [
+            ("1", "bad_attempt_id"),
+            ("-1", "bad_attempt_id"),
+            ("9" * 400, "bad_attempt_id"),
+            ("' OR 1=1 --", "bad_attempt_id"),
+            (None, "bad_attempt_id"),
+            (12, "bad_attempt_id"),
+            ("0" * 32, "attempt_not_found"),
+        ],
+    )
     def test_malformed_and_unknown_attempt_ids_are_refused(self, session, agent_user, public_id, code):
         refused(code, attempts.attempt_for, session, agent_user, public_id)
 
@@ -205,7 +258,9 @@ class TestSubmit:
             submit(session, user, attempt, bank, right=False)
             text = json.dumps(attempts.result_view(session, attempt))
             assert ("EXPLANATION-SECRET" in text) == bank.review_shows_answers
-            assert ('"correct": true' in text.replace('"correct": false', "")) == bank.review_shows_answers or not bank.review_shows_answers
+            assert (
+                '"correct": true' in text.replace('"correct": false', "")
+            ) == bank.review_shows_answers or not bank.review_shows_answers
 
 
 class TestPolicy:
@@ -213,7 +268,9 @@ class TestPolicy:
         attempt = start(session, agent_user, bank)
         submitted = NOW + timedelta(minutes=5)
         submit(session, agent_user, attempt, bank, now=submitted, right=False)
-        error = refused("cooldown", attempts.start_attempt, session, agent_user, bank, now=submitted + timedelta(hours=23))
+        error = refused(
+            "cooldown", attempts.start_attempt, session, agent_user, bank, now=submitted + timedelta(hours=23)
+        )
         assert error.status == 429 and "24 hours" in error.message
         assert attempts.start_attempt(session, agent_user, bank, now=submitted + timedelta(hours=24, seconds=1)).created
 
@@ -227,7 +284,9 @@ class TestPolicy:
         for minute in (0, 30):
             attempt = start(session, agent_user, bank, now=NOW + timedelta(minutes=minute))
             submit(session, agent_user, attempt, bank, now=NOW + timedelta(minutes=minute + 5), right=False)
-        error = refused("attempt_limit", attempts.start_attempt, session, agent_user, bank, now=NOW + timedelta(hours=2))
+        error = refused(
+            "attempt_limit", attempts.start_attempt, session, agent_user, bank, now=NOW + timedelta(hours=2)
+        )
         assert error.extra["available_at"] == (NOW + timedelta(hours=24)).isoformat()
         assert attempts.start_attempt(session, agent_user, bank, now=NOW + timedelta(hours=24, seconds=1)).created
 

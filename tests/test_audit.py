@@ -20,7 +20,7 @@ def at(day: int) -> datetime:
 def logged(session):
     for day, action, actor in [
         (1, "login.success", "maria@example.com"),
-        (2, "login.failure", "=HYPERLINK(\"http://evil.example\")"),
+        (2, "login.failure", '=HYPERLINK("http://evil.example")'),
         (3, "token.create", "cli:ops"),
         (4, "roster.import", "cli:ops"),
     ]:

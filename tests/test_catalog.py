@@ -143,16 +143,33 @@ class TestCli:
     def test_validate_exit_codes_and_format(self, sop_dir):
         sop_dir.write("ATO-X")
         runner = CliRunner()
-        ok = runner.invoke(main, ["validate", "--no-git", "--sop-dir", str(sop_dir.root), "--quiz-dir", str(sop_dir.root / "no-quizzes")])
+        ok = runner.invoke(
+            main,
+            ["validate", "--no-git", "--sop-dir", str(sop_dir.root), "--quiz-dir", str(sop_dir.root / "no-quizzes")],
+        )
         assert ok.exit_code == 0, ok.output
         sop_dir.write("ATO-Y", related=["GONE"])
-        bad = runner.invoke(main, ["validate", "--no-git", "--sop-dir", str(sop_dir.root), "--quiz-dir", str(sop_dir.root / "no-quizzes")])
+        bad = runner.invoke(
+            main,
+            ["validate", "--no-git", "--sop-dir", str(sop_dir.root), "--quiz-dir", str(sop_dir.root / "no-quizzes")],
+        )
         assert bad.exit_code == 1
         assert "ato-y.md:" in bad.stderr and ": error: related names GONE" in bad.stderr
 
     def test_validate_json(self, sop_dir):
         sop_dir.write("ATO-X", review_by="2020-06-01", effective="2020-01-01")
-        result = CliRunner().invoke(main, ["validate", "--no-git", "--json", "--sop-dir", str(sop_dir.root), "--quiz-dir", str(sop_dir.root / "no-quizzes")])
+        result = CliRunner().invoke(
+            main,
+            [
+                "validate",
+                "--no-git",
+                "--json",
+                "--sop-dir",
+                str(sop_dir.root),
+                "--quiz-dir",
+                str(sop_dir.root / "no-quizzes"),
+            ],
+        )
         data = json.loads(result.stdout)
         assert result.exit_code == 0 and data["ok"] and data["warnings"] == 1
 

@@ -33,13 +33,19 @@ def catalog(sop_dir):
 
 def take(session, user, bank, now, *, right=True):
     attempt = attempts.start_attempt(session, user, bank, now=now).attempt
-    result = attempts.submit_attempt(session, user, attempt.public_id, answers_for(bank, attempt.drawn, right=right), now=now + timedelta(minutes=3))
+    result = attempts.submit_attempt(
+        session, user, attempt.public_id, answers_for(bank, attempt.drawn, right=right), now=now + timedelta(minutes=3)
+    )
     session.commit()
     return result
 
 
 def status(session, user, bank, now):
-    [found] = [s for s in certification.certifications_of(session, user.agent, [bank], now=now, due_days=DUE_DAYS) if s.bank_id == bank.id]
+    [found] = [
+        s
+        for s in certification.certifications_of(session, user.agent, [bank], now=now, due_days=DUE_DAYS)
+        if s.bank_id == bank.id
+    ]
     return found
 
 
@@ -73,12 +79,16 @@ class TestCertification:
         bank = make_bank("cert-t1", sops=["ATO-RECOVERY", "SIM-SWAP"])
         take(session, user, bank, T0 + timedelta(days=1))
         # A minor change is editorial: the certification stands.
-        sop_dir.write("SIM-SWAP", version="2.1", body="## Purpose {#purpose}\n\nReworded.\n\n## Steps {#steps}\n\n1. Same.\n")
+        sop_dir.write(
+            "SIM-SWAP", version="2.1", body="## Purpose {#purpose}\n\nReworded.\n\n## Steps {#steps}\n\n1. Same.\n"
+        )
         catalog(session, T0 + timedelta(days=5))
         assert status(session, user, bank, T0 + timedelta(days=6)).state == "valid"
         # A major change to a covered SOP ends it.
         major_at = T0 + timedelta(days=10)
-        sop_dir.write("ATO-RECOVERY", version="2.0", body="## Purpose {#purpose}\n\nNew rules.\n\n## Steps {#steps}\n\n1. New.\n")
+        sop_dir.write(
+            "ATO-RECOVERY", version="2.0", body="## Purpose {#purpose}\n\nNew rules.\n\n## Steps {#steps}\n\n1. New.\n"
+        )
         catalog(session, major_at)
         due = status(session, user, bank, major_at + timedelta(days=1))
         assert due.state == "recertification_due" and not due.certified
@@ -91,22 +101,29 @@ class TestCertification:
     def test_a_major_published_before_the_pass_does_not_end_it(self, session, make_user, sop_dir, catalog):
         sop_dir.write("ATO-RECOVERY", version="1.0")
         catalog(session, T0)
-        sop_dir.write("ATO-RECOVERY", version="2.0", body="## Purpose {#purpose}\n\nNew.\n\n## Steps {#steps}\n\n1. New.\n")
+        sop_dir.write(
+            "ATO-RECOVERY", version="2.0", body="## Purpose {#purpose}\n\nNew.\n\n## Steps {#steps}\n\n1. New.\n"
+        )
         catalog(session, T0 + timedelta(days=1))
         user = make_user("agent")
         bank = make_bank("cert-t1")
         take(session, user, bank, T0 + timedelta(days=2))
         assert status(session, user, bank, T0 + timedelta(days=3)).state == "valid"
 
-    def test_certifications_show_the_agents_tier_and_banks_no_longer_on_disk(self, session, make_user, sop_dir, catalog):
+    def test_certifications_show_the_agents_tier_and_banks_no_longer_on_disk(
+        self, session, make_user, sop_dir, catalog
+    ):
         sop_dir.write("ATO-RECOVERY")
         catalog(session, T0)
         user = make_user("agent")
         retired = make_bank("cert-old")
         take(session, user, retired, T0)
         listed = certification.certifications_of(
-            session, user.agent, [make_bank("cert-t1"), make_bank("cert-t2", tier="T2"), make_bank("upd", kind="update", version="1.0")],
-            now=T0 + timedelta(days=1), due_days=DUE_DAYS,
+            session,
+            user.agent,
+            [make_bank("cert-t1"), make_bank("cert-t2", tier="T2"), make_bank("upd", kind="update", version="1.0")],
+            now=T0 + timedelta(days=1),
+            due_days=DUE_DAYS,
         )
         assert {(s.bank_id, s.state) for s in listed} == {("cert-t1", "none"), ("cert-old", "valid")}
         assert next(s for s in listed if s.bank_id == "cert-old").title == "Bank cert-old"
@@ -207,7 +224,9 @@ class TestComprehensionCheckedAcknowledgement:
         assert assignment_of(session, t1).acknowledged_at == T0 + timedelta(hours=1)
         assert assignment_of(session, t2).acknowledged_at is None
 
-    def test_without_an_update_quiz_an_acknowledgement_counts_at_once(self, session, make_agent_user, sop_dir, catalog, tmp_path):
+    def test_without_an_update_quiz_an_acknowledgement_counts_at_once(
+        self, session, make_agent_user, sop_dir, catalog, tmp_path
+    ):
         sop_dir.write("ATO-RECOVERY", version="1.0")
         catalog(session, T0)
         certification.record_gate_decisions(session, load_directory(tmp_path / "none"), now=T0, final=True)
@@ -218,14 +237,18 @@ class TestComprehensionCheckedAcknowledgement:
     def test_a_later_edit_of_the_bank_files_does_not_change_who_counts(self, session, make_agent_user, gated, tmp_path):
         # The gating bank is deleted from disk after the decision: the gate stands.
         (tmp_path / "quizzes" / "update-ato-1-0.yml").unlink()
-        assert certification.record_gate_decisions(session, load_directory(tmp_path / "quizzes"), now=T0, final=True) == 0
+        assert (
+            certification.record_gate_decisions(session, load_directory(tmp_path / "quizzes"), now=T0, final=True) == 0
+        )
         user = make_agent_user()
         acknowledge(session, user, T0 + timedelta(hours=1))
         assert assignment_of(session, user).acknowledged_at is None
         [decision] = session.scalars(select(UpdateGateDecision)).all()
         assert [g.bank_id for g in decision.gates] == ["update-ato-1-0"] and decision.version == "1.0"
 
-    def test_a_bank_added_after_the_no_quiz_decision_does_not_gate(self, session, make_agent_user, sop_dir, catalog, tmp_path):
+    def test_a_bank_added_after_the_no_quiz_decision_does_not_gate(
+        self, session, make_agent_user, sop_dir, catalog, tmp_path
+    ):
         sop_dir.write("ATO-RECOVERY", version="1.0")
         catalog(session, T0)
         quiz_dir = tmp_path / "quizzes"

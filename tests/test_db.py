@@ -60,8 +60,15 @@ def test_sqlite_folder_is_created_for_a_new_database_file(tmp_path):
 
 def _agent(**overrides) -> Agent:
     values = dict(
-        employee_id="E1", name="A", email="a@example.com", tier="T1", vendor="northwind-bpo", site="manila",
-        team="T", language="en", start_date=date(2025, 1, 1),
+        employee_id="E1",
+        name="A",
+        email="a@example.com",
+        tier="T1",
+        vendor="northwind-bpo",
+        site="manila",
+        team="T",
+        language="en",
+        start_date=date(2025, 1, 1),
     )
     values.update(overrides)
     return Agent(**values)
@@ -118,8 +125,12 @@ def test_naive_timestamps_are_refused(session):
 @pytest.mark.parametrize("statement", ["UPDATE audit_events SET actor = 'someone else'", "DELETE FROM audit_events"])
 def test_the_database_refuses_to_change_audit_events(engine, statement):
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO audit_events (occurred_at, action, actor, target, ip, details) "
-                                "VALUES (CURRENT_TIMESTAMP, 'login.success', 'a', '', '', '{}')"))
+        connection.execute(
+            text(
+                "INSERT INTO audit_events (occurred_at, action, actor, target, ip, details) "
+                "VALUES (CURRENT_TIMESTAMP, 'login.success', 'a', '', '', '{}')"
+            )
+        )
     with pytest.raises(DBAPIError, match="append-only"):
         with engine.begin() as connection:
             connection.execute(text(statement))

@@ -7,7 +7,7 @@ from kb_app.exports import csv_text, spreadsheet_safe
 
 
 def test_formula_starts_are_kept_as_text():
-    for hostile in ("=HYPERLINK(\"x\")", "+1", "-2+3", "@SUM(A1)", "\tcmd", "\rx"):
+    for hostile in ('=HYPERLINK("x")', "+1", "-2+3", "@SUM(A1)", "\tcmd", "\rx"):
         assert spreadsheet_safe(hostile) == "'" + hostile
     assert spreadsheet_safe("ATO-RECOVERY") == "ATO-RECOVERY"
     assert spreadsheet_safe(-5) == -5  # numbers stay numbers

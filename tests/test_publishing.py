@@ -38,8 +38,20 @@ def roster(engine):
     ]
     with session_scope(engine) as session:
         for emp, tier, vendor, site, language in people:
-            session.add(Agent(employee_id=emp, name=f"Agent {emp}", email=f"{emp.lower()}@example.com", tier=tier, vendor=vendor,
-                              site=site, team=f"{site}-team", language=language, manager=f"Lead {site}", start_date=date(2025, 6, 1)))
+            session.add(
+                Agent(
+                    employee_id=emp,
+                    name=f"Agent {emp}",
+                    email=f"{emp.lower()}@example.com",
+                    tier=tier,
+                    vendor=vendor,
+                    site=site,
+                    team=f"{site}-team",
+                    language=language,
+                    manager=f"Lead {site}",
+                    start_date=date(2025, 6, 1),
+                )
+            )
     return engine
 
 
@@ -112,7 +124,12 @@ class TestPublish:
     def test_minor_bump_with_ack_required_opens_one(self, roster, sop_dir):
         sop_dir.write("ATO-RECOVERY")
         run_publish(roster, sop_dir)
-        sop_dir.write("ATO-RECOVERY", version="1.1", changelog=bump("1.1", ack_required=True), body="## Purpose\n\nSmall but important.\n")
+        sop_dir.write(
+            "ATO-RECOVERY",
+            version="1.1",
+            changelog=bump("1.1", ack_required=True),
+            body="## Purpose\n\nSmall but important.\n",
+        )
         assert run_publish(roster, sop_dir).changes[0].opens_requirement
 
     def test_text_changed_without_bump_is_refused_and_nothing_is_written(self, roster, sop_dir):
@@ -162,8 +179,20 @@ class TestPublish:
         sop_dir.write("ATO-RECOVERY")
         run_publish(roster, sop_dir)
         with session_scope(roster) as session:
-            session.add(Agent(employee_id="NEW1", name="New Hire", email="new1@example.com", tier="T1", vendor="apex-cx",
-                              site="bogota", team="bogota-team", language="es", manager="Lead", start_date=date(2026, 11, 20)))
+            session.add(
+                Agent(
+                    employee_id="NEW1",
+                    name="New Hire",
+                    email="new1@example.com",
+                    tier="T1",
+                    vendor="apex-cx",
+                    site="bogota",
+                    team="bogota-team",
+                    language="es",
+                    manager="Lead",
+                    start_date=date(2026, 11, 20),
+                )
+            )
         with session_scope(roster) as session:
             assert sync_assignments(session, now=NOW + timedelta(days=20), onboarding_days=14) == 1
             due = session.scalars(select(Assignment.due_at).join(Agent).where(Agent.employee_id == "NEW1")).one()
@@ -264,13 +293,22 @@ class TestReadingAndBanners:
         sop_dir.write("ATO-RECOVERY", body="## Verify {#verify}\n\nOne signal.\n\n## Close {#close}\n\nDone.\n")
         run_publish(roster, sop_dir)
         ack(roster, "N1", "ATO-RECOVERY")
-        sop_dir.write("ATO-RECOVERY", version="2.0", changelog=bump("2.0", "Two signals now."),
-                      body="## Verify {#verify}\n\nTwo signals.\n\n## Close {#close}\n\nDone.\n")
+        sop_dir.write(
+            "ATO-RECOVERY",
+            version="2.0",
+            changelog=bump("2.0", "Two signals now."),
+            body="## Verify {#verify}\n\nTwo signals.\n\n## Close {#close}\n\nDone.\n",
+        )
         run_publish(roster, sop_dir, now=NOW + timedelta(days=1))
         with session_scope(roster) as session:
             who = agent(session, "N1")
             [item] = reading_list(session, who, now=NOW + timedelta(days=1))
-            assert (item.sop_id, item.version, item.last_acknowledged, item.summary) == ("ATO-RECOVERY", "2.0", "1.0", "Two signals now.")
+            assert (item.sop_id, item.version, item.last_acknowledged, item.summary) == (
+                "ATO-RECOVERY",
+                "2.0",
+                "1.0",
+                "Two signals now.",
+            )
             change = what_changed(session, who, "ATO-RECOVERY")
             assert change.previous.version == "1.0"
             assert {c.anchor: c.status for c in change.diff.sections} == {"verify": "changed", "close": "unchanged"}
@@ -320,8 +358,13 @@ class TestCoverage:
         with session_scope(roster) as session:
             rows = coverage(session, by=["vendor", "site"], now=NOW + timedelta(days=10))
         table = {(r.group["vendor"], r.group["site"]): (r.population, r.acknowledged) for r in rows}
-        assert table == {("apex-cx", "bogota"): (2, 1), ("apex-cx", "krakow"): (1, 0), ("in-house", "dublin"): (2, 0),
-                         ("northwind-bpo", "cebu"): (1, 0), ("northwind-bpo", "manila"): (2, 1)}
+        assert table == {
+            ("apex-cx", "bogota"): (2, 1),
+            ("apex-cx", "krakow"): (1, 0),
+            ("in-house", "dublin"): (2, 0),
+            ("northwind-bpo", "cebu"): (1, 0),
+            ("northwind-bpo", "manila"): (2, 1),
+        }
 
     def test_vendor_scope_hides_other_vendors(self, roster, sop_dir):
         self.publish_and_ack(roster, sop_dir)
@@ -375,7 +418,9 @@ def test_concurrent_acknowledgements_from_processes_make_one_row(roster, sop_dir
     roster.dispose()
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
-    workers = [context.Process(target=_ack_in_process, args=(db_url, "N1", content_hash, start, results)) for _ in range(4)]
+    workers = [
+        context.Process(target=_ack_in_process, args=(db_url, "N1", content_hash, start, results)) for _ in range(4)
+    ]
     for worker in workers:
         worker.start()
     start.set()
@@ -399,7 +444,9 @@ def test_median_from_buckets_is_within_a_quarter_hour_of_the_true_median():
         for value in seconds:
             buckets[value // MEDIAN_RESOLUTION_SECONDS] = buckets.get(value // MEDIAN_RESOLUTION_SECONDS, 0) + 1
         true_hours = statistics.median(seconds) / 3600
-        assert abs(median_of_histogram(list(buckets.items())) - true_hours) <= MEDIAN_RESOLUTION_SECONDS / 3600 / 2 + 0.01
+        assert (
+            abs(median_of_histogram(list(buckets.items())) - true_hours) <= MEDIAN_RESOLUTION_SECONDS / 3600 / 2 + 0.01
+        )
 
     check()
 
@@ -428,7 +475,11 @@ def test_publish_records_which_update_quiz_gates_a_new_version(roster, sop_dir, 
         plan = publish(session, load_catalog(sop_dir.root), now=NOW, by="test", quiz_banks=banks)
         assert plan.changes[0].quiz_gates == ["update-ato-recovery-2-0"]
         [decision] = gate_decisions(session)
-        assert (decision.sop_id, decision.version, [g.bank_id for g in decision.gates]) == ("ATO-RECOVERY", "2.0", ["update-ato-recovery-2-0"])
+        assert (decision.sop_id, decision.version, [g.bank_id for g in decision.gates]) == (
+            "ATO-RECOVERY",
+            "2.0",
+            ["update-ato-recovery-2-0"],
+        )
 
 
 def test_coverage_counts_acknowledgements_awaiting_their_quiz(roster, sop_dir, tmp_path):
@@ -436,7 +487,13 @@ def test_coverage_counts_acknowledgements_awaiting_their_quiz(roster, sop_dir, t
 
     sop_dir.write("ATO-RECOVERY", version="2.0", changelog=bump("2.0"))
     with session_scope(roster) as session:
-        publish(session, load_catalog(sop_dir.root), now=NOW, by="test", quiz_banks=load_directory(update_bank_dir(tmp_path)))
+        publish(
+            session,
+            load_catalog(sop_dir.root),
+            now=NOW,
+            by="test",
+            quiz_banks=load_directory(update_bank_dir(tmp_path)),
+        )
     ack(roster, "N1", "ATO-RECOVERY")
     with session_scope(roster) as session:
         [row] = coverage(session, by=["requirement"], now=NOW + timedelta(days=1))

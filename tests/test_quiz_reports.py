@@ -56,7 +56,9 @@ def simulate(session, make_user, sop_dir, *, per_attempt: int, ability_of) -> tu
                 if q["question_id"] == "signals" and q["key"] in wrong and rng.random() < 0.5:
                     # Half right: one of the two right options, so partial credit (0.5) appears.
                     labels = dict(zip("abcdefghijkl", q["order"]))
-                    submission[q["key"]] = [next(l for l, oid in labels.items() if bank.question("signals").option(oid).is_correct)]
+                    submission[q["key"]] = [
+                        next(l for l, oid in labels.items() if bank.question("signals").option(oid).is_correct)
+                    ]
             attempts.submit_attempt(session, user, attempt.public_id, submission, now=now + timedelta(minutes=2))
     session.commit()
     return bank, users
@@ -152,13 +154,20 @@ class TestItemAnalysis:
         ability_items = [i for i in analysis.items if i.question_id not in ("team", "screenshots")]
         assert all(i.discrimination > 0.5 and i.efficiency > 0.5 and not i.flags for i in ability_items)
         assert analysis.alpha > 0.5
-        assert {f for fs in flags.values() for f in fs} <= {"too_easy", "too_hard", "low_discrimination", "negative_discrimination"}
+        assert {f for fs in flags.values() for f in fs} <= {
+            "too_easy",
+            "too_hard",
+            "low_discrimination",
+            "negative_discrimination",
+        }
 
     def test_option_counts_add_up_to_what_was_chosen(self, session, population):
         bank, _ = population
         [analysis] = quiz_reports.item_analysis(session, bank)
         stored = session.execute(
-            select(QuizAnswer.question_id, QuizAnswerChoice.choice).join(QuizAnswerChoice, QuizAnswerChoice.answer_id == QuizAnswer.id)
+            select(QuizAnswer.question_id, QuizAnswerChoice.choice).join(
+                QuizAnswerChoice, QuizAnswerChoice.answer_id == QuizAnswer.id
+            )
         ).all()
         for item in analysis.items:
             mine = [choice for question_id, choice in stored if question_id == item.question_id]
@@ -215,21 +224,34 @@ class TestCertificationCoverage:
         publish(session, load_catalog(sop_dir.root), now=T0, by="test")
         session.commit()
         bank = make_bank("cert-t1", valid_days=60, cooldown_hours=0)
-        users = {name: make_user("agent", vendor=vendor) for name, vendor in [
-            ("valid", "northwind-bpo"), ("expiring", "northwind-bpo"), ("due", "apex-cx"), ("never", "apex-cx"), ("expired", "apex-cx")]}
+        users = {
+            name: make_user("agent", vendor=vendor)
+            for name, vendor in [
+                ("valid", "northwind-bpo"),
+                ("expiring", "northwind-bpo"),
+                ("due", "apex-cx"),
+                ("never", "apex-cx"),
+                ("expired", "apex-cx"),
+            ]
+        }
         make_user("agent", tier="T2", vendor="in-house")  # another tier: not in this bank's population
         make_user("agent", active=False)  # left: not counted
         take(session, users["expired"], bank, T0 - timedelta(days=90))
         take(session, users["due"], bank, T0 + timedelta(days=1))
         take(session, users["expiring"], bank, T0 + timedelta(days=2))
         session.commit()
-        sop_dir.write("ATO-RECOVERY", version="2.0", body="## Purpose {#purpose}\n\nNew.\n\n## Steps {#steps}\n\n1. New.\n")
+        sop_dir.write(
+            "ATO-RECOVERY", version="2.0", body="## Purpose {#purpose}\n\nNew.\n\n## Steps {#steps}\n\n1. New.\n"
+        )
         publish(session, load_catalog(sop_dir.root), now=T0 + timedelta(days=10), by="test")
         # The last one passes after the major, so it stays valid.
         take(session, users["valid"], bank, T0 + timedelta(days=40))
         session.commit()
         now = T0 + timedelta(days=45)
-        rows = {r.group["vendor"]: r for r in quiz_reports.certification_coverage(session, bank, by=["vendor"], now=now, due_days=7)}
+        rows = {
+            r.group["vendor"]: r
+            for r in quiz_reports.certification_coverage(session, bank, by=["vendor"], now=now, due_days=7)
+        }
         nw, apex = rows["northwind-bpo"], rows["apex-cx"]
         assert (nw.population, nw.valid, nw.expiring, nw.certified) == (2, 1, 0, 1)
         # "expiring" passed on day 2 but a major came on day 10: recertification due (and overdue by day 45).
@@ -237,10 +259,19 @@ class TestCertificationCoverage:
         assert (apex.population, apex.recertification_due, apex.never, apex.expired) == (3, 1, 1, 1)
         [total] = quiz_reports.certification_coverage(session, bank, by=[], now=now, due_days=7)
         assert total.population == 5 and total.percent_certified == 20.0
-        [scoped] = quiz_reports.certification_coverage(session, bank, by=["site"], now=now, due_days=7, flt=ReportFilter(vendor="apex-cx"))
+        [scoped] = quiz_reports.certification_coverage(
+            session, bank, by=["site"], now=now, due_days=7, flt=ReportFilter(vendor="apex-cx")
+        )
         assert scoped.population == 3
         # Before the major: the day-2 pass is valid and expiring soon (60-day validity).
-        early = {r.group["vendor"]: r for r in quiz_reports.certification_coverage(session, bank, by=["vendor"], now=T0 + timedelta(days=35), due_days=7)}
+        early = {
+            r.group["vendor"]: r
+            for r in quiz_reports.certification_coverage(
+                session, bank, by=["vendor"], now=T0 + timedelta(days=35), due_days=7
+            )
+        }
         assert early["northwind-bpo"].recertification_due == 1  # the major at day 10 already counts
-        before_major = quiz_reports.certification_coverage(session, bank, by=["vendor"], now=T0 + timedelta(days=5), due_days=7)
+        before_major = quiz_reports.certification_coverage(
+            session, bank, by=["vendor"], now=T0 + timedelta(days=5), due_days=7
+        )
         assert {r.group["vendor"]: r.certified for r in before_major} == {"apex-cx": 1, "northwind-bpo": 1}

@@ -48,8 +48,20 @@ def smtp():
 def published(engine, sop_dir):
     with session_scope(engine) as session:
         for emp, vendor in (("N1", "northwind-bpo"), ("N2", "northwind-bpo"), ("A1", "apex-cx")):
-            session.add(Agent(employee_id=emp, name=f"Agent <b>{emp}</b>", email=f"{emp.lower()}@example.com", tier="T1",
-                              vendor=vendor, site="manila", team="m1", language="en", manager="Lead", start_date=date(2025, 1, 1)))
+            session.add(
+                Agent(
+                    employee_id=emp,
+                    name=f"Agent <b>{emp}</b>",
+                    email=f"{emp.lower()}@example.com",
+                    tier="T1",
+                    vendor=vendor,
+                    site="manila",
+                    team="m1",
+                    language="en",
+                    manager="Lead",
+                    start_date=date(2025, 1, 1),
+                )
+            )
         for vendor in ("northwind-bpo", "apex-cx"):
             session.add(User(email=f"pm@{vendor}.example", role="partner_manager", vendor=vendor, session_nonce="x"))
     sop_dir.write("ATO-RECOVERY")

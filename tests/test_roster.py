@@ -21,8 +21,19 @@ def csv_bytes(*rows: str, header: str = HEADER, newline: str = "\n") -> bytes:
     return newline.join([header, *rows]).encode("utf-8") + newline.encode()
 
 
-def row(employee_id="NW-1", name="Maria Santos", email="maria@nw.example", tier="T1", vendor="northwind-bpo",
-        site="manila", team="NW Manila 1", language="en", manager="Ana Cruz", start_date="2025-06-02", active="true") -> str:
+def row(
+    employee_id="NW-1",
+    name="Maria Santos",
+    email="maria@nw.example",
+    tier="T1",
+    vendor="northwind-bpo",
+    site="manila",
+    team="NW Manila 1",
+    language="en",
+    manager="Ana Cruz",
+    start_date="2025-06-02",
+    active="true",
+) -> str:
     return ",".join([employee_id, name, email, tier, vendor, site, team, language, manager, start_date, active])
 
 
@@ -41,14 +52,20 @@ def count_agents(session) -> int:
 
 def test_reads_a_spreadsheet_export_with_bom_crlf_and_stray_whitespace():
     data = b"\xef\xbb\xbf" + csv_bytes(
-        row(), " NW-2 ,  Jose Reyes ,JOSE@NW.EXAMPLE , t1 , Northwind-BPO , Manila ,NW Manila 1, EN ,, 2025-07-01 , ",
+        row(),
+        " NW-2 ,  Jose Reyes ,JOSE@NW.EXAMPLE , t1 , Northwind-BPO , Manila ,NW Manila 1, EN ,, 2025-07-01 , ",
         newline="\r\n",
     )
     rows = roster.read_roster_csv(data)
     assert [r.employee_id for r in rows] == ["NW-1", "NW-2"]
     jose = rows[1]
     assert (jose.name, jose.email, jose.tier, jose.vendor, jose.site, jose.language) == (
-        "Jose Reyes", "jose@nw.example", "T1", "northwind-bpo", "manila", "en"
+        "Jose Reyes",
+        "jose@nw.example",
+        "T1",
+        "northwind-bpo",
+        "manila",
+        "en",
     )
     assert jose.manager is None and jose.active is True and jose.start_date == date(2025, 7, 1)
     assert jose.line == 3
@@ -61,7 +78,9 @@ def test_semicolon_delimited_exports_are_read():
 
 def test_manager_and_active_columns_are_optional():
     header = "employee_id,name,email,tier,vendor,site,team,language,start_date"
-    rows = roster.read_roster_csv(csv_bytes("NW-1,A B,a@x.example,T2,in-house,dublin,Inv A,en,2024-01-01", header=header))
+    rows = roster.read_roster_csv(
+        csv_bytes("NW-1,A B,a@x.example,T2,in-house,dublin,Inv A,en,2024-01-01", header=header)
+    )
     assert rows[0].active is True and rows[0].manager is None and rows[0].tier == "T2"
 
 
@@ -108,7 +127,9 @@ def test_every_bad_row_is_listed_with_its_line_number():
 
 
 def test_undecodable_bytes_are_reported_on_their_line_along_with_other_bad_rows():
-    data = csv_bytes(row(), row(employee_id="NW-2", name="Mar\xeda").replace("Mar\xeda", "MARIA"), row(employee_id="NW-3", tier="X"))
+    data = csv_bytes(
+        row(), row(employee_id="NW-2", name="Mar\xeda").replace("Mar\xeda", "MARIA"), row(employee_id="NW-3", tier="X")
+    )
     data = data.replace(b"MARIA", "Mar\xeda".encode("latin-1"))
     found = problems_of(data)
     assert sorted(found) == [3, 4]
@@ -153,8 +174,11 @@ def test_import_inserts_then_updates_by_employee_id(session):
     assert first.counts() == {"new": 2, "changed": 0, "unchanged": 0, "deactivated": 0}
     second = import_bytes(
         session,
-        csv_bytes(row(employee_id="NW-1", team="NW Manila 2", tier="T2"), row(employee_id="NW-2", email="b@nw.example"),
-                  row(employee_id="NW-3", email="c@nw.example")),
+        csv_bytes(
+            row(employee_id="NW-1", team="NW Manila 2", tier="T2"),
+            row(employee_id="NW-2", email="b@nw.example"),
+            row(employee_id="NW-3", email="c@nw.example"),
+        ),
     )
     assert second.counts() == {"new": 1, "changed": 1, "unchanged": 1, "deactivated": 0}
     assert second.field_counts() == {"team": 1, "tier": 1}
@@ -166,7 +190,9 @@ def test_import_inserts_then_updates_by_employee_id(session):
 def test_dry_run_writes_nothing_but_reports_what_would_change(session):
     import_bytes(session, csv_bytes(row(employee_id="NW-1")))
     plan = roster.import_roster(
-        session, roster.read_roster_csv(csv_bytes(row(employee_id="NW-1", site="cebu"), row(employee_id="NW-2"))), dry_run=True
+        session,
+        roster.read_roster_csv(csv_bytes(row(employee_id="NW-1", site="cebu"), row(employee_id="NW-2"))),
+        dry_run=True,
     )
     session.rollback()
     assert plan.counts() == {"new": 1, "changed": 1, "unchanged": 0, "deactivated": 0}
@@ -176,7 +202,9 @@ def test_dry_run_writes_nothing_but_reports_what_would_change(session):
 
 
 def test_deactivate_missing_deactivates_agents_absent_from_the_file(session):
-    import_bytes(session, csv_bytes(row(employee_id="NW-1"), row(employee_id="NW-2"), row(employee_id="NW-3", active="false")))
+    import_bytes(
+        session, csv_bytes(row(employee_id="NW-1"), row(employee_id="NW-2"), row(employee_id="NW-3", active="false"))
+    )
     plan = import_bytes(session, csv_bytes(row(employee_id="NW-1")), deactivate_missing=True)
     assert plan.counts()["deactivated"] == 1  # NW-3 was already inactive
     assert [e for _, e in plan.deactivated] == ["NW-2"]
@@ -260,7 +288,9 @@ def test_list_agents_filters_and_searches_safely(session, make_agent):
 
 def test_kb_roster_import_rejects_a_bad_file_whole_and_lists_every_bad_row(runner, session, tmp_path):
     path = tmp_path / "roster.csv"
-    path.write_bytes(csv_bytes(row(employee_id="NW-1"), row(employee_id="NW-2", tier="T3"), row(employee_id="NW-3", email="x")))
+    path.write_bytes(
+        csv_bytes(row(employee_id="NW-1"), row(employee_id="NW-2", tier="T3"), row(employee_id="NW-3", email="x"))
+    )
     result = runner.invoke(["roster", "import", str(path)])
     assert result.exit_code == 1
     assert f"{path}:3: error: unknown tier 'T3'" in result.stderr
@@ -316,8 +346,13 @@ def test_demo_roster_is_deterministic_and_about_300_agents():
 def test_kb_demo_seed_is_idempotent_and_prints_the_logins(runner, session):
     first = runner.invoke(["demo", "seed"])
     assert first.exit_code == 0, first.output
-    for email in ("agent.t1@demo.example", "agent.t2@demo.example", "pm.northwind@demo.example",
-                  "trainer@demo.example", "admin@demo.example"):
+    for email in (
+        "agent.t1@demo.example",
+        "agent.t2@demo.example",
+        "pm.northwind@demo.example",
+        "trainer@demo.example",
+        "admin@demo.example",
+    ):
         assert email in first.stdout
     assert "demo-admin-pw" in first.stdout
     total = count_agents(session)

@@ -54,7 +54,12 @@ def test_drafts_are_not_indexed(service):
 
 def test_result_carries_what_the_page_shows(service):
     hit = service.search("verify ownership").hits[0]
-    assert (hit.sop_id, hit.title, hit.section, hit.anchor) == ("ATO-RECOVERY", "Hacked account recovery", "Verify ownership", "verify-ownership")
+    assert (hit.sop_id, hit.title, hit.section, hit.anchor) == (
+        "ATO-RECOVERY",
+        "Hacked account recovery",
+        "Verify ownership",
+        "verify-ownership",
+    )
     assert (hit.kind, hit.status, hit.version) == ("sop", "active", "1.0")
     assert hit.url == "/sop/procedures/ato-recovery/#verify-ownership"
     assert hit.score > 0
@@ -182,7 +187,10 @@ def test_field_filters_narrow_results(service):
     assert set(sop_ids(service.search("kind:escalation threats"))) == {"ESC-THREAT-MGMT"}
     assert set(sop_ids(service.search("id:SIM-SWAP phone"))) == {"SIM-SWAP"}
     assert set(sop_ids(service.search("status:retired code"))) == {"SMS-OTP-FALLBACK"}
-    assert set(sop_ids(service.search("id:BUL-* kind:bulletin", limit=50))) == {"BUL-2026-11-WAVE", "BUL-2025-01-OUTAGE"}
+    assert set(sop_ids(service.search("id:BUL-* kind:bulletin", limit=50))) == {
+        "BUL-2026-11-WAVE",
+        "BUL-2025-01-OUTAGE",
+    }
 
 
 def test_filter_values_of_one_field_widen_and_fields_narrow(service):
@@ -212,10 +220,40 @@ def test_escalation_steps_are_searchable(service):
 # -- syntax that must never fail ----------------------------------------------------------------
 
 BROKEN = [
-    "", " ", '"', '"unbalanced quote', 'two "quotes" "', "AND", "OR NOT", "*", "?", "(", ")", "((2fa",
-    "the of and", "tag:", "id:", "kind:\"", "foo:bar", ":", "::::", "\x00\x01\x1b[31m", "a" * 5000,
-    "hacked " * 400, "\u202e\u200b", "\ud800", "😀 2fa 😀", "email\ttab\nnewline", "id:\"ATO", "-", "+reset -sim",
-    "tier:T9", "tier:", "https://example.com/login?x=1&y=2", "<script>alert(1)</script>", "%s %d {0}",
+    "",
+    " ",
+    '"',
+    '"unbalanced quote',
+    'two "quotes" "',
+    "AND",
+    "OR NOT",
+    "*",
+    "?",
+    "(",
+    ")",
+    "((2fa",
+    "the of and",
+    "tag:",
+    "id:",
+    'kind:"',
+    "foo:bar",
+    ":",
+    "::::",
+    "\x00\x01\x1b[31m",
+    "a" * 5000,
+    "hacked " * 400,
+    "\u202e\u200b",
+    "\ud800",
+    "😀 2fa 😀",
+    "email\ttab\nnewline",
+    'id:"ATO',
+    "-",
+    "+reset -sim",
+    "tier:T9",
+    "tier:",
+    "https://example.com/login?x=1&y=2",
+    "<script>alert(1)</script>",
+    "%s %d {0}",
 ]
 
 
@@ -234,7 +272,32 @@ def test_any_text_never_raises(service, query):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.sampled_from(['"', "*", "(", ")", "AND", "tag:", "id:", "kind:sop", "2fa", "hacked", "sim", "swap", "-", ":", " ", "verfy", "\x00"]), max_size=20))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                '"',
+                "*",
+                "(",
+                ")",
+                "AND",
+                "tag:",
+                "id:",
+                "kind:sop",
+                "2fa",
+                "hacked",
+                "sim",
+                "swap",
+                "-",
+                ":",
+                " ",
+                "verfy",
+                "\x00",
+            ]
+        ),
+        max_size=20,
+    )
+)
 def test_any_mix_of_syntax_fragments_never_raises(service, fragments):
     service.search("".join(fragments), tier="T2")
 
@@ -246,7 +309,12 @@ def test_unknown_tier_is_a_caller_error(service):
 
 def test_parse_query_reads_phrases_prefixes_and_filters():
     parsed = parse_query('sim swap "port freeze" verif* tag:Phone tier:t2 id:esc-* junk:x AND')
-    assert [(c.kind, c.text) for c in parsed.chunks] == [("words", "sim swap"), ("phrase", "port freeze"), ("prefix", "verif"), ("words", "junk x")]
+    assert [(c.kind, c.text) for c in parsed.chunks] == [
+        ("words", "sim swap"),
+        ("phrase", "port freeze"),
+        ("prefix", "verif"),
+        ("words", "junk x"),
+    ]
     assert parsed.filters == {"tag": {"phone"}, "tier": {"T2"}, "id": {"ESC-*"}}
 
 
@@ -274,7 +342,9 @@ def test_snippet_marks_synonym_matches(service):
 
 
 def test_plain_text_drops_markdown_but_keeps_words():
-    text = plain_text('!!! warning "Check first"\n    Read **this** [link](a.md#b) and `code`.\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n=== "Phone"\n')
+    text = plain_text(
+        '!!! warning "Check first"\n    Read **this** [link](a.md#b) and `code`.\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n=== "Phone"\n'
+    )
     assert "Check first" in text and "Read this link and code." in text and "a b." in text and "Phone" in text
     assert "a.md" not in text and "**" not in text and "---" not in text
 
@@ -342,7 +412,9 @@ def test_search_modules_import_no_web_or_cli_framework():
     import sys
 
     code = "import sys, kb_app.search; print(sorted(m for m in ('flask', 'click') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-W", "error::SyntaxWarning", "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-W", "error::SyntaxWarning", "-c", code], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -382,7 +454,8 @@ def test_typo_neighbours_match_a_brute_force_scan(service, data):
             word = word[:position] + word[position + 1] + word[position] + word[position + 2 :]
     maxdist = fuzzy_distance(word)
     expected = {
-        (known, d) for known in index.sorted_words
+        (known, d)
+        for known in index.sorted_words
         if known[0] == word[0] and 0 < (d := edit_distance(word, known, maxdist)) <= maxdist
     }
     assert set(index.neighbours(word, maxdist, 10_000)) == expected

@@ -33,7 +33,9 @@ def test_kb_index_builds_and_reports(corpus, tmp_path):
 
 
 def test_kb_index_json(corpus, tmp_path):
-    result = CliRunner().invoke(main, ["index", "--json", "--sop-dir", str(corpus.root), "--index-dir", str(tmp_path / "index")])
+    result = CliRunner().invoke(
+        main, ["index", "--json", "--sop-dir", str(corpus.root), "--index-dir", str(tmp_path / "index")]
+    )
     report = json.loads(result.stdout)
     assert report["tiers"]["T1"]["sops"] == 11 and report["drafts_skipped"] == 1
 

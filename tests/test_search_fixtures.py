@@ -139,23 +139,55 @@ Pangolin procedure, not yet published.
 
 def write_corpus(sop_dir, *, with_tier2: bool = True) -> None:
     """The search test corpus. `with_tier2=False` leaves out everything only Tier 2 may read."""
-    ato_body = ATO_BODY if with_tier2 else ATO_BODY.replace(ATO_BODY[ATO_BODY.index("/// tier"): ATO_BODY.index("///\n\n## Recover") + 4], "")
+    ato_body = (
+        ATO_BODY
+        if with_tier2
+        else ATO_BODY.replace(ATO_BODY[ATO_BODY.index("/// tier") : ATO_BODY.index("///\n\n## Recover") + 4], "")
+    )
     sop_dir.write("ATO-RECOVERY", body=ato_body, title="Hacked account recovery", tags=["ato", "recovery"])
-    sop_dir.write("TWO-STEP-RESET", body=TWO_STEP_BODY, title="Two-step verification reset", tags=["authenticator", "recovery"])
+    sop_dir.write(
+        "TWO-STEP-RESET", body=TWO_STEP_BODY, title="Two-step verification reset", tags=["authenticator", "recovery"]
+    )
     sop_dir.write("SIM-SWAP", body=SIM_BODY, title="SIM swap and port-out", tags=["phone", "sim"])
     sop_dir.write("EMAIL-CHANGE-REVERSAL", body=EMAIL_BODY, title="Reversing an email change", tags=["email"])
     sop_dir.write("PHISHING-TRIAGE", body=PHISHING_BODY, title="Phishing triage", tags=["phishing"])
-    sop_dir.write("SMS-OTP-FALLBACK", body=RETIRED_BODY, title="Text message code fallback", status="retired", tags=["sms"])
+    sop_dir.write(
+        "SMS-OTP-FALLBACK", body=RETIRED_BODY, title="Text message code fallback", status="retired", tags=["sms"]
+    )
     sop_dir.write("SMS-CODE-DELIVERY", body=ACTIVE_SMS_BODY, title="Text message code delivery", tags=["sms"])
     sop_dir.write("CHAT-HYGIENE", body=HTML_BODY, title="Chat hygiene", tags=["chat"])
-    sop_dir.write("ESC-THREAT-MGMT", kind="escalation", body=ESCALATION_BODY, title="Escalating to Threat Management", tags=["escalation", "threat"])
-    sop_dir.write("BUL-2026-11-WAVE", kind="bulletin", body=BULLETIN_BODY, title="Credential stuffing wave", tags=["bulletin", "ato"], expires="2026-12-20T00:00:00Z")
-    sop_dir.write("BUL-2025-01-OUTAGE", kind="bulletin", body=OLD_BULLETIN_BODY, title="Recovery console outage", tags=["bulletin"], expires="2025-02-01T00:00:00Z")
+    sop_dir.write(
+        "ESC-THREAT-MGMT",
+        kind="escalation",
+        body=ESCALATION_BODY,
+        title="Escalating to Threat Management",
+        tags=["escalation", "threat"],
+    )
+    sop_dir.write(
+        "BUL-2026-11-WAVE",
+        kind="bulletin",
+        body=BULLETIN_BODY,
+        title="Credential stuffing wave",
+        tags=["bulletin", "ato"],
+        expires="2026-12-20T00:00:00Z",
+    )
+    sop_dir.write(
+        "BUL-2025-01-OUTAGE",
+        kind="bulletin",
+        body=OLD_BULLETIN_BODY,
+        title="Recovery console outage",
+        tags=["bulletin"],
+        expires="2025-02-01T00:00:00Z",
+    )
     sop_dir.write("PANGOLIN-DRAFT", body=DRAFT_BODY, title="Pangolin draft", status="draft")
     if with_tier2:
         sop_dir.write(
-            "T2-INSIDER-RISK", body=INSIDER_BODY, title="Insider risk and collusion", visibility="t2_only",
-            audience={"tiers": ["T2"]}, tags=["insider-risk", "tier2"],
+            "T2-INSIDER-RISK",
+            body=INSIDER_BODY,
+            title="Insider risk and collusion",
+            visibility="t2_only",
+            audience={"tiers": ["T2"]},
+            tags=["insider-risk", "tier2"],
         )
 
 

@@ -25,7 +25,15 @@ def record(session, query, results=3, *, who=T1_AGENT, at=NOW, refines=None, fil
 
 
 def click(session, row, rank=1, at=NOW):
-    search_log.record_click(session, row.id, tier=row.tier, sop_id="ATO-RECOVERY", target="/sop/procedures/ato-recovery/#verify", rank=rank, now=at)
+    search_log.record_click(
+        session,
+        row.id,
+        tier=row.tier,
+        sop_id="ATO-RECOVERY",
+        target="/sop/procedures/ato-recovery/#verify",
+        rank=rank,
+        now=at,
+    )
     session.commit()
 
 
@@ -60,7 +68,13 @@ def test_no_user_id_is_stored(engine):
 def test_a_search_is_recorded_with_tier_role_vendor_and_week(session):
     row = record(session, "  Hacked ACCOUNT ", 7, filters={"kind": ["escalation"], "tag": ["sim", "ato"]})
     stored = session.get(SearchQuery, row.id)
-    assert (stored.query, stored.tier, stored.role, stored.vendor, stored.result_count) == ("hacked account", "T1", "agent", "northwind-bpo", 7)
+    assert (stored.query, stored.tier, stored.role, stored.vendor, stored.result_count) == (
+        "hacked account",
+        "T1",
+        "agent",
+        "northwind-bpo",
+        7,
+    )
     assert stored.filters == "kind:escalation tag:ato tag:sim"
     assert stored.week_start == THIS_WEEK
     assert stored.searched_at == NOW
@@ -209,15 +223,33 @@ def test_one_week_of_the_window(session, history):
 
 def test_export_rows_per_week_tier_and_query(session, history):
     rows = search_log.export_rows(session, Window(weeks=2, agents_only=False), now=NOW)
-    assert rows[0] == {"week_start": "2026-11-23", "tier": "T1", "query": "hacked", "searches": 2, "zero_result": 0,
-                       "opened": 1, "clicks": 2, "avg_results": 4.5}
-    assert {(r["week_start"], r["query"]) for r in rows} >= {("2026-11-16", "hacked"), ("2026-11-23", "ledger"), ("2026-11-23", "trainer test")}
+    assert rows[0] == {
+        "week_start": "2026-11-23",
+        "tier": "T1",
+        "query": "hacked",
+        "searches": 2,
+        "zero_result": 0,
+        "opened": 1,
+        "clicks": 2,
+        "avg_results": 4.5,
+    }
+    assert {(r["week_start"], r["query"]) for r in rows} >= {
+        ("2026-11-16", "hacked"),
+        ("2026-11-23", "ledger"),
+        ("2026-11-23", "trainer test"),
+    }
     assert all(tuple(r) == search_log.EXPORT_COLUMNS for r in rows)
 
 
 def test_window_totals_count_the_window_or_one_week(session, history):
     totals = search_log.window_totals(session, Window(weeks=4), now=NOW)
-    assert (totals.week_start, totals.searches, totals.zero_result, totals.opened, totals.clicks) == (THIS_WEEK - timedelta(weeks=3), 7, 3, 2, 3)
+    assert (totals.week_start, totals.searches, totals.zero_result, totals.opened, totals.clicks) == (
+        THIS_WEEK - timedelta(weeks=3),
+        7,
+        3,
+        2,
+        3,
+    )
     one = search_log.window_totals(session, Window(weeks=4, week=THIS_WEEK - timedelta(days=7)), now=NOW)
     assert (one.week_start, one.searches) == (THIS_WEEK - timedelta(days=7), 2)
     assert search_log.window_totals(session, Window(weeks=1, tier="T2"), now=NOW).searches == 1
@@ -232,8 +264,18 @@ def test_purge_command_deletes_old_searches(runner, engine):
     old = datetime.now(timezone.utc) - timedelta(days=400)
     with session_scope(engine) as session:
         for when in (old, datetime.now(timezone.utc)):
-            session.add(SearchQuery(searched_at=when, week_start=when.date(), query="2fa reset", filters="", tier="T1",
-                                    role="agent", vendor="apex-cx", result_count=3))
+            session.add(
+                SearchQuery(
+                    searched_at=when,
+                    week_start=when.date(),
+                    query="2fa reset",
+                    filters="",
+                    tier="T1",
+                    role="agent",
+                    vendor="apex-cx",
+                    result_count=3,
+                )
+            )
     result = runner.invoke(["search-log", "purge", "--older-than", "365", "--json"])
     assert result.exit_code == 0, result.output
     assert '"deleted": 1' in result.stdout

@@ -170,7 +170,12 @@ def test_worker_processes_keep_searching_while_another_process_rebuilds(corpus, 
     done = tmp_path / "rebuilds-done"
     build_index(corpus.root, index_dir)
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(index_dir), str(done)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(index_dir), str(done)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     for worker in workers:

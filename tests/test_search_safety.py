@@ -18,12 +18,43 @@ from kb_app.search import SearchService, build_index
 from test_search_fixtures import NOW, T2_SECRETS, index_dir, search_corpus, service, write_corpus  # noqa: F401 - fixtures
 
 PROBES = [
-    "quokka", "quokka ledger", '"quokka ledger"', '"employee collusion"', "collusion", "Marmalade protocol",
-    "marmalade", "T2-INSIDER-RISK", "t2 insider risk", "id:T2-INSIDER-RISK", "id:T2-*", "id:t2-insider-risk collusion",
-    "tier:T2", "tier:T2 quokka", "tier:2 collusion", "tag:insider-risk", "tag:tier2", "kind:sop quokka",
-    "quok*", "collu*", "marma*", "quoka", "colusion", "marmalde", "quokkas", "zebralineage", "gondolier sessions",
-    "zebralin*", "gondoleir", "insider risk", "status:active marmalade", "*", "quokka OR collusion AND tier:T2",
-    '"trace the gondolier sessions back"', "verify ownership", "session", "account",
+    "quokka",
+    "quokka ledger",
+    '"quokka ledger"',
+    '"employee collusion"',
+    "collusion",
+    "Marmalade protocol",
+    "marmalade",
+    "T2-INSIDER-RISK",
+    "t2 insider risk",
+    "id:T2-INSIDER-RISK",
+    "id:T2-*",
+    "id:t2-insider-risk collusion",
+    "tier:T2",
+    "tier:T2 quokka",
+    "tier:2 collusion",
+    "tag:insider-risk",
+    "tag:tier2",
+    "kind:sop quokka",
+    "quok*",
+    "collu*",
+    "marma*",
+    "quoka",
+    "colusion",
+    "marmalde",
+    "quokkas",
+    "zebralineage",
+    "gondolier sessions",
+    "zebralin*",
+    "gondoleir",
+    "insider risk",
+    "status:active marmalade",
+    "*",
+    "quokka OR collusion AND tier:T2",
+    '"trace the gondolier sessions back"',
+    "verify ownership",
+    "session",
+    "account",
 ]
 
 
@@ -56,7 +87,9 @@ def _assert_no_secret(results, query: str) -> None:
 
 @pytest.mark.parametrize("query", PROBES)
 def test_tier1_results_do_not_depend_on_tier2_material(service, tier1_only_service, query):
-    assert _comparable(service.search(query, tier="T1", limit=50)) == _comparable(tier1_only_service.search(query, tier="T1", limit=50))
+    assert _comparable(service.search(query, tier="T1", limit=50)) == _comparable(
+        tier1_only_service.search(query, tier="T1", limit=50)
+    )
 
 
 @pytest.mark.parametrize("query", PROBES)
@@ -65,9 +98,15 @@ def test_tier1_never_sees_tier2_words_ids_or_tags(service, query):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.sampled_from(PROBES + ["2fa", '"', "(", "AND", "tag:", "*", "verfy", "-"]), min_size=1, max_size=5).map(" ".join))
+@given(
+    st.lists(st.sampled_from(PROBES + ["2fa", '"', "(", "AND", "tag:", "*", "verfy", "-"]), min_size=1, max_size=5).map(
+        " ".join
+    )
+)
 def test_no_query_built_from_probes_tells_tier1_anything(service, tier1_only_service, query):
-    assert _comparable(service.search(query, tier="T1", limit=20)) == _comparable(tier1_only_service.search(query, tier="T1", limit=20))
+    assert _comparable(service.search(query, tier="T1", limit=20)) == _comparable(
+        tier1_only_service.search(query, tier="T1", limit=20)
+    )
 
 
 def test_tier1_suggestions_never_offer_tier2_words(service):

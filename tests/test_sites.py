@@ -84,16 +84,39 @@ def write_corpus(sop_dir: SopDir) -> None:
         escalation=["ESC-THREAT-MGMT"],
         related=["SIM-SWAP"],
         changelog=[
-            {"version": "2.0", "date": "2026-10-01", "summary": "Two strong signals are now required.", "ack_required": True},
+            {
+                "version": "2.0",
+                "date": "2026-10-01",
+                "summary": "Two strong signals are now required.",
+                "ack_required": True,
+            },
             {"version": "1.1", "date": "2026-03-02", "summary": "Clarified the device check."},
             {"version": "1.0", "date": "2025-02-10", "summary": "First published version."},
         ],
     )
-    sop_dir.write("SIM-SWAP", review_by="2026-02-01", tags=["sim"], changelog=[{"version": "1.0", "date": "2026-05-05", "summary": "SIM swap first version."}])
+    sop_dir.write(
+        "SIM-SWAP",
+        review_by="2026-02-01",
+        tags=["sim"],
+        changelog=[{"version": "1.0", "date": "2026-05-05", "summary": "SIM swap first version."}],
+    )
     sop_dir.write("OLD-PROC", status="retired", tags=["legacy"])
     sop_dir.write("ESC-THREAT-MGMT", kind="escalation", steps=STEPS, tags=["escalation"])
-    sop_dir.write("T2-INFRA", visibility="t2_only", audience={"tiers": ["T2"]}, body=T2_BODY, tags=["t2-internal"], title="Investigating the walrus ledger")
-    sop_dir.write("BUL-2026-11-MASS-ATO", kind="bulletin", expires="2099-12-05T00:00:00Z", tags=["incident"], title="Mass takeover wave")
+    sop_dir.write(
+        "T2-INFRA",
+        visibility="t2_only",
+        audience={"tiers": ["T2"]},
+        body=T2_BODY,
+        tags=["t2-internal"],
+        title="Investigating the walrus ledger",
+    )
+    sop_dir.write(
+        "BUL-2026-11-MASS-ATO",
+        kind="bulletin",
+        expires="2099-12-05T00:00:00Z",
+        tags=["incident"],
+        title="Mass takeover wave",
+    )
 
 
 def fake_mermaid(tmp: Path) -> Path:
@@ -209,7 +232,12 @@ def test_changelog_renders_as_a_table_with_the_acknowledgement_marker(built):
     changelog = ato[ato.index('id="kb-changelog"') :]
     rows = re.findall(r"<tr>(.*?)</tr>", changelog, re.S)
     assert "Version" in rows[0] and "Acknowledgement" in rows[0]
-    assert "<strong>2.0</strong> (current)" in rows[1] and "2026-10-01" in rows[1] and 'class="kb-ack"' in rows[1] and ">Required<" in rows[1]
+    assert (
+        "<strong>2.0</strong> (current)" in rows[1]
+        and "2026-10-01" in rows[1]
+        and 'class="kb-ack"' in rows[1]
+        and ">Required<" in rows[1]
+    )
     assert "1.1" in rows[2] and "kb-ack--none" in rows[2]
     assert len(rows) == 4
 
@@ -248,7 +276,11 @@ def test_index_pages_exist_and_list_the_pages_of_the_audience(built):
 def test_escalation_directory_lists_every_path_with_teams_and_slas(built):
     _, site, _ = built
     directory = page(site / "T1", "escalation-directory.md")
-    assert 'id="esc-threat-mgmt"' in directory and 'id="team-threat-management"' in directory and 'id="team-policy"' in directory
+    assert (
+        'id="esc-threat-mgmt"' in directory
+        and 'id="team-threat-management"' in directory
+        and 'id="team-policy"' in directory
+    )
     assert "4 hours" in directory and "2 days" in directory and "Policy exception form" in directory
     assert "ATO-RECOVERY" in directory  # used by
 
@@ -308,7 +340,10 @@ def test_broken_link_fails_the_build_and_keeps_the_previous_site(sop_dir, tmp_pa
     message = str(raised.value)
     assert "T1 site failed to build" in message and "'../procedures/'" in message
     [problem] = raised.value.problems
-    assert problem.path == str(path) and problem.line == path.read_text().splitlines().index("See [every procedure](../procedures/).") + 1
+    assert (
+        problem.path == str(path)
+        and problem.line == path.read_text().splitlines().index("See [every procedure](../procedures/).") + 1
+    )
     assert (site / "T1").resolve() == previous and (previous / "procedures" / "ato-recovery" / "index.html").is_file()
     assert [p for p in (site / ".builds").iterdir()] == [previous]
 
@@ -337,7 +372,21 @@ def test_cli_builds_one_audience_and_reports_json(sop_dir, tmp_path):
     write_corpus(sop_dir)
     site = tmp_path / "site"
     env = {"KB_VENDOR_DIR": str(tmp_path / "vendor")}
-    result = CliRunner().invoke(main, ["build-site", "--sop-dir", str(sop_dir.root), "--site-dir", str(site), "--audience", "T1", "--offline", "--json"], env=env)
+    result = CliRunner().invoke(
+        main,
+        [
+            "build-site",
+            "--sop-dir",
+            str(sop_dir.root),
+            "--site-dir",
+            str(site),
+            "--audience",
+            "T1",
+            "--offline",
+            "--json",
+        ],
+        env=env,
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["ok"] and list(report["audiences"]) == ["T1"] and report["audiences"]["T1"]["pages"] == 10
@@ -349,7 +398,11 @@ def test_cli_builds_one_audience_and_reports_json(sop_dir, tmp_path):
 
 def test_cli_prints_validation_problems_as_path_line_and_exits_1(sop_dir, tmp_path):
     path = sop_dir.write("ATO-RECOVERY", related=["NO-SUCH-SOP"])
-    result = CliRunner().invoke(main, ["build-site", "--sop-dir", str(sop_dir.root), "--site-dir", str(tmp_path / "site"), "--offline"], env={"KB_VENDOR_DIR": str(tmp_path / "vendor")})
+    result = CliRunner().invoke(
+        main,
+        ["build-site", "--sop-dir", str(sop_dir.root), "--site-dir", str(tmp_path / "site"), "--offline"],
+        env={"KB_VENDOR_DIR": str(tmp_path / "vendor")},
+    )
     assert result.exit_code == 1
     line = path.read_text().splitlines().index("related:") + 2
     assert f"{path}:{line}: error: related names NO-SUCH-SOP, which does not exist" in result.stderr
@@ -410,7 +463,11 @@ def test_real_corpus_tier1_site_has_none_of_the_tier2_text(tmp_path):
 def test_cli_without_npm_still_builds_and_warns(sop_dir, tmp_path):
     sop_dir.write("ESC-THREAT-MGMT", kind="escalation")
     env = {"KB_VENDOR_DIR": str(tmp_path / "vendor"), "KB_NPM": str(tmp_path / "no-npm-here")}
-    result = CliRunner().invoke(main, ["build-site", "--sop-dir", str(sop_dir.root), "--site-dir", str(tmp_path / "site"), "--audience", "T1"], env=env)
+    result = CliRunner().invoke(
+        main,
+        ["build-site", "--sop-dir", str(sop_dir.root), "--site-dir", str(tmp_path / "site"), "--audience", "T1"],
+        env=env,
+    )
     assert result.exit_code == 0, result.output
     assert "no-npm-here` was not found" in result.stderr and "diagrams show their source instead" in result.stderr
     assert "flowchart LR" in page(tmp_path / "site" / "T1", "escalations/esc-threat-mgmt.md")

@@ -52,7 +52,8 @@ def serve(directory: Path):
         port = probe.getsockname()[1]
     server = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 10
@@ -72,7 +73,9 @@ def offline_page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             external: list[str] = []
@@ -149,7 +152,11 @@ def test_banner_slot_shows_the_web_apps_banner_and_search_can_go_to_the_server(t
     with serve(tmp_path / "site" / "T1") as base, offline_page() as page:
         page.route(
             "**/api/v1/me/banner?*",
-            lambda r: r.fulfill(status=200, content_type="application/json", body='{"text": "3 updates to acknowledge <b>now</b>", "level": "warning", "url": "/acks"}'),
+            lambda r: r.fulfill(
+                status=200,
+                content_type="application/json",
+                body='{"text": "3 updates to acknowledge <b>now</b>", "level": "warning", "url": "/acks"}',
+            ),
         )
         page.goto(f"{base}/procedures/ato-recovery/")
         slot = page.locator("#kb-banner [data-kb-user-banner]")

@@ -148,7 +148,17 @@ def test_deactivating_a_user_revokes_their_tokens(session, make_user):
 def test_kb_user_create_with_password_from_stdin(runner, session, make_agent):
     make_agent(employee_id="NW-9")
     result = runner.invoke(
-        ["user", "create", "--role", "agent", "--email", "nw9@example.com", "--employee-id", "NW-9", "--password-stdin"],
+        [
+            "user",
+            "create",
+            "--role",
+            "agent",
+            "--email",
+            "nw9@example.com",
+            "--employee-id",
+            "NW-9",
+            "--password-stdin",
+        ],
         input=PASSWORD + "\n",
     )
     assert result.exit_code == 0, result.output
@@ -166,17 +176,23 @@ def test_kb_user_create_prompts_and_confirms_the_password(runner, session):
 
 
 def test_kb_user_create_reports_problems_with_exit_1(runner):
-    result = runner.invoke(["user", "create", "--role", "partner_manager", "--email", "pm@example.com", "--no-password"])
+    result = runner.invoke(
+        ["user", "create", "--role", "partner_manager", "--email", "pm@example.com", "--no-password"]
+    )
     assert result.exit_code == 1
     assert "needs --vendor" in result.stderr
-    weak = runner.invoke(["user", "create", "--role", "admin", "--email", "a@example.com", "--password-stdin"], input="short\n")
+    weak = runner.invoke(
+        ["user", "create", "--role", "admin", "--email", "a@example.com", "--password-stdin"], input="short\n"
+    )
     assert weak.exit_code == 1 and "at least 10" in weak.stderr
     assert runner.invoke(["user", "create", "--role", "boss", "--email", "a@example.com"]).exit_code == 2
 
 
 def test_kb_user_set_password_and_list(runner, session, make_user):
     user = make_user("trainer")
-    result = runner.invoke(["user", "set-password", "--email", user.email, "--password-stdin"], input="brand-new-password\n")
+    result = runner.invoke(
+        ["user", "set-password", "--email", user.email, "--password-stdin"], input="brand-new-password\n"
+    )
     assert result.exit_code == 0, result.output
     assert users.authenticate(session, user.email, "brand-new-password") is not None
     listing = runner.invoke(["user", "list", "--json"])

@@ -55,7 +55,11 @@ def test_unreadable_files_get_a_clear_message(sop_dir, raw, line, words):
     "overrides, field, words",
     [
         ({"kind": "howto"}, "kind", "`kind`"),
-        ({"version": "2", "changelog": [{"version": "1.0", "date": "2026-01-01", "summary": "x"}]}, "version", "is not MAJOR.MINOR"),
+        (
+            {"version": "2", "changelog": [{"version": "1.0", "date": "2026-01-01", "summary": "x"}]},
+            "version",
+            "is not MAJOR.MINOR",
+        ),
         ({"status": "live"}, "status", "`status`"),
         ({"audience": {"tiers": ["T3"]}}, "  - T3", "audience.tiers.0"),
         ({"visibility": "secret"}, "visibility", "`visibility`"),

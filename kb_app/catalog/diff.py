@@ -93,12 +93,24 @@ def diff_texts(old: str, new: str, *, old_label: str = "old", new_label: str = "
         seen.add(section.anchor)
         before = old_sections.get(section.anchor)
         if before is None:
-            changes.append(SectionChange(section.anchor, section.heading, "added", [DiffLine("add", l) for l in section.text.splitlines()]))
+            changes.append(
+                SectionChange(
+                    section.anchor, section.heading, "added", [DiffLine("add", l) for l in section.text.splitlines()]
+                )
+            )
         elif normalize_text(before.text) == normalize_text(section.text):
             changes.append(SectionChange(section.anchor, section.heading, "unchanged"))
         else:
-            changes.append(SectionChange(section.anchor, section.heading, "changed", collapse_context(_line_diff(before.text, section.text))))
+            changes.append(
+                SectionChange(
+                    section.anchor, section.heading, "changed", collapse_context(_line_diff(before.text, section.text))
+                )
+            )
     for anchor, section in old_sections.items():
         if anchor not in seen:
-            changes.append(SectionChange(anchor, section.heading, "removed", [DiffLine("remove", l) for l in section.text.splitlines()]))
+            changes.append(
+                SectionChange(
+                    anchor, section.heading, "removed", [DiffLine("remove", l) for l in section.text.splitlines()]
+                )
+            )
     return SopDiff(unified, changes)

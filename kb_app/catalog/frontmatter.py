@@ -54,7 +54,13 @@ def decode(raw: bytes, path: str) -> str:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise InputError(
-            [Problem.error(path, line, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8")]
+            [
+                Problem.error(
+                    path,
+                    line,
+                    f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8",
+                )
+            ]
         ) from None
 
 
@@ -85,7 +91,11 @@ def parse(text: str, path: str) -> FrontMatter:
     lines = text.splitlines(keepends=True)
     if not _DELIMITER.match(lines[0]):
         raise InputError(
-            [Problem.error(path, 1, "missing front matter: the file must start with a line '---', then YAML, then '---'")]
+            [
+                Problem.error(
+                    path, 1, "missing front matter: the file must start with a line '---', then YAML, then '---'"
+                )
+            ]
         )
     end = next((i for i in range(1, len(lines)) if _DELIMITER.match(lines[i])), None)
     if end is None:
@@ -106,7 +116,9 @@ def parse(text: str, path: str) -> FrontMatter:
     finally:
         loader.dispose()
     if not isinstance(data, dict):
-        raise InputError([Problem.error(path, 2, "front matter must be a YAML mapping of fields (id: ..., title: ...)")])
+        raise InputError(
+            [Problem.error(path, 2, "front matter must be a YAML mapping of fields (id: ..., title: ...)")]
+        )
     return FrontMatter(
         data=data,
         lines=_line_map(node, offset),

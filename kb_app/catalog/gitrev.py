@@ -40,7 +40,11 @@ def load_at_revision(sop_dir: Path, revision: str = "HEAD") -> RevisionCatalog:
     commit = _git(top, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
     prefix = sop_dir.relative_to(top.resolve()).as_posix()
     listing = _git(top, "ls-tree", "-r", "-z", "--name-only", commit, "--", prefix if prefix != "." else ".")
-    names = [n for n in listing.decode("utf-8", "replace").split("\0") if n.endswith(".md") and Path(n).name not in SKIPPED_FILES]
+    names = [
+        n
+        for n in listing.decode("utf-8", "replace").split("\0")
+        if n.endswith(".md") and Path(n).name not in SKIPPED_FILES
+    ]
     sops: dict[str, Sop] = {}
     if not names:
         return RevisionCatalog(commit, sops)

@@ -89,9 +89,7 @@ class Sop:
     def sections(self) -> list[Section]:
         """Sections of the source text (every tier block included), with file line numbers."""
         offset = self.body_start_line - 1
-        return [
-            Section(s.anchor, s.heading, s.level, s.text, s.line + offset) for s in split_sections(self.body)
-        ]
+        return [Section(s.anchor, s.heading, s.level, s.text, s.line + offset) for s in split_sections(self.body)]
 
     def sections_for(self, tier: str) -> list[Section]:
         """Sections of the text as a reader of `tier` sees it (lines are of that text)."""
@@ -118,9 +116,7 @@ class Sop:
 
     def is_open_bulletin(self, now: datetime) -> bool:
         return (
-            self.kind is Kind.BULLETIN
-            and self.status is Status.ACTIVE
-            and (self.expires is None or now < self.expires)
+            self.kind is Kind.BULLETIN and self.status is Status.ACTIVE and (self.expires is None or now < self.expires)
         )
 
     def to_dict(self) -> dict:
@@ -262,11 +258,15 @@ def load_catalog(sop_dir: Path | str) -> Catalog:
     sop_dir = Path(sop_dir)
     catalog = Catalog(root=sop_dir)
     if not sop_dir.is_dir():
-        catalog.problems.append(Problem.error(str(sop_dir), 1, "SOP directory does not exist (set KB_SOP_DIR or --sop-dir)"))
+        catalog.problems.append(
+            Problem.error(str(sop_dir), 1, "SOP directory does not exist (set KB_SOP_DIR or --sop-dir)")
+        )
         return catalog
     files = sop_files(sop_dir)
     if not files:
-        catalog.problems.append(Problem.warning(str(sop_dir), 1, "no SOP files (*.md) here: is KB_SOP_DIR or --sop-dir right?"))
+        catalog.problems.append(
+            Problem.warning(str(sop_dir), 1, "no SOP files (*.md) here: is KB_SOP_DIR or --sop-dir right?")
+        )
     for file in files:
         path = display_path(file, sop_dir)
         try:
@@ -278,7 +278,9 @@ def load_catalog(sop_dir: Path | str) -> Catalog:
         if sop.id in catalog.sops:
             catalog.duplicates.append(sop)
             first = catalog.sops[sop.id]
-            catalog.problems.append(Problem.error(path, sop.line_of("id"), f"duplicate id {sop.id}: already used by {first.path}"))
+            catalog.problems.append(
+                Problem.error(path, sop.line_of("id"), f"duplicate id {sop.id}: already used by {first.path}")
+            )
             continue
         catalog.sops[sop.id] = sop
     return catalog

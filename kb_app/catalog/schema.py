@@ -46,7 +46,7 @@ class Visibility(str, Enum):
 def parse_version(value: str) -> tuple[int, int]:
     match = VERSION.match(value)
     if not match:
-        raise ValueError(f"version {value!r} is not MAJOR.MINOR (for example \"2.0\")")
+        raise ValueError(f'version {value!r} is not MAJOR.MINOR (for example "2.0")')
     return int(match.group(1)), int(match.group(2))
 
 

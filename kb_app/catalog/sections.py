@@ -99,18 +99,32 @@ def find_tier_blocks(text: str, path: str = "", line_offset: int = 0) -> tuple[l
         opening = _TIER_OPEN.match(line)
         if opening:
             if open_at is not None:
-                problems.append(Problem.error(path, number + line_offset, f"tier block opened inside the tier block of line {open_at + line_offset}; close it with '///' first"))
+                problems.append(
+                    Problem.error(
+                        path,
+                        number + line_offset,
+                        f"tier block opened inside the tier block of line {open_at + line_offset}; close it with '///' first",
+                    )
+                )
                 continue
             raw = [t for t in re.split(r"[\s,]+", opening.group("tiers") or "") if t]
             unknown = [t for t in raw if t not in _TIER_TITLES]
             if not raw or unknown:
-                problems.append(Problem.error(path, number + line_offset, f"tier block needs tiers T1 and/or T2, got {', '.join(unknown) or 'none'} (write '/// tier | T2')"))
+                problems.append(
+                    Problem.error(
+                        path,
+                        number + line_offset,
+                        f"tier block needs tiers T1 and/or T2, got {', '.join(unknown) or 'none'} (write '/// tier | T2')",
+                    )
+                )
             open_at, open_tiers = number, frozenset(t for t in raw if t in _TIER_TITLES)
         elif _TIER_CLOSE.match(line) and open_at is not None:
             blocks.append(TierBlock(open_at, number, open_tiers))
             open_at = None
     if open_at is not None:
-        problems.append(Problem.error(path, open_at + line_offset, "tier block is not closed: add a line '///' after its text"))
+        problems.append(
+            Problem.error(path, open_at + line_offset, "tier block is not closed: add a line '///' after its text")
+        )
     return blocks, problems
 
 
@@ -186,7 +200,10 @@ def find_headings(text: str) -> list[Heading]:
             for (n, level, name, explicit, _), (anchor, _name) in zip(found, toc)
         ]
     # Fallback (a heading form the scanner does not know): slugify like the toc extension does.
-    return [Heading(n, level, name, explicit or slugify(name, "-"), explicit or slugify(name, "-")) for n, level, name, explicit, _ in found]
+    return [
+        Heading(n, level, name, explicit or slugify(name, "-"), explicit or slugify(name, "-"))
+        for n, level, name, explicit, _ in found
+    ]
 
 
 def _inside_container(lines: list[str], number: int) -> bool:
@@ -210,5 +227,7 @@ def split_sections(text: str) -> list[Section]:
         sections.append(Section("", "", 0, lead, 1))
     for index, heading in enumerate(headings):
         end = headings[index + 1].line - 1 if index + 1 < len(headings) else len(lines)
-        sections.append(Section(heading.anchor, heading.text, heading.level, "".join(lines[heading.line - 1 : end]), heading.line))
+        sections.append(
+            Section(heading.anchor, heading.text, heading.level, "".join(lines[heading.line - 1 : end]), heading.line)
+        )
     return sections

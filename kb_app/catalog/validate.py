@@ -69,9 +69,17 @@ def _check_kind_rules(sop: Sop) -> list[Problem]:
     problems = []
     p = sop.path
     if sop.visibility is Visibility.T2_ONLY and "T1" in sop.audience.tiers:
-        problems.append(Problem.error(p, sop.line_of("visibility"), "visibility t2_only cannot have T1 in audience.tiers"))
+        problems.append(
+            Problem.error(p, sop.line_of("visibility"), "visibility t2_only cannot have T1 in audience.tiers")
+        )
     if sop.kind is Kind.ESCALATION and not sop.steps:
-        problems.append(Problem.error(p, sop.line_of("kind"), "an escalation path needs `steps` (trigger, from_tier, to_team, channel, sla, required_fields)"))
+        problems.append(
+            Problem.error(
+                p,
+                sop.line_of("kind"),
+                "an escalation path needs `steps` (trigger, from_tier, to_team, channel, sla, required_fields)",
+            )
+        )
     if sop.kind is not Kind.ESCALATION and sop.steps:
         problems.append(Problem.error(p, sop.line_of("steps"), "only escalation paths (kind: escalation) have `steps`"))
     if sop.kind is Kind.BULLETIN and sop.ack_within is None:
@@ -81,9 +89,15 @@ def _check_kind_rules(sop: Sop) -> list[Problem]:
             if name in sop.front.data:
                 problems.append(Problem.error(p, sop.line_of(name), f"only bulletins (kind: bulletin) have `{name}`"))
     if sop.review_by < sop.effective:
-        problems.append(Problem.error(p, sop.line_of("review_by"), f"review_by {sop.review_by} is before effective {sop.effective}"))
+        problems.append(
+            Problem.error(p, sop.line_of("review_by"), f"review_by {sop.review_by} is before effective {sop.effective}")
+        )
     if sop.expires is not None and sop.expires.date() < sop.effective:
-        problems.append(Problem.error(p, sop.line_of("expires"), f"expires {sop.expires:%Y-%m-%d} is before effective {sop.effective}"))
+        problems.append(
+            Problem.error(
+                p, sop.line_of("expires"), f"expires {sop.expires:%Y-%m-%d} is before effective {sop.effective}"
+            )
+        )
     return problems
 
 
@@ -92,11 +106,19 @@ def _check_file_name(sop: Sop) -> list[Problem]:
     name = Path(sop.rel_path or sop.path).name
     expected = f"{sop.id.lower()}.md"
     if name != expected:
-        problems.append(Problem.error(sop.path, sop.line_of("id"), f"id {sop.id} does not match the file name {name}: name the file {expected}"))
+        problems.append(
+            Problem.error(
+                sop.path,
+                sop.line_of("id"),
+                f"id {sop.id} does not match the file name {name}: name the file {expected}",
+            )
+        )
     folder = KIND_FOLDERS[sop.kind]
     parts = Path(sop.rel_path).parts if sop.rel_path else ()
     if parts and (len(parts) < 2 or parts[0] != folder):
-        problems.append(Problem.warning(sop.path, sop.line_of("kind"), f"a {sop.kind.value} belongs in the {folder}/ folder"))
+        problems.append(
+            Problem.warning(sop.path, sop.line_of("kind"), f"a {sop.kind.value} belongs in the {folder}/ folder")
+        )
     return problems
 
 
@@ -107,19 +129,37 @@ def _check_changelog(sop: Sop) -> list[Problem]:
     if entries and entries[0].version != sop.version:
         listed = any(e.version == sop.version for e in entries)
         where = "is not the first (newest) changelog entry" if listed else "has no changelog entry"
-        problems.append(Problem.error(p, sop.line_of("changelog", 0, "version"), f"current version {sop.version} {where}"))
+        problems.append(
+            Problem.error(p, sop.line_of("changelog", 0, "version"), f"current version {sop.version} {where}")
+        )
     seen: set[str] = set()
     for index, entry in enumerate(entries):
         if entry.version in seen:
-            problems.append(Problem.error(p, sop.line_of("changelog", index, "version"), f"changelog lists version {entry.version} twice"))
+            problems.append(
+                Problem.error(
+                    p, sop.line_of("changelog", index, "version"), f"changelog lists version {entry.version} twice"
+                )
+            )
         seen.add(entry.version)
         if index == 0:
             continue
         newer = entries[index - 1]
         if parse_version(entry.version) >= parse_version(newer.version):
-            problems.append(Problem.error(p, sop.line_of("changelog", index, "version"), f"changelog is not ordered newest first: {entry.version} comes after {newer.version}"))
+            problems.append(
+                Problem.error(
+                    p,
+                    sop.line_of("changelog", index, "version"),
+                    f"changelog is not ordered newest first: {entry.version} comes after {newer.version}",
+                )
+            )
         elif entry.date > newer.date:
-            problems.append(Problem.error(p, sop.line_of("changelog", index, "date"), f"changelog dates go backwards: {entry.version} ({entry.date}) is dated after {newer.version} ({newer.date})"))
+            problems.append(
+                Problem.error(
+                    p,
+                    sop.line_of("changelog", index, "date"),
+                    f"changelog dates go backwards: {entry.version} ({entry.date}) is dated after {newer.version} ({newer.date})",
+                )
+            )
     return problems
 
 
@@ -132,9 +172,21 @@ def _check_body(sop: Sop) -> list[Problem]:
     for heading in find_headings(sop.body):
         line = heading.line + offset
         if heading.level == 1:
-            problems.append(Problem.warning(sop.path, line, "level-1 heading in the body: the title comes from the front matter, start sections at ##"))
+            problems.append(
+                Problem.warning(
+                    sop.path,
+                    line,
+                    "level-1 heading in the body: the title comes from the front matter, start sections at ##",
+                )
+            )
         if heading.requested in seen:
-            problems.append(Problem.error(sop.path, line, f"heading anchor #{heading.requested} is used twice (first on line {seen[heading.requested]}); give one an explicit {{#anchor}}"))
+            problems.append(
+                Problem.error(
+                    sop.path,
+                    line,
+                    f"heading anchor #{heading.requested} is used twice (first on line {seen[heading.requested]}); give one an explicit {{#anchor}}",
+                )
+            )
         else:
             seen[heading.requested] = line
     if not sop.body.strip():
@@ -155,9 +207,19 @@ def _check_references(sop: Sop, catalog: Catalog) -> list[Problem]:
             if ref == sop.id:
                 problems.append(Problem.error(sop.path, line, f"{field_name} names the SOP itself"))
             if field_name == "escalation" and target.kind is not Kind.ESCALATION:
-                problems.append(Problem.error(sop.path, line, f"escalation names {ref}, which is a {target.kind.value}, not an escalation path"))
+                problems.append(
+                    Problem.error(
+                        sop.path,
+                        line,
+                        f"escalation names {ref}, which is a {target.kind.value}, not an escalation path",
+                    )
+                )
             if readable_by_t1 and not target.visible_to("T1"):
-                problems.append(Problem.error(sop.path, line, f"{field_name} names {ref}, which is t2_only, from a page Tier 1 can read"))
+                problems.append(
+                    Problem.error(
+                        sop.path, line, f"{field_name} names {ref}, which is t2_only, from a page Tier 1 can read"
+                    )
+                )
             if target.status is Status.RETIRED and sop.status is Status.ACTIVE:
                 problems.append(Problem.warning(sop.path, line, f"{field_name} names {ref}, which is retired"))
     return problems
@@ -177,11 +239,15 @@ def _check_links(sop: Sop, catalog: Catalog, by_rel_path: dict[str, Sop]) -> lis
         else:
             resolved = posixpath.normpath(posixpath.join(here, path))
             if resolved.startswith("../") or resolved == "..":
-                problems.append(Problem.error(sop.path, link.line, f"link {link.target} points outside the SOP directory"))
+                problems.append(
+                    Problem.error(sop.path, link.line, f"link {link.target} points outside the SOP directory")
+                )
                 continue
             if not resolved.endswith(".md"):
                 if not (catalog.root / resolved).exists():
-                    problems.append(Problem.error(sop.path, link.line, f"link {link.target} points to a file that does not exist"))
+                    problems.append(
+                        Problem.error(sop.path, link.line, f"link {link.target} points to a file that does not exist")
+                    )
                 continue
             target = by_rel_path.get(resolved)
             if target is None:
@@ -190,14 +256,28 @@ def _check_links(sop: Sop, catalog: Catalog, by_rel_path: dict[str, Sop]) -> lis
                 continue
         t1_context = readable_by_t1 and not link.in_t2_block
         if t1_context and not target.visible_to("T1"):
-            problems.append(Problem.error(sop.path, link.line, f"link to {target.id}, which is t2_only, from text Tier 1 can read (move the link into a '/// tier | T2' block)"))
+            problems.append(
+                Problem.error(
+                    sop.path,
+                    link.line,
+                    f"link to {target.id}, which is t2_only, from text Tier 1 can read (move the link into a '/// tier | T2' block)",
+                )
+            )
             continue
         if anchor:
             anchors = {s.anchor for s in target.sections}
             if anchor not in anchors:
-                problems.append(Problem.error(sop.path, link.line, f"link {link.target}: {target.id} has no section #{anchor}"))
+                problems.append(
+                    Problem.error(sop.path, link.line, f"link {link.target}: {target.id} has no section #{anchor}")
+                )
             elif t1_context and anchor not in {s.anchor for s in target.sections_for("T1")}:
-                problems.append(Problem.error(sop.path, link.line, f"link {link.target}: section #{anchor} of {target.id} is Tier 2 only, but the link is in text Tier 1 can read"))
+                problems.append(
+                    Problem.error(
+                        sop.path,
+                        link.line,
+                        f"link {link.target}: section #{anchor} of {target.id} is Tier 2 only, but the link is in text Tier 1 can read",
+                    )
+                )
     return problems
 
 
@@ -213,10 +293,16 @@ def _check_against_git(catalog: Catalog, revision: str) -> list[Problem]:
             continue
         line = sop.line_of("version")
         if parse_version(sop.version) < parse_version(old.version):
-            problems.append(Problem.error(sop.path, line, f"version went backwards: {old.version} at {revision}, {sop.version} now"))
+            problems.append(
+                Problem.error(sop.path, line, f"version went backwards: {old.version} at {revision}, {sop.version} now")
+            )
         elif sop.content_hash != old.content_hash and sop.version == old.version:
             problems.append(
-                Problem.error(sop.path, line, f"text of {sop.id} changed since {revision} but version is still {sop.version}: bump the minor for an editorial fix or the major for a material change")
+                Problem.error(
+                    sop.path,
+                    line,
+                    f"text of {sop.id} changed since {revision} but version is still {sop.version}: bump the minor for an editorial fix or the major for a material change",
+                )
             )
     return problems
 
@@ -235,7 +321,13 @@ def validate_catalog(catalog: Catalog, *, against: str | None = "HEAD", today: d
         report.problems.extend(_check_references(sop, catalog))
         report.problems.extend(_check_links(sop, catalog, by_rel_path))
         if sop.review_by < today and sop.status is not Status.RETIRED:
-            report.problems.append(Problem.warning(sop.path, sop.line_of("review_by"), f"stale: review_by {sop.review_by} has passed; review the SOP and move the date"))
+            report.problems.append(
+                Problem.warning(
+                    sop.path,
+                    sop.line_of("review_by"),
+                    f"stale: review_by {sop.review_by} has passed; review the SOP and move the date",
+                )
+            )
     if against:
         report.problems.extend(_check_against_git(catalog, against))
     report.problems.sort()

@@ -43,7 +43,6 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
-
 def progress(message: str) -> None:
     """Progress for long work goes to stderr so --json output on stdout stays clean."""
     click.echo(message, err=True)

@@ -18,7 +18,9 @@ def audit_group() -> None:
 
 
 @audit_group.command("export")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file instead of stdout.")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file instead of stdout."
+)
 @click.option("--action", help="Exact action (login.failure) or a prefix ending in a dot (login.).")
 @click.option("--actor", help="Substring of the actor.")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC), inclusive.")
@@ -40,7 +42,9 @@ def export_command(output, action, actor, since, until, database_url) -> None:
             else:
                 with output.open("w", encoding="utf-8", newline="") as handle:
                     count = audit.write_csv(audit.iter_events(session, where), handle)
-            audit.record(session, "audit.export", actor=cli_actor(), target=str(output or "stdout"), details={"rows": count})
+            audit.record(
+                session, "audit.export", actor=cli_actor(), target=str(output or "stdout"), details={"rows": count}
+            )
     finally:
         engine.dispose()
     if output is not None:

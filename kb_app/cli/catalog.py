@@ -25,8 +25,21 @@ def run_validation(sop_dir: Path, against: str | None, quiz_dir: Path | None = N
 
 @click.command("validate")
 @sop_dir_option
-@click.option("--quiz-dir", type=click.Path(path_type=Path, file_okay=False), envvar="KB_QUIZ_DIR", default="quizzes", show_default=True, help="Directory of quiz banks (KB_QUIZ_DIR).")
-@click.option("--against", default="HEAD", show_default=True, metavar="REV", help="Git revision to compare with: a changed text needs a version bump.")
+@click.option(
+    "--quiz-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="KB_QUIZ_DIR",
+    default="quizzes",
+    show_default=True,
+    help="Directory of quiz banks (KB_QUIZ_DIR).",
+)
+@click.option(
+    "--against",
+    default="HEAD",
+    show_default=True,
+    metavar="REV",
+    help="Git revision to compare with: a changed text needs a version bump.",
+)
 @click.option("--no-git", is_flag=True, help="Skip the comparison with git.")
 @json_option
 def validate_command(sop_dir: Path, quiz_dir: Path, against: str, no_git: bool, as_json: bool) -> None:
@@ -36,13 +49,15 @@ def validate_command(sop_dir: Path, quiz_dir: Path, against: str, no_git: bool, 
     """
     report = run_validation(sop_dir, None if no_git else against, quiz_dir)
     if as_json:
-        echo_json({
-            "ok": report.ok,
-            "sops": len(report.catalog),
-            "errors": len(report.errors),
-            "warnings": len(report.warnings),
-            "problems": [p.to_dict() for p in report.problems],
-        })
+        echo_json(
+            {
+                "ok": report.ok,
+                "sops": len(report.catalog),
+                "errors": len(report.errors),
+                "warnings": len(report.warnings),
+                "problems": [p.to_dict() for p in report.problems],
+            }
+        )
     else:
         for problem in report.problems:
             click.echo(str(problem), err=True)
@@ -69,7 +84,9 @@ def catalog_command(sop_dir: Path, as_json: bool) -> None:
     else:
         for sop in catalog:
             tiers = "/".join(sop.audience.tiers)
-            click.echo(f"{sop.id:<28} {sop.kind.value:<10} v{sop.version:<6} {sop.status.value:<8} {tiers:<6} {sop.visibility.value:<7} {sop.content_hash[:12]}  {sop.path}")
+            click.echo(
+                f"{sop.id:<28} {sop.kind.value:<10} v{sop.version:<6} {sop.status.value:<8} {tiers:<6} {sop.visibility.value:<7} {sop.content_hash[:12]}  {sop.path}"
+            )
     if not catalog.ok:
         raise SystemExit(1)
 
@@ -77,7 +94,9 @@ def catalog_command(sop_dir: Path, as_json: bool) -> None:
 @click.command("diff")
 @click.argument("sop_id")
 @sop_dir_option
-@click.option("--against", default="HEAD", show_default=True, metavar="REV", help="Git revision holding the older text.")
+@click.option(
+    "--against", default="HEAD", show_default=True, metavar="REV", help="Git revision holding the older text."
+)
 @json_option
 def diff_command(sop_id: str, sop_dir: Path, against: str, as_json: bool) -> None:
     """Show what changed in SOP_ID since a git revision: unified, and section by section."""
@@ -90,9 +109,21 @@ def diff_command(sop_id: str, sop_dir: Path, against: str, as_json: bool) -> Non
     except GitUnavailable as error:
         raise UserError(f"cannot read git revision {against}: {error}") from None
     old_body = previous.body if previous else ""
-    result = diff_texts(old_body, current.body, old_label=f"{sop_id} {previous.version if previous else '(none)'}", new_label=f"{sop_id} {current.version}")
+    result = diff_texts(
+        old_body,
+        current.body,
+        old_label=f"{sop_id} {previous.version if previous else '(none)'}",
+        new_label=f"{sop_id} {current.version}",
+    )
     if as_json:
-        echo_json({"sop_id": sop_id, "from": previous.version if previous else None, "to": current.version, **result.to_dict()})
+        echo_json(
+            {
+                "sop_id": sop_id,
+                "from": previous.version if previous else None,
+                "to": current.version,
+                **result.to_dict(),
+            }
+        )
         return
     for change in result.sections:
         if change.status != "unchanged":

@@ -39,9 +39,7 @@ def seed_command(database_url: str | None, as_json: bool) -> None:
         echo_json({"roster": result.roster, "logins": logins})
         return
     counts = result.roster
-    click.echo(
-        f"demo roster: {counts['new']} new, {counts['changed']} changed, {counts['unchanged']} unchanged"
-    )
+    click.echo(f"demo roster: {counts['new']} new, {counts['changed']} changed, {counts['unchanged']} unchanged")
     click.echo("demo logins (demo data only):")
     for login in logins:
         password = login["password"] or "(changed since seeding)"

@@ -17,7 +17,9 @@ def activity_command() -> None:
 
     with session_scope(engine_for(Settings.from_env().database_url)) as session:
         created = simulate_activity(session, now=datetime.now(timezone.utc))
-    click.echo(f"demo activity: {created} acknowledgements" if created else "demo activity: already present, nothing changed")
+    click.echo(
+        f"demo activity: {created} acknowledgements" if created else "demo activity: already present, nothing changed"
+    )
 
 
 def register(main: click.Group) -> None:

@@ -34,10 +34,17 @@ def rebuild_index(sop_dir: Path, settings: Settings) -> str | None:
 @sop_dir_option
 @click.option("--dry-run", is_flag=True, help="Show what would be recorded and who would be asked; write nothing.")
 @click.option("--by", "published_by", default=None, help="Who publishes (default: the OS user).")
-@click.option("--due-days", type=click.IntRange(1, 365), default=None, help="Days to acknowledge a change (KB_ACK_DUE_DAYS, default 7).")
+@click.option(
+    "--due-days",
+    type=click.IntRange(1, 365),
+    default=None,
+    help="Days to acknowledge a change (KB_ACK_DUE_DAYS, default 7).",
+)
 @click.option("--no-index", is_flag=True, help="Do not rebuild the search index afterwards.")
 @json_option
-def publish_command(sop_dir: Path, dry_run: bool, published_by: str | None, due_days: int | None, no_index: bool, as_json: bool) -> None:
+def publish_command(
+    sop_dir: Path, dry_run: bool, published_by: str | None, due_days: int | None, no_index: bool, as_json: bool
+) -> None:
     """Record new SOP versions and open acknowledgement requirements, in one transaction."""
     import getpass
 
@@ -51,7 +58,9 @@ def publish_command(sop_dir: Path, dry_run: bool, published_by: str | None, due_
     if not report.ok:
         for problem in report.errors:
             click.echo(str(problem), err=True)
-        raise UserError(f"{len(report.errors)} error{'s' if len(report.errors) != 1 else ''} in {sop_dir}: fix them before publishing (nothing was published)")
+        raise UserError(
+            f"{len(report.errors)} error{'s' if len(report.errors) != 1 else ''} in {sop_dir}: fix them before publishing (nothing was published)"
+        )
     engine = engine_for(settings.database_url)
     now = _now()
     days = due_days or settings.ack_due_days
@@ -63,8 +72,15 @@ def publish_command(sop_dir: Path, dry_run: bool, published_by: str | None, due_
                 if not plan.ok:
                     raise PublishRefused(plan.problems)
             else:
-                plan = publish(session, catalog, now=now, by=published_by or f"cli:{getpass.getuser()}", due_days=days,
-                               onboarding_days=settings.onboarding_days, quiz_banks=quiz_banks)
+                plan = publish(
+                    session,
+                    catalog,
+                    now=now,
+                    by=published_by or f"cli:{getpass.getuser()}",
+                    due_days=days,
+                    onboarding_days=settings.onboarding_days,
+                    quiz_banks=quiz_banks,
+                )
     except PublishRefused as refused:
         for problem in refused.problems:
             click.echo(problem, err=True)
@@ -94,7 +110,12 @@ def report_group() -> None:
 
 
 @report_group.command("coverage")
-@click.option("--by", default="requirement", show_default=True, help="Comma-separated: requirement, sop, vendor, site, team, team_leader, language, tier.")
+@click.option(
+    "--by",
+    default="requirement",
+    show_default=True,
+    help="Comma-separated: requirement, sop, vendor, site, team, team_leader, language, tier.",
+)
 @click.option("--requirement", "requirement_id", type=int, help="Only this requirement.")
 @click.option("--sop", "sop_id", help="Only requirements of this SOP.")
 @click.option("--vendor", help="Only this vendor's agents.")
@@ -102,12 +123,16 @@ def report_group() -> None:
 @click.option("--include-closed", is_flag=True, help="Include closed (superseded, retired) requirements.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @json_option
-def coverage_command(by: str, requirement_id, sop_id, vendor, site, include_closed: bool, as_csv: bool, as_json: bool) -> None:
+def coverage_command(
+    by: str, requirement_id, sop_id, vendor, site, include_closed: bool, as_csv: bool, as_json: bool
+) -> None:
     """Population, acknowledged on time / late, pending, overdue, median hours to acknowledge."""
     from kb_app.reports import CoverageFilter, ReportError, coverage
 
     settings = Settings.from_env()
-    flt = CoverageFilter(requirement_id=requirement_id, sop_id=sop_id, vendor=vendor, site=site, open_only=not include_closed)
+    flt = CoverageFilter(
+        requirement_id=requirement_id, sop_id=sop_id, vendor=vendor, site=site, open_only=not include_closed
+    )
     groups = [g.strip() for g in by.split(",") if g.strip()]
     try:
         with session_scope(engine_for(settings.database_url)) as session:
@@ -126,19 +151,36 @@ def coverage_command(by: str, requirement_id, sop_id, vendor, site, include_clos
             click.echo("no open requirements")
         for row in rows:
             label = " / ".join(str(row[g]) for g in row if g not in COUNT_COLUMNS)
-            line = (f"{label:<40} {row['acknowledged_pct']:>5}%  pop {row['population']:>6}  on time {row['on_time']:>6}  "
-                    f"late {row['late']:>5}  pending {row['pending']:>6}  overdue {row['overdue']:>6}")
+            line = (
+                f"{label:<40} {row['acknowledged_pct']:>5}%  pop {row['population']:>6}  on time {row['on_time']:>6}  "
+                f"late {row['late']:>5}  pending {row['pending']:>6}  overdue {row['overdue']:>6}"
+            )
             if row["awaiting_quiz"]:
                 line += f"  ({row['awaiting_quiz']} acknowledged, awaiting quiz)"
             click.echo(line)
 
 
-COUNT_COLUMNS = {"population", "on_time", "late", "pending", "overdue", "awaiting_quiz", "acknowledged_pct", "median_hours_to_ack"}
+COUNT_COLUMNS = {
+    "population",
+    "on_time",
+    "late",
+    "pending",
+    "overdue",
+    "awaiting_quiz",
+    "acknowledged_pct",
+    "median_hours_to_ack",
+}
 
 
 @click.command("remind")
 @click.option("--dry-run", is_flag=True, help="List the reminders; send nothing.")
-@click.option("--window-hours", type=click.IntRange(1, 24 * 14), default=24, show_default=True, help="Never send the same reminder twice within this many hours.")
+@click.option(
+    "--window-hours",
+    type=click.IntRange(1, 24 * 14),
+    default=24,
+    show_default=True,
+    help="Never send the same reminder twice within this many hours.",
+)
 @json_option
 def remind_command(dry_run: bool, window_hours: int, as_json: bool) -> None:
     """E-mail agents with items due within a day or overdue, and partner managers a digest."""
@@ -158,7 +200,9 @@ def remind_command(dry_run: bool, window_hours: int, as_json: bool) -> None:
             try:
                 sent = send_reminders(session, reminders, settings, now=now)
             except OSError as error:
-                raise UserError(f"cannot send mail through {settings.smtp_host}:{settings.smtp_port}: {error}") from None
+                raise UserError(
+                    f"cannot send mail through {settings.smtp_host}:{settings.smtp_port}: {error}"
+                ) from None
     if as_json:
         echo_json({"dry_run": dry_run, "sent": sent, "reminders": [r.to_dict() for r in reminders]})
         return

@@ -62,12 +62,14 @@ def validate_command(quiz_dir: Path, sop_dir: Path, as_json: bool) -> None:
     sections, versions, visible = _sop_index(sop_dir)
     result = read_banks(quiz_dir, sections=sections, versions=versions, visible=visible)
     if as_json:
-        echo_json({
-            "ok": result.ok,
-            "banks": sorted(result.banks),
-            "checked_citations": sections is not None,
-            "problems": [p.to_dict() for p in result.problems],
-        })
+        echo_json(
+            {
+                "ok": result.ok,
+                "banks": sorted(result.banks),
+                "checked_citations": sections is not None,
+                "problems": [p.to_dict() for p in result.problems],
+            }
+        )
     else:
         _echo_warnings(result.problems)
     if not result.ok:
@@ -75,12 +77,17 @@ def validate_command(quiz_dir: Path, sop_dir: Path, as_json: bool) -> None:
             raise SystemExit(1)
         raise _fail([p for p in result.problems if p.is_error])
     if not as_json:
-        click.echo(f"{len(result.banks)} bank(s) OK" + ("" if sections is not None else " (citations not checked: no SOP directory)"))
+        click.echo(
+            f"{len(result.banks)} bank(s) OK"
+            + ("" if sections is not None else " (citations not checked: no SOP directory)")
+        )
 
 
 @quiz_group.command("preview")
 @click.argument("bank_id")
-@click.option("--seed", default="preview", show_default=True, help="Seed of the draw; the same seed gives the same attempt.")
+@click.option(
+    "--seed", default="preview", show_default=True, help="Seed of the draw; the same seed gives the same attempt."
+)
 @quiz_dir_option
 def preview_command(bank_id: str, seed: str, quiz_dir: Path) -> None:
     """Print what an agent would see for one draw of BANK_ID, as JSON (no answers in it)."""
@@ -96,7 +103,9 @@ def preview_command(bank_id: str, seed: str, quiz_dir: Path) -> None:
 @click.option("--kind", type=click.Choice(["certification", "update"]), default="certification", show_default=True)
 @click.option("--tier", type=click.Choice(["T1", "T2"]), default="T1", show_default=True)
 @click.option("--version", "sop_version", help="For update banks: the SOP version the quiz belongs to.")
-@click.option("--skip-unsupported", is_flag=True, help="Leave out questions with no bank equivalent (warn) instead of failing.")
+@click.option(
+    "--skip-unsupported", is_flag=True, help="Leave out questions with no bank equivalent (warn) instead of failing."
+)
 @quiz_dir_option
 @sop_dir_option
 @json_option
@@ -151,7 +160,14 @@ def import_gift_command(
         raise UserError(f"{target}: already exists; refusing to overwrite") from None
     _echo_warnings(problems)
     if as_json:
-        echo_json({"path": str(target), "bank": bank.id, "questions": len(bank.questions), "warnings": [p.to_dict() for p in problems]})
+        echo_json(
+            {
+                "path": str(target),
+                "bank": bank.id,
+                "questions": len(bank.questions),
+                "warnings": [p.to_dict() for p in problems],
+            }
+        )
     else:
         click.echo(f"wrote {target}: {len(bank.questions)} question(s)")
 
@@ -226,20 +242,37 @@ def analysis_command(bank_id: str, vendor, language, by, as_csv: bool, quiz_dir:
         echo_json({"bank_id": bank.id, "analyses": data})
         return
     if as_csv:
-        columns = ["question_id", "source", "url", "type", "n", "facility", "sd", "discrimination", "efficiency", "flags"]
+        columns = [
+            "question_id",
+            "source",
+            "url",
+            "type",
+            "n",
+            "facility",
+            "sd",
+            "discrimination",
+            "efficiency",
+            "flags",
+        ]
         _echo_csv(([by] if by else []) + columns, [{**a["group"], **item} for a in data for item in a["items"]])
         return
     for analysis in data:
         label = ", ".join(f"{k} {v}" for k, v in analysis["group"].items()) or "all agents"
-        click.echo(f"{bank.id} ({label}): {analysis['attempts']} attempts, mean {analysis['mean_percent']}%, alpha {analysis['alpha']}")
+        click.echo(
+            f"{bank.id} ({label}): {analysis['attempts']} attempts, mean {analysis['mean_percent']}%, alpha {analysis['alpha']}"
+        )
         for item in analysis["items"]:
             flags = (" [" + ", ".join(item["flags"]) + "]") if item["flags"] else ""
-            click.echo(f"  {item['question_id']:<32} n={item['n']:<5} F={item['facility']} D={item['discrimination']} E={item['efficiency']}{flags}  {item['source']}")
+            click.echo(
+                f"  {item['question_id']:<32} n={item['n']:<5} F={item['facility']} D={item['discrimination']} E={item['efficiency']}{flags}  {item['source']}"
+            )
 
 
 @quiz_group.command("coverage")
 @click.argument("bank_id")
-@click.option("--by", default="vendor,site", show_default=True, help="Comma-separated: vendor, site, team, team_leader, language.")
+@click.option(
+    "--by", default="vendor,site", show_default=True, help="Comma-separated: vendor, site, team, team_leader, language."
+)
 @click.option("--vendor", help="Only this vendor's agents.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @quiz_dir_option
@@ -256,8 +289,17 @@ def coverage_command(bank_id: str, by: str, vendor, as_csv: bool, quiz_dir: Path
     groups = [g.strip() for g in by.split(",") if g.strip()]
     try:
         with session_scope(_engine()) as session:
-            rows = [r.to_dict() for r in certification_coverage(
-                session, bank, by=groups, now=_now(), due_days=Settings.from_env().ack_due_days, flt=ReportFilter(vendor=vendor))]
+            rows = [
+                r.to_dict()
+                for r in certification_coverage(
+                    session,
+                    bank,
+                    by=groups,
+                    now=_now(),
+                    due_days=Settings.from_env().ack_due_days,
+                    flt=ReportFilter(vendor=vendor),
+                )
+            ]
     except QuizReportError as error:
         raise click.UsageError(str(error)) from None
     if as_json:
@@ -282,10 +324,18 @@ def gates_command(record: bool, quiz_dir: Path, as_json: bool) -> None:
     from kb_app.quizzes.library import load_directory
 
     with session_scope(_engine()) as session:
-        recorded = certification.record_gate_decisions(session, load_directory(quiz_dir), now=_now(), final=False) if record else 0
+        recorded = (
+            certification.record_gate_decisions(session, load_directory(quiz_dir), now=_now(), final=False)
+            if record
+            else 0
+        )
         decisions = [
-            {"sop_id": d.sop_id, "version": d.version, "decided_at": d.decided_at.isoformat(),
-             "gates": [{"bank_id": g.bank_id, "tier": g.tier, "bank_hash": g.bank_hash} for g in d.gates]}
+            {
+                "sop_id": d.sop_id,
+                "version": d.version,
+                "decided_at": d.decided_at.isoformat(),
+                "gates": [{"bank_id": g.bank_id, "tier": g.tier, "bank_hash": g.bank_hash} for g in d.gates],
+            }
             for d in certification.gate_decisions(session)
         ]
         undecided = certification.undecided_versions_exist(session)

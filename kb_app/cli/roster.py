@@ -26,7 +26,9 @@ def roster_group() -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @database_option
 @json_option
-def import_command(file: Path, deactivate_missing: bool, dry_run: bool, database_url: str | None, as_json: bool) -> None:
+def import_command(
+    file: Path, deactivate_missing: bool, dry_run: bool, database_url: str | None, as_json: bool
+) -> None:
     """Upsert agents from FILE.csv by employee id, all or nothing.
 
     Columns: employee_id, name, email, tier, vendor, site, team, language, manager,
@@ -101,7 +103,9 @@ def _show(value) -> str:
 
 
 @roster_group.command("export")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file instead of stdout.")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file instead of stdout."
+)
 @click.option("--vendor", help="Only this vendor's agents.")
 @click.option("--active-only", is_flag=True, help="Leave out inactive agents.")
 @database_option
@@ -117,7 +121,11 @@ def export_command(output: Path | None, vendor: str | None, active_only: bool, d
                 with output.open("w", encoding="utf-8", newline="") as handle:
                     count = roster.export_roster(session, handle, where)
             audit.record(
-                session, "roster.export", actor=cli_actor(), target=str(output or "stdout"), details={"rows": count, "vendor": where.vendor}
+                session,
+                "roster.export",
+                actor=cli_actor(),
+                target=str(output or "stdout"),
+                details={"rows": count, "vendor": where.vendor},
             )
     finally:
         engine.dispose()

@@ -76,7 +76,13 @@ def _unescape_outside_marks(snippet: str) -> str:
 
 @click.command("search")
 @click.argument("query", nargs=-1, required=True)
-@click.option("--tier", type=click.Choice(["T1", "T2"], case_sensitive=False), default="T1", show_default=True, help="Search as a reader of this tier.")
+@click.option(
+    "--tier",
+    type=click.Choice(["T1", "T2"], case_sensitive=False),
+    default="T1",
+    show_default=True,
+    help="Search as a reader of this tier.",
+)
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True, help="Number of results.")
 @index_dir_option
 @json_option
@@ -100,7 +106,9 @@ def search_command(query: tuple[str, ...], tier: str, limit: int, index_dir: Pat
         return
     for bulletin in results.pinned:
         until = f" (until {bulletin.expires:%Y-%m-%d %H:%M} UTC)" if bulletin.expires else ""
-        click.echo(click.style("PINNED", bold=True, fg="red") + f"  {bulletin.sop_id}  {bulletin.title}{until}  {bulletin.url}")
+        click.echo(
+            click.style("PINNED", bold=True, fg="red") + f"  {bulletin.sop_id}  {bulletin.title}{until}  {bulletin.url}"
+        )
     if results.pinned:
         click.echo()
     for number, hit in enumerate(results.hits, start=1):

@@ -17,7 +17,14 @@ def search_log_group() -> None:
 
 
 @search_log_group.command("purge")
-@click.option("--older-than", "days", type=click.IntRange(1, 3650), default=365, show_default=True, help="Delete searches older than this many days.")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(1, 3650),
+    default=365,
+    show_default=True,
+    help="Delete searches older than this many days.",
+)
 @json_option
 def purge_command(days: int, as_json: bool) -> None:
     """Delete logged searches (and their clicks) older than --older-than days. Cron-friendly."""

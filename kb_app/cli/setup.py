@@ -10,7 +10,10 @@ STEPS = [
     ("validating SOPs and quiz banks", ["validate"]),
     ("creating or upgrading the database", ["db", "upgrade"]),
     ("loading the demo roster and demo logins", ["demo", "seed"]),
-    ("publishing the SOPs (records versions, opens acknowledgement requirements)", ["publish", "--by", "setup", "--no-index"]),
+    (
+        "publishing the SOPs (records versions, opens acknowledgement requirements)",
+        ["publish", "--by", "setup", "--no-index"],
+    ),
     ("recording demo acknowledgements", ["demo", "activity"]),
     ("building the search index", ["index"]),
     # The search box of the served sites sends queries to the app's search page (/search).
@@ -23,7 +26,9 @@ def _run(main: click.Group, args: list[str]) -> None:
         main.main(args=args, prog_name="kb", standalone_mode=False)
     except SystemExit as exit_:
         if exit_.code not in (0, None):
-            raise UserError(f"`kb {' '.join(args)}` failed (exit {exit_.code}); fix the problem above and run again") from None
+            raise UserError(
+                f"`kb {' '.join(args)}` failed (exit {exit_.code}); fix the problem above and run again"
+            ) from None
     except click.ClickException as error:
         error.show()
         raise UserError(f"`kb {' '.join(args)}` failed; fix the problem above and run again") from None

@@ -22,14 +22,47 @@ def vendor_dir_option(func):
 
 @click.command("build-site")
 @sop_dir_option
-@click.option("--site-dir", type=click.Path(path_type=Path, file_okay=False), envvar="KB_SITE_DIR", default=None, help="Where the sites go: <site-dir>/T1 and <site-dir>/T2 (KB_SITE_DIR; default var/site).")
-@click.option("--audience", type=click.Choice(["T1", "T2", "all"], case_sensitive=False), default="all", show_default=True, help="Which audience's site to build.")
-@click.option("--site-url", envvar="KB_SITE_URL", default=None, metavar="URL", help="Public URL of each site, `{audience}` replaced by T1/T2 (KB_SITE_URL); used by the 404 page, canonical links and the sitemap.")
-@click.option("--search-url", envvar="KB_SEARCH_URL", default=None, metavar="URL", help="Send the search box's queries to this server search page (?q=...&audience=...) instead of the built-in search (KB_SEARCH_URL).")
+@click.option(
+    "--site-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="KB_SITE_DIR",
+    default=None,
+    help="Where the sites go: <site-dir>/T1 and <site-dir>/T2 (KB_SITE_DIR; default var/site).",
+)
+@click.option(
+    "--audience",
+    type=click.Choice(["T1", "T2", "all"], case_sensitive=False),
+    default="all",
+    show_default=True,
+    help="Which audience's site to build.",
+)
+@click.option(
+    "--site-url",
+    envvar="KB_SITE_URL",
+    default=None,
+    metavar="URL",
+    help="Public URL of each site, `{audience}` replaced by T1/T2 (KB_SITE_URL); used by the 404 page, canonical links and the sitemap.",
+)
+@click.option(
+    "--search-url",
+    envvar="KB_SEARCH_URL",
+    default=None,
+    metavar="URL",
+    help="Send the search box's queries to this server search page (?q=...&audience=...) instead of the built-in search (KB_SEARCH_URL).",
+)
 @vendor_dir_option
 @click.option("--offline", is_flag=True, help="Never run npm: use mermaid.js from the vendor dir if it is there.")
 @json_option
-def build_site_command(sop_dir: Path, site_dir: Path | None, audience: str, site_url: str | None, search_url: str | None, vendor_dir: Path | None, offline: bool, as_json: bool) -> None:
+def build_site_command(
+    sop_dir: Path,
+    site_dir: Path | None,
+    audience: str,
+    site_url: str | None,
+    search_url: str | None,
+    vendor_dir: Path | None,
+    offline: bool,
+    as_json: bool,
+) -> None:
     """Validate the SOPs, then build the static site of each audience with MkDocs (strict).
 
     Tier 1's site leaves out every t2_only page and Tier 2 block; Tier 2's has everything.
@@ -45,7 +78,15 @@ def build_site_command(sop_dir: Path, site_dir: Path | None, audience: str, site
     if warning:
         click.echo(f"warning: {warning}", err=True)
     try:
-        result = build_sites(sop_dir, site_dir, audiences, mermaid_js=mermaid.path if mermaid else None, site_url=site_url, search_url=search_url, progress=progress)
+        result = build_sites(
+            sop_dir,
+            site_dir,
+            audiences,
+            mermaid_js=mermaid.path if mermaid else None,
+            site_url=site_url,
+            search_url=search_url,
+            progress=progress,
+        )
     except SiteBuildError as error:
         for problem in error.problems:
             click.echo(str(problem), err=True)

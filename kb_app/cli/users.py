@@ -71,14 +71,23 @@ def create_command(role, email, name, vendor, employee_id, password_stdin, no_pa
             except users.AccountError as exc:
                 raise UserError(str(exc)) from None
             session.commit()
-            result = {"id": user.id, "email": user.email, "role": user.role, "vendor": user.vendor,
-                      "employee_id": user.agent.employee_id if user.agent else None}
+            result = {
+                "id": user.id,
+                "email": user.email,
+                "role": user.role,
+                "vendor": user.vendor,
+                "employee_id": user.agent.employee_id if user.agent else None,
+            }
     finally:
         engine.dispose()
     if as_json:
         echo_json(result)
     else:
-        scope = f" for {result['vendor']}" if result["vendor"] else (f" ({result['employee_id']})" if result["employee_id"] else "")
+        scope = (
+            f" for {result['vendor']}"
+            if result["vendor"]
+            else (f" ({result['employee_id']})" if result["employee_id"] else "")
+        )
         click.echo(f"created {result['role']} {result['email']}{scope}")
 
 
@@ -176,7 +185,10 @@ def token_create_command(email: str, name: str, database_url: str | None, as_jso
     if as_json:
         echo_json(result)
     else:
-        click.echo(f"token {result['id']} ({result['name']}) for {result['user']}; store it now, it is not shown again:", err=True)
+        click.echo(
+            f"token {result['id']} ({result['name']}) for {result['user']}; store it now, it is not shown again:",
+            err=True,
+        )
         click.echo(result["token"])
 
 

@@ -26,9 +26,7 @@ def _engine():
     engine = config.attributes.get("engine")
     if engine is not None:
         return engine, False
-    url = config.get_main_option("sqlalchemy.url") or os.environ.get(
-        "KB_DATABASE_URL", "sqlite:///var/kb.sqlite3"
-    )
+    url = config.get_main_option("sqlalchemy.url") or os.environ.get("KB_DATABASE_URL", "sqlite:///var/kb.sqlite3")
     return engine_for(url), True
 
 

@@ -5,7 +5,14 @@ from kb_app.models.base import Base, NAMING_CONVENTION, utcnow
 from kb_app.models.roster import IN_HOUSE, TIERS, Agent
 from kb_app.models.users import ROLES, ApiToken, User
 from kb_app.models.audit import AuditEvent
-from kb_app.models.publishing import Acknowledgement, Assignment, PublishedVersion, ReminderLog, Requirement, RequirementTarget
+from kb_app.models.publishing import (
+    Acknowledgement,
+    Assignment,
+    PublishedVersion,
+    ReminderLog,
+    Requirement,
+    RequirementTarget,
+)
 from kb_app.models import quizzes as _quizzes  # noqa: F401  (registers the quiz tables)
 from kb_app.models.search_log import SearchClick, SearchQuery  # noqa: F401  (search analytics)
 

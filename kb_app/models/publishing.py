@@ -68,7 +68,9 @@ class Requirement(Base):
 
     __tablename__ = "requirements"
     __table_args__ = (
-        CheckConstraint("closed_reason IS NULL OR closed_reason IN ('superseded', 'retired', 'expired')", name="closed_reason"),
+        CheckConstraint(
+            "closed_reason IS NULL OR closed_reason IN ('superseded', 'retired', 'expired')", name="closed_reason"
+        ),
         Index("ix_requirements_sop_id_major", "sop_id", "major"),
     )
 
@@ -98,7 +100,9 @@ class RequirementTarget(Base):
     __tablename__ = "requirement_targets"
     __table_args__ = (
         CheckConstraint("dimension IN ('tier', 'vendor', 'site', 'language')", name="dimension"),
-        UniqueConstraint("requirement_id", "dimension", "value", name="uq_requirement_targets_requirement_id_dimension_value"),
+        UniqueConstraint(
+            "requirement_id", "dimension", "value", name="uq_requirement_targets_requirement_id_dimension_value"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -146,7 +146,9 @@ class CertificationSop(Base):
     (None: not yet published then; its first publication does not end the certification)."""
 
     __tablename__ = "certification_sops"
-    __table_args__ = (UniqueConstraint("certification_id", "sop_id", name="uq_certification_sops_certification_id_sop_id"),)
+    __table_args__ = (
+        UniqueConstraint("certification_id", "sop_id", name="uq_certification_sops_certification_id_sop_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     certification_id: Mapped[int] = mapped_column(ForeignKey("certifications.id", ondelete="CASCADE"))

@@ -20,9 +20,7 @@ class User(Base):
     __table_args__ = (
         CheckConstraint("role IN ('agent', 'partner_manager', 'trainer', 'admin')", name="role"),
         CheckConstraint("role <> 'agent' OR agent_id IS NOT NULL", name="agent_has_roster_entry"),
-        CheckConstraint(
-            "(role = 'partner_manager') = (vendor IS NOT NULL)", name="vendor_only_for_partner_manager"
-        ),
+        CheckConstraint("(role = 'partner_manager') = (vendor IS NOT NULL)", name="vendor_only_for_partner_manager"),
         CheckConstraint("email <> ''", name="email_not_empty"),
     )
 

@@ -90,7 +90,11 @@ def read_banks(
             continue
         if bank.id in result.banks:
             result.problems.append(
-                Problem.error(path, source.line_of(("id",)), f"duplicate bank id `{bank.id}`: already used by {result.paths[bank.id]}")
+                Problem.error(
+                    path,
+                    source.line_of(("id",)),
+                    f"duplicate bank id `{bank.id}`: already used by {result.paths[bank.id]}",
+                )
             )
             continue
         result.banks[bank.id] = bank
@@ -134,7 +138,9 @@ def _parse(raw: bytes, path: str, sections, versions, visible) -> tuple[Bank | N
     if source.data is None:
         return None, source.problems, source
     if not isinstance(source.data, dict):
-        source.problems.append(Problem.error(path, 1, "a question bank must be a mapping of fields (id, title, questions, ...)"))
+        source.problems.append(
+            Problem.error(path, 1, "a question bank must be a mapping of fields (id, title, questions, ...)")
+        )
         return None, source.problems, source
     try:
         bank = Bank.model_validate(source.data)
@@ -311,7 +317,10 @@ def _check_source(bank: Bank, question, loc: Loc, sections: Sections | None, err
     if sop_id not in sections:
         error((*loc, "source"), f"question `{question.id}` cites unknown SOP `{sop_id}`")
     elif anchor not in set(sections[sop_id]):
-        error((*loc, "source"), f"question `{question.id}` cites `{question.source}`, but SOP `{sop_id}` has no section `#{anchor}`")
+        error(
+            (*loc, "source"),
+            f"question `{question.id}` cites `{question.source}`, but SOP `{sop_id}` has no section `#{anchor}`",
+        )
 
 
 def _check_distinct(texts: list[str], loc: Loc, what: str, error) -> None:
@@ -334,7 +343,10 @@ def _check_options(bank: Bank, question, loc: Loc, error) -> None:
         ids.setdefault(option.id, index)
         key = normalize_text(option.text)
         if key in texts:
-            error((*options_loc, index), f"duplicate option {option.text!r} in question `{question.id}` (same as option {texts[key] + 1})")
+            error(
+                (*options_loc, index),
+                f"duplicate option {option.text!r} in question `{question.id}` (same as option {texts[key] + 1})",
+            )
         texts.setdefault(key, index)
 
     weighted = isinstance(question, MultipleResponse) and bank.scoring_of(question) == "weighted"
@@ -355,19 +367,26 @@ def _check_options(bank: Bank, question, loc: Loc, error) -> None:
         return
     if not weighted:
         if not correct:
-            error(options_loc, f"question `{question.id}` has no correct answer: mark at least one option `correct: true`")
+            error(
+                options_loc, f"question `{question.id}` has no correct answer: mark at least one option `correct: true`"
+            )
         return
     for index, option in enumerate(question.options):
         option_loc = (*options_loc, index)
         if option.weight is None:
             error(option_loc, f"option {index + 1} of weighted question `{question.id}` needs a `weight` (percent)")
         elif option.correct is not None and option.correct != (option.weight > 0):
-            error((*option_loc, "correct"), f"`correct: {str(option.correct).lower()}` contradicts weight {option.weight:g}%")
+            error(
+                (*option_loc, "correct"),
+                f"`correct: {str(option.correct).lower()}` contradicts weight {option.weight:g}%",
+            )
     if any(o.weight is None for o in question.options):
         return
     positive = sum(o.weight for o in question.options if o.weight > 0)
     if not correct:
-        error(options_loc, f"question `{question.id}` has no correct answer: give at least one option a positive weight")
+        error(
+            options_loc, f"question `{question.id}` has no correct answer: give at least one option a positive weight"
+        )
     elif abs(positive - 100) > WEIGHT_TOLERANCE:
         error(options_loc, f"the positive weights of question `{question.id}` add up to {positive:g}%, not 100%")
 

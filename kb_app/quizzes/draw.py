@@ -154,12 +154,13 @@ def taker_view(bank: Bank, attempt: Attempt) -> dict:
         }
         if isinstance(question, (SingleChoice, MultipleResponse)):
             item["options"] = [
-                {"id": label, "text": question.option(option_id).text}
-                for label, option_id in drawn.label_map().items()
+                {"id": label, "text": question.option(option_id).text} for label, option_id in drawn.label_map().items()
             ]
             item["answer_shape"] = "one option id" if isinstance(question, SingleChoice) else "list of option ids"
         elif isinstance(question, Ordering):
-            item["items"] = [{"id": label, "text": question.items[int(index)]} for label, index in drawn.label_map().items()]
+            item["items"] = [
+                {"id": label, "text": question.items[int(index)]} for label, index in drawn.label_map().items()
+            ]
             item["answer_shape"] = "list of every item id, first to last"
         elif isinstance(question, TrueFalse):
             item["answer_shape"] = "true or false"

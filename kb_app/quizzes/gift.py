@@ -82,7 +82,16 @@ TRUE_FALSE = {"T": True, "TRUE": True, "F": False, "FALSE": False}
 BLANK = "_____"
 
 # Escaped characters become private-use placeholders while the structure is parsed.
-_ESCAPES = {"\\": "\ue000", "~": "\ue001", "=": "\ue002", "#": "\ue003", "{": "\ue004", "}": "\ue005", ":": "\ue006", "n": "\ue007"}
+_ESCAPES = {
+    "\\": "\ue000",
+    "~": "\ue001",
+    "=": "\ue002",
+    "#": "\ue003",
+    "{": "\ue004",
+    "}": "\ue005",
+    ":": "\ue006",
+    "n": "\ue007",
+}
 _RESTORE = {v: ("\n" if k == "n" else k) for k, v in _ESCAPES.items()}
 _PLACEHOLDER = re.compile("[\ue000-\ue007]")
 _WEIGHT = re.compile(r"^%(-?\d+(?:\.\d+)?)%")
@@ -181,7 +190,9 @@ def parse_gift(raw: bytes | str, path: str = "<gift>") -> GiftDocument:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     for number, line in enumerate(lines, start=1):
         if _PLACEHOLDER.search(line):
-            doc.problems.append(Problem.error(path, number, "private-use characters U+E000..U+E007 are not allowed in GIFT"))
+            doc.problems.append(
+                Problem.error(path, number, "private-use characters U+E000..U+E007 are not allowed in GIFT")
+            )
             return doc
 
     category = None
@@ -243,7 +254,7 @@ def _clean(text: str) -> tuple[str, str]:
     match = _FORMAT.match(text)
     fmt = "moodle"
     if match:
-        fmt, text = match.group(1), text[match.end():]
+        fmt, text = match.group(1), text[match.end() :]
     return _restore(text).strip(), fmt
 
 
@@ -261,8 +272,10 @@ def _parse_block(block: list[tuple[int, str]], category: str | None) -> GiftItem
     start = len(text) - len(text.lstrip())
     if text.startswith("$CATEGORY:", start):
         if "\n" in text.strip():
-            raise _Malformed(line_at(text.index("\n", start) + 1), "a `$CATEGORY:` line stands alone: put a blank line after it")
-        return GiftItem(line=numbers[0], kind="category", category=_restore(text[start + 10:]).strip())
+            raise _Malformed(
+                line_at(text.index("\n", start) + 1), "a `$CATEGORY:` line stands alone: put a blank line after it"
+            )
+        return GiftItem(line=numbers[0], kind="category", category=_restore(text[start + 10 :]).strip())
 
     item = GiftItem(line=numbers[0], kind="question", category=category)
     _read_comments(item, comments)
@@ -272,7 +285,7 @@ def _parse_block(block: list[tuple[int, str]], category: str | None) -> GiftItem
         end = text.find("::", pos + 2)
         if end < 0:
             raise _Malformed(line_at(pos), "question name opened with `::` is never closed")
-        item.name = _restore(text[pos + 2:end]).strip()
+        item.name = _restore(text[pos + 2 : end]).strip()
         pos = end + 2
 
     open_at = text.find("{", pos)
@@ -288,7 +301,7 @@ def _parse_block(block: list[tuple[int, str]], category: str | None) -> GiftItem
     nested = text.find("{", open_at + 1, close_at)
     if nested >= 0:
         raise _Malformed(line_at(nested), "`{` inside an answer block (write \\{ for a literal brace)")
-    after = text[close_at + 1:]
+    after = text[close_at + 1 :]
     stray = min((i for i in (after.find("{"), after.find("}")) if i >= 0), default=-1)
     if stray >= 0:
         raise _Malformed(
@@ -322,7 +335,7 @@ def _read_answers(item: GiftItem, text: str, open_at: int, close_at: int, line_a
     body = text[body_start:close_at]
     general = body.find("####")
     if general >= 0:
-        item.general_feedback = _clean(body[general + 4:])[0] or None
+        item.general_feedback = _clean(body[general + 4 :])[0] or None
         body = body[:general]
     answers = body.strip()
     if not answers:
@@ -358,7 +371,9 @@ def _read_answers(item: GiftItem, text: str, open_at: int, close_at: int, line_a
         item.answers = _split_answers(body, body_start, line_at, "=", weighted=True, unmarked_ok=True)
 
 
-def _split_answers(body: str, offset: int, line_at, markers: str, *, weighted: bool, unmarked_ok: bool = False) -> list[GiftAnswer]:
+def _split_answers(
+    body: str, offset: int, line_at, markers: str, *, weighted: bool, unmarked_ok: bool = False
+) -> list[GiftAnswer]:
     """Cut an answer block at each marker; text before the first marker must be blank
     (short answers excepted: Moodle reads `{Paris}` as the one accepted answer)."""
     pieces: list[tuple[int, str, str]] = []  # (offset, marker, text)
@@ -376,9 +391,14 @@ def _split_answers(body: str, offset: int, line_at, markers: str, *, weighted: b
         first = lead.strip()
         lead_line = line_at(lead_offset + len(lead) - len(lead.lstrip()))
         if not unmarked_ok:
-            raise _Malformed(lead_line, f"unexpected text {_restore(first)[:30]!r} before the first answer; answers start with = (right) or ~ (wrong)")
+            raise _Malformed(
+                lead_line,
+                f"unexpected text {_restore(first)[:30]!r} before the first answer; answers start with = (right) or ~ (wrong)",
+            )
         if first[0] in _MARKER_LIKE:
-            raise _Malformed(lead_line, f"unknown answer marker `{first[0]}`; answers start with = (right) or ~ (wrong)")
+            raise _Malformed(
+                lead_line, f"unknown answer marker `{first[0]}`; answers start with = (right) or ~ (wrong)"
+            )
         pieces.insert(0, (lead_offset + len(lead) - len(lead.lstrip()), "", lead))
 
     answers = []
@@ -393,7 +413,7 @@ def _split_answers(body: str, offset: int, line_at, markers: str, *, weighted: b
             weight = float(found.group(1))
             if not -100 <= weight <= 100:
                 raise _Malformed(line, f"weight {found.group(1)}% is outside -100%..100%")
-            raw = raw[found.end():]
+            raw = raw[found.end() :]
         feedback = None
         if "#" in raw:
             raw, feedback = raw.split("#", 1)
@@ -530,7 +550,9 @@ def _map_true_false(item: GiftItem, data: dict, mapped: Mapped) -> None:
 def _map_short_answer(item: GiftItem, data: dict, mapped: Mapped) -> None:
     for answer in item.answers:
         if answer.weight is not None and answer.weight != 100:
-            raise _Refused(f"short answer {answer.text!r} earns {answer.weight:g}%; bank short answers are right or wrong")
+            raise _Refused(
+                f"short answer {answer.text!r} earns {answer.weight:g}%; bank short answers are right or wrong"
+            )
         if answer.text == "*":
             raise _Refused("a `*` wildcard short answer (accept anything) has no bank equivalent")
     if any(a.feedback for a in item.answers):
@@ -663,13 +685,21 @@ def _complete(mapped: Mapped, position: int, used_ids: set[str], default_source,
     source_value, source_line = item.meta.get("source", (default_source, item.line))
     if not source_value:
         problems.append(
-            Problem.error(path, item.line, f"question `{question_id}` has no source: add `// source: SOP-ID#anchor` above it or pass a default source")
+            Problem.error(
+                path,
+                item.line,
+                f"question `{question_id}` has no source: add `// source: SOP-ID#anchor` above it or pass a default source",
+            )
         )
     elif not SOURCE.match(source_value):
         problems.append(Problem.error(path, source_line, f"source {source_value!r} is not SOP-ID#anchor"))
     if "explanation" not in mapped.data:
         problems.append(
-            Problem.error(path, item.line, f"question `{question_id}` has no general feedback (`####...`); it is the explanation every bank question needs")
+            Problem.error(
+                path,
+                item.line,
+                f"question `{question_id}` has no general feedback (`####...`); it is the explanation every bank question needs",
+            )
         )
     data: dict[str, Any] = {"id": question_id, "source": source_value or ""}
     if "points" in item.meta:
@@ -727,7 +757,9 @@ def _weight(value: float) -> str:
 
 def bank_to_gift(bank: Bank) -> str:
     """The bank's questions as GIFT that `gift_to_bank` reads back to the same questions."""
-    blocks = [f"// Bank {bank.id}: {bank.title.splitlines()[0]}\n// Written by `kb quiz export-gift`; the comment lines above each question keep what GIFT has no field for."]
+    blocks = [
+        f"// Bank {bank.id}: {bank.title.splitlines()[0]}\n// Written by `kb quiz export-gift`; the comment lines above each question keep what GIFT has no field for."
+    ]
     for question in bank.questions:
         blocks.append(_question_to_gift(bank, question))
     return "\n\n".join(blocks) + "\n"
@@ -745,7 +777,15 @@ def _question_to_gift(bank: Bank, question) -> str:
     if isinstance(question, SingleChoice):
         for option in question.options:
             marker = "=" if option.is_correct else "~"
-            body.append(_choice_line(marker, option.text, option.feedback, explicit=option.text.startswith("%"), weight=100 if option.is_correct else 0))
+            body.append(
+                _choice_line(
+                    marker,
+                    option.text,
+                    option.feedback,
+                    explicit=option.text.startswith("%"),
+                    weight=100 if option.is_correct else 0,
+                )
+            )
     elif isinstance(question, MultipleResponse):
         scoring = bank.scoring_of(question)
         lines.append(f"// scoring: {scoring}")
@@ -762,7 +802,10 @@ def _question_to_gift(bank: Bank, question) -> str:
             answer += f"#{escape(question.feedback_wrong)}"
         if question.feedback_right:  # `{T#wrong#}` followed by `####` would read as `#####`
             answer += f"{'' if question.feedback_wrong else '#'}#{escape(question.feedback_right)}"
-        return "\n".join(lines) + f"\n::{question.id}::{escape(question.stem)}{{{answer}####{escape(question.explanation)}}}"
+        return (
+            "\n".join(lines)
+            + f"\n::{question.id}::{escape(question.stem)}{{{answer}####{escape(question.explanation)}}}"
+        )
     elif isinstance(question, Ordering):
         for position, item in enumerate(question.items, start=1):
             body.append(f"\t={escape(item)} -> {position}")
@@ -771,9 +814,13 @@ def _question_to_gift(bank: Bank, question) -> str:
             lines.append("// unicode_normalize: false")
         for accepted in question.accepted:
             if "->" in accepted:
-                raise GiftWriteError(f"question {question.id}: short answer {accepted!r} contains `->`, which GIFT reads as matching")
+                raise GiftWriteError(
+                    f"question {question.id}: short answer {accepted!r} contains `->`, which GIFT reads as matching"
+                )
             if accepted == "*":
-                raise GiftWriteError(f"question {question.id}: short answer `*` is a wildcard in GIFT (accepts anything)")
+                raise GiftWriteError(
+                    f"question {question.id}: short answer `*` is a wildcard in GIFT (accepts anything)"
+                )
             prefix = "%100%" if accepted.startswith("%") else ""
             body.append(f"\t={prefix}{escape(accepted)}")
     body.append(f"\t####{escape(question.explanation)}")

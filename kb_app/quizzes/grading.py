@@ -118,7 +118,9 @@ def _checked_answers(bank: Bank, attempt: Attempt, submission: Any) -> dict[str,
     if not isinstance(submission, Mapping):
         raise SubmissionError("a submission must map question keys (q1, q2 ...) to answers")
     if len(submission) > MAX_ANSWERS:
-        raise SubmissionError(f"too many answers ({len(submission)}); this attempt has {len(attempt.questions)} questions")
+        raise SubmissionError(
+            f"too many answers ({len(submission)}); this attempt has {len(attempt.questions)} questions"
+        )
     keys = set(attempt.keys)
     for key in submission:
         if not isinstance(key, str) or key not in keys:

@@ -35,10 +35,7 @@ class LoadedBanks:
         return self.banks.get(bank_id)
 
     def update_banks_for(self, sop_id: str, version: str) -> list[Bank]:
-        return [
-            b for b in self.banks.values()
-            if b.kind == "update" and b.sops == [sop_id] and b.version == version
-        ]
+        return [b for b in self.banks.values() if b.kind == "update" and b.sops == [sop_id] and b.version == version]
 
 
 def load_directory(quiz_dir: Path) -> LoadedBanks:

@@ -244,13 +244,37 @@ def default_option_id(index: int) -> str:
 
 
 QUESTION_FIELD_ORDER = (
-    "id", "type", "source", "points", "scoring", "stem", "options", "answer", "items",
-    "accepted", "unicode_normalize", "feedback_right", "feedback_wrong", "explanation",
+    "id",
+    "type",
+    "source",
+    "points",
+    "scoring",
+    "stem",
+    "options",
+    "answer",
+    "items",
+    "accepted",
+    "unicode_normalize",
+    "feedback_right",
+    "feedback_wrong",
+    "explanation",
 )
 BANK_FIELD_ORDER = (
-    "id", "title", "kind", "tier", "sops", "version", "pass_mark", "questions_per_attempt",
-    "time_limit_minutes", "attempts_per_day", "cooldown_hours", "valid_days",
-    "review_shows_answers", "multiple_scoring", "questions",
+    "id",
+    "title",
+    "kind",
+    "tier",
+    "sops",
+    "version",
+    "pass_mark",
+    "questions_per_attempt",
+    "time_limit_minutes",
+    "attempts_per_day",
+    "cooldown_hours",
+    "valid_days",
+    "review_shows_answers",
+    "multiple_scoring",
+    "questions",
 )
 
 

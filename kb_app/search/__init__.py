@@ -7,7 +7,15 @@ The web layer and the `kb` command use only what is exported here:
     results = service.search("2fa reset", tier="T1", limit=10)   # SearchResults
 """
 
-from kb_app.search.index import BuildError, BuildReport, IndexNotFound, SearchIndexError, build_index, current_build, rollback
+from kb_app.search.index import (
+    BuildError,
+    BuildReport,
+    IndexNotFound,
+    SearchIndexError,
+    build_index,
+    current_build,
+    rollback,
+)
 from kb_app.search.query import parse_query
 from kb_app.search.results import PinnedBulletin, SearchHit, SearchResults
 from kb_app.search.service import SearchService

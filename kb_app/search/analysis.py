@@ -21,10 +21,58 @@ TOKEN_PATTERN = r"\w+(?:['\u2019]\w+)*"
 # that matter ("how do I ...", "what should we ..."). "no", "not" and "all" count: "no email
 # access", "code not arriving" and "sign out all sessions" need them.
 EXTRA_STOP_WORDS = {
-    "how", "what", "which", "whom", "why", "does", "do", "did", "done", "doing",
-    "i", "im", "ive", "me", "my", "mine", "our", "ours", "he", "she", "him", "his", "her", "hers", "they", "them",
-    "their", "theirs", "its", "was", "were", "been", "being", "has", "had", "having", "would", "should", "could",
-    "so", "than", "too", "very", "just", "about", "into", "there", "here", "then", "these", "those", "am",
+    "how",
+    "what",
+    "which",
+    "whom",
+    "why",
+    "does",
+    "do",
+    "did",
+    "done",
+    "doing",
+    "i",
+    "im",
+    "ive",
+    "me",
+    "my",
+    "mine",
+    "our",
+    "ours",
+    "he",
+    "she",
+    "him",
+    "his",
+    "her",
+    "hers",
+    "they",
+    "them",
+    "their",
+    "theirs",
+    "its",
+    "was",
+    "were",
+    "been",
+    "being",
+    "has",
+    "had",
+    "having",
+    "would",
+    "should",
+    "could",
+    "so",
+    "than",
+    "too",
+    "very",
+    "just",
+    "about",
+    "into",
+    "there",
+    "here",
+    "then",
+    "these",
+    "those",
+    "am",
 }
 STOP_LIST = (frozenset(STOP_WORDS) - {"not"}) | EXTRA_STOP_WORDS
 
@@ -40,7 +88,12 @@ class ApostropheFilter(Filter):
 
 
 def _word_chain():
-    return RegexTokenizer(TOKEN_PATTERN) | ApostropheFilter() | LowercaseFilter() | StopFilter(stoplist=STOP_LIST, minsize=1)
+    return (
+        RegexTokenizer(TOKEN_PATTERN)
+        | ApostropheFilter()
+        | LowercaseFilter()
+        | StopFilter(stoplist=STOP_LIST, minsize=1)
+    )
 
 
 def term_analyzer():

@@ -146,7 +146,9 @@ def _steps_text(sop: Sop, tier: str) -> str:
         if tier == "T1" and step.from_tier != "T1":
             continue
         fields = ", ".join(step.required_fields)
-        lines.append(f"{step.trigger}. {step.from_tier} to {step.to_team} via {step.channel}, SLA {step.sla}. Case fields: {fields}.")
+        lines.append(
+            f"{step.trigger}. {step.from_tier} to {step.to_team} via {step.channel}, SLA {step.sla}. Case fields: {fields}."
+        )
     return "\n".join(lines)
 
 

@@ -55,13 +55,22 @@ class EvaluationReport:
     @property
     def success(self) -> float:
         """Share of queries with at least one answer in the top RECALL_DEPTH."""
-        return sum(1 for o in self.outcomes if o.rank and o.rank <= RECALL_DEPTH) / len(self.outcomes) if self.outcomes else 0.0
+        return (
+            sum(1 for o in self.outcomes if o.rank and o.rank <= RECALL_DEPTH) / len(self.outcomes)
+            if self.outcomes
+            else 0.0
+        )
 
     def misses(self, depth: int = RECALL_DEPTH) -> list[QueryOutcome]:
         return [o for o in self.outcomes if not o.rank or o.rank > depth]
 
     def summary(self) -> dict:
-        return {"queries": len(self.outcomes), "mrr@10": round(self.mrr, 3), "recall@5": round(self.recall, 3), "success@5": round(self.success, 3)}
+        return {
+            "queries": len(self.outcomes),
+            "mrr@10": round(self.mrr, 3),
+            "recall@5": round(self.recall, 3),
+            "success@5": round(self.success, 3),
+        }
 
 
 def load_judged_queries(path: Path | str) -> list[JudgedQuery]:
@@ -82,6 +91,8 @@ def evaluate(search: SearchFunction, queries: Iterable[JudgedQuery]) -> Evaluati
         ranked = tuple(search(judged.query, judged.tier)[: max(MRR_DEPTH, RECALL_DEPTH)])
         rank = next((i for i, key in enumerate(ranked[:MRR_DEPTH], start=1) if judged.is_answer(key)), None)
         top = ranked[:RECALL_DEPTH]
-        found = sum(1 for answer in judged.answers if any(key == answer or key.split("#", 1)[0] == answer for key in top))
+        found = sum(
+            1 for answer in judged.answers if any(key == answer or key.split("#", 1)[0] == answer for key in top)
+        )
         report.outcomes.append(QueryOutcome(judged, ranked, rank, found / len(judged.answers)))
     return report

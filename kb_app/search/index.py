@@ -154,7 +154,11 @@ def complete_builds(index_dir: Path | str) -> list[str]:
     root = builds_dir(Path(index_dir))
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX) and (p / "manifest.json").is_file())
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX) and (p / "manifest.json").is_file()
+    )
 
 
 def _write_pointer(index_dir: Path, build_id: str) -> None:
@@ -275,7 +279,10 @@ def build_index(
             keep_ids += others[-(keep - len(keep_ids)) :]
         report.pruned = prune(index_dir, keep_ids[: max(keep, 1)])
     report.seconds = time.perf_counter() - started
-    say(f"search index {build_id}: " + ", ".join(f"{t} {s.sops} SOPs / {s.sections} sections" for t, s in report.tiers.items()))
+    say(
+        f"search index {build_id}: "
+        + ", ".join(f"{t} {s.sops} SOPs / {s.sections} sections" for t, s in report.tiers.items())
+    )
     return report
 
 
@@ -284,7 +291,9 @@ def _build_tier(catalog: Catalog, tier: str, path: Path, built_at: datetime, say
     ix = whoosh_index.create_in(str(path), make_schema())
     writer = ix.writer(limitmb=128)
     stats = TierStats()
-    table: dict[str, list] = {name: [] for name in ("key", "sop_id", "kind", "status", "tags", "tiers", "factor", "order")}
+    table: dict[str, list] = {
+        name: [] for name in ("key", "sop_id", "kind", "status", "tags", "tiers", "factor", "order")
+    }
     vocabulary: Counter[str] = Counter()
     sops_seen: set[str] = set()
     searchable = [sop for sop in catalog if is_searchable(sop, tier)]
@@ -296,7 +305,9 @@ def _build_tier(catalog: Catalog, tier: str, path: Path, built_at: datetime, say
                 table[name].append(getattr(document, name))
             table["tags"].append(list(document.tags))
             table["tiers"].append(list(document.tiers))
-            vocabulary.update(set(words(" ".join((document.title, document.heading, document.body, " ".join(document.tags))))))
+            vocabulary.update(
+                set(words(" ".join((document.title, document.heading, document.body, " ".join(document.tags)))))
+            )
             if document.sop_id not in sops_seen:
                 sops_seen.add(document.sop_id)
                 if len(sops_seen) % step == 0:

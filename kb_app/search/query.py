@@ -39,7 +39,15 @@ EXPLICIT_PREFIX_WEIGHT = 0.8  # `verif*`
 FUZZY_WEIGHTS = {1: 0.3, 2: 0.15}
 MAX_EXPANSIONS = 6
 
-FILTER_NAMES = {"tag": "tag", "tags": "tag", "kind": "kind", "type": "kind", "tier": "tier", "id": "id", "status": "status"}
+FILTER_NAMES = {
+    "tag": "tag",
+    "tags": "tag",
+    "kind": "kind",
+    "type": "kind",
+    "tier": "tier",
+    "id": "id",
+    "status": "status",
+}
 TIER_VALUES = {"T1": "T1", "1": "T1", "TIER1": "T1", "T2": "T2", "2": "T2", "TIER2": "T2"}
 OPERATORS = {"AND", "OR", "NOT", "&&", "||"}
 
@@ -106,7 +114,12 @@ def parse_query(text: str) -> ParsedQuery:
             if word.upper() in OPERATORS:
                 continue
             prefix = word.rstrip("*")
-            if word.endswith("*") and len(words(prefix)) == 1 and len(words(prefix)[0]) >= 2 and re.fullmatch(r"\W*\w+", prefix):
+            if (
+                word.endswith("*")
+                and len(words(prefix)) == 1
+                and len(words(prefix)[0]) >= 2
+                and re.fullmatch(r"\W*\w+", prefix)
+            ):
                 flush()
                 parsed.chunks.append(Chunk("prefix", words(prefix)[0]))
             else:

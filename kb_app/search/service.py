@@ -58,7 +58,9 @@ class Build:
             raise IndexNotFound(f"search index {index_dir} names build {build_id}, which is missing: run `kb index`")
         self.manifest = json.loads(manifest.read_text(encoding="utf-8"))
         if self.manifest.get("format") != FORMAT:
-            raise IndexNotFound(f"search index {index_dir} was built by another version (format {self.manifest.get('format')}): run `kb index`")
+            raise IndexNotFound(
+                f"search index {index_dir} was built by another version (format {self.manifest.get('format')}): run `kb index`"
+            )
         self._tiers: dict[str, TierIndex] = {}
         self._lock = threading.Lock()
 
@@ -174,10 +176,16 @@ class SearchService:
         results.elapsed_ms = (time.perf_counter() - started) * 1000
         return results
 
-    def _search(self, build: Build, parsed: ParsedQuery, tier: str, limit: int, offset: int, now: datetime) -> SearchResults:
+    def _search(
+        self, build: Build, parsed: ParsedQuery, tier: str, limit: int, offset: int, now: datetime
+    ) -> SearchResults:
         index = build.tier(tier)
         results = SearchResults(
-            query=parsed.text, tier=tier, offset=offset, limit=limit, build_id=build.build_id,
+            query=parsed.text,
+            tier=tier,
+            offset=offset,
+            limit=limit,
+            build_id=build.build_id,
             filters={name: sorted(values) for name, values in parsed.filters.items()},
         )
         compiled = QueryBuilder(index, self.synonyms).compile(parsed)
@@ -219,7 +227,9 @@ class SearchService:
             owner=fields.get("owner", ""),
         )
 
-    def _pinned(self, index: TierIndex, scores: dict[int, float], matched: set[int], now: datetime) -> list[PinnedBulletin]:
+    def _pinned(
+        self, index: TierIndex, scores: dict[int, float], matched: set[int], now: datetime
+    ) -> list[PinnedBulletin]:
         best: dict[str, int] = {}
         for doc in sorted(matched & index.by_kind.get("bulletin", frozenset())):
             score = scores[doc]
@@ -234,10 +244,16 @@ class SearchService:
                 continue
             hit = best.get(entry["sop_id"])
             anchor = _anchor_of(index.keys[hit]) if hit is not None else ""
-            pinned.append(PinnedBulletin(
-                sop_id=entry["sop_id"], title=entry["title"], version=entry["version"],
-                url=section_url(entry["page"], anchor, self.url_prefix), expires=expires, matched=hit is not None,
-            ))
+            pinned.append(
+                PinnedBulletin(
+                    sop_id=entry["sop_id"],
+                    title=entry["title"],
+                    version=entry["version"],
+                    url=section_url(entry["page"], anchor, self.url_prefix),
+                    expires=expires,
+                    matched=hit is not None,
+                )
+            )
         pinned.sort(key=lambda p: (not p.matched, p.sop_id))
         return pinned
 
@@ -333,6 +349,7 @@ def _score(index: TierIndex, clauses, allowed: set[int] | None) -> dict[int, flo
 
 def _facets(index: TierIndex, matched: set[int]) -> dict[str, dict[str, int]]:
     """Matching sections per kind and per tag (the most frequent tags)."""
+
     def counts(groups: dict[str, frozenset[int]]) -> list[tuple[str, int]]:
         found = ((value, len(matched & docs)) for value, docs in groups.items())
         return sorted(((value, n) for value, n in found if n), key=lambda item: (-item[1], item[0]))
@@ -341,7 +358,7 @@ def _facets(index: TierIndex, matched: set[int]) -> dict[str, dict[str, int]]:
 
 
 def _suggestions(index: TierIndex, parsed: ParsedQuery, unknown: list[str]) -> list[str]:
-    """"Did you mean": each unknown word replaced by its closest word in this tier's vocabulary."""
+    """ "Did you mean": each unknown word replaced by its closest word in this tier's vocabulary."""
     corrections = {}
     for word in unknown:
         correction = index.best_correction(word, fuzzy_distance(word))

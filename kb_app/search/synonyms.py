@@ -99,7 +99,9 @@ def parse_synonyms(data: object, source: str = "synonyms") -> SynonymTable:
             if len(phrase) == 1 and len(str(term).replace("-", " ").split()) > 1:
                 # "log in" would be just "log" (as in "change log"): a phrase reduced to one
                 # common word by its stop words would expand every query containing that word.
-                raise ValueError(f"{source}: group {name!r}: term {term!r} is only {phrase[0]!r} once stop words are removed; write the single word or a longer phrase")
+                raise ValueError(
+                    f"{source}: group {name!r}: term {term!r} is only {phrase[0]!r} once stop words are removed; write the single word or a longer phrase"
+                )
             phrases.setdefault(phrase, None)
         groups.append(SynonymGroup(name, tuple(phrases), bool(raw.get("one_way", False))))
     return SynonymTable(groups)

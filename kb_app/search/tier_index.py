@@ -204,7 +204,9 @@ class TierIndex:
             reader = searcher.reader()
             average = searcher.avg_field_length(field) or 1
             lengths = [reader.doc_field_length(doc, field, 1) or 1 for doc in range(len(self))]
-            norms = self._field_norms[field] = [BM25_K1 * ((1 - BM25_B) + BM25_B * length / average) for length in lengths]
+            norms = self._field_norms[field] = [
+                BM25_K1 * ((1 - BM25_B) + BM25_B * length / average) for length in lengths
+            ]
         return norms
 
     def clause_scores(self, clause: Clause) -> dict[int, float]:

@@ -235,7 +235,9 @@ def build_sites(
     catalog = load_catalog(sop_dir)
     report = validate_catalog(catalog, against=None, today=now.date())
     if not report.ok:
-        raise SiteBuildError(f"{len(report.errors)} errors in {sop_dir}: fix them, then build again (no site written)", report.errors)
+        raise SiteBuildError(
+            f"{len(report.errors)} errors in {sop_dir}: fix them, then build again (no site written)", report.errors
+        )
     progress(f"validated {len(catalog)} SOPs in {sop_dir}: {len(report.warnings)} warnings")
 
     options = {"site_url": site_url, "search_url": search_url}
@@ -250,7 +252,9 @@ def build_sites(
                 finished.append((tier, out_dir))
                 with tempfile.TemporaryDirectory(prefix=f"kb-site-docs-{tier}-") as docs:
                     try:
-                        staged = stage_site(catalog, tier, Path(docs), now=now, assets_dir=assets_dir, mermaid_js=mermaid_js)
+                        staged = stage_site(
+                            catalog, tier, Path(docs), now=now, assets_dir=assets_dir, mermaid_js=mermaid_js
+                        )
                     except ValueError as error:
                         raise SiteBuildError(str(error)) from None
                     progress(f"building {tier} site: {len(staged.pages)} pages ...")
@@ -259,7 +263,9 @@ def build_sites(
                     _check_no_tier2_material(staged, out_dir)
                 _write_manifest(staged, out_dir)
                 out_dir.chmod(0o755)  # mkdtemp makes it owner-only; a web server user must read it
-                result.builds.append(AudienceBuild(tier, site_dir / tier, len(staged.pages), time.perf_counter() - started))
+                result.builds.append(
+                    AudienceBuild(tier, site_dir / tier, len(staged.pages), time.perf_counter() - started)
+                )
         except BaseException:
             for _, out_dir in finished:
                 shutil.rmtree(out_dir, ignore_errors=True)

@@ -51,7 +51,9 @@ class IndexContext:
 
     def of_kind(self, kind: Kind) -> list[Sop]:
         # Retired pages go last: they stay findable but out of the way.
-        return sorted((s for s in self.sops if s.kind is kind), key=lambda s: (s.status is Status.RETIRED, s.title.lower()))
+        return sorted(
+            (s for s in self.sops if s.kind is kind), key=lambda s: (s.status is Status.RETIRED, s.title.lower())
+        )
 
     def open_bulletins(self) -> list[Sop]:
         return sorted((s for s in self.sops if s.is_open_bulletin(self.now)), key=lambda s: s.effective, reverse=True)
@@ -147,18 +149,32 @@ def by_tier_page(ctx: IndexContext) -> str:
             continue
         rows = ["| Title | Kind | Version | Status | Narrowed to |", "| --- | --- | --- | --- | --- |"]
         for sop in sorted(sops, key=lambda s: (s.kind.value, s.title.lower())):
-            narrowed = "; ".join(
-                f"{label}: {', '.join(values)}"
-                for label, values in (("vendors", sop.audience.vendors), ("sites", sop.audience.sites), ("languages", sop.audience.languages))
-                if values
-            ) or "everyone in the tier"
-            rows.append(f"| {_ref(BY_TIER, sop)}<br>{id_code(sop)} | {KIND_LABELS[sop.kind]} | {sop.version} | {_status_cell(sop, ctx)} | {cell(narrowed)} |")
-        parts.append(f"## {TIER_LABELS[tier]} must read {{#must-read-{tier.lower()}}}\n\n" + full_width("\n".join(rows), "listing"))
+            narrowed = (
+                "; ".join(
+                    f"{label}: {', '.join(values)}"
+                    for label, values in (
+                        ("vendors", sop.audience.vendors),
+                        ("sites", sop.audience.sites),
+                        ("languages", sop.audience.languages),
+                    )
+                    if values
+                )
+                or "everyone in the tier"
+            )
+            rows.append(
+                f"| {_ref(BY_TIER, sop)}<br>{id_code(sop)} | {KIND_LABELS[sop.kind]} | {sop.version} | {_status_cell(sop, ctx)} | {cell(narrowed)} |"
+            )
+        parts.append(
+            f"## {TIER_LABELS[tier]} must read {{#must-read-{tier.lower()}}}\n\n"
+            + full_width("\n".join(rows), "listing")
+        )
     if ctx.tier == "T2":
         t2_only = [s for s in ctx.sops if not s.visible_to("T1")]
         if t2_only:
             items = "\n".join(f"- {_ref(BY_TIER, s)} (`{s.id}`)" for s in t2_only)
-            parts.append(f"## Tier 2 only pages {{#tier-2-only}}\n\nThese pages never appear on the Tier 1 site.\n\n{items}")
+            parts.append(
+                f"## Tier 2 only pages {{#tier-2-only}}\n\nThese pages never appear on the Tier 1 site.\n\n{items}"
+            )
     return _page(INDEX_TITLES[BY_TIER], "\n\n".join(parts))
 
 
@@ -178,7 +194,8 @@ def escalation_directory_page(ctx: IndexContext) -> str:
         status = "" if path.status is Status.ACTIVE else " " + status_chip(path)
         parts.append(
             f"## {cell(path.title)} {{#{path.id.lower()}}}\n\n"
-            f"{_ref(page, path, 'Open ' + path.id)} · v{path.version}{status} · used by {used}\n\n" + full_width("\n".join(rows), "steps")
+            f"{_ref(page, path, 'Open ' + path.id)} · v{path.version}{status} · used by {used}\n\n"
+            + full_width("\n".join(rows), "steps")
         )
     if by_team:
         parts.append("## By team {#by-team}")
@@ -186,7 +203,9 @@ def escalation_directory_page(ctx: IndexContext) -> str:
             routes = sorted(by_team[team], key=lambda r: (sla_minutes(r[2].sla), r[0].id, r[1]))
             rows = ["| SLA | From | Trigger | Path |", "| --- | --- | --- | --- |"]
             for path, number, step in routes:
-                rows.append(f"| {duration_text(step.sla)} | {TIER_LABELS[step.from_tier]} | {cell(step.trigger)} | {_ref(page, path, f'{path.id} step {number}')} |")
+                rows.append(
+                    f"| {duration_text(step.sla)} | {TIER_LABELS[step.from_tier]} | {cell(step.trigger)} | {_ref(page, path, f'{path.id} step {number}')} |"
+                )
             slug = "team-" + "-".join(team.lower().replace("&", " ").split())
             parts.append(f"### {cell(team)} {{#{slug}}}\n\n" + full_width("\n".join(rows)))
     if not paths:

@@ -110,7 +110,11 @@ def _time(value: date | datetime) -> str:
 
 def _audience_text(sop: Sop) -> str:
     parts = [tiers_text(sop.audience.tiers)]
-    for label, values in (("vendors", sop.audience.vendors), ("sites", sop.audience.sites), ("languages", sop.audience.languages)):
+    for label, values in (
+        ("vendors", sop.audience.vendors),
+        ("sites", sop.audience.sites),
+        ("languages", sop.audience.languages),
+    ):
         if values:
             parts.append(f"{label}: {', '.join(values)}")
     return " · ".join(esc(p) for p in parts)
@@ -138,14 +142,19 @@ def _link_row(sop: Sop, ctx: PageContext, label: str, ids: list[str]) -> str:
     targets = [ctx.visible[i] for i in ids if i in ctx.visible]
     if not targets:
         return ""
-    links = ", ".join(f"[{t.id}]({link(sop.rel_path, t.rel_path)} \"{cell(t.title)}\")" for t in targets)
+    links = ", ".join(f'[{t.id}]({link(sop.rel_path, t.rel_path)} "{cell(t.title)}")' for t in targets)
     return f'<div class="kb-meta__links" markdown="span"><span class="kb-meta__label">{label}</span> {links}</div>'
 
 
 def metadata_card(sop: Sop, ctx: PageContext) -> str:
     """The compact card under the title: chips, the dates, owner and audience, linked paths."""
     stale = is_stale(sop, ctx.today)
-    chips = [chip(sop.id, "id", "SOP id"), chip(f"v{sop.version}", "version", "Current version"), status_chip(sop), chip(KIND_LABELS[sop.kind], "kind")]
+    chips = [
+        chip(sop.id, "id", "SOP id"),
+        chip(f"v{sop.version}", "version", "Current version"),
+        status_chip(sop),
+        chip(KIND_LABELS[sop.kind], "kind"),
+    ]
     if stale:
         chips.append(chip("Review overdue", "stale", f"review_by {sop.review_by.isoformat()} has passed"))
     if sop.visibility is Visibility.T2_ONLY:
@@ -156,7 +165,12 @@ def metadata_card(sop: Sop, ctx: PageContext) -> str:
     review_class = "kb-meta__value kb-meta__value--stale" if stale else "kb-meta__value"
     facts = [
         ("Effective", _time(sop.effective), "kb-meta__value", ""),
-        ("Review by", _time(sop.review_by), review_class, f' data-kb-review-by="{sop.review_by.isoformat()}"' if sop.status is not Status.RETIRED else ""),
+        (
+            "Review by",
+            _time(sop.review_by),
+            review_class,
+            f' data-kb-review-by="{sop.review_by.isoformat()}"' if sop.status is not Status.RETIRED else "",
+        ),
         ("Owner", esc(sop.owner), "kb-meta__value", ""),
         ("Audience", _audience_text(sop), "kb-meta__value", ""),
     ]
@@ -164,7 +178,10 @@ def metadata_card(sop: Sop, ctx: PageContext) -> str:
         facts.append(("Acknowledge within", esc(duration_text(sop.ack_within)), "kb-meta__value", ""))
     if sop.expires is not None:
         facts.append(("Expires", _time(sop.expires), "kb-meta__value", ""))
-    grid = "".join(f'<div class="kb-meta__fact"><dt>{label}</dt><dd class="{cls}"{attrs}>{value}</dd></div>' for label, value, cls, attrs in facts)
+    grid = "".join(
+        f'<div class="kb-meta__fact"><dt>{label}</dt><dd class="{cls}"{attrs}>{value}</dd></div>'
+        for label, value, cls, attrs in facts
+    )
 
     rows = [
         f'<div class="kb-meta__chips">{" ".join(chips)}</div>',
@@ -174,7 +191,9 @@ def metadata_card(sop: Sop, ctx: PageContext) -> str:
         _card_notice(sop, ctx),
     ]
     body = "\n".join(r for r in rows if r)
-    return f'<div class="kb-meta kb-meta--{sop.status.value}" markdown="block" data-kb-id="{esc(sop.id)}">\n{body}\n</div>'
+    return (
+        f'<div class="kb-meta kb-meta--{sop.status.value}" markdown="block" data-kb-id="{esc(sop.id)}">\n{body}\n</div>'
+    )
 
 
 # --- escalation steps: mermaid flowchart and table ---------------------------------------------
@@ -241,8 +260,7 @@ def escalation_section(sop: Sop, ctx: PageContext) -> str:
     table = "\n".join(rows)
     return (
         f"## Escalation flow {{#{FLOW_ANCHOR}}}\n\n{diagram}\n"
-        f"## Steps and required case fields {{#{STEPS_ANCHOR}}}\n\n"
-        + full_width(table, "steps")
+        f"## Steps and required case fields {{#{STEPS_ANCHOR}}}\n\n" + full_width(table, "steps")
     )
 
 

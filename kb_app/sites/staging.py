@@ -38,7 +38,14 @@ def _nav(sops: list[Sop], ctx: indexes.IndexContext) -> list:
         pages = ctx.of_kind(kind)
         if pages:
             nav.append({indexes.SECTION_TITLES[kind]: [{s.title: s.rel_path} for s in pages]})
-    nav.append({"Browse": [{indexes.INDEX_TITLES[p]: p} for p in (indexes.BY_TAG, indexes.BY_TIER, indexes.ESCALATION_DIRECTORY, indexes.RECENT_CHANGES)]})
+    nav.append(
+        {
+            "Browse": [
+                {indexes.INDEX_TITLES[p]: p}
+                for p in (indexes.BY_TAG, indexes.BY_TIER, indexes.ESCALATION_DIRECTORY, indexes.RECENT_CHANGES)
+            ]
+        }
+    )
     return nav
 
 
@@ -83,7 +90,9 @@ def stage_site(
     pages: list[str] = []
     for sop in sops:
         if sop.rel_path in generated:
-            raise ValueError(f"{sop.path}: the file name {sop.rel_path} is reserved for a generated page; move it into procedures/")
+            raise ValueError(
+                f"{sop.path}: the file name {sop.rel_path} is reserved for a generated page; move it into procedures/"
+            )
         target = docs_dir / sop.rel_path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(sop_page(sop, ctx), encoding="utf-8")

@@ -56,7 +56,11 @@ def vendor_mermaid(vendor_dir: Path, *, npm: str | None = None, timeout: float =
         try:
             result = subprocess.run(
                 [npm, "pack", MERMAID_SPEC, "--silent", "--pack-destination", work],
-                cwd=work, capture_output=True, text=True, timeout=timeout, check=False,
+                cwd=work,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as error:
             raise VendorError(f"npm pack {MERMAID_SPEC} failed: {error}") from None

@@ -102,7 +102,13 @@ def acknowledge(sop_id: str):
     session = get_session()
     try:
         result = acks.acknowledge(
-            session, agent, sop_id, request.form.get("content_hash", ""), version=request.form.get("version") or None, now=_now(), channel="web"
+            session,
+            agent,
+            sop_id,
+            request.form.get("content_hash", ""),
+            version=request.form.get("version") or None,
+            now=_now(),
+            channel="web",
         )
     except acks.AckError as error:
         session.rollback()
@@ -113,7 +119,11 @@ def acknowledge(sop_id: str):
     session.commit()
     ack = result.acknowledgement
     when = ack.acknowledged_at.strftime("%Y-%m-%d %H:%M UTC")
-    flash(f"Acknowledged {sop_id} v{ack.version.version} on {when}." if result.created else f"You already acknowledged {sop_id} v{ack.version.version} on {when}.")
+    flash(
+        f"Acknowledged {sop_id} v{ack.version.version} on {when}."
+        if result.created
+        else f"You already acknowledged {sop_id} v{ack.version.version} on {when}."
+    )
     return redirect(url_for("acks.reading_list"))
 
 
@@ -137,15 +147,28 @@ def publish_page():
     if request.method == "POST" and report.ok and not refused:
         user = signed_in_user()
         try:
-            done = publish(session, catalog, now=_now(), by=user.email, due_days=cfg.ack_due_days,
-                           onboarding_days=cfg.onboarding_days, quiz_banks=quiz_banks)
+            done = publish(
+                session,
+                catalog,
+                now=_now(),
+                by=user.email,
+                due_days=cfg.ack_due_days,
+                onboarding_days=cfg.onboarding_days,
+                quiz_banks=quiz_banks,
+            )
         except PublishRefused as error:
             session.rollback()
             refused = error.problems
         else:
             from kb_app import audit
 
-            audit.record(session, "sop.publish", actor=user.email, actor_user_id=user.id, details={"versions": [f"{i.sop_id} v{i.version}" for i in done.changes]})
+            audit.record(
+                session,
+                "sop.publish",
+                actor=user.email,
+                actor_user_id=user.id,
+                details={"versions": [f"{i.sop_id} v{i.version}" for i in done.changes]},
+            )
             session.commit()
             _rebuild_index(cfg)
             flash(f"Published {len(done.changes)} versions.")
@@ -231,7 +254,9 @@ def coverage_page():
 def _totals(rows: list[reports.CoverageRow]) -> dict:
     keys = ("population", "on_time", "late", "pending", "overdue")
     totals = {k: sum(getattr(r, k) for r in rows) for k in keys}
-    totals["acknowledged_pct"] = round(100.0 * (totals["on_time"] + totals["late"]) / totals["population"], 1) if totals["population"] else 0.0
+    totals["acknowledged_pct"] = (
+        round(100.0 * (totals["on_time"] + totals["late"]) / totals["population"], 1) if totals["population"] else 0.0
+    )
     return totals
 
 
@@ -244,7 +269,9 @@ def requirement_page(requirement_id: int):
     if requirement is None:
         abort(404)
     flt = coverage_filter(request.args, user)
-    flt = reports.CoverageFilter(requirement_id=requirement_id, vendor=flt.vendor, site=flt.site, team=flt.team, open_only=False)
+    flt = reports.CoverageFilter(
+        requirement_id=requirement_id, vendor=flt.vendor, site=flt.site, team=flt.team, open_only=False
+    )
     now = _now()
     [overall] = reports.coverage(session, by=["requirement"], now=now, flt=flt) or [None]
     return render_template(
@@ -267,7 +294,16 @@ def overdue_page():
     return render_template("acks/overdue.html", rows=rows, flt=flt, query={k: v for k, v in request.args.items() if v})
 
 
-EXPORT_COLUMNS = ["population", "on_time", "late", "pending", "overdue", "awaiting_quiz", "acknowledged_pct", "median_hours_to_ack"]
+EXPORT_COLUMNS = [
+    "population",
+    "on_time",
+    "late",
+    "pending",
+    "overdue",
+    "awaiting_quiz",
+    "acknowledged_pct",
+    "median_hours_to_ack",
+]
 
 
 def _export_rows():
@@ -277,7 +313,13 @@ def _export_rows():
     rows = [r.to_dict() for r in reports.coverage(get_session(), by=groups, now=_now(), flt=flt)]
     from kb_app import audit
 
-    audit.record(get_session(), "coverage.export", actor=user.email, actor_user_id=user.id, details={"vendor": flt.vendor, "rows": len(rows)})
+    audit.record(
+        get_session(),
+        "coverage.export",
+        actor=user.email,
+        actor_user_id=user.id,
+        details={"vendor": flt.vendor, "rows": len(rows)},
+    )
     get_session().commit()
     headers = list(rows[0]) if rows else ["requirement_id", "sop_id", "version", *groups, *EXPORT_COLUMNS]
     return headers, rows, flt
@@ -356,7 +398,11 @@ def api_acknowledge():
     if not isinstance(payload, dict):
         raise ApiError(400, "bad_request", "Send a JSON object with sop_id, content_hash and optionally version.")
     sop_id, content_hash, version = payload.get("sop_id"), payload.get("content_hash"), payload.get("version")
-    if not isinstance(sop_id, str) or not isinstance(content_hash, str) or (version is not None and not isinstance(version, str)):
+    if (
+        not isinstance(sop_id, str)
+        or not isinstance(content_hash, str)
+        or (version is not None and not isinstance(version, str))
+    ):
         raise ApiError(400, "bad_request", "sop_id and content_hash must be strings (version too, when given).")
     if len(sop_id) > 64 or len(content_hash) > 128:
         raise ApiError(400, "bad_request", "sop_id or content_hash is too long.")
@@ -394,8 +440,13 @@ def api_banner():
     agent = user.agent if user.role == "agent" else None
     now = _now()
     bulletins = [
-        {"sop_id": b.sop_id, "title": b.title, "version": b.version, "url": site_url(b.path),
-         "expires_at": b.expires_at.isoformat() if b.expires_at else None}
+        {
+            "sop_id": b.sop_id,
+            "title": b.title,
+            "version": b.version,
+            "url": site_url(b.path),
+            "expires_at": b.expires_at.isoformat() if b.expires_at else None,
+        }
         for b in acks.open_bulletins(session, agent, tier, now=now)
     ]
     page, text, level, link = None, "", "info", None
@@ -409,12 +460,22 @@ def api_banner():
         waiting = acks.reading_list(session, agent, now=now)
         if waiting:
             overdue = sum(1 for item in waiting if item.overdue)
-            text = f"You have {len(waiting)} SOP update{'s' if len(waiting) != 1 else ''} to acknowledge" + (f", {overdue} overdue" if overdue else "") + "."
+            text = (
+                f"You have {len(waiting)} SOP update{'s' if len(waiting) != 1 else ''} to acknowledge"
+                + (f", {overdue} overdue" if overdue else "")
+                + "."
+            )
             level, link = ("danger" if overdue else "warning"), url_for("acks.reading_list")
     return {"text": text, "level": level, "url": link, "page": page, "bulletins": bulletins}
 
 
-_BANNER_LEVELS = {"acknowledged": "info", "action_required": "warning", "overdue": "danger", "quiz_required": "warning", "none": "info"}
+_BANNER_LEVELS = {
+    "acknowledged": "info",
+    "action_required": "warning",
+    "overdue": "danger",
+    "quiz_required": "warning",
+    "none": "info",
+}
 
 
 def _banner_text(banner: acks.Banner) -> str:
@@ -423,7 +484,9 @@ def _banner_text(banner: acks.Banner) -> str:
     if banner.state == "acknowledged":
         return f"You acknowledged v{banner.version} on {banner.acknowledged_at:%Y-%m-%d}."
     if banner.state == "action_required":
-        return f"Action required: acknowledge v{banner.version} by {banner.due_at:%Y-%m-%d %H:%M} UTC. See what changed."
+        return (
+            f"Action required: acknowledge v{banner.version} by {banner.due_at:%Y-%m-%d %H:%M} UTC. See what changed."
+        )
     if banner.state == "overdue":
         return f"Overdue: acknowledge v{banner.version}, due {banner.due_at:%Y-%m-%d %H:%M} UTC. See what changed."
     return ""
@@ -437,7 +500,9 @@ def api_coverage():
     groups = [g for g in (request.args.get("by") or "requirement").split(",") if g]
     bad = [g for g in groups if g not in reports.GROUPS]
     if bad:
-        raise ApiError(400, "bad_request", f"Cannot group by {', '.join(bad)}; choose from {', '.join(reports.GROUPS)}.")
+        raise ApiError(
+            400, "bad_request", f"Cannot group by {', '.join(bad)}; choose from {', '.join(reports.GROUPS)}."
+        )
     try:
         flt = scoped_filter(request.args, user)
     except PermissionError as error:

@@ -8,7 +8,10 @@ _ERROR = {"$ref": "#/components/responses/Error"}
 
 
 def _json(schema_name: str, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}},
+    }
 
 
 PATHS = {
@@ -36,11 +39,18 @@ PATHS = {
             "`version` is not current, 409 `hash_mismatch` when `content_hash` is not the text the agent's tier reads, "
             "403 outside the agent's audience, 404 for SOPs the agent cannot read.",
             "operationId": "acknowledge",
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AcknowledgementRequest"}}}},
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AcknowledgementRequest"}}},
+            },
             "responses": {
                 "200": _json("Acknowledgement", "Already acknowledged: the first record"),
                 "201": _json("Acknowledgement", "Recorded"),
-                "400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR,
+                "400": _ERROR,
+                "401": _ERROR,
+                "403": _ERROR,
+                "404": _ERROR,
+                "409": _ERROR,
             },
         }
     },
@@ -48,7 +58,14 @@ PATHS = {
         "get": {
             "summary": "What an SOP page tells the signed-in reader, and open bulletins",
             "operationId": "getBanner",
-            "parameters": [{"name": "path", "in": "query", "schema": {"type": "string"}, "description": "The page path, e.g. /sop/procedures/ato-recovery/"}],
+            "parameters": [
+                {
+                    "name": "path",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "The page path, e.g. /sop/procedures/ato-recovery/",
+                }
+            ],
             "responses": {"200": _json("Banner", "Banner"), "401": _ERROR},
         }
     },
@@ -57,10 +74,22 @@ PATHS = {
             "summary": "Acknowledgement coverage, rolled up (partner managers: their vendor only)",
             "operationId": "getCoverage",
             "parameters": [
-                {"name": "by", "in": "query", "schema": {"type": "string", "default": "requirement"},
-                 "description": "Comma-separated: requirement, sop, vendor, site, team, team_leader, language, tier."},
-                *({"name": n, "in": "query", "schema": {"type": t}} for n, t in
-                  (("requirement", "integer"), ("sop", "string"), ("vendor", "string"), ("site", "string"), ("team", "string"))),
+                {
+                    "name": "by",
+                    "in": "query",
+                    "schema": {"type": "string", "default": "requirement"},
+                    "description": "Comma-separated: requirement, sop, vendor, site, team, team_leader, language, tier.",
+                },
+                *(
+                    {"name": n, "in": "query", "schema": {"type": t}}
+                    for n, t in (
+                        ("requirement", "integer"),
+                        ("sop", "string"),
+                        ("vendor", "string"),
+                        ("site", "string"),
+                        ("team", "string"),
+                    )
+                ),
             ],
             "responses": {"200": _json("Coverage", "Coverage rows"), "400": _ERROR, "401": _ERROR, "403": _ERROR},
         }
@@ -77,7 +106,10 @@ _COVERAGE_ROW = {
         "late": {"type": "integer"},
         "pending": {"type": "integer"},
         "overdue": {"type": "integer"},
-        "awaiting_quiz": {"type": "integer", "description": "Of pending and overdue: acknowledged, gating update quiz not passed yet"},
+        "awaiting_quiz": {
+            "type": "integer",
+            "description": "Of pending and overdue: acknowledged, gating update quiz not passed yet",
+        },
         "acknowledged_pct": {"type": "number"},
         "median_hours_to_ack": {"type": ["number", "null"]},
     },
@@ -86,51 +118,112 @@ _COVERAGE_ROW = {
 SCHEMAS = {
     "ReadingList": {
         "type": "object",
-        "properties": {"items": {"type": "array", "items": {"type": "object", "properties": {
-            "requirement_id": {"type": "integer"}, "sop_id": {"type": "string"}, "title": {"type": "string"},
-            "version": {"type": "string"}, "summary": {"type": "string"}, "due_at": {"type": "string", "format": "date-time"},
-            "status": {"type": "string", "enum": ["pending", "overdue"]}, "is_bulletin": {"type": "boolean"},
-            "last_acknowledged_version": {"type": ["string", "null"]}, "path": {"type": "string"}}}}},
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "requirement_id": {"type": "integer"},
+                        "sop_id": {"type": "string"},
+                        "title": {"type": "string"},
+                        "version": {"type": "string"},
+                        "summary": {"type": "string"},
+                        "due_at": {"type": "string", "format": "date-time"},
+                        "status": {"type": "string", "enum": ["pending", "overdue"]},
+                        "is_bulletin": {"type": "boolean"},
+                        "last_acknowledged_version": {"type": ["string", "null"]},
+                        "path": {"type": "string"},
+                    },
+                },
+            }
+        },
     },
     "SopChanges": {
         "type": "object",
         "properties": {
-            "sop_id": {"type": "string"}, "version": {"type": "string"}, "content_hash": {"type": "string"},
+            "sop_id": {"type": "string"},
+            "version": {"type": "string"},
+            "content_hash": {"type": "string"},
             "previous_version": {"type": ["string", "null"]},
             "acknowledged_at": {"type": ["string", "null"], "format": "date-time"},
-            "sections": {"type": ["array", "null"], "items": {"type": "object", "properties": {
-                "anchor": {"type": "string"}, "heading": {"type": "string"},
-                "status": {"type": "string", "enum": ["added", "removed", "changed", "unchanged"]},
-                "lines": {"type": "array", "items": {"type": "object", "properties": {
-                    "kind": {"type": "string", "enum": ["add", "remove", "context", "skip"]}, "text": {"type": "string"}}}}}}},
+            "sections": {
+                "type": ["array", "null"],
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "anchor": {"type": "string"},
+                        "heading": {"type": "string"},
+                        "status": {"type": "string", "enum": ["added", "removed", "changed", "unchanged"]},
+                        "lines": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "kind": {"type": "string", "enum": ["add", "remove", "context", "skip"]},
+                                    "text": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
             "text": {"type": ["string", "null"], "description": "Full text when the agent never acknowledged this SOP"},
         },
     },
     "AcknowledgementRequest": {
         "type": "object",
         "required": ["sop_id", "content_hash"],
-        "properties": {"sop_id": {"type": "string", "maxLength": 64}, "content_hash": {"type": "string", "maxLength": 128},
-                       "version": {"type": "string", "description": "Optional: refuse if this is not the current version"}},
+        "properties": {
+            "sop_id": {"type": "string", "maxLength": 64},
+            "content_hash": {"type": "string", "maxLength": 128},
+            "version": {"type": "string", "description": "Optional: refuse if this is not the current version"},
+        },
     },
     "Acknowledgement": {
         "type": "object",
-        "properties": {"sop_id": {"type": "string"}, "version": {"type": "string"}, "content_hash": {"type": "string"},
-                       "acknowledged_at": {"type": "string", "format": "date-time"},
-                       "channel": {"type": "string", "enum": ["web", "api", "cli"]}, "created": {"type": "boolean"}},
+        "properties": {
+            "sop_id": {"type": "string"},
+            "version": {"type": "string"},
+            "content_hash": {"type": "string"},
+            "acknowledged_at": {"type": "string", "format": "date-time"},
+            "channel": {"type": "string", "enum": ["web", "api", "cli"]},
+            "created": {"type": "boolean"},
+        },
     },
     "Banner": {
         "type": "object",
         "properties": {
-            "text": {"type": "string", "description": "One line for the page's announce bar; empty when there is nothing to say"},
+            "text": {
+                "type": "string",
+                "description": "One line for the page's announce bar; empty when there is nothing to say",
+            },
             "level": {"type": "string", "enum": ["info", "warning", "danger"]},
             "url": {"type": ["string", "null"], "description": "Where the text links to"},
-            "page": {"type": ["object", "null"], "properties": {
-                "sop_id": {"type": "string"}, "state": {"type": "string", "enum": ["acknowledged", "action_required", "overdue", "none"]},
-                "version": {"type": "string"}, "acknowledged_at": {"type": ["string", "null"]}, "due_at": {"type": ["string", "null"]},
-                "read_url": {"type": "string"}}},
-            "bulletins": {"type": "array", "items": {"type": "object", "properties": {
-                "sop_id": {"type": "string"}, "title": {"type": "string"}, "version": {"type": "string"}, "url": {"type": "string"},
-                "expires_at": {"type": ["string", "null"]}}}},
+            "page": {
+                "type": ["object", "null"],
+                "properties": {
+                    "sop_id": {"type": "string"},
+                    "state": {"type": "string", "enum": ["acknowledged", "action_required", "overdue", "none"]},
+                    "version": {"type": "string"},
+                    "acknowledged_at": {"type": ["string", "null"]},
+                    "due_at": {"type": ["string", "null"]},
+                    "read_url": {"type": "string"},
+                },
+            },
+            "bulletins": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "sop_id": {"type": "string"},
+                        "title": {"type": "string"},
+                        "version": {"type": "string"},
+                        "url": {"type": "string"},
+                        "expires_at": {"type": ["string", "null"]},
+                    },
+                },
+            },
         },
     },
     "Coverage": {"type": "object", "properties": {"rows": {"type": "array", "items": _COVERAGE_ROW}}},

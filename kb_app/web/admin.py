@@ -63,7 +63,9 @@ def audit_csv():
     out = io.StringIO()
     count = audit.write_csv(audit.iter_events(session, where), out)
     user = signed_in_user()
-    audit.record(session, "audit.export", actor=user.email, actor_user_id=user.id, ip=client_ip(), details={"rows": count})
+    audit.record(
+        session, "audit.export", actor=user.email, actor_user_id=user.id, ip=client_ip(), details={"rows": count}
+    )
     session.commit()
     return Response(
         out.getvalue(),

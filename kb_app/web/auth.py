@@ -39,9 +39,7 @@ class LogoutForm(FlaskForm):
 def apply_rate_limits(app: Flask, limiter: Limiter) -> None:
     """Limit failed sign-in attempts per client address and per attempted identifier."""
     view = app.view_functions["auth.login"]
-    view = limiter.limit(
-        lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], deduct_when=_failed
-    )(view)
+    view = limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], deduct_when=_failed)(view)
     view = limiter.limit(
         lambda: current_app.config["LOGIN_IDENTIFIER_RATE_LIMIT"],
         methods=["POST"],

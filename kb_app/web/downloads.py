@@ -10,4 +10,8 @@ from kb_app.exports import csv_text
 
 
 def csv_download(headers: list[str], rows: Iterable[Mapping[str, Any]], filename: str) -> Response:
-    return Response(csv_text(headers, rows), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        csv_text(headers, rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -21,7 +21,9 @@ def home():
     user = signed_in_user()
     session = get_session()
     if user.role == "agent":
-        return render_template("main/home_agent.html", agent=user.agent, audience=users.audience_of(user), **_agent_standing(session, user))
+        return render_template(
+            "main/home_agent.html", agent=user.agent, audience=users.audience_of(user), **_agent_standing(session, user)
+        )
     if user.role == "partner_manager":
         by_site = roster.roster_summary(session, ("site",), vendor=user.vendor)
         by_team = roster.roster_summary(session, ("site", "team"), vendor=user.vendor)
@@ -58,7 +60,9 @@ def _agent_standing(session, user) -> dict:
     banks = load_directory(quiz_dir).banks.values()
     return {
         "reading": acks.reading_list(session, user.agent, now=now),
-        "certifications": certification.certifications_of(session, user.agent, banks, now=now, due_days=cfg.ack_due_days),
+        "certifications": certification.certifications_of(
+            session, user.agent, banks, now=now, due_days=cfg.ack_due_days
+        ),
     }
 
 

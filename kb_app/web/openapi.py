@@ -22,8 +22,11 @@ _ROSTER_FILTERS = [
 ]
 
 _ATTEMPT_ID = {
-    "name": "attempt_id", "in": "path", "required": True,
-    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}, "description": "The attempt id returned when it was started.",
+    "name": "attempt_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    "description": "The attempt id returned when it was started.",
 }
 
 PATHS: dict[str, Any] = {
@@ -32,7 +35,10 @@ PATHS: dict[str, Any] = {
             "summary": "The signed-in user or token owner",
             "operationId": "getMe",
             "responses": {
-                "200": {"description": "The user", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Me"}}}},
+                "200": {
+                    "description": "The user",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Me"}}},
+                },
                 "401": _ERROR,
             },
         }
@@ -43,7 +49,11 @@ PATHS: dict[str, Any] = {
             "operationId": "listRoster",
             "parameters": _ROSTER_FILTERS
             + [
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                },
                 {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
             ],
             "responses": {
@@ -87,7 +97,10 @@ PATHS: dict[str, Any] = {
             "operationId": "getRosterAgent",
             "parameters": [{"name": "employee_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {
-                "200": {"description": "The agent", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Agent"}}}},
+                "200": {
+                    "description": "The agent",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Agent"}}},
+                },
                 "401": _ERROR,
                 "403": _ERROR,
                 "404": _ERROR,
@@ -119,7 +132,10 @@ PATHS: dict[str, Any] = {
             "summary": "Quiz banks: for an agent, those they may take, with when they may start each; for staff, every bank",
             "operationId": "listQuizBanks",
             "responses": {
-                "200": {"description": "Banks", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QuizBankList"}}}},
+                "200": {
+                    "description": "Banks",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QuizBankList"}}},
+                },
                 "401": _ERROR,
                 "403": _ERROR,
             },
@@ -133,11 +149,25 @@ PATHS: dict[str, Any] = {
             "operationId": "startQuizAttempt",
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": {"type": "object", "required": ["bank_id"], "properties": {"bank_id": {"type": "string", "maxLength": 64}}}}},
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["bank_id"],
+                            "properties": {"bank_id": {"type": "string", "maxLength": 64}},
+                        }
+                    }
+                },
             },
             "responses": {
-                "201": {"description": "A new attempt", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QuizAttemptTaker"}}}},
-                "200": {"description": "The attempt already open", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QuizAttemptTaker"}}}},
+                "201": {
+                    "description": "A new attempt",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QuizAttemptTaker"}}},
+                },
+                "200": {
+                    "description": "The attempt already open",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QuizAttemptTaker"}}},
+                },
                 "400": _ERROR,
                 "401": _ERROR,
                 "403": _ERROR,
@@ -155,7 +185,16 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "The attempt",
-                    "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/QuizAttemptTaker"}, {"$ref": "#/components/schemas/QuizResult"}]}}},
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "oneOf": [
+                                    {"$ref": "#/components/schemas/QuizAttemptTaker"},
+                                    {"$ref": "#/components/schemas/QuizResult"},
+                                ]
+                            }
+                        }
+                    },
                 },
                 "400": _ERROR,
                 "401": _ERROR,
@@ -167,8 +206,8 @@ PATHS: dict[str, Any] = {
     "/quiz-attempts/{attempt_id}/submit": {
         "post": {
             "summary": "Submit the answers; graded on the server, once",
-            "description": "Answers map the attempt's question keys to answers in its option ids: single \"b\"; "
-            "multiple [\"a\", \"c\"]; true_false true; ordering every item id first to last; short_answer text (at most 200 characters). "
+            "description": 'Answers map the attempt\'s question keys to answers in its option ids: single "b"; '
+            'multiple ["a", "c"]; true_false true; ordering every item id first to last; short_answer text (at most 200 characters). '
             "Refusals: 400 bad_attempt_id; 403 not_your_attempt; 404 attempt_not_found; 409 already_submitted or "
             "time_limit_passed; 413 payload_too_large (over 64 KiB); 422 invalid_answers (a question not in the attempt, "
             "an unknown option, a wrong shape).",
@@ -176,10 +215,21 @@ PATHS: dict[str, Any] = {
             "parameters": [_ATTEMPT_ID],
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": {"type": "object", "required": ["answers"], "properties": {"answers": {"type": "object", "additionalProperties": True}}}}},
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["answers"],
+                            "properties": {"answers": {"type": "object", "additionalProperties": True}},
+                        }
+                    }
+                },
             },
             "responses": {
-                "200": {"description": "The result and review", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QuizResult"}}}},
+                "200": {
+                    "description": "The result and review",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QuizResult"}}},
+                },
                 "400": _ERROR,
                 "401": _ERROR,
                 "403": _ERROR,
@@ -195,7 +245,10 @@ PATHS: dict[str, Any] = {
             "summary": "Your certifications (valid, expiring, recertification due, expired, none) and the update quizzes your acknowledgements wait for",
             "operationId": "getMyCertifications",
             "responses": {
-                "200": {"description": "Certifications", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MyCertifications"}}}},
+                "200": {
+                    "description": "Certifications",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MyCertifications"}}},
+                },
                 "401": _ERROR,
                 "403": _ERROR,
             },
@@ -241,11 +294,26 @@ SCHEMAS: dict[str, Any] = {
                     "properties": {
                         "key": {"type": "string", "examples": ["q1"]},
                         "number": {"type": "integer"},
-                        "type": {"type": "string", "enum": ["single", "multiple", "true_false", "ordering", "short_answer"]},
+                        "type": {
+                            "type": "string",
+                            "enum": ["single", "multiple", "true_false", "ordering", "short_answer"],
+                        },
                         "points": {"type": "integer"},
                         "stem": {"type": "string"},
-                        "options": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "text": {"type": "string"}}}},
-                        "items": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "text": {"type": "string"}}}},
+                        "options": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"id": {"type": "string"}, "text": {"type": "string"}},
+                            },
+                        },
+                        "items": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"id": {"type": "string"}, "text": {"type": "string"}},
+                            },
+                        },
                         "max_length": {"type": "integer"},
                         "answer_shape": {"type": "string"},
                     },
@@ -273,31 +341,65 @@ SCHEMAS: dict[str, Any] = {
     },
     "QuizBankList": {
         "type": "object",
-        "properties": {"banks": {"type": "array", "items": {"type": "object", "additionalProperties": True, "properties": {
-            "id": {"type": "string"}, "title": {"type": "string"}, "kind": {"type": "string"}, "tier": {"type": "string"},
-            "sops": {"type": "array", "items": {"type": "string"}}, "version": {"type": ["string", "null"]},
-            "available": {"type": "boolean"}, "available_at": {"type": ["string", "null"], "format": "date-time"},
-            "unavailable_reason": {"type": ["string", "null"], "enum": ["cooldown", "attempt_limit", None]},
-            "open_attempt_id": {"type": ["string", "null"]}, "passed_at": {"type": ["string", "null"], "format": "date-time"},
-        }}}},
+        "properties": {
+            "banks": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": True,
+                    "properties": {
+                        "id": {"type": "string"},
+                        "title": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "tier": {"type": "string"},
+                        "sops": {"type": "array", "items": {"type": "string"}},
+                        "version": {"type": ["string", "null"]},
+                        "available": {"type": "boolean"},
+                        "available_at": {"type": ["string", "null"], "format": "date-time"},
+                        "unavailable_reason": {"type": ["string", "null"], "enum": ["cooldown", "attempt_limit", None]},
+                        "open_attempt_id": {"type": ["string", "null"]},
+                        "passed_at": {"type": ["string", "null"], "format": "date-time"},
+                    },
+                },
+            }
+        },
     },
     "MyCertifications": {
         "type": "object",
         "properties": {
-            "certifications": {"type": "array", "items": {"type": "object", "properties": {
-                "bank_id": {"type": "string"}, "title": {"type": "string"},
-                "state": {"type": "string", "enum": ["valid", "expiring", "recertification_due", "expired", "none"]},
-                "certified": {"type": "boolean"},
-                "certified_at": {"type": ["string", "null"], "format": "date-time"},
-                "expires_at": {"type": ["string", "null"], "format": "date-time"},
-                "recertification_due_at": {"type": ["string", "null"], "format": "date-time"},
-                "recertification_overdue": {"type": "boolean"},
-                "changed_sops": {"type": "array", "items": {"type": "string"}},
-            }}},
-            "update_quizzes_required": {"type": "array", "items": {"type": "object", "properties": {
-                "sop_id": {"type": "string"}, "version": {"type": "string"}, "bank_ids": {"type": "array", "items": {"type": "string"}},
-                "due_at": {"type": "string", "format": "date-time"}, "acknowledged_at": {"type": ["string", "null"], "format": "date-time"},
-            }}},
+            "certifications": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "bank_id": {"type": "string"},
+                        "title": {"type": "string"},
+                        "state": {
+                            "type": "string",
+                            "enum": ["valid", "expiring", "recertification_due", "expired", "none"],
+                        },
+                        "certified": {"type": "boolean"},
+                        "certified_at": {"type": ["string", "null"], "format": "date-time"},
+                        "expires_at": {"type": ["string", "null"], "format": "date-time"},
+                        "recertification_due_at": {"type": ["string", "null"], "format": "date-time"},
+                        "recertification_overdue": {"type": "boolean"},
+                        "changed_sops": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
+            "update_quizzes_required": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "sop_id": {"type": "string"},
+                        "version": {"type": "string"},
+                        "bank_ids": {"type": "array", "items": {"type": "string"}},
+                        "due_at": {"type": "string", "format": "date-time"},
+                        "acknowledged_at": {"type": ["string", "null"], "format": "date-time"},
+                    },
+                },
+            },
         },
     },
     "Error": {
@@ -326,7 +428,18 @@ SCHEMAS: dict[str, Any] = {
     },
     "Agent": {
         "type": "object",
-        "required": ["employee_id", "name", "email", "tier", "vendor", "site", "team", "language", "start_date", "active"],
+        "required": [
+            "employee_id",
+            "name",
+            "email",
+            "tier",
+            "vendor",
+            "site",
+            "team",
+            "language",
+            "start_date",
+            "active",
+        ],
         "properties": {
             "employee_id": {"type": "string"},
             "name": {"type": "string"},
@@ -367,7 +480,10 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "by": {"type": "array", "items": {"type": "string"}},
             "vendor": {"type": ["string", "null"]},
-            "groups": {"type": "array", "items": {"type": "object", "additionalProperties": True, "properties": _COUNTS}},
+            "groups": {
+                "type": "array",
+                "items": {"type": "object", "additionalProperties": True, "properties": _COUNTS},
+            },
             "totals": {"type": "object", "properties": _COUNTS},
         },
     },
@@ -421,7 +537,7 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Account Security knowledge base API",
             "version": __version__,
-            "description": "Errors are JSON: {\"error\": {\"code\": ..., \"message\": ...}}.",
+            "description": 'Errors are JSON: {"error": {"code": ..., "message": ...}}.',
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}, {"session": []}],

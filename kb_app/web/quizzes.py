@@ -36,7 +36,14 @@ COVERAGE_GROUPS = ["vendor,site", "vendor", "site", "team", "team_leader", "lang
 # Endpoints after which an acknowledgement may be counted: the update-quiz gates of every
 # published version must be decided first (see kb_app.certification.record_gate_decisions).
 COUNTING_ENDPOINTS = {"acks.acknowledge", "api.api_acknowledge", "quizzes.submit", "api.quiz_submit"}
-VIEWING_ENDPOINTS = {"acks.reading_list", "acks.read", "api.api_reading_list", "api.api_changes", "api.api_banner", "main.home"}
+VIEWING_ENDPOINTS = {
+    "acks.reading_list",
+    "acks.read",
+    "api.api_reading_list",
+    "api.api_changes",
+    "api.api_banner",
+    "main.home",
+}
 LIMITED_ENDPOINTS = {"quizzes.submit", "quizzes.start", "api.quiz_submit", "api.quiz_start"}
 
 
@@ -152,9 +159,13 @@ def my_quizzes():
     required = {bank_id for p in pending.values() for bank_id in p.bank_ids}
     return render_template(
         "quizzes/my_quizzes.html",
-        certifications=certification.certifications_of(session, agent, loaded.banks.values(), now=now, due_days=_due_days()),
+        certifications=certification.certifications_of(
+            session, agent, loaded.banks.values(), now=now, due_days=_due_days()
+        ),
         certification_rows=[r for r in rows if r.bank.kind == "certification"],
-        update_rows=sorted((r for r in rows if r.bank.kind == "update"), key=lambda r: (r.bank.id not in required, r.bank.sops[0])),
+        update_rows=sorted(
+            (r for r in rows if r.bank.kind == "update"), key=lambda r: (r.bank.id not in required, r.bank.sops[0])
+        ),
         required=required,
         pending=pending,
         recent=attempts.attempts_of(session, agent.id, limit=10),
@@ -199,7 +210,9 @@ def attempt_page(attempt_id: str):
     _, attempt = _own_attempt(attempt_id)
     session = get_session()
     if attempt.status == "open":
-        return render_template("quizzes/take.html", view=attempts.taker(session, attempt, now=_now()), values={}, problems={})
+        return render_template(
+            "quizzes/take.html", view=attempts.taker(session, attempt, now=_now()), values={}, problems={}
+        )
     return _result_page(attempt)
 
 
@@ -245,7 +258,9 @@ def submission_from_form(form, view: dict) -> tuple[dict[str, Any], dict[str, st
             if any(p is None for p in positions.values()):
                 submission[key] = None
             elif sorted(positions.values()) != list(range(1, len(labels) + 1)):
-                problems[key] = f"Question {question['number']}: give each item a different position from 1 to {len(labels)}."
+                problems[key] = (
+                    f"Question {question['number']}: give each item a different position from 1 to {len(labels)}."
+                )
                 submission[key] = None
             else:
                 submission[key] = sorted(labels, key=lambda label: positions[label])
@@ -263,7 +278,12 @@ def submit(attempt_id: str):
     user, attempt = _own_attempt(attempt_id)
     session = get_session()
     if attempt.status != "open":
-        flash("This attempt was already submitted." if attempt.status == "submitted" else "The time limit ended before you submitted.", "error")
+        flash(
+            "This attempt was already submitted."
+            if attempt.status == "submitted"
+            else "The time limit ended before you submitted.",
+            "error",
+        )
         return redirect(url_for("quizzes.attempt_page", attempt_id=attempt.public_id), 303)
     now = _now()
     view = attempts.taker(session, attempt, now=now)
@@ -313,7 +333,13 @@ def _report_bank(bank_id: str):
     bank = banks().get(bank_id)
     if bank is not None:
         return bank
-    snapshot = get_session().query(QuizBankSnapshot).filter_by(bank_id=bank_id).order_by(QuizBankSnapshot.first_seen_at.desc()).first()
+    snapshot = (
+        get_session()
+        .query(QuizBankSnapshot)
+        .filter_by(bank_id=bank_id)
+        .order_by(QuizBankSnapshot.first_seen_at.desc())
+        .first()
+    )
     if snapshot is None:
         abort(404)
     return bank_from_data(snapshot.bank_hash, snapshot.data)
@@ -361,12 +387,28 @@ def analysis_page(bank_id: str):
         flt=flt,
         scope=flt.vendor if user.role == "partner_manager" else None,
         query={k: v for k, v in request.args.items() if v},
-        thresholds={"easy": quiz_reports.TOO_EASY, "hard": quiz_reports.TOO_HARD, "discrimination": quiz_reports.LOW_DISCRIMINATION},
+        thresholds={
+            "easy": quiz_reports.TOO_EASY,
+            "hard": quiz_reports.TOO_HARD,
+            "discrimination": quiz_reports.LOW_DISCRIMINATION,
+        },
         few=quiz_reports.FEW_ANSWERS,
     )
 
 
-ANALYSIS_COLUMNS = ["question_id", "source", "url", "type", "n", "facility", "sd", "discrimination", "efficiency", "flags", "stem"]
+ANALYSIS_COLUMNS = [
+    "question_id",
+    "source",
+    "url",
+    "type",
+    "n",
+    "facility",
+    "sd",
+    "discrimination",
+    "efficiency",
+    "flags",
+    "stem",
+]
 
 
 @bp.get("/quizzes/banks/<bank_id>/analysis.csv")
@@ -386,12 +428,18 @@ def analysis_csv(bank_id: str):
             data["url"] = base + data["url"] if data["url"] else ""
             rows.append({**{g: analysis.group.get(g) for g in group_names}, **{c: data[c] for c in ANALYSIS_COLUMNS}})
     _audit("quiz.analysis_export", user, {"bank": bank.id, "vendor": flt.vendor, "rows": len(rows)})
-    return csv_download(group_names + ANALYSIS_COLUMNS, rows, f"item-analysis-{bank.id}-{flt.vendor or 'all'}-{date.today().isoformat()}.csv")
+    return csv_download(
+        group_names + ANALYSIS_COLUMNS,
+        rows,
+        f"item-analysis-{bank.id}-{flt.vendor or 'all'}-{date.today().isoformat()}.csv",
+    )
 
 
 def _coverage_args():
     loaded = banks()
-    certification_banks = sorted((b for b in loaded.banks.values() if b.kind == "certification"), key=lambda b: (b.tier, b.id))
+    certification_banks = sorted(
+        (b for b in loaded.banks.values() if b.kind == "certification"), key=lambda b: (b.tier, b.id)
+    )
     bank_id = request.args.get("bank") or (certification_banks[0].id if certification_banks else None)
     if bank_id is None:
         return certification_banks, None, []
@@ -414,7 +462,9 @@ def coverage_page():
     if bank is not None:
         now = _now()
         rows = quiz_reports.certification_coverage(session, bank, by=groups, now=now, due_days=_due_days(), flt=flt)
-        [totals] = quiz_reports.certification_coverage(session, bank, by=[], now=now, due_days=_due_days(), flt=flt) or [None]
+        [totals] = quiz_reports.certification_coverage(
+            session, bank, by=[], now=now, due_days=_due_days(), flt=flt
+        ) or [None]
     return render_template(
         "quizzes/coverage.html",
         certification_banks=certification_banks,
@@ -429,7 +479,17 @@ def coverage_page():
     )
 
 
-COVERAGE_COLUMNS = ["population", "certified", "certified_pct", "valid", "expiring", "recertification_due", "recertification_overdue", "expired", "never"]
+COVERAGE_COLUMNS = [
+    "population",
+    "certified",
+    "certified_pct",
+    "valid",
+    "expiring",
+    "recertification_due",
+    "recertification_overdue",
+    "expired",
+    "never",
+]
 
 
 @bp.get("/quizzes/certifications.csv")
@@ -439,9 +499,16 @@ def coverage_csv():
     _, bank, groups = _coverage_args()
     if bank is None:
         abort(404)
-    rows = [r.to_dict() for r in quiz_reports.certification_coverage(get_session(), bank, by=groups, now=_now(), due_days=_due_days(), flt=flt)]
+    rows = [
+        r.to_dict()
+        for r in quiz_reports.certification_coverage(
+            get_session(), bank, by=groups, now=_now(), due_days=_due_days(), flt=flt
+        )
+    ]
     _audit("quiz.coverage_export", user, {"bank": bank.id, "vendor": flt.vendor, "rows": len(rows)})
-    return csv_download(groups + COVERAGE_COLUMNS, rows, f"certification-{bank.id}-{flt.vendor or 'all'}-{date.today().isoformat()}.csv")
+    return csv_download(
+        groups + COVERAGE_COLUMNS, rows, f"certification-{bank.id}-{flt.vendor or 'all'}-{date.today().isoformat()}.csv"
+    )
 
 
 def _audit(action: str, user, details: dict) -> None:
@@ -449,8 +516,6 @@ def _audit(action: str, user, details: dict) -> None:
 
     audit.record(get_session(), action, actor=user.email, actor_user_id=user.id, details=details)
     get_session().commit()
-
-
 
 
 # --- JSON API -------------------------------------------------------------------------------------
@@ -483,10 +548,19 @@ def quiz_banks():
 
 def _bank_json(bank) -> dict[str, Any]:
     return {
-        "id": bank.id, "title": bank.title, "kind": bank.kind, "tier": bank.tier, "sops": bank.sops, "version": bank.version,
-        "pass_mark": bank.pass_mark, "questions_per_attempt": bank.questions_per_attempt,
-        "time_limit_minutes": bank.time_limit_minutes, "attempts_per_day": bank.attempts_per_day,
-        "cooldown_hours": bank.cooldown_hours, "valid_days": bank.valid_days, "questions": len(bank.questions),
+        "id": bank.id,
+        "title": bank.title,
+        "kind": bank.kind,
+        "tier": bank.tier,
+        "sops": bank.sops,
+        "version": bank.version,
+        "pass_mark": bank.pass_mark,
+        "questions_per_attempt": bank.questions_per_attempt,
+        "time_limit_minutes": bank.time_limit_minutes,
+        "attempts_per_day": bank.attempts_per_day,
+        "cooldown_hours": bank.cooldown_hours,
+        "valid_days": bank.valid_days,
+        "questions": len(bank.questions),
     }
 
 
@@ -560,13 +634,20 @@ def my_certifications():
     if user.role != "agent" or user.agent is None:
         raise ApiError(403, "forbidden", "Only agents hold certifications.")
     session = get_session()
-    statuses = certification.certifications_of(session, user.agent, banks().banks.values(), now=_now(), due_days=_due_days())
+    statuses = certification.certifications_of(
+        session, user.agent, banks().banks.values(), now=_now(), due_days=_due_days()
+    )
     pending = certification.pending_quizzes(session, user.agent)
     return {
         "certifications": [s.to_dict() for s in statuses],
         "update_quizzes_required": [
-            {"sop_id": p.sop_id, "version": p.version, "bank_ids": p.bank_ids, "due_at": p.due_at.isoformat(),
-             "acknowledged_at": p.acknowledged_at.isoformat() if p.acknowledged_at else None}
+            {
+                "sop_id": p.sop_id,
+                "version": p.version,
+                "bank_ids": p.bank_ids,
+                "due_at": p.due_at.isoformat(),
+                "acknowledged_at": p.acknowledged_at.isoformat() if p.acknowledged_at else None,
+            }
             for p in pending.values()
         ],
     }

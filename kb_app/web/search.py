@@ -42,7 +42,9 @@ WEEK_CHOICES = (1, 2, 4, 8, 12, 26, 52)
 TOKEN_SALT = "kb.search-log"
 # A result link's target: a page of the SOP site, optionally a heading anchor. No dot segments,
 # no query string, no percent escapes: nothing that could leave /sop/ or the reader's own site.
-_SITE_TARGET = re.compile(r"/sop/(?P<path>(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*/)*(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*)?)(?:#[A-Za-z0-9_.:-]{1,200})?")
+_SITE_TARGET = re.compile(
+    r"/sop/(?P<path>(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*/)*(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*)?)(?:#[A-Za-z0-9_.:-]{1,200})?"
+)
 _SOP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -98,7 +100,9 @@ def filters_from(args) -> dict[str, list[str]]:
     return out
 
 
-def run_search(user, query: str, filters: dict[str, list[str]], *, limit: int, offset: int, refines: str | None) -> Outcome:
+def run_search(
+    user, query: str, filters: dict[str, list[str]], *, limit: int, offset: int, refines: str | None
+) -> Outcome:
     """Search the reader's own tier and record it. Raises IndexNotFound when there is no index.
 
     A first page is recorded (or refines the search `refines` names); later pages only carry
@@ -116,7 +120,13 @@ def _record(user, tier: str, query: str, filters, results: SearchResults, refine
     session = get_session()
     try:
         row = search_log.record_search(
-            session, search_log.searcher_of(user, tier), query, result_count=results.total, filters=filters, refines=refines, now=_now()
+            session,
+            search_log.searcher_of(user, tier),
+            query,
+            result_count=results.total,
+            filters=filters,
+            refines=refines,
+            now=_now(),
         )
         session.commit()
     except SQLAlchemyError:  # analytics never stand between an agent and the procedure
@@ -155,7 +165,9 @@ def search_page():
     page = _page_number()
     tier = users.audience_of(user)
     try:
-        outcome = run_search(user, query, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, refines=request.args.get("refines"))
+        outcome = run_search(
+            user, query, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, refines=request.args.get("refines")
+        )
     except IndexNotFound:
         return render_template("search/unavailable.html", query=query, tier=tier), 503
     results = outcome.results
@@ -173,12 +185,22 @@ def search_page():
         open_url=open_url,
         keep=_page_args(query, filters, outcome.token),
         active_filters=[
-            (name, value, url_for("search.search_page", **_page_args(query, _without(filters, name, value), outcome.token)))
-            for name, values in filters.items() for value in values
+            (
+                name,
+                value,
+                url_for("search.search_page", **_page_args(query, _without(filters, name, value), outcome.token)),
+            )
+            for name, values in filters.items()
+            for value in values
         ],
         facet_links={
             facet: [
-                (value, count, url_for("search.search_page", **_page_args(query, _with(filters, facet, value), outcome.token)), value in filters.get(facet, []))
+                (
+                    value,
+                    count,
+                    url_for("search.search_page", **_page_args(query, _with(filters, facet, value), outcome.token)),
+                    value in filters.get(facet, []),
+                )
                 for value, count in results.facets.get(facet, {}).items()
             ]
             for facet in ("kind", "tag")
@@ -239,7 +261,9 @@ def _record_click(search_id: int, tier: str, sop_id: str, target: str, rank: str
     session = get_session()
     try:
         rank_number = int(rank) if rank.isdigit() and len(rank) < 6 else 1
-        search_log.record_click(session, search_id, tier=tier, sop_id=sop_id, target=target, rank=rank_number, now=_now())
+        search_log.record_click(
+            session, search_id, tier=tier, sop_id=sop_id, target=target, rank=rank_number, now=_now()
+        )
         session.commit()
     except SQLAlchemyError:
         session.rollback()
@@ -317,7 +341,9 @@ def search_api():
     limit = int_arg("limit", PAGE_SIZE, 1, API_MAX_LIMIT)
     offset = int_arg("offset", 0, 0, MAX_OFFSET)
     try:
-        outcome = run_search(user, query, filters_from(request.args), limit=limit, offset=offset, refines=request.args.get("refines"))
+        outcome = run_search(
+            user, query, filters_from(request.args), limit=limit, offset=offset, refines=request.args.get("refines")
+        )
     except IndexNotFound:
         raise ApiError(503, "index_not_built", "The search index is not built yet: run `kb index`.") from None
     data = outcome.results.to_dict()

@@ -9,8 +9,13 @@ _ERROR = {"$ref": "#/components/responses/Error"}
 
 def _filter(name: str, text: str) -> dict:
     return {
-        "name": name, "in": "query", "required": False, "description": text + " Repeat to widen; different filters narrow together.",
-        "schema": {"type": "array", "items": {"type": "string", "maxLength": 64}, "maxItems": 8}, "style": "form", "explode": True,
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": text + " Repeat to widen; different filters narrow together.",
+        "schema": {"type": "array", "items": {"type": "string", "maxLength": 64}, "maxItems": 8},
+        "style": "form",
+        "explode": True,
     }
 
 
@@ -21,24 +26,46 @@ PATHS = {
             "description": "Searches the caller's audience: Tier 1 agents and partner managers search the Tier 1 SOPs, "
             "everyone else Tier 2. No parameter widens it, and a Tier 1 caller's results, counts, facets, snippets and "
             "suggestions never reflect Tier 2-only material. The query language: words (typos, acronyms and synonyms "
-            "forgiven), \"quoted phrases\", `word*`, and filters `tag:`, `kind:`, `id:` (also `id:ESC-*`), `status:`. "
+            'forgiven), "quoted phrases", `word*`, and filters `tag:`, `kind:`, `id:` (also `id:ESC-*`), `status:`. '
             "A first page is recorded for the training team's search analytics without the caller's identity (tier, role "
             "and vendor only; e-mail addresses and long numbers are redacted). Send the previous response's `search_token` "
             "as `refines` while the user is still typing, so one typing burst counts as one search. "
             "503 `index_not_built` until `kb index` has run.",
             "operationId": "search",
             "parameters": [
-                {"name": "q", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 300}, "description": "The query."},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10}},
-                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 0}},
+                {
+                    "name": "q",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "maxLength": 300},
+                    "description": "The query.",
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
+                },
+                {
+                    "name": "offset",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 0},
+                },
                 _filter("kind", "Only this kind: sop, escalation or bulletin."),
                 _filter("tag", "Only SOPs with this tag."),
                 _filter("id", "Only this SOP id (`ESC-*` for a prefix)."),
-                {"name": "refines", "in": "query", "required": False, "schema": {"type": "string"},
-                 "description": "The `search_token` of the previous response while the user is still typing."},
+                {
+                    "name": "refines",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "The `search_token` of the previous response while the user is still typing.",
+                },
             ],
             "responses": {
-                "200": {"description": "Results", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchResults"}}}},
+                "200": {
+                    "description": "Results",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchResults"}}},
+                },
                 "400": _ERROR,
                 "401": _ERROR,
                 "429": _ERROR,
@@ -55,11 +82,26 @@ SCHEMAS = {
         "properties": {
             "sop_id": {"type": "string"},
             "title": {"type": "string"},
-            "section": {"type": "string", "description": "The section heading (the SOP title for text before the first heading)"},
-            "anchor": {"type": "string", "description": "The heading's anchor; empty for text before the first heading"},
-            "url": {"type": "string", "description": "The section in the caller's own SOP site, e.g. /sop/procedures/ato-recovery/#verify-ownership"},
-            "open_url": {"type": "string", "description": "The same page through /search/open, which records that the result was opened"},
-            "snippet": {"type": "string", "description": "HTML: escaped text with <mark> around the matched words, and no other markup"},
+            "section": {
+                "type": "string",
+                "description": "The section heading (the SOP title for text before the first heading)",
+            },
+            "anchor": {
+                "type": "string",
+                "description": "The heading's anchor; empty for text before the first heading",
+            },
+            "url": {
+                "type": "string",
+                "description": "The section in the caller's own SOP site, e.g. /sop/procedures/ato-recovery/#verify-ownership",
+            },
+            "open_url": {
+                "type": "string",
+                "description": "The same page through /search/open, which records that the result was opened",
+            },
+            "snippet": {
+                "type": "string",
+                "description": "HTML: escaped text with <mark> around the matched words, and no other markup",
+            },
             "score": {"type": "number"},
             "version": {"type": "string"},
             "kind": {"type": "string", "enum": ["sop", "escalation", "bulletin"]},
@@ -78,14 +120,21 @@ SCHEMAS = {
             "version": {"type": "string"},
             "url": {"type": "string"},
             "expires": {"type": ["string", "null"], "format": "date-time"},
-            "matched": {"type": "boolean", "description": "The query matched one of its sections (url then points there)"},
+            "matched": {
+                "type": "boolean",
+                "description": "The query matched one of its sections (url then points there)",
+            },
         },
     },
     "SearchResults": {
         "type": "object",
         "properties": {
             "query": {"type": "string", "description": "The query as read (cleaned)"},
-            "tier": {"type": "string", "enum": ["T1", "T2"], "description": "The tier searched: always the caller's own"},
+            "tier": {
+                "type": "string",
+                "enum": ["T1", "T2"],
+                "description": "The tier searched: always the caller's own",
+            },
             "total": {"type": "integer", "description": "Matching sections, all pages"},
             "total_sops": {"type": "integer", "description": "SOPs those sections belong to"},
             "offset": {"type": "integer"},
@@ -99,11 +148,18 @@ SCHEMAS = {
                     "tag": {"type": "object", "additionalProperties": {"type": "integer"}},
                 },
             },
-            "suggestions": {"type": "array", "items": {"type": "string"}, "description": "\"Did you mean\" queries"},
+            "suggestions": {"type": "array", "items": {"type": "string"}, "description": '"Did you mean" queries'},
             "pinned": {"type": "array", "items": {"$ref": "#/components/schemas/PinnedBulletin"}},
-            "filters": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}, "description": "Filters in effect, typed and passed"},
+            "filters": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                "description": "Filters in effect, typed and passed",
+            },
             "build_id": {"type": "string", "description": "The index build that answered"},
-            "search_token": {"type": ["string", "null"], "description": "Names the recorded search; send it as `refines` with the next keystroke's query"},
+            "search_token": {
+                "type": ["string", "null"],
+                "description": "Names the recorded search; send it as `refines` with the next keystroke's query",
+            },
         },
     },
 }

@@ -20,8 +20,10 @@ OLD_STEPS = "\n".join(f"{n}. Check signal number {n} against the device history.
 NEW_STEPS = "\n".join(f"{n}. Check signal number {n} against the device and login history." for n in range(1, 30))
 V1 = f"## Verify ownership {{#verify}}\n\nOne strong signal is enough.\n\n## Steps {{#steps}}\n\n{OLD_STEPS}\n"
 V2 = f"## Verify ownership {{#verify}}\n\nTwo strong signals are needed now.\n\n## Steps {{#steps}}\n\n{NEW_STEPS}\n"
-HISTORY = [{"version": "2.0", "date": "2026-03-01", "summary": "Two signals now."},
-           {"version": "1.0", "date": "2026-01-01", "summary": "First."}]
+HISTORY = [
+    {"version": "2.0", "date": "2026-03-01", "summary": "Two signals now."},
+    {"version": "1.0", "date": "2026-01-01", "summary": "First."},
+]
 
 
 def sign_in(page, email: str, password: str) -> None:
@@ -49,7 +51,13 @@ def world(engine, sop_dir, make_agent, make_user, default_password):
 
     with session_scope(engine) as session:
         agent = session.get(Agent, agent_user.agent_id)
-        acknowledge(session, agent, "ATO-RECOVERY", what_changed(session, agent, "ATO-RECOVERY").content_hash, now=start + timedelta(hours=1))
+        acknowledge(
+            session,
+            agent,
+            "ATO-RECOVERY",
+            what_changed(session, agent, "ATO-RECOVERY").content_hash,
+            now=start + timedelta(hours=1),
+        )
     sop_dir.write("ATO-RECOVERY", version="2.0", changelog=HISTORY, body=V2)
     with session_scope(engine) as session:
         publish(session, load_catalog(sop_dir.root), now=start + timedelta(days=1), by="test")

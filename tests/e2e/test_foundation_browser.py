@@ -10,8 +10,10 @@ from kb_app import db, demo
 
 pytestmark = pytest.mark.browser
 
-LOGINS = {login["role"] + ("-" + login["employee_id"] if login.get("employee_id") else ""): login
-          for login in demo.load_settings()["logins"]}
+LOGINS = {
+    login["role"] + ("-" + login["employee_id"] if login.get("employee_id") else ""): login
+    for login in demo.load_settings()["logins"]
+}
 AUDIENCE = {"agent-NW-10001": "T1", "agent-AS-90001": "T2", "partner_manager": "T1", "trainer": "T2", "admin": "T2"}
 
 

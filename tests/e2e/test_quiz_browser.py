@@ -46,8 +46,14 @@ def world(engine, settings, sop_dir, make_user):
     with session_scope(engine) as session:
         publish(session, load_catalog(sop_dir.root), now=published_at, by="test")
     cert = make_bank("cert-t1", title="Account Security certification", cooldown_hours=24, review_shows_answers=False)
-    update = make_bank("update-ato-2-0", kind="update", version="2.0", title="What changed in ATO-RECOVERY 2.0",
-                       cooldown_hours=0, attempts_per_day=10)
+    update = make_bank(
+        "update-ato-2-0",
+        kind="update",
+        version="2.0",
+        title="What changed in ATO-RECOVERY 2.0",
+        cooldown_hours=0,
+        attempts_per_day=10,
+    )
     write_bank(settings.quiz_dir, cert)
     write_bank(settings.quiz_dir, update)
     agent = make_user("agent", email="maria@example.com", start_date=(published_at - timedelta(days=90)).date())
@@ -59,9 +65,16 @@ def world(engine, settings, sop_dir, make_user):
             keys = [q["key"] for q in attempt.drawn["questions"]]
             # Everyone gets the true/false right and the short answer wrong; the rest by ability.
             wrong = {q["key"] for q in attempt.drawn["questions"] if q["question_id"] == "team"}
-            wrong |= set(keys[: index % 4]) - {q["key"] for q in attempt.drawn["questions"] if q["question_id"] == "screenshots"}
-            attempts.submit_attempt(session, user, attempt.public_id, answers_for(cert, attempt.drawn, wrong_keys=wrong),
-                                    now=published_at + timedelta(minutes=5))
+            wrong |= set(keys[: index % 4]) - {
+                q["key"] for q in attempt.drawn["questions"] if q["question_id"] == "screenshots"
+            }
+            attempts.submit_attempt(
+                session,
+                user,
+                attempt.public_id,
+                answers_for(cert, attempt.drawn, wrong_keys=wrong),
+                now=published_at + timedelta(minutes=5),
+            )
     return {"cert": cert, "update": update, "agent": agent}
 
 
@@ -76,7 +89,9 @@ def sign_in(page, email: str) -> None:
 def attempt_in_view(engine, page) -> Attempt:
     public_id = page.url.rstrip("/").split("/")[-1]
     with session_scope(engine) as session:
-        return Attempt.from_dict(session.scalars(select(QuizAttempt.drawn).where(QuizAttempt.public_id == public_id)).one())
+        return Attempt.from_dict(
+            session.scalars(select(QuizAttempt.drawn).where(QuizAttempt.public_id == public_id)).one()
+        )
 
 
 def answer_on_page(page, bank, drawn: Attempt, *, right: bool, use_buttons: bool = True) -> None:
@@ -126,10 +141,14 @@ def assert_no_keys(page) -> None:
 
 def covered(engine, user) -> bool:
     with session_scope(engine) as session:
-        return session.scalar(select(Assignment.acknowledged_at).where(Assignment.agent_id == user.agent.id)) is not None
+        return (
+            session.scalar(select(Assignment.acknowledged_at).where(Assignment.agent_id == user.agent.id)) is not None
+        )
 
 
-def test_certify_then_acknowledge_with_a_comprehension_check_then_item_analysis(page, live_server, engine, world, screenshot):
+def test_certify_then_acknowledge_with_a_comprehension_check_then_item_analysis(
+    page, live_server, engine, world, screenshot
+):
     cert, update, agent = world["cert"], world["update"], world["agent"]
     sign_in(page, agent.email)
 
@@ -205,7 +224,9 @@ def test_certify_then_acknowledge_with_a_comprehension_check_then_item_analysis(
     page.get_by_role("link", name="Quizzes", exact=True).click()
     page.wait_for_load_state()
     screenshot(page, "quiz-banks")
-    page.get_by_role("row", name=re.compile("Account Security certification")).get_by_role("link", name="Item analysis").click()
+    page.get_by_role("row", name=re.compile("Account Security certification")).get_by_role(
+        "link", name="Item analysis"
+    ).click()
     page.wait_for_load_state()
     assert page.locator("h1").inner_text().startswith("Item analysis")
     flagged = page.locator("ul.flag-list li")
@@ -226,14 +247,22 @@ def _trainer(engine) -> str:
     from kb_app import users
 
     with session_scope(engine) as session:
-        users.create_user(session, email="trainer@example.com", role="trainer", name="Tess Trainer",
-                          password=DEFAULT_PASSWORD, actor="test")
+        users.create_user(
+            session,
+            email="trainer@example.com",
+            role="trainer",
+            name="Tess Trainer",
+            password=DEFAULT_PASSWORD,
+            actor="test",
+        )
     return "trainer@example.com"
 
 
 def test_the_taker_page_on_a_small_screen_and_without_javascript(browser, live_server, engine, world, screenshot):
     cert = world["cert"]
-    phone = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone = browser.new_context(
+        base_url=live_server.url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
     page = phone.new_page()
     sign_in(page, world["agent"].email)
     page.goto("/quizzes")

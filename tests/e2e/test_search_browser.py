@@ -74,8 +74,22 @@ def built(tmp_path_factory):
     sop_dir.write("ATO-RECOVERY", body=ATO, title="Hacked account recovery", tags=["ato", "recovery"])
     sop_dir.write("TWO-STEP-RESET", body=TWO_STEP, title="Two-step verification reset", tags=["authenticator"])
     sop_dir.write("SIM-SWAP", body=SIM, title="SIM swap and port-out", tags=["phone", "sim"])
-    sop_dir.write("T2-LEDGER", body=T2_ONLY, title="Walrus ledger review", visibility="t2_only", audience={"tiers": ["T2"]}, tags=["tier2"])
-    sop_dir.write("BUL-2099-CALLBACK", kind="bulletin", body=BULLETIN, title="Callback scam wave", tags=["bulletin"], expires="2099-12-01T00:00:00Z")
+    sop_dir.write(
+        "T2-LEDGER",
+        body=T2_ONLY,
+        title="Walrus ledger review",
+        visibility="t2_only",
+        audience={"tiers": ["T2"]},
+        tags=["tier2"],
+    )
+    sop_dir.write(
+        "BUL-2099-CALLBACK",
+        kind="bulletin",
+        body=BULLETIN,
+        title="Callback scam wave",
+        tags=["bulletin"],
+        expires="2099-12-01T00:00:00Z",
+    )
     build_sites(sop_dir.root, root / "site", search_url="/search")
     build_index(sop_dir.root, root / "index")
     return root
@@ -101,7 +115,9 @@ def recorded(engine) -> tuple[list[tuple[str, int]], list[str]]:
     return searches, opened
 
 
-def test_results_appear_as_the_agent_types_and_open_at_the_section(page, make_user, default_password, engine, screenshot):
+def test_results_appear_as_the_agent_types_and_open_at_the_section(
+    page, make_user, default_password, engine, screenshot
+):
     agent = make_user("agent")
     sign_in(page, agent.email, default_password)
     page.goto("/search")
@@ -137,7 +153,9 @@ def test_results_appear_as_the_agent_types_and_open_at_the_section(page, make_us
     screenshot(page, "search-opened-section")
 
     searches, opened = recorded(engine)
-    assert len(searches) == 1 and searches[0][0] == "reset codes wiat" and searches[0][1] > 0  # one search for the whole burst
+    assert (
+        len(searches) == 1 and searches[0][0] == "reset codes wiat" and searches[0][1] > 0
+    )  # one search for the whole burst
     assert opened == ["/sop/procedures/two-step-reset/#cooling-off"]
     assert page.console_errors == []
 
@@ -161,7 +179,9 @@ def test_escape_clears_and_no_results_says_what_to_do(page, make_user, default_p
     assert page.console_errors == []
 
 
-def test_mkdocs_search_box_lands_on_the_search_page_and_opens_the_section(page, make_user, default_password, engine, screenshot):
+def test_mkdocs_search_box_lands_on_the_search_page_and_opens_the_section(
+    page, make_user, default_password, engine, screenshot
+):
     agent = make_user("agent")
     sign_in(page, agent.email, default_password)
     page.goto("/sop/")
@@ -191,7 +211,9 @@ def test_a_tier1_reader_asking_for_tier2_gets_tier1(page, make_user, default_pas
 
 def test_search_page_works_without_javascript(browser, live_server, make_user, default_password, screenshot):
     agent = make_user("agent")
-    context = browser.new_context(base_url=live_server.url, java_script_enabled=False, viewport={"width": 390, "height": 800})
+    context = browser.new_context(
+        base_url=live_server.url, java_script_enabled=False, viewport={"width": 390, "height": 800}
+    )
     page = context.new_page()
     try:
         sign_in(page, agent.email, default_password)

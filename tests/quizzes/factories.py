@@ -1,8 +1,8 @@
 """Small banks for tests that store attempts: every question type, answers right or wrong.
 
-    bank = make_bank(kind="update", sops=["ATO-RECOVERY"], version="2.0", cooldown_hours=0)
-    write_bank(quiz_dir, bank)                # quiz_dir/<id>.yml
-    answers_for(bank, drawn, right=True)      # a submission in the taker's labels
+bank = make_bank(kind="update", sops=["ATO-RECOVERY"], version="2.0", cooldown_hours=0)
+write_bank(quiz_dir, bank)                # quiz_dir/<id>.yml
+answers_for(bank, drawn, right=True)      # a submission in the taker's labels
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ def questions(sop_id: str = "ATO-RECOVERY") -> list[dict[str, Any]]:
     """One question of each type; all cite sections of the sop_dir factory's default body."""
     return [
         {
-            "id": "first-step", "type": "single", "source": f"{sop_id}#steps",
+            "id": "first-step",
+            "type": "single",
+            "source": f"{sop_id}#steps",
             "stem": "A caller says their account was hacked. What do you do first?",
             "options": [
                 {"text": "Confirm the customer's identity", "correct": True, "feedback": "FEEDBACK-SECRET-1"},
@@ -29,7 +31,9 @@ def questions(sop_id: str = "ATO-RECOVERY") -> list[dict[str, Any]]:
             "explanation": "EXPLANATION-SECRET-first-step",
         },
         {
-            "id": "signals", "type": "multiple", "source": f"{sop_id}#steps",
+            "id": "signals",
+            "type": "multiple",
+            "source": f"{sop_id}#steps",
             "stem": "Which of these count as ownership signals?",
             "options": [
                 {"text": "Code sent to the sign-up email", "correct": True},
@@ -40,19 +44,26 @@ def questions(sop_id: str = "ATO-RECOVERY") -> list[dict[str, Any]]:
             "explanation": "EXPLANATION-SECRET-signals",
         },
         {
-            "id": "screenshots", "type": "true_false", "source": f"{sop_id}#purpose",
+            "id": "screenshots",
+            "type": "true_false",
+            "source": f"{sop_id}#purpose",
             "stem": "A screenshot of the profile proves ownership.",
-            "answer": False, "feedback_wrong": "FEEDBACK-SECRET-tf",
+            "answer": False,
+            "feedback_wrong": "FEEDBACK-SECRET-tf",
             "explanation": "EXPLANATION-SECRET-screenshots",
         },
         {
-            "id": "order", "type": "ordering", "source": f"{sop_id}#steps",
+            "id": "order",
+            "type": "ordering",
+            "source": f"{sop_id}#steps",
             "stem": "Put the recovery steps in order.",
             "items": ["Confirm identity", "Sign out sessions", "Reset the password"],
             "explanation": "EXPLANATION-SECRET-order",
         },
         {
-            "id": "team", "type": "short_answer", "source": f"{sop_id}#purpose",
+            "id": "team",
+            "type": "short_answer",
+            "source": f"{sop_id}#purpose",
             "stem": "Which team handles extortion threats?",
             "accepted": ["Threat Management", "TM"],
             "explanation": "EXPLANATION-SECRET-team",
@@ -109,7 +120,9 @@ def write_bank(quiz_dir: Path, bank: Bank) -> Path:
     return path
 
 
-def answers_for(bank: Bank, drawn: Attempt | dict, *, right: bool = True, wrong_keys: set[str] = frozenset()) -> dict[str, Any]:
+def answers_for(
+    bank: Bank, drawn: Attempt | dict, *, right: bool = True, wrong_keys: set[str] = frozenset()
+) -> dict[str, Any]:
     """A submission for the drawn attempt: all right (or all wrong), except `wrong_keys` wrong."""
     if isinstance(drawn, dict):
         drawn = Attempt.from_dict(drawn)

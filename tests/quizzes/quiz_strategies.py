@@ -19,9 +19,7 @@ PLAIN = st.characters(
 
 def texts(max_size: int = 30) -> st.SearchStrategy[str]:
     return (
-        st.text(st.one_of(PLAIN, st.sampled_from(SPECIALS)), min_size=1, max_size=max_size)
-        .map(str.strip)
-        .filter(bool)
+        st.text(st.one_of(PLAIN, st.sampled_from(SPECIALS)), min_size=1, max_size=max_size).map(str.strip).filter(bool)
     )
 
 
@@ -59,7 +57,11 @@ def question_data(draw, question_id: str, kind: str | None = None) -> dict:
         for i, (t, flag) in enumerate(zip(option_texts, flags)):
             option = {"text": t, "feedback": draw(maybe_text)}
             if scoring == "weighted":
-                option["weight"] = float(share + (rest if i == first_right else 0)) if flag else draw(st.sampled_from([0.0, -50.0, -100.0, -33.5]))
+                option["weight"] = (
+                    float(share + (rest if i == first_right else 0))
+                    if flag
+                    else draw(st.sampled_from([0.0, -50.0, -100.0, -33.5]))
+                )
             else:
                 option["correct"] = flag
             options.append(option)

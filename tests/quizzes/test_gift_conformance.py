@@ -79,7 +79,10 @@ def squash(text: str | None) -> str | None:
 def all_gift_files() -> list[Path]:
     files = []
     for path in sorted(GIFT.rglob("*")):
-        if path.is_file() and (path.suffix == ".gift" or (path.suffix == ".txt" and "LICENSE" not in path.name and path.name != "MoodleQuestionDomainModel.txt")):
+        if path.is_file() and (
+            path.suffix == ".gift"
+            or (path.suffix == ".txt" and "LICENSE" not in path.name and path.name != "MoodleQuestionDomainModel.txt")
+        ):
             files.append(path)
     return files
 
@@ -102,7 +105,9 @@ def assert_refused_by_line(path: Path, raw: bytes) -> None:
     doc = parse_gift(raw, path.name)
     refused = {q.line for q in doc.questions if q.error is None and map_item(q).data is None}
     refused |= {p.line for p in doc.problems}
-    bank, problems = gift_to_bank(raw, path.name, bank_id="conformance", title="Conformance", default_source=DEFAULT_SOURCE)
+    bank, problems = gift_to_bank(
+        raw, path.name, bank_id="conformance", title="Conformance", default_source=DEFAULT_SOURCE
+    )
     error_lines = {p.line for p in problems if p.is_error}
     assert refused <= error_lines, (path.name, sorted(refused - error_lines))
     line_count = raw.count(b"\n") + 1
@@ -110,7 +115,9 @@ def assert_refused_by_line(path: Path, raw: bytes) -> None:
     skipped, skip_problems = gift_to_bank(
         raw, path.name, bank_id="conformance", title="Conformance", default_source=DEFAULT_SOURCE, skip_unsupported=True
     )
-    assert {p.line for p in skip_problems if not p.is_error} >= {q.line for q in doc.questions if q.error is None and map_item(q).data is None}
+    assert {p.line for p in skip_problems if not p.is_error} >= {
+        q.line for q in doc.questions if q.error is None and map_item(q).data is None
+    }
 
 
 # --- every file: no crash, refusals by line ---------------------------------------------------
@@ -154,7 +161,9 @@ def test_moodle_files_split_and_type_like_moodle(name):
 
 def test_moodle_behat_question_counts():
     feature = (MOODLE / "tests" / "behat" / "import_export.feature").read_text(encoding="utf-8")
-    asserted = re.findall(r'I upload "question/format/gift/(tests/fixtures/[^"]+)".*?Importing (\d+) questions', feature, re.S)
+    asserted = re.findall(
+        r'I upload "question/format/gift/(tests/fixtures/[^"]+)".*?Importing (\d+) questions', feature, re.S
+    )
     assert asserted
     for fixture, count in asserted:
         assert len(parse_gift((MOODLE / fixture).read_bytes()).questions) == int(count), fixture
@@ -221,9 +230,16 @@ def test_moodle_idnumber_and_tags_from_comments(case):
 
 
 EXPORT_TYPES = {
-    "essay": "essay", "match": "match", "multichoice": "multichoice(single)", "multichoice_multi_tricky": "multichoice(multi)",
-    "numerical": "numerical", "shortanswer": "shortanswer", "shortanswer_with_general_feedback": "shortanswer",
-    "truefalse": "truefalse", "backslash": "essay", "question_with_tags_and_idnumber": "truefalse",
+    "essay": "essay",
+    "match": "match",
+    "multichoice": "multichoice(single)",
+    "multichoice_multi_tricky": "multichoice(multi)",
+    "numerical": "numerical",
+    "shortanswer": "shortanswer",
+    "shortanswer_with_general_feedback": "shortanswer",
+    "truefalse": "truefalse",
+    "backslash": "essay",
+    "question_with_tags_and_idnumber": "truefalse",
 }
 
 
@@ -290,7 +306,14 @@ def test_rgmf_escaping(case):
 # --- fuhrmanator/GIFT-grammar-PEG.js ------------------------------------------------------------
 
 
-PEG_TYPES = {"TF": "truefalse", "Short": "shortanswer", "Matching": "match", "Numerical": "numerical", "Essay": "essay", "Description": "description"}
+PEG_TYPES = {
+    "TF": "truefalse",
+    "Short": "shortanswer",
+    "Matching": "match",
+    "Numerical": "numerical",
+    "Essay": "essay",
+    "Description": "description",
+}
 
 
 def _peg_text(value):
@@ -309,7 +332,9 @@ def test_peg_inputs_match_expected_parse(path):
             assert item.category == want["title"], where
             continue
         if want["type"] == "MC":
-            moodle_type = "multichoice(single)" if any(c["isCorrect"] for c in want["choices"]) else "multichoice(multi)"
+            moodle_type = (
+                "multichoice(single)" if any(c["isCorrect"] for c in want["choices"]) else "multichoice(multi)"
+            )
         else:
             moodle_type = PEG_TYPES[want["type"]]
         assert item.moodle_type == moodle_type, where
@@ -322,7 +347,9 @@ def test_peg_inputs_match_expected_parse(path):
             assert squash(item.general_feedback) == squash(_peg_text(want["globalFeedback"])), where
         if want["type"] in ("MC", "Short"):
             ours = [(squash(a.text), squash(a.feedback), a.weight) for a in item.answers]
-            theirs = [(squash(c["text"]["text"]), squash(_peg_text(c["feedback"])), c["weight"]) for c in want["choices"]]
+            theirs = [
+                (squash(c["text"]["text"]), squash(_peg_text(c["feedback"])), c["weight"]) for c in want["choices"]
+            ]
             assert ours == theirs, where
         if want["type"] == "MC":
             assert [a.marker == "=" for a in item.answers] == [c["isCorrect"] for c in want["choices"]], where
@@ -330,4 +357,6 @@ def test_peg_inputs_match_expected_parse(path):
             assert item.tf_answer == want["isTrue"], where
         if want["type"] == "Matching":
             pairs = [(squash(a.text), squash(a.match)) for a in item.answers]
-            assert pairs == [(squash(p["subquestion"]["text"]), squash(p["subanswer"])) for p in want["matchPairs"]], where
+            assert pairs == [(squash(p["subquestion"]["text"]), squash(p["subanswer"])) for p in want["matchPairs"]], (
+                where
+            )

@@ -115,7 +115,9 @@ def test_duplicate_bank_ids_across_files(quiz_dir, good_bank_bytes, sections):
     problems = validate_banks(quiz_dir, sections)
     errors = [str(p) for p in problems if p.is_error]
     assert len(errors) == 1
-    assert re.match(r".*b-second\.yml:2: error: duplicate bank id `ato-recovery-t1`: already used by .*a-first\.yml$", errors[0])
+    assert re.match(
+        r".*b-second\.yml:2: error: duplicate bank id `ato-recovery-t1`: already used by .*a-first\.yml$", errors[0]
+    )
 
 
 def test_validate_banks_reads_yml_and_yaml_and_ignores_other_files(quiz_dir, good_bank_bytes, sections):
@@ -140,7 +142,9 @@ def test_load_banks_raises_with_every_problem(quiz_dir, fixtures_dir):
 
 
 def test_warning_when_a_listed_sop_has_no_question(good_bank_bytes, sections):
-    raw = good_bank_bytes.replace(b"sops: [ATO-RECOVERY, TWO-STEP-RESET]", b"sops: [ATO-RECOVERY, TWO-STEP-RESET, SIM-SWAP]")
+    raw = good_bank_bytes.replace(
+        b"sops: [ATO-RECOVERY, TWO-STEP-RESET]", b"sops: [ATO-RECOVERY, TWO-STEP-RESET, SIM-SWAP]"
+    )
     bank, problems = parse_bank(raw, "g.yml", sections={**sections, "SIM-SWAP": {"intro"}})
     assert bank is not None
     assert [str(p) for p in problems] == ["g.yml:6: warning: no question cites SOP `SIM-SWAP`"]
@@ -223,7 +227,7 @@ def test_mangled_good_bank_never_raises(data):
     elif lines[index]:
         pos = data.draw(st.integers(0, len(lines[index]) - 1))
         char = data.draw(st.sampled_from(list(":-[]{}#&*!|>'\"%@ \t0a")))
-        lines[index] = lines[index][:pos] + char + lines[index][pos + 1:]
+        lines[index] = lines[index][:pos] + char + lines[index][pos + 1 :]
     bank, problems = parse_bank("\n".join(lines).encode("utf-8"), "mangled.yml")
     assert all(p.line >= 1 for p in problems)
 
@@ -277,6 +281,8 @@ questions:
     visible = visible_by_tier(catalog)
     assert "ATTACKER-ASN" not in visible["T1"] and "ATTACKER-ASN" in visible["T2"]
     problems = [str(p) for p in validate_banks(quiz_dir, sections, versions, visible) if p.is_error]
-    assert len(problems) == 1 and problems[0].endswith("tier-check.yml:5: error: a T1 bank cannot cover `ATTACKER-ASN`: T1 agents cannot read it")
+    assert len(problems) == 1 and problems[0].endswith(
+        "tier-check.yml:5: error: a T1 bank cannot cover `ATTACKER-ASN`: T1 agents cannot read it"
+    )
     (quiz_dir / "tier-check.yml").write_text(bank_text.replace("tier: T1", "tier: T2"))
     assert not [p for p in validate_banks(quiz_dir, sections, versions, visible) if p.is_error]

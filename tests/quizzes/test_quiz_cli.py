@@ -41,7 +41,9 @@ def test_quiz_group_is_registered_on_kb(runner):
 
 
 def test_import_gift_writes_a_new_bank(run, tmp_path):
-    result = run("import-gift", str(GIFT / "all_types.gift"), "--bank", "practice", "--title", "Practice", "--quiz-dir", "qz")
+    result = run(
+        "import-gift", str(GIFT / "all_types.gift"), "--bank", "practice", "--title", "Practice", "--quiz-dir", "qz"
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "wrote qz/practice.yml: 8 question(s)"
     banks = read_banks(tmp_path / "qz")
@@ -62,7 +64,9 @@ def test_import_gift_defaults_to_quizzes(run, tmp_path):
 def test_import_gift_refuses_to_overwrite(run, tmp_path):
     assert run("import-gift", str(GIFT / "all_types.gift"), "--bank", "practice", "--quiz-dir", "qz").exit_code == 0
     before = (tmp_path / "qz" / "practice.yml").read_bytes()
-    result = run("import-gift", str(GIFT / "all_types.gift"), "--bank", "practice", "--title", "Other", "--quiz-dir", "qz")
+    result = run(
+        "import-gift", str(GIFT / "all_types.gift"), "--bank", "practice", "--title", "Other", "--quiz-dir", "qz"
+    )
     assert result.exit_code == 1
     assert "qz/practice.yml: already exists; refusing to overwrite" in result.stderr
     assert (tmp_path / "qz" / "practice.yml").read_bytes() == before
@@ -81,7 +85,9 @@ def test_import_gift_with_unsupported_questions_writes_nothing(run, tmp_path):
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 7 and all(":" in line and " error: " in line for line in lines)
-    assert lines[0].endswith("unsupported.gift:4: error: question 'sla-hours' not imported: numerical questions ({#...}) have no bank equivalent")
+    assert lines[0].endswith(
+        "unsupported.gift:4: error: question 'sla-hours' not imported: numerical questions ({#...}) have no bank equivalent"
+    )
     assert not (tmp_path / "qz").exists()
 
 
@@ -128,10 +134,15 @@ def test_import_gift_missing_file_is_a_usage_error(run):
 def test_import_gift_checks_citations_against_the_sop_directory(run, tmp_path, sop_dir):
     sop_dir.write("ATO-RECOVERY")
     gift = tmp_path / "cites.gift"
-    gift.write_text("// source: ATO-RECOVERY#steps\n::a::A?{T####x}\n\n// source: ATO-RECOVERY#missing\n::b::B?{F####y}\n")
+    gift.write_text(
+        "// source: ATO-RECOVERY#steps\n::a::A?{T####x}\n\n// source: ATO-RECOVERY#missing\n::b::B?{F####y}\n"
+    )
     result = run("import-gift", str(gift), "--bank", "cites", "--quiz-dir", "qz", "--sop-dir", str(sop_dir.root))
     assert result.exit_code == 1
-    assert "cites.gift:4: error: question `b` cites `ATO-RECOVERY#missing`, but SOP `ATO-RECOVERY` has no section `#missing`" in result.stderr
+    assert (
+        "cites.gift:4: error: question `b` cites `ATO-RECOVERY#missing`, but SOP `ATO-RECOVERY` has no section `#missing`"
+        in result.stderr
+    )
 
 
 def test_import_gift_json_output(run):

@@ -68,7 +68,9 @@ def test_attempt_has_questions_per_attempt_distinct_questions(good_bank):
 
 
 def test_draw_spreads_over_sections_round_robin():
-    bank = bank_with_sections({"ATO-RECOVERY#verify-ownership": 6, "ATO-RECOVERY#secure-account": 3, "TWO-STEP-RESET#reset-steps": 1}, 3)
+    bank = bank_with_sections(
+        {"ATO-RECOVERY#verify-ownership": 6, "ATO-RECOVERY#secure-account": 3, "TWO-STEP-RESET#reset-steps": 1}, 3
+    )
     for seed in range(40):
         attempt = draw_attempt(bank, seed)
         sources = Counter(bank.question(d.question_id).source for d in attempt.questions)
@@ -76,11 +78,17 @@ def test_draw_spreads_over_sections_round_robin():
 
 
 def test_draw_takes_more_from_big_sections_only_when_small_ones_run_out():
-    bank = bank_with_sections({"ATO-RECOVERY#verify-ownership": 6, "ATO-RECOVERY#secure-account": 3, "TWO-STEP-RESET#reset-steps": 1}, 7)
+    bank = bank_with_sections(
+        {"ATO-RECOVERY#verify-ownership": 6, "ATO-RECOVERY#secure-account": 3, "TWO-STEP-RESET#reset-steps": 1}, 7
+    )
     for seed in range(40):
         attempt = draw_attempt(bank, seed)
         sources = Counter(bank.question(d.question_id).source for d in attempt.questions)
-        assert sources == {"ATO-RECOVERY#verify-ownership": 3, "ATO-RECOVERY#secure-account": 3, "TWO-STEP-RESET#reset-steps": 1}
+        assert sources == {
+            "ATO-RECOVERY#verify-ownership": 3,
+            "ATO-RECOVERY#secure-account": 3,
+            "TWO-STEP-RESET#reset-steps": 1,
+        }
 
 
 def test_draw_picks_at_random_within_a_section():
@@ -132,13 +140,28 @@ def test_taker_view_shows_what_the_agent_needs(good_bank):
     assert view["time_limit_minutes"] == 20 and view["points_max"] == 6
     by_type = {q["type"]: q for q in view["questions"]}
     assert [o["id"] for o in by_type["single"]["options"]] == ["a", "b", "c"]
-    assert {o["text"] for o in by_type["multiple"]["options"]} == {o.text for o in good_bank.question("ownership-signals").options}
+    assert {o["text"] for o in by_type["multiple"]["options"]} == {
+        o.text for o in good_bank.question("ownership-signals").options
+    }
     assert [i["id"] for i in by_type["ordering"]["items"]] == ["a", "b", "c", "d"]
     assert "options" not in by_type["true_false"] and by_type["short_answer"]["max_length"] == 200
 
 
 # Everything below must never reach the agent before they submit.
-FORBIDDEN_KEYS = {"correct", "weight", "feedback", "feedback_right", "feedback_wrong", "explanation", "accepted", "answer", "source", "question_id", "scoring", "order"}
+FORBIDDEN_KEYS = {
+    "correct",
+    "weight",
+    "feedback",
+    "feedback_right",
+    "feedback_wrong",
+    "explanation",
+    "accepted",
+    "answer",
+    "source",
+    "question_id",
+    "scoring",
+    "order",
+}
 
 
 def secrets_of(bank: Bank) -> list[str]:
@@ -147,7 +170,9 @@ def secrets_of(bank: Bank) -> list[str]:
     for question in bank.questions:
         found += [question.explanation, question.id, question.source]
         found += [o.feedback for o in getattr(question, "options", []) if o.feedback]
-        found += [t for t in (getattr(question, "feedback_right", None), getattr(question, "feedback_wrong", None)) if t]
+        found += [
+            t for t in (getattr(question, "feedback_right", None), getattr(question, "feedback_wrong", None)) if t
+        ]
     return found
 
 

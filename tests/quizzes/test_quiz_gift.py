@@ -27,7 +27,9 @@ def errors(problems) -> list[str]:
 
 @pytest.fixture
 def all_types():
-    bank, problems = gift_to_bank((GIFT / "all_types.gift").read_bytes(), "all_types.gift", bank_id="all-types", title="All types")
+    bank, problems = gift_to_bank(
+        (GIFT / "all_types.gift").read_bytes(), "all_types.gift", bank_id="all-types", title="All types"
+    )
     assert bank is not None, errors(problems)
     return bank
 
@@ -84,7 +86,12 @@ def test_true_false_feedback_order_is_wrong_then_right(all_types):
 
 def test_matching_to_positions_becomes_ordering_and_points_comment_is_read(all_types):
     question = all_types.question("reset-order")
-    assert question.items == ["Verify ownership", "Remove the old second factor", "Enrol the new device", "Send the confirmation notice"]
+    assert question.items == [
+        "Verify ownership",
+        "Remove the old second factor",
+        "Enrol the new device",
+        "Send the confirmation notice",
+    ]
     assert question.points == 2
 
 
@@ -138,11 +145,18 @@ def test_windows_line_endings_and_byte_order_mark():
 )
 def test_true_false_spellings(text, value, wrong, right):
     item = parse_gift(text).questions[0]
-    assert (item.qtype, item.tf_answer, item.tf_feedback_wrong, item.tf_feedback_right) == ("truefalse", value, wrong, right)
+    assert (item.qtype, item.tf_answer, item.tf_feedback_wrong, item.tf_feedback_right) == (
+        "truefalse",
+        value,
+        wrong,
+        right,
+    )
 
 
 def test_format_markers_are_removed_from_every_text():
-    item = parse_gift("::n::[html]<p>Pick</p>{=[plain]right#[markdown]*good* ~[moodle]wrong####[html]<b>why</b>}").questions[0]
+    item = parse_gift(
+        "::n::[html]<p>Pick</p>{=[plain]right#[markdown]*good* ~[moodle]wrong####[html]<b>why</b>}"
+    ).questions[0]
     assert item.stem == "<p>Pick</p>" and item.stem_format == "html"
     assert [(a.text, a.feedback) for a in item.answers] == [("right", "*good*"), ("wrong", None)]
     assert item.general_feedback == "<b>why</b>"
@@ -244,7 +258,9 @@ def test_weights_not_adding_up_are_an_error_with_the_line():
 def test_non_utf8_gift_is_refused_with_its_line():
     raw = "Q1?{T####x}\n\nQ2 caf".encode() + b"\xe9?{T####x}\n"
     doc = parse_gift(raw, "latin1.gift")
-    assert [str(p) for p in doc.problems] == ["latin1.gift:3: error: GIFT file is not valid UTF-8 (byte 0xe9); save it as UTF-8"]
+    assert [str(p) for p in doc.problems] == [
+        "latin1.gift:3: error: GIFT file is not valid UTF-8 (byte 0xe9); save it as UTF-8"
+    ]
     bank, problems = gift_to_bank(raw, "latin1.gift", bank_id="x", title="X", default_source="ATO-RECOVERY#escalate")
     assert bank is None
 
@@ -272,13 +288,17 @@ def test_bad_source_comment_is_reported_on_its_line():
 def test_sources_are_checked_against_sections_when_given(sections):
     bank, problems = import_text("// source: ATO-RECOVERY#nowhere\n::a::A?{T####x}\n", sections=sections)
     assert bank is None
-    assert errors(problems) == ["in.gift:1: error: question `a` cites `ATO-RECOVERY#nowhere`, but SOP `ATO-RECOVERY` has no section `#nowhere`"]
+    assert errors(problems) == [
+        "in.gift:1: error: question `a` cites `ATO-RECOVERY#nowhere`, but SOP `ATO-RECOVERY` has no section `#nowhere`"
+    ]
 
 
 def test_short_answer_feedback_is_dropped_with_a_warning():
     bank, problems = import_text("::a::Team?{=TM#Yes####x}", default_source="ATO-RECOVERY#escalate")
     assert bank is not None
-    assert [str(p) for p in problems] == ["in.gift:1: warning: per-answer feedback of a short answer has no place in a bank and is dropped"]
+    assert [str(p) for p in problems] == [
+        "in.gift:1: warning: per-answer feedback of a short answer has no place in a bank and is dropped"
+    ]
 
 
 def test_empty_file_has_nothing_to_import():
@@ -287,8 +307,16 @@ def test_empty_file_has_nothing_to_import():
 
 
 def test_import_settings_become_bank_fields():
-    bank, _ = import_text("::a::A?{T####x}", default_source="ATO-RECOVERY#escalate", kind="update", tier="T2", version="3.0")
-    assert (bank.kind, bank.tier, bank.version, bank.sops, bank.questions_per_attempt) == ("update", "T2", "3.0", ["ATO-RECOVERY"], 1)
+    bank, _ = import_text(
+        "::a::A?{T####x}", default_source="ATO-RECOVERY#escalate", kind="update", tier="T2", version="3.0"
+    )
+    assert (bank.kind, bank.tier, bank.version, bank.sops, bank.questions_per_attempt) == (
+        "update",
+        "T2",
+        "3.0",
+        ["ATO-RECOVERY"],
+        1,
+    )
 
 
 # --- writing and round trips ------------------------------------------------------------------
@@ -317,8 +345,15 @@ def test_export_writes_source_comments_names_and_answers(good_bank):
     assert "// source: ATO-RECOVERY#verify-ownership\n::first-step::A caller says" in text
     assert "\t=Verify ownership with two independent signals\n" in text
     assert "// option_ids: device, billing, name\n" in text
-    assert "// scoring: partial\n" in text and "\t~%50%Sign-in from a device" in text and "\t~%-50%The caller knows" in text
-    assert "{FALSE#Sessions survive a reset; end them from the security page.#Right, sign out the other sessions by hand.####" in text
+    assert (
+        "// scoring: partial\n" in text
+        and "\t~%50%Sign-in from a device" in text
+        and "\t~%-50%The caller knows" in text
+    )
+    assert (
+        "{FALSE#Sessions survive a reset; end them from the security page.#Right, sign out the other sessions by hand.####"
+        in text
+    )
     assert "// points: 2\n::reset-order::" in text and "\t=Verify ownership -> 1\n" in text
     assert "\t=Threat Management\n\t=TM\n" in text
 

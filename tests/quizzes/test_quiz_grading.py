@@ -205,7 +205,9 @@ def test_submission_level_errors(full, submission, message):
 
 def test_answer_shape_errors_name_the_question(full):
     bank, attempt, keys = full
-    single, multiple, ordering, short = (keys[k] for k in ("first-step", "ownership-signals", "reset-order", "escalation-team"))
+    single, multiple, ordering, short = (
+        keys[k] for k in ("first-step", "ownership-signals", "reset-order", "escalation-team")
+    )
     cases = [
         ({single: "z"}, f"{single}: unknown option id 'z' (options: a, b, c)"),
         ({single: ["a"]}, f"{single}: option ids are strings, got list"),
@@ -240,7 +242,11 @@ def test_result_serializes_to_json(full):
 
 def test_review_shows_answers_and_explanations_when_the_bank_allows(full):
     bank, attempt, keys = full
-    review = review_view(bank, attempt, {keys["first-step"]: labels_for(attempt, keys["first-step"], ["a"])[0], keys["attacker-session"]: True})
+    review = review_view(
+        bank,
+        attempt,
+        {keys["first-step"]: labels_for(attempt, keys["first-step"], ["a"])[0], keys["attacker-session"]: True},
+    )
     items = {item["key"]: item for item in review["questions"]}
     first = items[keys["first-step"]]
     assert first["correct"] is False and first["explanation"].startswith("Ownership comes first")

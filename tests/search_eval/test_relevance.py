@@ -58,7 +58,13 @@ def test_evaluation_set_is_big_and_names_real_sections(catalog, judged):
 
 
 def test_relevance_stays_above_the_floor(service, judged):
-    report = evaluate(lambda text, tier: [f"{hit.sop_id}#{hit.anchor}" for hit in service.search(text, tier=tier, limit=10).hits], judged)
-    misses = "\n".join(f"  {o.query.query!r}: wanted {', '.join(o.query.answers)}; got {', '.join(o.ranked[:3])}" for o in report.misses())
+    report = evaluate(
+        lambda text, tier: [f"{hit.sop_id}#{hit.anchor}" for hit in service.search(text, tier=tier, limit=10).hits],
+        judged,
+    )
+    misses = "\n".join(
+        f"  {o.query.query!r}: wanted {', '.join(o.query.answers)}; got {', '.join(o.ranked[:3])}"
+        for o in report.misses()
+    )
     assert report.mrr >= MRR_FLOOR, f"MRR@10 {report.mrr:.3f} < {MRR_FLOOR}\n{misses}"
     assert report.recall >= RECALL_FLOOR, f"recall@5 {report.recall:.3f} < {RECALL_FLOOR}\n{misses}"

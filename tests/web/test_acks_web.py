@@ -15,7 +15,6 @@ from kb_app.db import session_scope
 from kb_app.publishing import publish
 
 
-
 def csrf_token_from(html: str) -> str:
     import re
 
@@ -27,12 +26,19 @@ def csrf_token_from(html: str) -> str:
 @pytest.fixture
 def published(engine, settings, sop_dir):
     """Two SOPs published a day ago: one for everyone (with a T2 block), one T2-only."""
-    sop_dir.write("ATO-RECOVERY", body="## Verify {#verify}\n\nTwo signals.\n\n/// tier | T2\nCheck the ASN list.\n///\n")
+    sop_dir.write(
+        "ATO-RECOVERY", body="## Verify {#verify}\n\nTwo signals.\n\n/// tier | T2\nCheck the ASN list.\n///\n"
+    )
     sop_dir.write("T2-INFRA", visibility="t2_only", audience={"tiers": ["T2"]})
 
     def run(now=None):
         with session_scope(engine) as session:
-            publish(session, load_catalog(sop_dir.root), now=now or datetime.now(timezone.utc) - timedelta(days=1), by="test")
+            publish(
+                session,
+                load_catalog(sop_dir.root),
+                now=now or datetime.now(timezone.utc) - timedelta(days=1),
+                by="test",
+            )
 
     return run
 
@@ -59,8 +65,10 @@ class TestReadingAndAcknowledging:
         html, token = read_page(client)
         assert "Two signals" in html and "ASN list" not in html  # T1 reads the T1 text
         assert 'data-gate="#end-of-changes"' in html
-        response = client.post("/reading-list/ATO-RECOVERY/acknowledge",
-                               data={"csrf_token": token, "content_hash": content_hash_in(html), "version": "1.0"})
+        response = client.post(
+            "/reading-list/ATO-RECOVERY/acknowledge",
+            data={"csrf_token": token, "content_hash": content_hash_in(html), "version": "1.0"},
+        )
         assert response.status_code == 302
         follow = client.get("/reading-list").get_data(as_text=True)
         assert "Acknowledged ATO-RECOVERY v1.0" in follow and "nothing to acknowledge" in follow
@@ -76,7 +84,11 @@ class TestReadingAndAcknowledging:
         auth.login_as("agent")
         published()
         _, token = read_page(client)
-        response = client.post("/reading-list/ATO-RECOVERY/acknowledge", data={"csrf_token": token, "content_hash": "f" * 64}, follow_redirects=True)
+        response = client.post(
+            "/reading-list/ATO-RECOVERY/acknowledge",
+            data={"csrf_token": token, "content_hash": "f" * 64},
+            follow_redirects=True,
+        )
         assert "not the current text" in response.get_data(as_text=True)
 
     def test_tier1_agent_gets_404_for_t2_only(self, client, auth, published):
@@ -123,14 +135,20 @@ class TestApi:
     def test_refusals(self, client, published, make_user, make_token, body, status, code):
         user = make_user("agent")
         published()
-        response = client.post("/api/v1/acknowledgements", json=body, headers={"Authorization": f"Bearer {make_token(user)}"})
+        response = client.post(
+            "/api/v1/acknowledgements", json=body, headers={"Authorization": f"Bearer {make_token(user)}"}
+        )
         assert response.status_code == status
         assert response.get_json()["error"]["code"] == code
 
     def test_malformed_json_is_a_json_400(self, client, published, make_user, make_token):
         user = make_user("agent")
-        response = client.post("/api/v1/acknowledgements", data="{oops", content_type="application/json",
-                               headers={"Authorization": f"Bearer {make_token(user)}"})
+        response = client.post(
+            "/api/v1/acknowledgements",
+            data="{oops",
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {make_token(user)}"},
+        )
         assert response.status_code == 400 and "error" in response.get_json()
 
     def test_banner_for_an_sop_page(self, client, auth, published):
@@ -142,15 +160,23 @@ class TestApi:
 
     def test_trainer_cannot_acknowledge(self, client, published, make_user, make_token):
         user = make_user("trainer")
-        response = client.post("/api/v1/acknowledgements", json={"sop_id": "ATO-RECOVERY", "content_hash": "x"},
-                               headers={"Authorization": f"Bearer {make_token(user)}"})
+        response = client.post(
+            "/api/v1/acknowledgements",
+            json={"sop_id": "ATO-RECOVERY", "content_hash": "x"},
+            headers={"Authorization": f"Bearer {make_token(user)}"},
+        )
         assert response.status_code == 403
 
 
 class TestCoverage:
     @pytest.fixture
     def two_vendors(self, make_agent, published):
-        for vendor, site in (("northwind-bpo", "manila"), ("northwind-bpo", "cebu"), ("apex-cx", "bogota"), ("apex-cx", "bogota")):
+        for vendor, site in (
+            ("northwind-bpo", "manila"),
+            ("northwind-bpo", "cebu"),
+            ("apex-cx", "bogota"),
+            ("apex-cx", "bogota"),
+        ):
             make_agent(vendor=vendor, site=site, name=f"<script>alert('{vendor}')</script>")
         published()
 

@@ -60,7 +60,12 @@ def test_token_use_is_audited(client, session, as_role):
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer kbt_not-a-real-token"}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer"}],
+    [
+        {},
+        {"Authorization": "Bearer kbt_not-a-real-token"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer"},
+    ],
 )
 def test_missing_or_bad_credentials_are_401_json(client, headers):
     response = client.get("/api/v1/me", headers=headers)
@@ -103,12 +108,18 @@ def test_partner_manager_never_sees_another_vendor_through_any_endpoint(client, 
     assert summary["totals"]["agents"] == 3
     by_site = client.get("/api/v1/roster/summary?by=site", headers=headers).get_json()
     assert {g["site"] for g in by_site["groups"]} == {"cebu", "manila"}
-    for path in ("/api/v1/roster?vendor=apex-cx", "/api/v1/roster/summary?vendor=apex-cx", "/api/v1/roster?vendor=Apex-CX"):
+    for path in (
+        "/api/v1/roster?vendor=apex-cx",
+        "/api/v1/roster/summary?vendor=apex-cx",
+        "/api/v1/roster?vendor=Apex-CX",
+    ):
         assert_error(client.get(path, headers=headers), 403, "forbidden")
     other = client.get("/api/v1/roster/AX-1", headers=headers)
     missing = client.get("/api/v1/roster/NOPE-1", headers=headers)
     assert_error(other, 404, "not_found")
-    assert other.get_json()["error"]["message"].replace("AX-1", "X") == missing.get_json()["error"]["message"].replace("NOPE-1", "X")
+    assert other.get_json()["error"]["message"].replace("AX-1", "X") == missing.get_json()["error"]["message"].replace(
+        "NOPE-1", "X"
+    )
     assert client.get("/api/v1/roster/NW-1", headers=headers).get_json()["employee_id"] == "NW-1"
 
 
@@ -125,8 +136,17 @@ def test_summary_validates_its_grouping(client, as_role):
     assert client.get("/api/v1/roster/summary?by=tier,language", headers=headers).status_code == 200
 
 
-AGENT = {"employee_id": "NW-100", "name": "Api Agent", "email": "api@nw.example", "tier": "T1", "vendor": "northwind-bpo",
-         "site": "manila", "team": "NW Manila 1", "language": "en", "start_date": "2025-01-06"}
+AGENT = {
+    "employee_id": "NW-100",
+    "name": "Api Agent",
+    "email": "api@nw.example",
+    "tier": "T1",
+    "vendor": "northwind-bpo",
+    "site": "manila",
+    "team": "NW Manila 1",
+    "language": "en",
+    "start_date": "2025-01-06",
+}
 
 
 def test_admins_import_the_roster_as_json(client, as_role, session):
@@ -146,7 +166,9 @@ def test_api_import_rejects_bad_rows_with_every_problem(client, as_role, session
     response = client.post("/api/v1/roster/import", json=body, headers=headers)
     problems = assert_error(response, 422, "invalid_roster")["error"]["problems"]
     assert [(p["line"], p["message"][:20]) for p in problems] == [
-        (2, "unknown tier 'T7' (e"), (3, "duplicate employee_i"), (4, "row must be an objec")
+        (2, "unknown tier 'T7' (e"),
+        (3, "duplicate employee_i"),
+        (4, "row must be an objec"),
     ]
     assert session.scalar(select(func.count()).select_from(Agent)) == 0
 

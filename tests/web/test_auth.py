@@ -76,7 +76,9 @@ def test_brute_force_sign_in_is_rate_limited(make_app, make_user, token_of):
     user = make_user("admin")
     token = token_of(client.get("/login"))
     statuses = [
-        client.post("/login", data={"identifier": user.email, "password": f"guess-{n}", "csrf_token": token}).status_code
+        client.post(
+            "/login", data={"identifier": user.email, "password": f"guess-{n}", "csrf_token": token}
+        ).status_code
         for n in range(7)
     ]
     assert statuses[:5] == [200] * 5
@@ -110,7 +112,12 @@ def test_successful_sign_ins_do_not_use_up_the_limit(make_app, make_user, token_
     user = make_user("trainer")
     for _ in range(4):
         token = token_of(client.get("/login"))
-        assert client.post("/login", data={"identifier": user.email, "password": DEFAULT_PASSWORD, "csrf_token": token}).status_code == 302
+        assert (
+            client.post(
+                "/login", data={"identifier": user.email, "password": DEFAULT_PASSWORD, "csrf_token": token}
+            ).status_code
+            == 302
+        )
         client.post("/logout", data={"csrf_token": token_of(client.get("/"))})
 
 
@@ -133,10 +140,15 @@ def test_session_cookie_is_httponly_and_samesite_lax_and_secure_when_configured(
 def test_next_only_follows_paths_on_this_site(client, auth, make_user):
     user = make_user("trainer")
     token = auth.csrf_token()
-    for target, expected in [("/roster?site=manila", "/roster?site=manila"), ("https://evil.example/", "/"),
-                             ("//evil.example/", "/"), ("/\\evil.example", "/")]:
-        response = client.post("/login", data={"identifier": user.email, "password": DEFAULT_PASSWORD,
-                                               "csrf_token": token, "next": target})
+    for target, expected in [
+        ("/roster?site=manila", "/roster?site=manila"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example", "/"),
+    ]:
+        response = client.post(
+            "/login", data={"identifier": user.email, "password": DEFAULT_PASSWORD, "csrf_token": token, "next": target}
+        )
         assert response.headers["Location"] == expected, target
         auth.logout()
         token = auth.csrf_token()
@@ -151,7 +163,12 @@ def test_password_change_keeps_this_session_and_ends_others(app, auth, make_user
     auth.login(user.email)
     response = auth._client.post(
         "/account/password",
-        data={"current": DEFAULT_PASSWORD, "new": "a-better-password", "confirm": "a-better-password", "csrf_token": auth.csrf_token()},
+        data={
+            "current": DEFAULT_PASSWORD,
+            "new": "a-better-password",
+            "confirm": "a-better-password",
+            "csrf_token": auth.csrf_token(),
+        },
     )
     assert response.status_code == 302
     assert auth._client.get("/").status_code == 200
@@ -164,7 +181,12 @@ def test_password_change_refuses_a_wrong_current_password(client, auth):
     auth.login_as("trainer")
     response = client.post(
         "/account/password",
-        data={"current": "wrong-one", "new": "a-better-password", "confirm": "a-better-password", "csrf_token": auth.csrf_token()},
+        data={
+            "current": "wrong-one",
+            "new": "a-better-password",
+            "confirm": "a-better-password",
+            "csrf_token": auth.csrf_token(),
+        },
     )
     assert response.status_code == 200
     assert "The current password is not right." in response.get_data(as_text=True)

@@ -17,8 +17,12 @@ def two_vendors(make_agent):
     make_agent(employee_id="NW-2", name="Jose Reyes", site="manila", team="NW Manila 2")
     make_agent(employee_id="NW-3", name="Gone Agent", site="manila", team="NW Manila 2", active=False)
     make_agent(employee_id="NW-4", name="Carlo Cruz", site="cebu", team="NW Cebu 1")
-    make_agent(employee_id="AX-1", name="Valentina Gomez", vendor="apex-cx", site="bogota", team="AX Bogota 1", language="es")
-    make_agent(employee_id="AX-2", name="Santiago Diaz", vendor="apex-cx", site="bogota", team="AX Bogota 1", language="es")
+    make_agent(
+        employee_id="AX-1", name="Valentina Gomez", vendor="apex-cx", site="bogota", team="AX Bogota 1", language="es"
+    )
+    make_agent(
+        employee_id="AX-2", name="Santiago Diaz", vendor="apex-cx", site="bogota", team="AX Bogota 1", language="es"
+    )
 
 
 def text(response) -> str:

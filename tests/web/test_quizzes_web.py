@@ -114,7 +114,9 @@ class TestTakingAQuizOnThePage:
     def test_the_submit_form_needs_its_csrf_token(self, client, auth, engine, quiz_setup):
         auth.login_as("agent")
         public_id, _ = start_on_page(client, "cert-t1")
-        response = client.post(f"/quizzes/attempts/{public_id}", data=form_for(quiz_setup["cert"], drawn_of(engine, public_id)))
+        response = client.post(
+            f"/quizzes/attempts/{public_id}", data=form_for(quiz_setup["cert"], drawn_of(engine, public_id))
+        )
         assert response.status_code == 400
         with session_scope(engine) as session:
             assert session.scalar(select(QuizAttempt.status).where(QuizAttempt.public_id == public_id)) == "open"
@@ -122,10 +124,16 @@ class TestTakingAQuizOnThePage:
     def test_a_replayed_submission_is_not_graded_twice(self, client, auth, engine, quiz_setup):
         auth.login_as("agent")
         public_id, html = start_on_page(client, "cert-t1")
-        form = {"csrf_token": csrf_token_from(html), **form_for(quiz_setup["cert"], drawn_of(engine, public_id), right=False)}
+        form = {
+            "csrf_token": csrf_token_from(html),
+            **form_for(quiz_setup["cert"], drawn_of(engine, public_id), right=False),
+        }
         assert client.post(f"/quizzes/attempts/{public_id}", data=form).status_code == 303
-        again = client.post(f"/quizzes/attempts/{public_id}", data={**form, **form_for(quiz_setup["cert"], drawn_of(engine, public_id))},
-                            follow_redirects=True)
+        again = client.post(
+            f"/quizzes/attempts/{public_id}",
+            data={**form, **form_for(quiz_setup["cert"], drawn_of(engine, public_id))},
+            follow_redirects=True,
+        )
         assert "already submitted" in again.get_data(as_text=True) and "Not passed" in again.get_data(as_text=True)
         with session_scope(engine) as session:
             assert session.scalar(select(func.count()).select_from(QuizAnswer)) == 5
@@ -146,7 +154,11 @@ class TestTakingAQuizOnThePage:
     def test_an_answer_for_a_question_not_drawn_is_refused(self, client, auth, engine, quiz_setup):
         auth.login_as("agent")
         public_id, html = start_on_page(client, "cert-t1")
-        form = {"csrf_token": csrf_token_from(html), **form_for(quiz_setup["cert"], drawn_of(engine, public_id)), "q99": "a"}
+        form = {
+            "csrf_token": csrf_token_from(html),
+            **form_for(quiz_setup["cert"], drawn_of(engine, public_id)),
+            "q99": "a",
+        }
         response = client.post(f"/quizzes/attempts/{public_id}", data=form)
         assert response.status_code == 422 and "not a question of this attempt" in response.get_data(as_text=True)
 
@@ -177,7 +189,9 @@ class TestTakingAQuizOnThePage:
     def test_a_tier_1_agent_cannot_start_a_tier_2_bank(self, client, auth, quiz_setup):
         auth.login_as("agent")
         page = client.get("/quizzes").get_data(as_text=True)
-        response = client.post("/quizzes/cert-t2/start", data={"csrf_token": csrf_token_from(page)}, follow_redirects=True)
+        response = client.post(
+            "/quizzes/cert-t2/start", data={"csrf_token": csrf_token_from(page)}, follow_redirects=True
+        )
         assert "T2 quiz" in response.get_data(as_text=True)
         assert client.post("/quizzes/no-such-bank/start", data={"csrf_token": csrf_token_from(page)}).status_code == 404
 
@@ -186,7 +200,12 @@ class TestTakingAQuizOnThePage:
         assert client.get("/quizzes").status_code == 403
         auth.logout()
         auth.login_as("agent")
-        for path in ("/quizzes/banks", "/quizzes/banks/cert-t1/analysis", "/quizzes/certifications", "/quizzes/certifications.csv"):
+        for path in (
+            "/quizzes/banks",
+            "/quizzes/banks/cert-t1/analysis",
+            "/quizzes/certifications",
+            "/quizzes/certifications.csv",
+        ):
             assert client.get(path).status_code == 403, path
 
 
@@ -205,10 +224,17 @@ class TestApi:
         shown = client.get(f"/api/v1/quiz-attempts/{view['attempt_id']}", headers=headers)
         assert_no_secrets(shown.get_data(as_text=True))
         answers = answers_for(quiz_setup["cert"], drawn_of(engine, view["attempt_id"]))
-        result = client.post(f"/api/v1/quiz-attempts/{view['attempt_id']}/submit", json={"answers": answers}, headers=headers)
+        result = client.post(
+            f"/api/v1/quiz-attempts/{view['attempt_id']}/submit", json={"answers": answers}, headers=headers
+        )
         assert result.status_code == 200 and result.get_json()["passed"] is True
-        assert client.get(f"/api/v1/quiz-attempts/{view['attempt_id']}", headers=headers).get_json()["status"] == "submitted"
-        replay = client.post(f"/api/v1/quiz-attempts/{view['attempt_id']}/submit", json={"answers": answers}, headers=headers)
+        assert (
+            client.get(f"/api/v1/quiz-attempts/{view['attempt_id']}", headers=headers).get_json()["status"]
+            == "submitted"
+        )
+        replay = client.post(
+            f"/api/v1/quiz-attempts/{view['attempt_id']}/submit", json={"answers": answers}, headers=headers
+        )
         assert_error(replay, 409, "already_submitted")
         mine = client.get("/api/v1/me/certifications", headers=headers).get_json()
         assert [(c["bank_id"], c["state"]) for c in mine["certifications"]] == [("cert-t1", "valid")]
@@ -237,13 +263,19 @@ class TestApi:
         response = client.post(f"/api/v1/quiz-attempts/{view['attempt_id']}/submit", json=body, headers=headers)
         assert_error(response, status, code)
         with session_scope(engine) as session:
-            assert session.scalar(select(QuizAttempt.status).where(QuizAttempt.public_id == view["attempt_id"])) == "open"
+            assert (
+                session.scalar(select(QuizAttempt.status).where(QuizAttempt.public_id == view["attempt_id"])) == "open"
+            )
 
     def test_tampered_and_foreign_attempt_ids_are_refused(self, client, open_attempt, make_user, make_token):
         headers, view = open_attempt
         other = bearer(make_token(make_user("agent")))
         assert_error(client.get(f"/api/v1/quiz-attempts/{view['attempt_id']}", headers=other), 403, "not_your_attempt")
-        assert_error(client.post(f"/api/v1/quiz-attempts/{view['attempt_id']}/submit", json={"answers": {}}, headers=other), 403, "not_your_attempt")
+        assert_error(
+            client.post(f"/api/v1/quiz-attempts/{view['attempt_id']}/submit", json={"answers": {}}, headers=other),
+            403,
+            "not_your_attempt",
+        )
         tampered = view["attempt_id"][:-1] + ("1" if view["attempt_id"][-1] == "0" else "0")
         assert_error(client.get(f"/api/v1/quiz-attempts/{tampered}", headers=headers), 404, "attempt_not_found")
         for bad in ("-1", "1", "x" * 300, "%27%20OR%201%3D1"):
@@ -251,16 +283,26 @@ class TestApi:
 
     def test_start_refusals(self, client, make_user, make_token, engine, quiz_setup):
         headers = bearer(make_token(make_user("agent")))
-        assert_error(client.post("/api/v1/quiz-attempts", json={"bank_id": "nope"}, headers=headers), 404, "unknown_bank")
+        assert_error(
+            client.post("/api/v1/quiz-attempts", json={"bank_id": "nope"}, headers=headers), 404, "unknown_bank"
+        )
         assert_error(client.post("/api/v1/quiz-attempts", json={"bank_id": 7}, headers=headers), 400, "bad_request")
-        assert_error(client.post("/api/v1/quiz-attempts", json={"bank_id": "cert-t2"}, headers=headers), 403, "tier_not_allowed")
+        assert_error(
+            client.post("/api/v1/quiz-attempts", json={"bank_id": "cert-t2"}, headers=headers), 403, "tier_not_allowed"
+        )
         trainer = bearer(make_token(make_user("trainer")))
-        assert_error(client.post("/api/v1/quiz-attempts", json={"bank_id": "cert-t1"}, headers=trainer), 403, "not_an_agent")
+        assert_error(
+            client.post("/api/v1/quiz-attempts", json={"bank_id": "cert-t1"}, headers=trainer), 403, "not_an_agent"
+        )
         view = client.post("/api/v1/quiz-attempts", json={"bank_id": "cert-t1"}, headers=headers).get_json()
         wrong = answers_for(quiz_setup["cert"], drawn_of(engine, view["attempt_id"]), right=False)
-        failed = client.post(f"/api/v1/quiz-attempts/{view['attempt_id']}/submit", json={"answers": wrong}, headers=headers)
+        failed = client.post(
+            f"/api/v1/quiz-attempts/{view['attempt_id']}/submit", json={"answers": wrong}, headers=headers
+        )
         assert failed.get_json()["passed"] is False and "EXPLANATION-SECRET" in failed.get_data(as_text=True)
-        body = assert_error(client.post("/api/v1/quiz-attempts", json={"bank_id": "cert-t1"}, headers=headers), 429, "cooldown")
+        body = assert_error(
+            client.post("/api/v1/quiz-attempts", json={"bank_id": "cert-t1"}, headers=headers), 429, "cooldown"
+        )
         assert body["error"]["available_at"]
 
     def test_cookie_authenticated_submits_need_the_csrf_token(self, client, auth, quiz_setup):
@@ -273,7 +315,10 @@ class TestApi:
         described = {(path, method) for path, item in document["paths"].items() for method in item}
         mine = set()
         for rule in app.url_map.iter_rules():
-            if rule.rule.startswith("/api/v1/") and app.view_functions[rule.endpoint].__module__ == "kb_app.web.quizzes":
+            if (
+                rule.rule.startswith("/api/v1/")
+                and app.view_functions[rule.endpoint].__module__ == "kb_app.web.quizzes"
+            ):
                 path = rule.rule.removeprefix("/api/v1").replace("<", "{").replace(">", "}")
                 mine |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
         assert mine and mine <= described
@@ -283,8 +328,10 @@ class TestApi:
 def acknowledge_on_page(client, sop_id="ATO-RECOVERY"):
     html = client.get(f"/reading-list/{sop_id}").get_data(as_text=True)
     marker = 'name="content_hash" value="'
-    content_hash = html[html.index(marker) + len(marker):][:64]
-    return client.post(f"/reading-list/{sop_id}/acknowledge", data={"csrf_token": csrf_token_from(html), "content_hash": content_hash})
+    content_hash = html[html.index(marker) + len(marker) :][:64]
+    return client.post(
+        f"/reading-list/{sop_id}/acknowledge", data={"csrf_token": csrf_token_from(html), "content_hash": content_hash}
+    )
 
 
 class TestComprehensionCheckedAcknowledgement:
@@ -323,7 +370,10 @@ def taken(engine, quiz_setup, make_user):
 
     now = datetime.now(timezone.utc) - timedelta(hours=2)
     bank = quiz_setup["cert"]
-    people = [make_user("agent", vendor="northwind-bpo" if index % 2 else "apex-cx", language="en" if index % 2 else "es") for index in range(6)]
+    people = [
+        make_user("agent", vendor="northwind-bpo" if index % 2 else "apex-cx", language="en" if index % 2 else "es")
+        for index in range(6)
+    ]
     with session_scope(engine) as session:
         for index, user in enumerate(people):
             attempt = attempts.start_attempt(session, user, bank, now=now, seed=str(index)).attempt
@@ -348,7 +398,9 @@ class TestReports:
         assert all(r["url"].startswith("http://localhost/sop/procedures/ato-recovery/#") for r in rows)
         coverage = client.get("/quizzes/certifications?by=vendor").get_data(as_text=True)
         assert "northwind-bpo" in coverage and "apex-cx" in coverage
-        rows = list(csv.DictReader(io.StringIO(client.get("/quizzes/certifications.csv?by=vendor").get_data(as_text=True))))
+        rows = list(
+            csv.DictReader(io.StringIO(client.get("/quizzes/certifications.csv?by=vendor").get_data(as_text=True)))
+        )
         assert {r["vendor"]: int(r["certified"]) for r in rows} == {"apex-cx": 1, "northwind-bpo": 2}
 
     def test_a_partner_manager_sees_their_vendor_only(self, client, auth, taken):
@@ -363,7 +415,9 @@ class TestReports:
             "/quizzes/banks?vendor=apex-cx",
         ):
             assert client.get(path).status_code == 403, path
-        rows = list(csv.DictReader(io.StringIO(client.get("/quizzes/certifications.csv?by=vendor").get_data(as_text=True))))
+        rows = list(
+            csv.DictReader(io.StringIO(client.get("/quizzes/certifications.csv?by=vendor").get_data(as_text=True)))
+        )
         assert [r["vendor"] for r in rows] == ["northwind-bpo"]
         by_vendor = client.get("/quizzes/banks/cert-t1/analysis.csv?by=vendor").get_data(as_text=True)
         assert "apex-cx" not in by_vendor and "northwind-bpo" in by_vendor

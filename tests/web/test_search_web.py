@@ -27,11 +27,34 @@ from kb_app.search import build_index
 from test_search_fixtures import T2_SECRETS, write_corpus
 
 PROBES = [
-    "quokka ledger", '"employee collusion"', "collusion", "marmalade", "T2-INSIDER-RISK", "t2 insider risk",
-    "id:T2-INSIDER-RISK", "id:T2-*", "tier:T2", "tier:T2 quokka", "tier:2 collusion", "tag:insider-risk", "tag:tier2",
-    "quok*", "collu*", "quoka", "colusion", "marmalde", "zebralineage", "zebralin*", "gondoleir", "insider risk",
-    "status:active marmalade", "*", "quokka OR collusion AND tier:T2", '"trace the gondolier sessions back"',
-    "verify ownership", "account",
+    "quokka ledger",
+    '"employee collusion"',
+    "collusion",
+    "marmalade",
+    "T2-INSIDER-RISK",
+    "t2 insider risk",
+    "id:T2-INSIDER-RISK",
+    "id:T2-*",
+    "tier:T2",
+    "tier:T2 quokka",
+    "tier:2 collusion",
+    "tag:insider-risk",
+    "tag:tier2",
+    "quok*",
+    "collu*",
+    "quoka",
+    "colusion",
+    "marmalde",
+    "zebralineage",
+    "zebralin*",
+    "gondoleir",
+    "insider risk",
+    "status:active marmalade",
+    "*",
+    "quokka OR collusion AND tier:T2",
+    '"trace the gondolier sessions back"',
+    "verify ownership",
+    "account",
 ]
 LIGHTHOUSES = 12
 
@@ -42,12 +65,20 @@ def index_dir(tmp_path_factory):
     sop_dir = SopDir(root / "sop")
     write_corpus(sop_dir)
     sop_dir.write(
-        "BUL-2099-PINNED", kind="bulletin", title="Callback scam wave", tags=["bulletin"], expires="2099-12-01T00:00:00Z",
+        "BUL-2099-PINNED",
+        kind="bulletin",
+        title="Callback scam wave",
+        tags=["bulletin"],
+        expires="2099-12-01T00:00:00Z",
         body="## What is happening {#summary}\n\nCallers pretend to be our support line and ask for codes.\n",
     )
     for n in range(LIGHTHOUSES):
-        sop_dir.write(f"LIGHT-{n:02d}", title=f"Lighthouse procedure {n}", tags=["lighthouse"],
-                      body=f"## Lighthouse step {n} {{#step}}\n\nThe lighthouse keeper checks lamp {n}.\n")
+        sop_dir.write(
+            f"LIGHT-{n:02d}",
+            title=f"Lighthouse procedure {n}",
+            tags=["lighthouse"],
+            body=f"## Lighthouse step {n} {{#step}}\n\nThe lighthouse keeper checks lamp {n}.\n",
+        )
     build_index(sop_dir.root, root / "index")
     return root / "index"
 
@@ -138,7 +169,7 @@ def test_query_markup_is_not_echoed_as_html(client, auth):
 def test_retired_sop_is_marked(client, auth):
     auth.login_as("agent")
     html = page_of(client, q="text message code fallback")
-    item = html[html.index("SMS-OTP-FALLBACK") - 300:]
+    item = html[html.index("SMS-OTP-FALLBACK") - 300 :]
     assert "result--retired" in item[:400] and ">retired</span>" in item
 
 
@@ -155,7 +186,11 @@ def test_facets_count_by_kind_and_tag_and_narrow_as_links(client, auth):
 def test_filter_parameters_narrow_and_repeat(client, auth):
     auth.login_as("agent")
     data = api(client, q="recovery", tag=["sms", "authenticator"])
-    assert data["results"] and {r["sop_id"] for r in data["results"]} <= {"SMS-OTP-FALLBACK", "SMS-CODE-DELIVERY", "TWO-STEP-RESET"}
+    assert data["results"] and {r["sop_id"] for r in data["results"]} <= {
+        "SMS-OTP-FALLBACK",
+        "SMS-CODE-DELIVERY",
+        "TWO-STEP-RESET",
+    }
     assert api(client, q="", kind="escalation")["total"] >= 1
 
 
@@ -241,7 +276,14 @@ def _assert_no_tier2(text: str, query: str) -> None:
             assert secret.lower() not in lowered, f"{secret!r} reached Tier 1 for {query!r}"
 
 
-EXTRA_PARAMS = ({}, {"audience": "T2"}, {"tier": "T2"}, {"id": "T2-INSIDER-RISK"}, {"tag": "insider-risk"}, {"audience": "T2", "tier": "T2", "kind": "sop"})
+EXTRA_PARAMS = (
+    {},
+    {"audience": "T2"},
+    {"tier": "T2"},
+    {"id": "T2-INSIDER-RISK"},
+    {"tag": "insider-risk"},
+    {"audience": "T2", "tier": "T2", "kind": "sop"},
+)
 
 
 @pytest.mark.parametrize("role", ["agent", "partner_manager"])
@@ -278,7 +320,9 @@ def test_tier1_counts_match_a_search_for_nothing_tier2(client, auth):
 def test_tier1_token_cannot_search_tier2(client, make_user, make_token):
     agent = make_user("agent")
     secret = make_token(agent)
-    data = client.get("/api/v1/search?q=quokka+ledger&audience=T2", headers={"Authorization": f"Bearer {secret}"}).get_json()
+    data = client.get(
+        "/api/v1/search?q=quokka+ledger&audience=T2", headers={"Authorization": f"Bearer {secret}"}
+    ).get_json()
     assert data["tier"] == "T1" and data["total"] == 0
 
 
@@ -296,7 +340,19 @@ def test_api_answers_results_total_facets_suggestions_and_pinned(client, auth):
     data = api(client, q="sim swap", limit=3)
     assert {"results", "total", "facets", "suggestions", "pinned", "tier", "search_token"} <= set(data)
     hit = data["results"][0]
-    assert {"sop_id", "title", "section", "anchor", "url", "snippet", "score", "version", "kind", "status", "open_url"} <= set(hit)
+    assert {
+        "sop_id",
+        "title",
+        "section",
+        "anchor",
+        "url",
+        "snippet",
+        "score",
+        "version",
+        "kind",
+        "status",
+        "open_url",
+    } <= set(hit)
     assert hit["sop_id"] == "SIM-SWAP" and hit["url"].startswith("/sop/procedures/sim-swap/")
     assert hit["open_url"].startswith("/search/open?") and target_of(hit["open_url"]) == hit["url"]
     assert len(data["results"]) <= 3 and data["total"] >= len(data["results"])
@@ -310,7 +366,9 @@ def test_api_offset_pages(client, auth):
     assert first["total"] == second["total"] == LIGHTHOUSES
 
 
-@pytest.mark.parametrize("params", [{"limit": "0"}, {"limit": "51"}, {"limit": "ten"}, {"offset": "-1"}, {"offset": "1001"}])
+@pytest.mark.parametrize(
+    "params", [{"limit": "0"}, {"limit": "51"}, {"limit": "ten"}, {"offset": "-1"}, {"offset": "1001"}]
+)
 def test_api_refuses_bad_paging(client, auth, params):
     auth.login_as("agent")
     data = api(client, expect=400, q="hacked", **params)
@@ -391,7 +449,9 @@ def test_opening_a_result_records_the_click_and_goes_to_the_anchor(client, auth,
     link = result_links(page_of(client, q="verify ownership"))[0]
     assert target_of(link) == "/sop/procedures/ato-recovery/#verify-ownership"
     response = client.get(link)
-    assert response.status_code == 302 and response.headers["Location"] == "/sop/procedures/ato-recovery/#verify-ownership"
+    assert (
+        response.status_code == 302 and response.headers["Location"] == "/sop/procedures/ato-recovery/#verify-ownership"
+    )
     [hit] = clicks(engine)
     assert (hit.sop_id, hit.rank, hit.search_id) == ("ATO-RECOVERY", 1, logged(engine)[0].id)
 
@@ -412,9 +472,20 @@ def test_a_click_from_page_two_counts_for_the_search(client, auth, engine, fake_
 @pytest.mark.parametrize(
     "target",
     [
-        "https://evil.example/", "//evil.example/sop/", "/\\evil.example", "javascript:alert(1)", "/search", "/sop/../admin/users",
-        "/sop/%2e%2e/admin", "/sop/procedures/ato-recovery/?next=//evil", "/sop/./procedures/", "/sop//evil.example",
-        "/sop/procedures/ato-recovery/#x\" onclick=", "", "/SOP/", "/sop/procedures\r\nLocation: https://evil.example",
+        "https://evil.example/",
+        "//evil.example/sop/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/search",
+        "/sop/../admin/users",
+        "/sop/%2e%2e/admin",
+        "/sop/procedures/ato-recovery/?next=//evil",
+        "/sop/./procedures/",
+        "/sop//evil.example",
+        '/sop/procedures/ato-recovery/#x" onclick=',
+        "",
+        "/SOP/",
+        "/sop/procedures\r\nLocation: https://evil.example",
     ],
 )
 def test_result_links_never_redirect_outside_the_sop_site(client, auth, target):
@@ -427,14 +498,19 @@ def test_result_links_never_redirect_outside_the_sop_site(client, auth, target):
 def test_result_link_to_a_page_outside_the_readers_site_is_not_found(client, auth, engine):
     auth.login_as("agent")
     token = api(client, q="hacked")["search_token"]
-    response = client.get("/search/open", query_string={"to": "/sop/procedures/t2-infra/", "t": token, "sop": "T2-INFRA", "rank": "1"})
+    response = client.get(
+        "/search/open", query_string={"to": "/sop/procedures/t2-infra/", "t": token, "sop": "T2-INFRA", "rank": "1"}
+    )
     assert response.status_code == 404
     assert clicks(engine) == []
 
 
 def test_forged_click_token_still_opens_but_records_nothing(client, auth, engine):
     auth.login_as("agent")
-    response = client.get("/search/open", query_string={"to": "/sop/procedures/ato-recovery/#verify-ownership", "t": "1.abc", "sop": "ATO-RECOVERY"})
+    response = client.get(
+        "/search/open",
+        query_string={"to": "/sop/procedures/ato-recovery/#verify-ownership", "t": "1.abc", "sop": "ATO-RECOVERY"},
+    )
     assert response.status_code == 302
     assert clicks(engine) == []
 
@@ -444,7 +520,12 @@ def test_a_tier2_search_token_is_not_clickable_by_tier1(client, auth, make_user,
     token = api(client, q="hacked")["search_token"]
     other = app.test_client()
     make_auth(other).login_as("agent")
-    assert other.get("/search/open", query_string={"to": "/sop/procedures/ato-recovery/", "t": token, "sop": "ATO-RECOVERY"}).status_code == 302
+    assert (
+        other.get(
+            "/search/open", query_string={"to": "/sop/procedures/ato-recovery/", "t": token, "sop": "ATO-RECOVERY"}
+        ).status_code
+        == 302
+    )
     assert clicks(engine) == []
 
 
@@ -459,7 +540,7 @@ def searches(client, auth, make_auth, app):
     link = result_links(page_of(agent, q="verify ownership"))[0]
     agent.get(link)
     page_of(agent, q="xylophone")
-    page_of(agent, q="=HYPERLINK(\"x\")")
+    page_of(agent, q='=HYPERLINK("x")')
     page_of(agent, q="sim swap")
     return agent
 
@@ -475,11 +556,11 @@ def test_analytics_page_shows_weeks_top_zero_and_unopened(client, auth, searches
     auth.login_as("trainer")
     html = client.get("/search/analytics").get_data(as_text=True)
     assert "Search analytics" in html and html.count('<svg class="bar"') == 4
-    zero = html[html.index("sa-zero-title"):html.index("sa-unopened-title")]
+    zero = html[html.index("sa-zero-title") : html.index("sa-unopened-title")]
     assert "xylophone" in zero and "verify ownership" not in zero
-    unopened = html[html.index("sa-unopened-title"):html.index("Top searches")]
+    unopened = html[html.index("sa-unopened-title") : html.index("Top searches")]
     assert "sim swap" in unopened and "verify ownership" not in unopened
-    top = html[html.index("Top searches"):]
+    top = html[html.index("Top searches") :]
     assert "verify ownership" in top and "=hyperlink(&#34;x&#34;)" in top  # typed text, escaped
 
 
@@ -502,7 +583,7 @@ def test_analytics_csv_export_is_safe_for_spreadsheets(client, auth, searches):
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     by_query = {r["query"]: r for r in rows}
     assert by_query["xylophone"]["zero_result"] == "1" and by_query["verify ownership"]["clicks"] == "1"
-    assert "'=hyperlink(\"x\")" in by_query
+    assert '\'=hyperlink("x")' in by_query
     assert all(r["tier"] == "T1" for r in rows)
 
 

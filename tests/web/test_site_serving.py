@@ -104,14 +104,18 @@ def test_site_files_are_private_and_pages_carry_a_hash_based_csp(client, auth, f
     css = client.get("/sop/assets/site.css")
     assert css.status_code == 200 and css.mimetype == "text/css"
     assert "sha256" not in css.headers["Content-Security-Policy"]
-    assert client.get("/sop/procedures/ato-recovery/", headers={"If-None-Match": page.headers["ETag"]}).status_code == 304
+    assert (
+        client.get("/sop/procedures/ato-recovery/", headers={"If-None-Match": page.headers["ETag"]}).status_code == 304
+    )
 
 
 def test_json_data_blocks_and_external_scripts_are_not_hashed():
     from kb_app.web.sites import inline_script_hashes
 
-    html = (b'<script id="__config" type="application/json">{"a": 1}</script>'
-            b'<script src="/x.js"></script><script type="module">run()</script><SCRIPT>go()</SCRIPT>')
+    html = (
+        b'<script id="__config" type="application/json">{"a": 1}</script>'
+        b'<script src="/x.js"></script><script type="module">run()</script><SCRIPT>go()</SCRIPT>'
+    )
     assert len(inline_script_hashes(html)) == 2
 
 

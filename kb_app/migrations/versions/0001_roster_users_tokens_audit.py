@@ -60,12 +60,8 @@ def upgrade() -> None:
             name=op.f("ck_users_vendor_only_for_partner_manager"),
         ),
         sa.CheckConstraint("email <> ''", name=op.f("ck_users_email_not_empty")),
-        sa.CheckConstraint(
-            "role <> 'agent' OR agent_id IS NOT NULL", name=op.f("ck_users_agent_has_roster_entry")
-        ),
-        sa.CheckConstraint(
-            "role IN ('agent', 'partner_manager', 'trainer', 'admin')", name=op.f("ck_users_role")
-        ),
+        sa.CheckConstraint("role <> 'agent' OR agent_id IS NOT NULL", name=op.f("ck_users_agent_has_roster_entry")),
+        sa.CheckConstraint("role IN ('agent', 'partner_manager', 'trainer', 'admin')", name=op.f("ck_users_role")),
         sa.ForeignKeyConstraint(["agent_id"], ["agents.id"], name=op.f("fk_users_agent_id_agents")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("agent_id", name=op.f("uq_users_agent_id")),
@@ -99,9 +95,7 @@ def upgrade() -> None:
         sa.Column("target", sa.String(length=254), nullable=False),
         sa.Column("ip", sa.String(length=64), nullable=False),
         sa.Column("details", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["actor_user_id"], ["users.id"], name=op.f("fk_audit_events_actor_user_id_users")
-        ),
+        sa.ForeignKeyConstraint(["actor_user_id"], ["users.id"], name=op.f("fk_audit_events_actor_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
     )
     op.create_index("ix_audit_events_action_occurred_at", "audit_events", ["action", "occurred_at"])

@@ -65,7 +65,9 @@ def upgrade() -> None:
             "closed_reason IS NULL OR closed_reason IN ('superseded', 'retired', 'expired')",
             name=op.f("ck_requirements_closed_reason"),
         ),
-        sa.ForeignKeyConstraint(["version_id"], ["published_versions.id"], name=op.f("fk_requirements_version_id_published_versions")),
+        sa.ForeignKeyConstraint(
+            ["version_id"], ["published_versions.id"], name=op.f("fk_requirements_version_id_published_versions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_requirements")),
         sa.UniqueConstraint("version_id", name=op.f("uq_requirements_version_id")),
     )
@@ -77,13 +79,19 @@ def upgrade() -> None:
         sa.Column("requirement_id", sa.Integer(), nullable=False),
         sa.Column("dimension", sa.String(16), nullable=False),
         sa.Column("value", sa.String(64), nullable=False),
-        sa.CheckConstraint("dimension IN ('tier', 'vendor', 'site', 'language')", name=op.f("ck_requirement_targets_dimension")),
+        sa.CheckConstraint(
+            "dimension IN ('tier', 'vendor', 'site', 'language')", name=op.f("ck_requirement_targets_dimension")
+        ),
         sa.ForeignKeyConstraint(
-            ["requirement_id"], ["requirements.id"], ondelete="CASCADE",
+            ["requirement_id"],
+            ["requirements.id"],
+            ondelete="CASCADE",
             name=op.f("fk_requirement_targets_requirement_id_requirements"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_requirement_targets")),
-        sa.UniqueConstraint("requirement_id", "dimension", "value", name="uq_requirement_targets_requirement_id_dimension_value"),
+        sa.UniqueConstraint(
+            "requirement_id", "dimension", "value", name="uq_requirement_targets_requirement_id_dimension_value"
+        ),
     )
     op.create_index(op.f("ix_requirement_targets_requirement_id"), "requirement_targets", ["requirement_id"])
 
@@ -100,7 +108,9 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(8), nullable=False),
         sa.CheckConstraint("channel IN ('web', 'api', 'cli')", name=op.f("ck_acknowledgements_channel")),
         sa.ForeignKeyConstraint(["agent_id"], ["agents.id"], name=op.f("fk_acknowledgements_agent_id_agents")),
-        sa.ForeignKeyConstraint(["version_id"], ["published_versions.id"], name=op.f("fk_acknowledgements_version_id_published_versions")),
+        sa.ForeignKeyConstraint(
+            ["version_id"], ["published_versions.id"], name=op.f("fk_acknowledgements_version_id_published_versions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_acknowledgements")),
         sa.UniqueConstraint("agent_id", "version_id", name="uq_acknowledgements_agent_id_version_id"),
     )
@@ -115,9 +125,18 @@ def upgrade() -> None:
         sa.Column("due_at", TZ, nullable=False),
         sa.Column("acknowledged_at", TZ, nullable=True),
         sa.Column("acknowledgement_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(["requirement_id"], ["requirements.id"], ondelete="CASCADE", name=op.f("fk_assignments_requirement_id_requirements")),
+        sa.ForeignKeyConstraint(
+            ["requirement_id"],
+            ["requirements.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_assignments_requirement_id_requirements"),
+        ),
         sa.ForeignKeyConstraint(["agent_id"], ["agents.id"], name=op.f("fk_assignments_agent_id_agents")),
-        sa.ForeignKeyConstraint(["acknowledgement_id"], ["acknowledgements.id"], name=op.f("fk_assignments_acknowledgement_id_acknowledgements")),
+        sa.ForeignKeyConstraint(
+            ["acknowledgement_id"],
+            ["acknowledgements.id"],
+            name=op.f("fk_assignments_acknowledgement_id_acknowledgements"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_assignments")),
         sa.UniqueConstraint("requirement_id", "agent_id", name="uq_assignments_requirement_id_agent_id"),
     )

@@ -25,7 +25,12 @@ def upgrade() -> None:
         sa.Column("assignment_id", sa.Integer(), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("kind IN ('due_soon', 'overdue', 'manager_digest')", name=op.f("ck_reminder_log_kind")),
-        sa.ForeignKeyConstraint(["assignment_id"], ["assignments.id"], ondelete="CASCADE", name=op.f("fk_reminder_log_assignment_id_assignments")),
+        sa.ForeignKeyConstraint(
+            ["assignment_id"],
+            ["assignments.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_reminder_log_assignment_id_assignments"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reminder_log")),
     )
     op.create_index("ix_reminder_log_recipient_kind_sent_at", "reminder_log", ["recipient", "kind", "sent_at"])

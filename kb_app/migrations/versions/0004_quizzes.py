@@ -57,16 +57,26 @@ def upgrade() -> None:
         sa.Column("passed", sa.Boolean(), nullable=True),
         sa.CheckConstraint("status IN ('open', 'submitted', 'expired')", name=op.f("ck_quiz_attempts_status")),
         sa.CheckConstraint("kind IN ('certification', 'update')", name=op.f("ck_quiz_attempts_kind")),
-        sa.CheckConstraint("(status = 'open') = (submitted_at IS NULL)", name=op.f("ck_quiz_attempts_open_has_no_submission")),
-        sa.CheckConstraint("score IS NULL OR (score >= 0 AND score <= max_score)", name=op.f("ck_quiz_attempts_score_range")),
+        sa.CheckConstraint(
+            "(status = 'open') = (submitted_at IS NULL)", name=op.f("ck_quiz_attempts_open_has_no_submission")
+        ),
+        sa.CheckConstraint(
+            "score IS NULL OR (score >= 0 AND score <= max_score)", name=op.f("ck_quiz_attempts_score_range")
+        ),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_quiz_attempts_user_id_users")),
         sa.ForeignKeyConstraint(["agent_id"], ["agents.id"], name=op.f("fk_quiz_attempts_agent_id_agents")),
-        sa.ForeignKeyConstraint(["bank_hash"], ["quiz_bank_snapshots.bank_hash"], name=op.f("fk_quiz_attempts_bank_hash_quiz_bank_snapshots")),
+        sa.ForeignKeyConstraint(
+            ["bank_hash"],
+            ["quiz_bank_snapshots.bank_hash"],
+            name=op.f("fk_quiz_attempts_bank_hash_quiz_bank_snapshots"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quiz_attempts")),
         sa.UniqueConstraint("public_id", name=op.f("uq_quiz_attempts_public_id")),
     )
     op.create_index(op.f("ix_quiz_attempts_user_id"), "quiz_attempts", ["user_id"])
-    op.create_index("ix_quiz_attempts_agent_id_bank_id_started_at", "quiz_attempts", ["agent_id", "bank_id", "started_at"])
+    op.create_index(
+        "ix_quiz_attempts_agent_id_bank_id_started_at", "quiz_attempts", ["agent_id", "bank_id", "started_at"]
+    )
     op.create_index("ix_quiz_attempts_bank_id_status", "quiz_attempts", ["bank_id", "status"])
     op.create_index(
         "uq_quiz_attempts_one_open",
@@ -91,8 +101,15 @@ def upgrade() -> None:
         sa.Column("points_max", sa.Integer(), nullable=False),
         sa.Column("fraction", sa.Float(), nullable=False),
         sa.Column("correct", sa.Boolean(), nullable=False),
-        sa.CheckConstraint("points_earned >= 0 AND points_earned <= points_max", name=op.f("ck_quiz_answers_points_range")),
-        sa.ForeignKeyConstraint(["attempt_id"], ["quiz_attempts.id"], ondelete="CASCADE", name=op.f("fk_quiz_answers_attempt_id_quiz_attempts")),
+        sa.CheckConstraint(
+            "points_earned >= 0 AND points_earned <= points_max", name=op.f("ck_quiz_answers_points_range")
+        ),
+        sa.ForeignKeyConstraint(
+            ["attempt_id"],
+            ["quiz_attempts.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_quiz_answers_attempt_id_quiz_attempts"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quiz_answers")),
         sa.UniqueConstraint("attempt_id", "question_key", name="uq_quiz_answers_attempt_id_question_key"),
     )
@@ -104,7 +121,12 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("answer_id", sa.Integer(), nullable=False),
         sa.Column("choice", sa.String(200), nullable=False),
-        sa.ForeignKeyConstraint(["answer_id"], ["quiz_answers.id"], ondelete="CASCADE", name=op.f("fk_quiz_answer_choices_answer_id_quiz_answers")),
+        sa.ForeignKeyConstraint(
+            ["answer_id"],
+            ["quiz_answers.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_quiz_answer_choices_answer_id_quiz_answers"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quiz_answer_choices")),
         sa.UniqueConstraint("answer_id", "choice", name="uq_quiz_answer_choices_answer_id_choice"),
     )
@@ -119,8 +141,14 @@ def upgrade() -> None:
         sa.Column("certified_at", TZ, nullable=False),
         sa.Column("expires_at", TZ, nullable=False),
         sa.ForeignKeyConstraint(["agent_id"], ["agents.id"], name=op.f("fk_certifications_agent_id_agents")),
-        sa.ForeignKeyConstraint(["bank_hash"], ["quiz_bank_snapshots.bank_hash"], name=op.f("fk_certifications_bank_hash_quiz_bank_snapshots")),
-        sa.ForeignKeyConstraint(["attempt_id"], ["quiz_attempts.id"], name=op.f("fk_certifications_attempt_id_quiz_attempts")),
+        sa.ForeignKeyConstraint(
+            ["bank_hash"],
+            ["quiz_bank_snapshots.bank_hash"],
+            name=op.f("fk_certifications_bank_hash_quiz_bank_snapshots"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["attempt_id"], ["quiz_attempts.id"], name=op.f("fk_certifications_attempt_id_quiz_attempts")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_certifications")),
         sa.UniqueConstraint("attempt_id", name=op.f("uq_certifications_attempt_id")),
     )
@@ -134,7 +162,9 @@ def upgrade() -> None:
         sa.Column("sop_id", sa.String(64), nullable=False),
         sa.Column("major_at_pass", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["certification_id"], ["certifications.id"], ondelete="CASCADE",
+            ["certification_id"],
+            ["certifications.id"],
+            ondelete="CASCADE",
             name=op.f("fk_certification_sops_certification_id_certifications"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_certification_sops")),
@@ -149,7 +179,9 @@ def upgrade() -> None:
         sa.Column("version", sa.String(16), nullable=False),
         sa.Column("decided_at", TZ, nullable=False),
         sa.ForeignKeyConstraint(
-            ["version_id"], ["published_versions.id"], ondelete="CASCADE",
+            ["version_id"],
+            ["published_versions.id"],
+            ondelete="CASCADE",
             name=op.f("fk_update_gate_decisions_version_id_published_versions"),
         ),
         sa.PrimaryKeyConstraint("version_id", name=op.f("pk_update_gate_decisions")),
@@ -165,10 +197,14 @@ def upgrade() -> None:
         sa.Column("tier", sa.String(2), nullable=False),
         sa.CheckConstraint("tier IN ('T1', 'T2')", name=op.f("ck_update_gates_tier")),
         sa.ForeignKeyConstraint(
-            ["version_id"], ["update_gate_decisions.version_id"], ondelete="CASCADE",
+            ["version_id"],
+            ["update_gate_decisions.version_id"],
+            ondelete="CASCADE",
             name=op.f("fk_update_gates_version_id_update_gate_decisions"),
         ),
-        sa.ForeignKeyConstraint(["bank_hash"], ["quiz_bank_snapshots.bank_hash"], name=op.f("fk_update_gates_bank_hash_quiz_bank_snapshots")),
+        sa.ForeignKeyConstraint(
+            ["bank_hash"], ["quiz_bank_snapshots.bank_hash"], name=op.f("fk_update_gates_bank_hash_quiz_bank_snapshots")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_update_gates")),
         sa.UniqueConstraint("version_id", "bank_id", name="uq_update_gates_version_id_bank_id"),
     )

@@ -46,7 +46,10 @@ def upgrade() -> None:
         sa.Column("rank", sa.Integer(), nullable=False),
         sa.CheckConstraint("rank >= 1", name=op.f("ck_search_clicks_rank_positive")),
         sa.ForeignKeyConstraint(
-            ["search_id"], ["search_queries.id"], ondelete="CASCADE", name=op.f("fk_search_clicks_search_id_search_queries")
+            ["search_id"],
+            ["search_queries.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_search_clicks_search_id_search_queries"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_search_clicks")),
     )
