@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 
 from kb_app.db import engine_for, session_scope, upgrade  # noqa: E402
 from kb_app.models import Acknowledgement, Agent, Assignment, PublishedVersion, Requirement, RequirementTarget  # noqa: E402
-from kb_app.reports import CoverageFilter, coverage, overdue_agents  # noqa: E402
+from kb_app.acks.coverage import CoverageFilter, coverage, overdue_agents  # noqa: E402
 from results import median, table, write_section  # noqa: E402
 
 OPENED = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)

@@ -29,7 +29,7 @@ def _prepare(url: str, sop_root: Path, agents: int) -> list[tuple[str, str, str]
     from kb_app.catalog import load_catalog
     from kb_app.db import engine_for, session_scope, upgrade
     from kb_app.models import Agent, PublishedVersion
-    from kb_app.publishing import publish
+    from kb_app.acks.publishing import publish
 
     engine = engine_for(url)
     upgrade(engine)

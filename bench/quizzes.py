@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from sqlalchemy import insert, select  # noqa: E402
 
-from kb_app import quiz_reports  # noqa: E402
+from kb_app.quizzes import reports as quiz_reports  # noqa: E402
 from kb_app.db import engine_for, session_scope, upgrade  # noqa: E402
 from kb_app.models import Agent  # noqa: E402
 from kb_app.models.quizzes import QuizAnswer, QuizAnswerChoice, QuizAttempt, QuizBankSnapshot  # noqa: E402

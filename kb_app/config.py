@@ -1,79 +1,86 @@
-"""Settings read from `KB_*` environment variables, with defaults that work on a bare machine."""
+"""The one settings object: every `KB_*` environment variable, typed, with defaults that work on a
+bare machine, and every path resolved once (relative paths against the working directory).
+
+`Settings.from_env(**overrides)` reads the environment; keyword arguments (from `kb` options or
+tests) win over it. Nothing else in the package reads the environment.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+class Settings(BaseSettings):
+    """Everything configurable about one deployment."""
 
+    model_config = SettingsConfigDict(env_prefix="KB_", env_ignore_empty=True, frozen=True, extra="forbid")
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
-
-
-def _env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything configurable about one deployment. `Settings.from_env()` is the usual entry."""
-
-    root: Path = field(default_factory=Path.cwd)
+    root: Path = Field(default_factory=Path.cwd, exclude=True, description="base for relative paths (not a setting)")
     sop_dir: Path = Path("sop")
     quiz_dir: Path = Path("quizzes")
     var_dir: Path = Path("var")
-    index_dir: Path = Path("var/index")
-    site_dir: Path = Path("var/site")
-    database_url: str = "sqlite:///var/kb.sqlite3"
+    index_dir: Path | None = None  # default: var_dir/index
+    site_dir: Path | None = None  # default: var_dir/site
+    database_url: str = ""  # default: SQLite under var_dir
     secret_key: str = ""
-    ack_due_days: int = 7
-    onboarding_days: int = 14
+    ack_due_days: int = Field(7, ge=1, le=365)
+    onboarding_days: int = Field(14, ge=0, le=365)
     smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
+    smtp_port: int = Field(25, ge=1, le=65535)
     smtp_user: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
     mail_from: str = "kb@localhost"
     trusted_header: str = ""
     base_url: str = "http://127.0.0.1:8000"
+    secure_cookies: bool = False
+    proxy_hops: int = Field(0, ge=0, le=10)
+    ratelimit_storage_uri: str = "memory://"
+    login_rate_limit: str = "10 per minute;100 per hour"
+    login_identifier_rate_limit: str = "30 per hour"
+    api_rate_limit: str = "600 per minute"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    search_url: str = ""
+    npm: str = "npm"
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        root = Path(self.root)
+        var_dir = _under(root, self.var_dir)
+        resolved: dict[str, Any] = {
+            "root": root,
+            "var_dir": var_dir,
+            "sop_dir": _under(root, self.sop_dir),
+            "quiz_dir": _under(root, self.quiz_dir),
+            "index_dir": _under(root, self.index_dir) if self.index_dir else var_dir / "index",
+            "site_dir": _under(root, self.site_dir) if self.site_dir else var_dir / "site",
+            "database_url": self.database_url or f"sqlite:///{var_dir / 'kb.sqlite3'}",
+        }
+        for name, value in resolved.items():
+            object.__setattr__(self, name, value)  # frozen model: set once, while validating
+        return self
 
     @classmethod
-    def from_env(cls, **overrides) -> "Settings":
-        var_dir = Path(_env("KB_VAR_DIR", "var"))
-        settings = cls(
-            root=Path.cwd(),
-            sop_dir=Path(_env("KB_SOP_DIR", "sop")),
-            quiz_dir=Path(_env("KB_QUIZ_DIR", "quizzes")),
-            var_dir=var_dir,
-            index_dir=Path(_env("KB_INDEX_DIR", str(var_dir / "index"))),
-            site_dir=Path(_env("KB_SITE_DIR", str(var_dir / "site"))),
-            database_url=_env("KB_DATABASE_URL", f"sqlite:///{var_dir / 'kb.sqlite3'}"),
-            secret_key=_env("KB_SECRET_KEY", ""),
-            ack_due_days=_env_int("KB_ACK_DUE_DAYS", 7),
-            onboarding_days=_env_int("KB_ONBOARDING_DAYS", 14),
-            smtp_host=_env("KB_SMTP_HOST", "127.0.0.1"),
-            smtp_port=_env_int("KB_SMTP_PORT", 25),
-            smtp_user=_env("KB_SMTP_USER", ""),
-            smtp_password=_env("KB_SMTP_PASSWORD", ""),
-            smtp_starttls=_env_bool("KB_SMTP_STARTTLS", False),
-            mail_from=_env("KB_MAIL_FROM", "kb@localhost"),
-            trusted_header=_env("KB_TRUSTED_HEADER", ""),
-            base_url=_env("KB_BASE_URL", "http://127.0.0.1:8000"),
-        )
-        overrides = {k: v for k, v in overrides.items() if v is not None}
-        return replace(settings, **overrides) if overrides else settings
+    def from_env(cls, **overrides: Any) -> Settings:
+        return cls(**{key: value for key, value in overrides.items() if value is not None})
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed, resolved again (the environment is not re-read)."""
+        data = {name: getattr(self, name) for name in type(self).model_fields}
+        data.update(changes)
+        return type(self).model_validate(data)
+
+    @classmethod
+    def environment_names(cls) -> list[str]:
+        """Every environment variable this object reads, for the README check."""
+        return sorted(f"KB_{name.upper()}" for name in cls.model_fields if name != "root")
+
+
+def _under(root: Path, path: Path | str) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else root / path

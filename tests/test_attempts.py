@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from kb_app import attempts
-from kb_app.attempts import AttemptError
+from kb_app.quizzes import attempts
+from kb_app.quizzes.attempts import AttemptError
 from kb_app.models.quizzes import Certification, QuizAnswer, QuizAnswerChoice, QuizAttempt, QuizBankSnapshot
 from tests.quizzes.factories import SECRETS, answers_for, make_bank
 

@@ -8,11 +8,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from kb_app import acks, attempts, certification
+from kb_app.acks import gates
+from kb_app.acks import acknowledge as acks
+from kb_app.quizzes import attempts, certification
 from kb_app.catalog import load_catalog
 from kb_app.models import Assignment, PublishedVersion
 from kb_app.models.quizzes import UpdateGateDecision
-from kb_app.publishing import latest_version, publish
+from kb_app.acks.publishing import publish
+from kb_app.versions import latest_version
 from kb_app.quizzes.library import load_directory
 from tests.quizzes.factories import answers_for, make_bank, write_bank
 
@@ -36,6 +39,8 @@ def take(session, user, bank, now, *, right=True):
     result = attempts.submit_attempt(
         session, user, attempt.public_id, answers_for(bank, attempt.drawn, right=right), now=now + timedelta(minutes=3)
     )
+    if result.result.passed:  # what kb_app.services.quizzing.submit_quiz adds to a submission
+        gates.on_update_quiz_passed(session, attempt.agent_id, bank)
     session.commit()
     return result
 
@@ -137,7 +142,7 @@ def gated(session, make_user, sop_dir, catalog, tmp_path):
     quiz_dir = tmp_path / "quizzes"
     bank = make_bank("update-ato-1-0", kind="update", version="1.0", cooldown_hours=0, attempts_per_day=10)
     write_bank(quiz_dir, bank)
-    assert certification.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True) == 1
+    assert gates.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True) == 1
     session.commit()
     return bank
 
@@ -145,7 +150,7 @@ def gated(session, make_user, sop_dir, catalog, tmp_path):
 @pytest.fixture
 def make_agent_user(session, make_user):
     """An agent user who joined before T0, given their assignments of what is published."""
-    from kb_app.publishing import sync_assignments
+    from kb_app.acks.publishing import sync_assignments
 
     def make(**fields):
         fields.setdefault("start_date", (T0 - timedelta(days=60)).date())
@@ -216,7 +221,7 @@ class TestComprehensionCheckedAcknowledgement:
         catalog(session, T0)
         quiz_dir = tmp_path / "quizzes"
         write_bank(quiz_dir, make_bank("update-t2", kind="update", tier="T2", version="1.0"))
-        certification.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True)
+        gates.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True)
         session.commit()
         t1, t2 = make_agent_user(), make_agent_user(tier="T2", vendor="in-house")
         acknowledge(session, t1, T0 + timedelta(hours=1))
@@ -229,7 +234,7 @@ class TestComprehensionCheckedAcknowledgement:
     ):
         sop_dir.write("ATO-RECOVERY", version="1.0")
         catalog(session, T0)
-        certification.record_gate_decisions(session, load_directory(tmp_path / "none"), now=T0, final=True)
+        gates.record_gate_decisions(session, load_directory(tmp_path / "none"), now=T0, final=True)
         user = make_agent_user()
         acknowledge(session, user, T0 + timedelta(hours=1))
         assert assignment_of(session, user).acknowledged_at == T0 + timedelta(hours=1)
@@ -238,7 +243,7 @@ class TestComprehensionCheckedAcknowledgement:
         # The gating bank is deleted from disk after the decision: the gate stands.
         (tmp_path / "quizzes" / "update-ato-1-0.yml").unlink()
         assert (
-            certification.record_gate_decisions(session, load_directory(tmp_path / "quizzes"), now=T0, final=True) == 0
+            gates.record_gate_decisions(session, load_directory(tmp_path / "quizzes"), now=T0, final=True) == 0
         )
         user = make_agent_user()
         acknowledge(session, user, T0 + timedelta(hours=1))
@@ -252,9 +257,9 @@ class TestComprehensionCheckedAcknowledgement:
         sop_dir.write("ATO-RECOVERY", version="1.0")
         catalog(session, T0)
         quiz_dir = tmp_path / "quizzes"
-        certification.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True)
+        gates.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True)
         write_bank(quiz_dir, make_bank("update-ato-1-0", kind="update", version="1.0"))
-        assert certification.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True) == 0
+        assert gates.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True) == 0
         user = make_agent_user()
         acknowledge(session, user, T0 + timedelta(hours=1))
         assert assignment_of(session, user).acknowledged_at is not None
@@ -264,19 +269,19 @@ class TestComprehensionCheckedAcknowledgement:
         catalog(session, T0)
         quiz_dir = tmp_path / "quizzes"
         quiz_dir.mkdir()
-        assert certification.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=False) == 0
+        assert gates.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=False) == 0
         (quiz_dir / "broken.yml").write_text("id: [unclosed\n", encoding="utf-8")
-        assert certification.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True) == 0
-        assert certification.undecided_versions_exist(session)
+        assert gates.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True) == 0
+        assert gates.undecided_versions_exist(session)
         (quiz_dir / "broken.yml").unlink()
-        assert certification.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True) == 1
-        assert not certification.undecided_versions_exist(session)
+        assert gates.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True) == 1
+        assert not gates.undecided_versions_exist(session)
 
     def test_gates_match_the_bank_version_exactly(self, session, sop_dir, catalog, tmp_path):
         sop_dir.write("ATO-RECOVERY", version="1.0")
         catalog(session, T0)
         quiz_dir = tmp_path / "quizzes"
         write_bank(quiz_dir, make_bank("update-ato-2-0", kind="update", version="2.0"))
-        certification.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True)
+        gates.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True)
         version = session.scalars(select(PublishedVersion)).one()
-        assert certification.gated_tiers(session, version.id) == set()
+        assert gates.gated_tiers(session, version.id) == set()

@@ -8,12 +8,12 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from kb_app.acks import AckError, acknowledge, banner_for, open_bulletins, reading_list, what_changed
+from kb_app.acks.acknowledge import AckError, acknowledge, banner_for, open_bulletins, reading_list, what_changed
 from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
 from kb_app.models import Agent, Acknowledgement, Assignment, PublishedVersion, Requirement
-from kb_app.publishing import PublishRefused, plan_publish, publish, sync_assignments
-from kb_app.reports import CoverageFilter, acknowledgements_over_time, coverage, overdue_agents
+from kb_app.acks.publishing import PublishRefused, plan_publish, publish, sync_assignments
+from kb_app.acks.coverage import CoverageFilter, acknowledgements_over_time, coverage, overdue_agents
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 HISTORY = [{"version": "1.0", "date": "2026-01-01", "summary": "First."}]
@@ -143,7 +143,7 @@ class TestPublish:
         assert count(roster, PublishedVersion) == 1
 
     def test_failure_half_way_leaves_nothing(self, roster, sop_dir, monkeypatch):
-        import kb_app.publishing as publishing
+        import kb_app.acks.publishing as publishing
 
         sop_dir.write("ATO-A")
         sop_dir.write("ATO-B")
@@ -386,7 +386,7 @@ class TestCoverage:
         assert [p["acknowledged"] for p in points] == sorted(p["acknowledged"] for p in points)
 
     def test_unknown_grouping_is_a_clear_error(self, roster):
-        from kb_app.reports import ReportError
+        from kb_app.acks.coverage import ReportError
 
         with session_scope(roster) as session, pytest.raises(ReportError, match="cannot group coverage by 'colour'"):
             coverage(session, by=["colour"], now=NOW)
@@ -436,7 +436,7 @@ def test_median_from_buckets_is_within_a_quarter_hour_of_the_true_median():
 
     from hypothesis import given, strategies as st
 
-    from kb_app.reports import MEDIAN_RESOLUTION_SECONDS, median_of_histogram
+    from kb_app.acks.coverage import MEDIAN_RESOLUTION_SECONDS, median_of_histogram
 
     @given(st.lists(st.integers(min_value=0, max_value=30 * 86400), min_size=1, max_size=200))
     def check(seconds):
@@ -466,7 +466,7 @@ def update_bank_dir(tmp_path):
 
 
 def test_publish_records_which_update_quiz_gates_a_new_version(roster, sop_dir, tmp_path):
-    from kb_app.certification import gate_decisions
+    from kb_app.acks.gates import gate_decisions
     from kb_app.quizzes.library import load_directory
 
     sop_dir.write("ATO-RECOVERY", version="2.0", changelog=bump("2.0"))
@@ -501,7 +501,7 @@ def test_coverage_counts_acknowledgements_awaiting_their_quiz(roster, sop_dir, t
 
 
 def test_site_page_maps_to_its_sop_only_for_readers_of_that_tier(roster, sop_dir):
-    from kb_app.acks import sop_for_site_page
+    from kb_app.acks.acknowledge import sop_for_site_page
 
     sop_dir.write("ATO-RECOVERY")
     sop_dir.write("T2-INFRA", visibility="t2_only", audience={"tiers": ["T2"]})

@@ -11,11 +11,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from kb_app import attempts, quiz_reports
+from kb_app.quizzes import attempts
+from kb_app.quizzes import reports as quiz_reports
 from kb_app.catalog import load_catalog
 from kb_app.models.quizzes import QuizAnswer, QuizAnswerChoice, QuizAttempt
-from kb_app.publishing import publish
-from kb_app.quiz_reports import ReportFilter
+from kb_app.acks.publishing import publish
+from kb_app.quizzes.reports import ReportFilter
 from tests.quizzes.factories import answers_for, make_bank
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc)

@@ -14,8 +14,8 @@ from kb_app.catalog import load_catalog
 from kb_app.config import Settings
 from kb_app.db import session_factory, session_scope
 from kb_app.models import Agent, ReminderLog, User
-from kb_app.publishing import publish
-from kb_app.reminders import plan_reminders, send_reminders
+from kb_app.acks.publishing import publish
+from kb_app.acks.reminders import plan_reminders, send_reminders
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 

@@ -9,11 +9,11 @@ import click
 from kb_app.catalog import diff_texts, load_catalog, validate_catalog
 from kb_app.catalog.gitrev import GitUnavailable, load_at_revision
 from kb_app.cli._common import UserError, echo_json, json_option, sop_dir_option
+from kb_app.quizzes import catalog_index, validate_banks, visible_by_tier
 
 
 def run_validation(sop_dir: Path, against: str | None, quiz_dir: Path | None = None):
     """Validate the SOPs, then the quiz banks against the SOP sections they cite."""
-    from kb_app.quizzes import catalog_index, validate_banks, visible_by_tier
 
     report = validate_catalog(load_catalog(sop_dir), against=against)
     if quiz_dir is not None:

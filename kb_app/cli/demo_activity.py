@@ -8,12 +8,12 @@ import click
 
 from kb_app.config import Settings
 from kb_app.db import engine_for, session_scope
+from kb_app.demo_activity import simulate_activity
 
 
 @click.command("activity")
 def activity_command() -> None:
     """Backdate the demo's open requirements and record demo acknowledgements (once)."""
-    from kb_app.demo_activity import simulate_activity
 
     with session_scope(engine_for(Settings.from_env().database_url)) as session:
         created = simulate_activity(session, now=datetime.now(timezone.utc))

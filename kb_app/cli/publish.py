@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import csv
+import getpass
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
 
+from kb_app.acks.coverage import CoverageFilter, ReportError, coverage
+from kb_app.acks.publishing import sync_assignments
+from kb_app.acks.reminders import plan_reminders, send_reminders
 from kb_app.catalog import load_catalog, validate_catalog
-from kb_app.cli._common import UserError, echo_json, json_option, sop_dir_option
-from kb_app.config import Settings
+from kb_app.cli._common import UserError, echo_json, json_option, settings_from, sop_dir_option
 from kb_app.db import engine_for, session_factory, session_scope
+from kb_app.quizzes.library import load_directory
+from kb_app.services import publishing
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def rebuild_index(sop_dir: Path, settings: Settings) -> str | None:
-    """Publishing refreshes search; a failed rebuild leaves the old index serving and says so."""
-    from kb_app.search import SearchIndexError, build_index
-
-    try:
-        build_index(sop_dir, settings.index_dir)
-    except SearchIndexError as error:
-        return f"published, but the search index was not rebuilt ({error}); run `kb index`"
-    return None
 
 
 @click.command("publish")
@@ -46,46 +40,40 @@ def publish_command(
     sop_dir: Path, dry_run: bool, published_by: str | None, due_days: int | None, no_index: bool, as_json: bool
 ) -> None:
     """Record new SOP versions and open acknowledgement requirements, in one transaction."""
-    import getpass
-
-    from kb_app.publishing import PublishRefused, plan_publish, publish
-
-    from kb_app.quizzes.library import load_directory
-
-    settings = Settings.from_env()
-    catalog = load_catalog(sop_dir)
+    settings = settings_from(sop_dir=sop_dir)
+    catalog = load_catalog(settings.sop_dir)
     report = validate_catalog(catalog, against=None)
     if not report.ok:
         for problem in report.errors:
             click.echo(str(problem), err=True)
+        count = len(report.errors)
         raise UserError(
-            f"{len(report.errors)} error{'s' if len(report.errors) != 1 else ''} in {sop_dir}: fix them before publishing (nothing was published)"
+            f"{count} error{'s' if count != 1 else ''} in {sop_dir}: fix them before publishing (nothing was published)"
         )
-    engine = engine_for(settings.database_url)
     now = _now()
     days = due_days or settings.ack_due_days
     quiz_banks = load_directory(settings.quiz_dir)
+    notes: list[str] = []
     try:
-        with session_scope(engine) as session:
+        with session_scope(engine_for(settings.database_url)) as session:
             if dry_run:
-                plan = plan_publish(session, catalog, now=now, due_days=days, quiz_banks=quiz_banks)
-                if not plan.ok:
-                    raise PublishRefused(plan.problems)
+                plan = publishing.preview_release(session, catalog, quiz_banks, now=now, due_days=days)
             else:
-                plan = publish(
+                done = publishing.publish_release(
                     session,
                     catalog,
+                    quiz_banks,
                     now=now,
                     by=published_by or f"cli:{getpass.getuser()}",
                     due_days=days,
                     onboarding_days=settings.onboarding_days,
-                    quiz_banks=quiz_banks,
+                    index_dir=None if no_index else settings.index_dir,
                 )
-    except PublishRefused as refused:
+                plan, notes = done.plan, done.notes
+    except publishing.PublishRefused as refused:
         for problem in refused.problems:
             click.echo(problem, err=True)
         raise UserError("publish refused: nothing was recorded") from None
-    note = None if (dry_run or no_index or not plan.changes) else rebuild_index(sop_dir, settings)
     if as_json:
         echo_json({**plan.to_dict(), "dry_run": dry_run})
         return
@@ -100,7 +88,7 @@ def publish_command(
             line += f"  counts after quiz {', '.join(item.quiz_gates)}"
         click.echo(line)
     click.echo(f"{verb} {len(plan.changes)} versions; {len(plan.items) - len(plan.changes)} unchanged")
-    if note:
+    for note in notes:
         click.echo(note, err=True)
 
 
@@ -127,9 +115,8 @@ def coverage_command(
     by: str, requirement_id, sop_id, vendor, site, include_closed: bool, as_csv: bool, as_json: bool
 ) -> None:
     """Population, acknowledged on time / late, pending, overdue, median hours to acknowledge."""
-    from kb_app.reports import CoverageFilter, ReportError, coverage
 
-    settings = Settings.from_env()
+    settings = settings_from()
     flt = CoverageFilter(
         requirement_id=requirement_id, sop_id=sop_id, vendor=vendor, site=site, open_only=not include_closed
     )
@@ -184,10 +171,8 @@ COUNT_COLUMNS = {
 @json_option
 def remind_command(dry_run: bool, window_hours: int, as_json: bool) -> None:
     """E-mail agents with items due within a day or overdue, and partner managers a digest."""
-    from kb_app.publishing import sync_assignments
-    from kb_app.reminders import plan_reminders, send_reminders
 
-    settings = Settings.from_env()
+    settings = settings_from()
     engine = engine_for(settings.database_url)
     now = _now()
     with session_factory(engine)() as session:

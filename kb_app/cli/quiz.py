@@ -6,11 +6,18 @@ from pathlib import Path
 
 import click
 
+from kb_app.catalog import load_catalog
 from kb_app.cli._common import UserError, echo_json, json_option, sop_dir_option
+from kb_app.cli.db import open_current_engine
+from kb_app.config import Settings
+from kb_app.db import session_scope
 from kb_app.problems import Problem
-from kb_app.quizzes.bank import bank_to_yaml, read_banks
+from kb_app.acks import gates
+from kb_app.quizzes.bank import bank_to_yaml, catalog_index, read_banks, visible_by_tier
 from kb_app.quizzes.draw import draw_attempt, taker_view
 from kb_app.quizzes.gift import GiftWriteError, bank_to_gift, gift_to_bank
+from kb_app.quizzes.library import load_directory
+from kb_app.quizzes.reports import QuizReportError, ReportFilter, certification_coverage, item_analysis
 from kb_app.quizzes.schema import BANK_ID, SOURCE
 
 
@@ -29,8 +36,6 @@ def _sop_index(sop_dir: Path):
     """(sections, versions, visible) from the SOP catalog, or Nones when there is no SOP directory."""
     if not sop_dir.is_dir():
         return None, None, None
-    from kb_app.catalog import load_catalog
-    from kb_app.quizzes.bank import catalog_index, visible_by_tier
 
     catalog = load_catalog(sop_dir)
     sections, versions = catalog_index(catalog)
@@ -199,8 +204,6 @@ def _load_one(quiz_dir: Path, bank_id: str):
 
 
 def _engine():
-    from kb_app.cli.db import open_current_engine
-    from kb_app.config import Settings
 
     return open_current_engine(Settings.from_env().database_url)
 
@@ -231,8 +234,6 @@ def _echo_csv(headers: list[str], rows: list[dict]) -> None:
 @json_option
 def analysis_command(bank_id: str, vendor, language, by, as_csv: bool, quiz_dir: Path, as_json: bool) -> None:
     """Item analysis of BANK_ID: facility, discrimination, efficiency, option counts, alpha, flags."""
-    from kb_app.db import session_scope
-    from kb_app.quiz_reports import ReportFilter, item_analysis
 
     bank = _load_one(quiz_dir, bank_id)
     with session_scope(_engine()) as session:
@@ -279,9 +280,6 @@ def analysis_command(bank_id: str, vendor, language, by, as_csv: bool, quiz_dir:
 @json_option
 def coverage_command(bank_id: str, by: str, vendor, as_csv: bool, quiz_dir: Path, as_json: bool) -> None:
     """Certification coverage of BANK_ID: certified, expiring, recertification due, expired, never."""
-    from kb_app.config import Settings
-    from kb_app.db import session_scope
-    from kb_app.quiz_reports import QuizReportError, ReportFilter, certification_coverage
 
     bank = _load_one(quiz_dir, bank_id)
     if bank.kind != "certification":
@@ -319,13 +317,10 @@ def gates_command(record: bool, quiz_dir: Path, as_json: bool) -> None:
     version with a matching update bank when first seen, a version without one when its first
     acknowledgement is counted. `--record` records the matching banks now, e.g. after `kb publish`.
     """
-    from kb_app import certification
-    from kb_app.db import session_scope
-    from kb_app.quizzes.library import load_directory
 
     with session_scope(_engine()) as session:
         recorded = (
-            certification.record_gate_decisions(session, load_directory(quiz_dir), now=_now(), final=False)
+            gates.record_gate_decisions(session, load_directory(quiz_dir), now=_now(), final=False)
             if record
             else 0
         )
@@ -336,17 +331,17 @@ def gates_command(record: bool, quiz_dir: Path, as_json: bool) -> None:
                 "decided_at": d.decided_at.isoformat(),
                 "gates": [{"bank_id": g.bank_id, "tier": g.tier, "bank_hash": g.bank_hash} for g in d.gates],
             }
-            for d in certification.gate_decisions(session)
+            for d in gates.gate_decisions(session)
         ]
-        undecided = certification.undecided_versions_exist(session)
+        undecided = gates.undecided_versions_exist(session)
     if as_json:
         echo_json({"recorded": recorded, "undecided_versions": undecided, "decisions": decisions})
         return
     if record:
         click.echo(f"recorded {recorded} decision(s)", err=True)
     for decision in decisions:
-        gates = ", ".join(f"{g['bank_id']} ({g['tier']})" for g in decision["gates"]) or "no quiz"
-        click.echo(f"{decision['sop_id']} v{decision['version']}: {gates}")
+        listed = ", ".join(f"{g['bank_id']} ({g['tier']})" for g in decision["gates"]) or "no quiz"
+        click.echo(f"{decision['sop_id']} v{decision['version']}: {listed}")
     if undecided:
         click.echo("some published versions are not decided yet (they will be when first needed)", err=True)
 

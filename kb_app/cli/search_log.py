@@ -9,6 +9,7 @@ import click
 from kb_app.cli._common import echo_json, json_option
 from kb_app.config import Settings
 from kb_app.db import engine_for, session_scope
+from kb_app.search_log import purge_before
 
 
 @click.group("search-log")
@@ -28,7 +29,6 @@ def search_log_group() -> None:
 @json_option
 def purge_command(days: int, as_json: bool) -> None:
     """Delete logged searches (and their clicks) older than --older-than days. Cron-friendly."""
-    from kb_app.search_log import purge_before
 
     cutoff = datetime.now(timezone.utc) - timedelta(days=days)
     with session_scope(engine_for(Settings.from_env().database_url)) as session:

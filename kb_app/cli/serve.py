@@ -6,6 +6,8 @@ import click
 
 from kb_app.cli._common import settings_from
 from kb_app.cli.db import open_current_engine
+from kb_app.search import SearchIndexError
+from kb_app.web import create_app
 
 
 @click.command("serve")
@@ -15,8 +17,6 @@ from kb_app.cli.db import open_current_engine
 def serve_command(host: str, port: int, threads: int) -> None:
     """Serve the site (pages, API, SOP sites) with the waitress WSGI server."""
     from waitress import serve
-
-    from kb_app.web import create_app
 
     settings = settings_from()
     open_current_engine(settings.database_url).dispose()
@@ -32,8 +32,6 @@ def _warm_search(app) -> None:
     """Open the search index before the first agent waits on it, then freeze start-up objects
     out of the garbage collector's way (fewer collection pauses under load)."""
     import gc
-
-    from kb_app.search import SearchIndexError
 
     try:
         app.extensions["kb_search"].warm()

@@ -74,7 +74,7 @@ def build_site_command(
     vendor_dir = vendor_dir or settings.var_dir / "vendor"
     audiences = AUDIENCES if audience.lower() == "all" else (audience.upper(),)
 
-    mermaid, warning = ensure_mermaid(vendor_dir, fetch=not offline)
+    mermaid, warning = ensure_mermaid(vendor_dir, fetch=not offline, npm=settings.npm)
     if warning:
         click.echo(f"warning: {warning}", err=True)
     try:
@@ -106,14 +106,15 @@ def build_site_command(
 @json_option
 def vendor_assets_command(vendor_dir: Path | None, force: bool, as_json: bool) -> None:
     """Fetch mermaid.js (npm pack mermaid@11) so the offline sites can draw diagrams."""
-    vendor_dir = vendor_dir or settings_from().var_dir / "vendor"
+    settings = settings_from()
+    vendor_dir = vendor_dir or settings.var_dir / "vendor"
     if force:
         try:
-            asset = vendor_mermaid(vendor_dir)
+            asset = vendor_mermaid(vendor_dir, npm=settings.npm)
         except VendorError as error:
             raise UserError(str(error)) from None
     else:
-        asset, warning = ensure_mermaid(vendor_dir)
+        asset, warning = ensure_mermaid(vendor_dir, npm=settings.npm)
         if asset is None:
             raise UserError(warning or "mermaid.js could not be fetched")
     if as_json:

@@ -5,7 +5,7 @@ from kb_app.models.base import Base, NAMING_CONVENTION, utcnow
 from kb_app.models.roster import IN_HOUSE, TIERS, Agent
 from kb_app.models.users import ROLES, ApiToken, User
 from kb_app.models.audit import AuditEvent
-from kb_app.models.publishing import (
+from kb_app.models.acks import (
     Acknowledgement,
     Assignment,
     PublishedVersion,

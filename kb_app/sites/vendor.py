@@ -47,7 +47,7 @@ def find_mermaid(vendor_dir: Path) -> VendoredAsset | None:
 
 def vendor_mermaid(vendor_dir: Path, *, npm: str | None = None, timeout: float = 300) -> VendoredAsset:
     """`npm pack mermaid@11` into vendor_dir, then keep only dist/mermaid.min.js (atomically)."""
-    npm = npm or os.environ.get("KB_NPM") or "npm"
+    npm = npm or "npm"
     if shutil.which(npm) is None:
         raise VendorError(f"`{npm}` was not found: install Node.js and npm, then run `kb vendor-assets`")
     vendor_dir = Path(vendor_dir).resolve()
@@ -87,7 +87,9 @@ def vendor_mermaid(vendor_dir: Path, *, npm: str | None = None, timeout: float =
     return VendoredAsset(target, version)
 
 
-def ensure_mermaid(vendor_dir: Path, *, fetch: bool = True) -> tuple[VendoredAsset | None, str | None]:
+def ensure_mermaid(
+    vendor_dir: Path, *, fetch: bool = True, npm: str | None = None
+) -> tuple[VendoredAsset | None, str | None]:
     """The vendored mermaid.js, fetching it once when allowed. Returns (asset, warning)."""
     found = find_mermaid(vendor_dir)
     if found is not None:
@@ -95,6 +97,6 @@ def ensure_mermaid(vendor_dir: Path, *, fetch: bool = True) -> tuple[VendoredAss
     if not fetch:
         return None, f"mermaid.js is not in {vendor_dir} (run `kb vendor-assets`); diagrams show their source instead"
     try:
-        return vendor_mermaid(vendor_dir), None
+        return vendor_mermaid(vendor_dir, npm=npm), None
     except VendorError as error:
         return None, f"{error}; diagrams show their source instead"

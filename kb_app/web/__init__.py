@@ -29,9 +29,9 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     if test_config:
         app.config.update(test_config)
 
-    proxy_hops = int(os.environ.get("KB_PROXY_HOPS", "0") or 0)
-    if proxy_hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxy_hops, x_proto=proxy_hops, x_host=proxy_hops)
+    hops = settings.proxy_hops
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     engine = db.engine_for(app.config["DATABASE_URL"])
     app.extensions["kb_engine"] = engine
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
 
     for blueprint in (auth.bp, main.bp, api.bp, admin.bp, sites.bp, acks.bp, quizzes.bp, search.bp):
         app.register_blueprint(blueprint)
-    search.init_app(app, _resolve(settings, settings.index_dir))
+    search.init_app(app, settings.index_dir)
     auth.apply_rate_limits(app, limiter)
     api.apply_rate_limits(app, limiter)
     errors.init_app(app)
@@ -66,12 +66,12 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
 
 
 def _config(settings: Settings) -> dict[str, Any]:
-    secure = os.environ.get("KB_SECURE_COOKIES", "").strip().lower() in {"1", "true", "yes", "on"}
+    secure = settings.secure_cookies
     return {
         "KB_SETTINGS": settings,
-        "SECRET_KEY": settings.secret_key or _local_secret(_resolve(settings, settings.var_dir)),
+        "SECRET_KEY": settings.secret_key or _local_secret(settings.var_dir),
         "DATABASE_URL": settings.database_url,
-        "SITE_DIR": _resolve(settings, settings.site_dir),
+        "SITE_DIR": settings.site_dir,
         "TRUSTED_HEADER": settings.trusted_header,
         "SESSION_COOKIE_NAME": "kb_session",
         "SESSION_COOKIE_HTTPONLY": True,
@@ -83,17 +83,12 @@ def _config(settings: Settings) -> dict[str, Any]:
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
         "WTF_CSRF_TIME_LIMIT": 12 * 3600,
         "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
-        "RATELIMIT_STORAGE_URI": os.environ.get("KB_RATELIMIT_STORAGE_URI") or "memory://",
-        "LOGIN_RATE_LIMIT": os.environ.get("KB_LOGIN_RATE_LIMIT") or "10 per minute;100 per hour",
-        "LOGIN_IDENTIFIER_RATE_LIMIT": os.environ.get("KB_LOGIN_IDENTIFIER_RATE_LIMIT") or "30 per hour",
-        "API_RATE_LIMIT": os.environ.get("KB_API_RATE_LIMIT") or "600 per minute",
+        "RATELIMIT_STORAGE_URI": settings.ratelimit_storage_uri,
+        "LOGIN_RATE_LIMIT": settings.login_rate_limit,
+        "LOGIN_IDENTIFIER_RATE_LIMIT": settings.login_identifier_rate_limit,
+        "API_RATE_LIMIT": settings.api_rate_limit,
         "REQUEST_LOG": True,
     }
-
-
-def _resolve(settings: Settings, path: Path) -> Path:
-    path = Path(path)
-    return path if path.is_absolute() else Path(settings.root) / path
 
 
 def _local_secret(var_dir: Path) -> str:

@@ -15,16 +15,19 @@ import markdown
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from kb_app import acks, reports
+from kb_app import audit, users
+from kb_app.acks import acknowledge as acks
+from kb_app.acks import coverage as reports
 from kb_app.catalog import load_catalog, validate_catalog
 from kb_app.catalog.sections import MARKDOWN_EXTENSION_CONFIGS, MARKDOWN_EXTENSIONS
-from kb_app.models import Requirement
-from kb_app.publishing import PublishRefused, latest_version, plan_publish, publish
 from kb_app.exports import spreadsheet_safe
+from kb_app.models import Requirement
+from kb_app.services import acknowledging, publishing
 from kb_app.web import acks_openapi  # noqa: F401 - describes the routes below in /api/v1/openapi.json
-from kb_app.web.api import api_user, bp as api_bp
+from kb_app.web.api import api_user
+from kb_app.web.api import bp as api_bp
+from kb_app.web.context import banks, get_session, roles_required, settings, signed_in_user
 from kb_app.web.downloads import csv_download
-from kb_app.web.context import get_session, roles_required, settings, signed_in_user
 from kb_app.web.errors import ApiError
 
 bp = Blueprint("acks", __name__)
@@ -71,7 +74,7 @@ def _agent_or_404(user):
 @roles_required("agent")
 def reading_list():
     agent = _agent_or_404(signed_in_user())
-    items = acks.reading_list(get_session(), agent, now=_now())
+    items = acknowledging.reading_list(get_session(), agent, banks(), now=_now())
     return render_template("acks/reading_list.html", items=items, now=_now())
 
 
@@ -81,10 +84,10 @@ def read(sop_id: str):
     agent = _agent_or_404(signed_in_user())
     session = get_session()
     try:
-        change = acks.what_changed(session, agent, sop_id)
+        change = acknowledging.what_changed(session, agent, sop_id, banks(), now=_now())
     except acks.AckError:
         abort(404)
-    banner = acks.banner_for(session, agent, sop_id, now=_now())
+    banner = acknowledging.banner(session, agent, sop_id, banks(), now=_now())
     return render_template(
         "acks/read.html",
         change=change,
@@ -101,11 +104,12 @@ def acknowledge(sop_id: str):
     agent = _agent_or_404(signed_in_user())
     session = get_session()
     try:
-        result = acks.acknowledge(
+        result = acknowledging.acknowledge_change(
             session,
             agent,
             sop_id,
             request.form.get("content_hash", ""),
+            banks(),
             version=request.form.get("version") or None,
             now=_now(),
             channel="web",
@@ -134,57 +138,38 @@ def acknowledge(sop_id: str):
 @roles_required("trainer", "admin")
 def publish_page():
     cfg = settings()
-    catalog = load_catalog(cfg.root / cfg.sop_dir if not cfg.sop_dir.is_absolute() else cfg.sop_dir)
+    catalog = load_catalog(cfg.sop_dir)
     report = validate_catalog(catalog, against=None)
     session = get_session()
-    from kb_app.quizzes.library import load_directory
-
-    quiz_banks = load_directory(cfg.root / cfg.quiz_dir if not cfg.quiz_dir.is_absolute() else cfg.quiz_dir)
     plan, refused = None, []
     if report.ok:
-        plan = plan_publish(session, catalog, now=_now(), due_days=cfg.ack_due_days, quiz_banks=quiz_banks)
-        refused = plan.problems
+        try:
+            plan = publishing.preview_release(session, catalog, banks(), now=_now(), due_days=cfg.ack_due_days)
+        except publishing.PublishRefused as error:
+            refused = error.problems
     if request.method == "POST" and report.ok and not refused:
         user = signed_in_user()
         try:
-            done = publish(
+            done = publishing.publish_release(
                 session,
                 catalog,
+                banks(),
                 now=_now(),
                 by=user.email,
+                actor_user_id=user.id,
                 due_days=cfg.ack_due_days,
                 onboarding_days=cfg.onboarding_days,
-                quiz_banks=quiz_banks,
+                index_dir=cfg.index_dir,
             )
-        except PublishRefused as error:
+        except publishing.PublishRefused as error:
             session.rollback()
             refused = error.problems
         else:
-            from kb_app import audit
-
-            audit.record(
-                session,
-                "sop.publish",
-                actor=user.email,
-                actor_user_id=user.id,
-                details={"versions": [f"{i.sop_id} v{i.version}" for i in done.changes]},
-            )
-            session.commit()
-            _rebuild_index(cfg)
-            flash(f"Published {len(done.changes)} versions.")
+            flash(f"Published {len(done.plan.changes)} versions.")
+            for note in done.notes:
+                flash(note[:1].upper() + note[1:] + ".", "error")
             return redirect(url_for("acks.publish_page"))
     return render_template("acks/publish.html", plan=plan, errors=report.errors, refused=refused)
-
-
-def _rebuild_index(cfg) -> None:
-    from kb_app.search import build_index
-
-    sop_dir = cfg.root / cfg.sop_dir if not cfg.sop_dir.is_absolute() else cfg.sop_dir
-    index_dir = cfg.root / cfg.index_dir if not cfg.index_dir.is_absolute() else cfg.index_dir
-    try:
-        build_index(sop_dir, index_dir)
-    except Exception:  # noqa: BLE001 - the old index keeps serving; the publish itself is done
-        flash("Published, but the search index could not be rebuilt; run `kb index`.", "error")
 
 
 # --- coverage --------------------------------------------------------------------------------
@@ -311,7 +296,6 @@ def _export_rows():
     flt = coverage_filter(request.args, user)
     groups = ["requirement"] + [g for g in _group_by(request.args) if g != "requirement"]
     rows = [r.to_dict() for r in reports.coverage(get_session(), by=groups, now=_now(), flt=flt)]
-    from kb_app import audit
 
     audit.record(
         get_session(),
@@ -370,14 +354,14 @@ def _api_agent():
 @api_bp.get("/reading-list")
 def api_reading_list():
     agent = _api_agent()
-    return {"items": [i.to_dict() for i in acks.reading_list(get_session(), agent, now=_now())]}
+    return {"items": [i.to_dict() for i in acknowledging.reading_list(get_session(), agent, banks(), now=_now())]}
 
 
 @api_bp.get("/sops/<sop_id>/changes")
 def api_changes(sop_id: str):
     agent = _api_agent()
     try:
-        change = acks.what_changed(get_session(), agent, sop_id)
+        change = acknowledging.what_changed(get_session(), agent, sop_id, banks(), now=_now())
     except acks.AckError as error:
         raise ApiError(error.status, error.code, error.message) from None
     return {
@@ -408,7 +392,9 @@ def api_acknowledge():
         raise ApiError(400, "bad_request", "sop_id or content_hash is too long.")
     session = get_session()
     try:
-        result = acks.acknowledge(session, agent, sop_id, content_hash, version=version, now=_now(), channel="api")
+        result = acknowledging.acknowledge_change(
+            session, agent, sop_id, content_hash, banks(), version=version, now=_now(), channel="api"
+        )
     except acks.AckError as error:
         session.rollback()
         raise ApiError(error.status, error.code, error.message) from None
@@ -432,7 +418,6 @@ def api_banner():
     `text`/`level`/`url` are what the site's kb.js shows in its announce bar; `page` carries the
     same facts for the page's SOP as data.
     """
-    from kb_app import users
 
     user = api_user()
     session = get_session()
@@ -452,12 +437,12 @@ def api_banner():
     page, text, level, link = None, "", "info", None
     sop_id = acks.sop_for_site_page(session, (request.args.get("path") or "").split("#")[0], tier)
     if sop_id and agent is not None:
-        banner = acks.banner_for(session, agent, sop_id, now=now)
+        banner = acknowledging.banner(session, agent, sop_id, banks(), now=now)
         if banner is not None:
             page = {**banner.to_dict(), "read_url": url_for("acks.read", sop_id=sop_id)}
             text, level, link = _banner_text(banner), _BANNER_LEVELS[banner.state], page["read_url"]
     if not text and agent is not None:
-        waiting = acks.reading_list(session, agent, now=now)
+        waiting = acknowledging.reading_list(session, agent, banks(), now=now)
         if waiting:
             overdue = sum(1 for item in waiting if item.overdue)
             text = (

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from kb_app import users
 from kb_app.config import Settings
 from kb_app.models import User
+from kb_app.quizzes.library import BankLibrary, LoadedBanks
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -102,3 +103,14 @@ def roles_required(*roles: str) -> Callable:
         return wrapped
 
     return decorator
+
+
+def library() -> BankLibrary:
+    found = current_app.extensions.get("kb_quiz_library")
+    if found is None:
+        found = current_app.extensions["kb_quiz_library"] = BankLibrary(settings().quiz_dir)
+    return found
+
+
+def banks() -> LoadedBanks:
+    return library().current()

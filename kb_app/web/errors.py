@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template, request
-from markupsafe import escape
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 API_PREFIX = "/api/v1"

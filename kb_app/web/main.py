@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, datetime, timezone
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from flask_login import login_required
 
 from kb_app import audit, db, roster, users
-from kb_app.web.context import client_ip, get_session, roles_required, signed_in_user
+from kb_app.quizzes import certification
+from kb_app.services import acknowledging
+from kb_app.web.context import banks, client_ip, get_session, roles_required, settings, signed_in_user
 
 bp = Blueprint("main", __name__)
 PAGE_SIZE = 50
@@ -47,21 +49,14 @@ def home():
 
 def _agent_standing(session, user) -> dict:
     """What the agent's home page summarises: acknowledgements due and certification standing."""
-    from datetime import datetime, timezone
-
-    from kb_app import acks, certification
-    from kb_app.quizzes.library import load_directory
-
     if user.agent is None:
         return {"reading": [], "certifications": []}
     now = datetime.now(timezone.utc)
-    cfg = current_app.config["KB_SETTINGS"]
-    quiz_dir = cfg.quiz_dir if cfg.quiz_dir.is_absolute() else cfg.root / cfg.quiz_dir
-    banks = load_directory(quiz_dir).banks.values()
+    loaded = banks()
     return {
-        "reading": acks.reading_list(session, user.agent, now=now),
+        "reading": acknowledging.reading_list(session, user.agent, loaded, now=now),
         "certifications": certification.certifications_of(
-            session, user.agent, banks, now=now, due_days=cfg.ack_due_days
+            session, user.agent, loaded.banks.values(), now=now, due_days=settings().ack_due_days
         ),
     }
 

@@ -2,8 +2,8 @@
 certifications; trainers and partner managers see banks, item analysis and certification
 coverage (partner managers for their own vendor only; another vendor in a URL is 403).
 
-Routes parse input, call one core function (`kb_app.attempts`, `kb_app.certification`,
-`kb_app.quiz_reports`) and render. Taker pages and API answers never carry answer keys,
+Routes parse input, call one core function (`kb_app.quizzes.attempts`, `kb_app.quizzes.certification`,
+`kb_app.quizzes.reports`) and render. Taker pages and API answers never carry answer keys,
 explanations or sources before submission: they render `attempts.taker()` only.
 """
 
@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
 
-from kb_app import attempts, certification, quiz_reports
-from kb_app.attempts import AttemptError
+from kb_app import audit
+from kb_app.acks import gates
+from kb_app.acks.publishing import latest_versions
 from kb_app.models.quizzes import QuizBankSnapshot
-from kb_app.publishing import latest_versions
-from kb_app.quizzes.library import BankLibrary, LoadedBanks, bank_from_data
-from kb_app.web.api import api_user, bp as api_bp
-from kb_app.web.context import get_session, roles_required, settings, signed_in_user
+from kb_app.quizzes import attempts, certification
+from kb_app.quizzes import reports as quiz_reports
+from kb_app.quizzes.attempts import AttemptError
+from kb_app.quizzes.library import bank_from_data
+from kb_app.services import quizzing
+from kb_app.web.api import api_user
+from kb_app.web.api import bp as api_bp
+from kb_app.web.context import banks, get_session, roles_required, settings, signed_in_user
 from kb_app.web.downloads import csv_download
 from kb_app.web.errors import ApiError
 
@@ -33,37 +37,11 @@ REPORT_ROLES = ("partner_manager", "trainer", "admin")
 MAX_SUBMIT_BYTES = 64 * 1024  # a full attempt's answers are a few kilobytes
 COVERAGE_GROUPS = ["vendor,site", "vendor", "site", "team", "team_leader", "language", "site,team"]
 
-# Endpoints after which an acknowledgement may be counted: the update-quiz gates of every
-# published version must be decided first (see kb_app.certification.record_gate_decisions).
-COUNTING_ENDPOINTS = {"acks.acknowledge", "api.api_acknowledge", "quizzes.submit", "api.quiz_submit"}
-VIEWING_ENDPOINTS = {
-    "acks.reading_list",
-    "acks.read",
-    "api.api_reading_list",
-    "api.api_changes",
-    "api.api_banner",
-    "main.home",
-}
 LIMITED_ENDPOINTS = {"quizzes.submit", "quizzes.start", "api.quiz_submit", "api.quiz_start"}
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def library() -> BankLibrary:
-    found = current_app.extensions.get("kb_quiz_library")
-    if found is None:
-        cfg = settings()
-        quiz_dir = Path(cfg.quiz_dir)
-        if not quiz_dir.is_absolute():
-            quiz_dir = Path(cfg.root) / quiz_dir
-        found = current_app.extensions["kb_quiz_library"] = BankLibrary(quiz_dir)
-    return found
-
-
-def banks() -> LoadedBanks:
-    return library().current()
 
 
 def _limit_body() -> None:
@@ -77,30 +55,18 @@ def _limit_before_the_body_is_read(state) -> None:
     state.app.before_request_funcs.setdefault(None, []).insert(0, _limit_body)
 
 
-@bp.before_app_request
-def _before_quiz_requests() -> None:
-    endpoint = request.endpoint or ""
-    final = endpoint in COUNTING_ENDPOINTS
-    if not (final or endpoint in VIEWING_ENDPOINTS or endpoint.startswith("quizzes.")):
-        return
-    session = get_session()
-    if certification.undecided_versions_exist(session):
-        certification.record_gate_decisions(session, banks(), now=_now(), final=final)
-        session.commit()
-
-
 @bp.app_context_processor
 def _gate_notices() -> dict[str, Any]:
     """`quiz_gate_notices()` for base.html: acknowledgements waiting for an update quiz, shown
     on the reading list and on the what-changed page."""
 
-    def notices() -> list[certification.PendingQuiz]:
+    def notices() -> list[gates.PendingQuiz]:
         if request.endpoint not in ("acks.reading_list", "acks.read"):
             return []
         if not current_user.is_authenticated or current_user.role != "agent" or current_user.agent is None:
             return []
         sop_id = (request.view_args or {}).get("sop_id")
-        pending = certification.pending_quizzes(get_session(), current_user.agent, sop_id)
+        pending = gates.pending_quizzes(get_session(), current_user.agent, sop_id)
         return [p for p in pending.values() if p.acknowledged_at is not None]
 
     return {"quiz_gate_notices": notices}
@@ -155,7 +121,7 @@ def my_quizzes():
     loaded = banks()
     rows = attempts.standings(session, agent, loaded.banks.values(), now=now)
     session.commit()  # standings closes attempts whose time ran out
-    pending = certification.pending_quizzes(session, agent)
+    pending = gates.pending_quizzes(session, agent)
     required = {bank_id for p in pending.values() for bank_id in p.bank_ids}
     return render_template(
         "quizzes/my_quizzes.html",
@@ -181,7 +147,7 @@ def start(bank_id: str):
     bank = _bank_or_404(bank_id)
     session = get_session()
     try:
-        result = attempts.start_attempt(session, user, bank, now=_now(), content_hash=banks().hashes.get(bank.id))
+        result = quizzing.start_quiz(session, user, bank, banks(), now=_now())
     except AttemptError as error:
         session.rollback()
         if error.status == 404:
@@ -291,7 +257,7 @@ def submit(attempt_id: str):
     if problems:
         return render_template("quizzes/take.html", view=view, values=request.form, problems=problems), 422
     try:
-        attempts.submit_attempt(session, user, attempt.public_id, submission, now=now)
+        quizzing.submit_quiz(session, user, attempt.public_id, submission, banks(), now=now)
     except AttemptError as error:
         session.rollback()
         if error.code in ("already_submitted", "time_limit_passed"):
@@ -357,7 +323,7 @@ def banks_page():
         banks=sorted(loaded.banks.values(), key=lambda b: (b.kind != "certification", b.tier, b.id)),
         rates=rates,
         problems=[p for p in loaded.problems if p.is_error] if user.role in ("trainer", "admin") else [],
-        decisions=certification.gate_decisions(session) if user.role in ("trainer", "admin") else [],
+        decisions=gates.gate_decisions(session) if user.role in ("trainer", "admin") else [],
         scope=flt.vendor if user.role == "partner_manager" else None,
     )
 
@@ -512,7 +478,6 @@ def coverage_csv():
 
 
 def _audit(action: str, user, details: dict) -> None:
-    from kb_app import audit
 
     audit.record(get_session(), action, actor=user.email, actor_user_id=user.id, details=details)
     get_session().commit()
@@ -588,7 +553,7 @@ def quiz_start():
     session = get_session()
     now = _now()
     try:
-        result = attempts.start_attempt(session, user, bank, now=now, content_hash=banks().hashes.get(bank.id))
+        result = quizzing.start_quiz(session, user, bank, banks(), now=now)
     except AttemptError as error:
         session.rollback()
         raise _api_error(error) from None
@@ -620,7 +585,7 @@ def quiz_submit(attempt_id: str):
     answers = body.get("answers")
     session = get_session()
     try:
-        result = attempts.submit_attempt(session, user, attempt_id, answers, now=_now())
+        result = quizzing.submit_quiz(session, user, attempt_id, answers, banks(), now=_now())
     except AttemptError as error:
         session.rollback()
         raise _api_error(error) from None
@@ -637,7 +602,7 @@ def my_certifications():
     statuses = certification.certifications_of(
         session, user.agent, banks().banks.values(), now=_now(), due_days=_due_days()
     )
-    pending = certification.pending_quizzes(session, user.agent)
+    pending = gates.pending_quizzes(session, user.agent)
     return {
         "certifications": [s.to_dict() for s in statuses],
         "update_quizzes_required": [

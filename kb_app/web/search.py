@@ -23,7 +23,8 @@ from kb_app import search_log, users
 from kb_app.search import IndexNotFound, SearchResults, SearchService
 from kb_app.search.service import MAX_OFFSET
 from kb_app.web import search_openapi  # noqa: F401 - describes the API route below in /api/v1/openapi.json
-from kb_app.web.api import api_user, bp as api_bp, int_arg
+from kb_app.web.api import api_user, int_arg
+from kb_app.web.api import bp as api_bp
 from kb_app.web.context import get_session, roles_required, signed_in_user
 from kb_app.web.downloads import csv_download
 from kb_app.web.errors import ApiError

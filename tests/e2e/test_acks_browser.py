@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
-from kb_app.publishing import publish
+from kb_app.acks.publishing import publish
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +46,7 @@ def world(engine, sop_dir, make_agent, make_user, default_password):
     sop_dir.write("ATO-RECOVERY", body=V1)
     with session_scope(engine) as session:
         publish(session, load_catalog(sop_dir.root), now=start, by="test")
-    from kb_app.acks import acknowledge, what_changed
+    from kb_app.acks.acknowledge import acknowledge, what_changed
     from kb_app.models import Agent
 
     with session_scope(engine) as session:

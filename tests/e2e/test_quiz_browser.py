@@ -11,12 +11,12 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from kb_app import attempts
+from kb_app.quizzes import attempts
 from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
 from kb_app.models import Assignment
 from kb_app.models.quizzes import QuizAttempt
-from kb_app.publishing import publish, sync_assignments
+from kb_app.acks.publishing import publish, sync_assignments
 from kb_app.quizzes.draw import Attempt
 from kb_app.quizzes.schema import MultipleResponse, Ordering, ShortAnswer, SingleChoice, TrueFalse
 from tests.conftest import DEFAULT_PASSWORD

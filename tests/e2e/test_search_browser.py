@@ -4,7 +4,6 @@ section; the search box of a real MkDocs site served by the app lands on the sea
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import pytest
 from playwright.sync_api import expect
@@ -97,7 +96,7 @@ def built(tmp_path_factory):
 
 @pytest.fixture
 def settings(settings, built):
-    return replace(settings, site_dir=built / "site", index_dir=built / "index")
+    return settings.replace(site_dir=built / "site", index_dir=built / "index")
 
 
 def sign_in(page, email: str, password: str) -> None:

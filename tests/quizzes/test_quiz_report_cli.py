@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kb_app import attempts
+from kb_app.quizzes import attempts
 from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
-from kb_app.publishing import publish
+from kb_app.acks.publishing import publish
 from tests.quizzes.factories import answers_for, make_bank, write_bank
 
 T0 = datetime.now(timezone.utc) - timedelta(days=2)

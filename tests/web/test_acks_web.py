@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
-from kb_app.publishing import publish
+from kb_app.acks.publishing import publish
 
 
 def csrf_token_from(html: str) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
 from kb_app.models.quizzes import QuizAnswer, QuizAttempt
-from kb_app.publishing import publish
+from kb_app.acks.publishing import publish
 from kb_app.quizzes.draw import Attempt
 from kb_app.quizzes.schema import MultipleResponse, Ordering, ShortAnswer, SingleChoice, TrueFalse
 from kb_app.web import openapi
@@ -337,7 +337,7 @@ def acknowledge_on_page(client, sop_id="ATO-RECOVERY"):
 class TestComprehensionCheckedAcknowledgement:
     def test_the_acknowledgement_counts_after_the_update_quiz(self, client, auth, engine, quiz_setup):
         auth.login_as("agent", start_date=(datetime.now(timezone.utc) - timedelta(days=90)).date())
-        from kb_app.publishing import sync_assignments
+        from kb_app.acks.publishing import sync_assignments
 
         with session_scope(engine) as session:
             sync_assignments(session, now=datetime.now(timezone.utc))
@@ -366,7 +366,7 @@ class TestComprehensionCheckedAcknowledgement:
 @pytest.fixture
 def taken(engine, quiz_setup, make_user):
     """Six agents at two vendors took the T1 certification."""
-    from kb_app import attempts
+    from kb_app.quizzes import attempts
 
     now = datetime.now(timezone.utc) - timedelta(hours=2)
     bank = quiz_setup["cert"]

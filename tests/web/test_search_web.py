@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import re
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
@@ -85,7 +84,7 @@ def index_dir(tmp_path_factory):
 
 @pytest.fixture
 def settings(settings, index_dir):
-    return replace(settings, index_dir=index_dir)
+    return settings.replace(index_dir=index_dir)
 
 
 def page_of(client, **params):
@@ -229,7 +228,7 @@ def test_zero_results_suggest_and_record_a_content_gap(client, auth, engine):
 
 
 def test_missing_index_is_a_clear_page_not_a_500(make_app, settings, make_auth, tmp_path):
-    app = make_app(replace(settings, index_dir=tmp_path / "no-index"))
+    app = make_app(settings.replace(index_dir=tmp_path / "no-index"))
     client = app.test_client()
     make_auth(client).login_as("agent")
     response = client.get("/search?q=hacked")

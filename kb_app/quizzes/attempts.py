@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from kb_app.models import Agent, User
 from kb_app.models.quizzes import QuizAnswer, QuizAnswerChoice, QuizAttempt, QuizBankSnapshot
 from kb_app.quizzes.bank import bank_hash
+from kb_app.quizzes.certification import record_certification
 from kb_app.quizzes.draw import Attempt, draw_attempt, taker_view
 from kb_app.quizzes.grading import GradeResult, SubmissionError, grade, review_view, short_answer_key
 from kb_app.quizzes.library import bank_from_data
@@ -320,10 +321,8 @@ def submit_attempt(session: Session, user: User, public_id: Any, submission: Any
         raise AttemptError("already_submitted", "This attempt was already submitted.", 409)
     _record_answers(session, attempt, bank, drawn, answers, result)
     session.refresh(attempt)
-    if result.passed:
-        from kb_app import certification
-
-        certification.on_pass(session, attempt, bank, now=now)
+    if result.passed and bank.kind == "certification":
+        record_certification(session, attempt, bank, now=now)
     return SubmitResult(attempt, result)
 
 

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from kb_app.catalog import diff_texts, text_for_tier
 from kb_app.catalog.diff import SopDiff
 from kb_app.models import Agent
-from kb_app.models.publishing import Acknowledgement, Assignment, PublishedVersion, Requirement
-from kb_app.publishing import latest_version, latest_versions
+from kb_app.models.acks import Acknowledgement, Assignment, PublishedVersion, Requirement
+from kb_app.acks.gates import mark_covered_assignments, pending_quizzes
+from kb_app.versions import latest_version, latest_versions
 
 
 class AckError(Exception):
@@ -112,9 +113,7 @@ def _existing(session: Session, agent_id: int, version_id: int) -> Acknowledgeme
 
 
 def _mark_assignments(session: Session, ack: Acknowledgement) -> None:
-    # Coverage may also wait for an update quiz that gates this version (kb_app.certification).
-    from kb_app.certification import mark_covered_assignments
-
+    # Coverage may also wait for an update quiz that gates this version (kb_app.quizzes.certification).
     mark_covered_assignments(session, ack.agent_id, ack.sop_id)
 
 
@@ -160,8 +159,6 @@ def reading_list(session: Session, agent: Agent, *, now: datetime) -> list[Readi
         .order_by(Assignment.due_at, Requirement.sop_id)
     ).all()
     last = last_acknowledged_versions(session, agent.id)
-    from kb_app.certification import pending_quizzes
-
     quizzes = pending_quizzes(session, agent)
     latest = latest_versions(session) if rows else {}
     items = []
@@ -272,8 +269,6 @@ def banner_for(session: Session, agent: Agent, sop_id: str, *, now: datetime) ->
         .first()
     )
     if pending is not None:
-        from kb_app.certification import pending_quizzes
-
         quiz = pending_quizzes(session, agent, sop_id).get(sop_id)
         if quiz is not None and quiz.acknowledged_at is not None:
             return Banner(

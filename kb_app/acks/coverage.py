@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, Select, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Integer, Select, and_, case, cast, func, select
 from sqlalchemy.orm import Session
 
+from kb_app.models.quizzes import UpdateGate
+from kb_app.versions import at_least
 from kb_app.models import Agent
-from kb_app.models.publishing import Acknowledgement, Assignment, PublishedVersion, Requirement
+from kb_app.models.acks import Acknowledgement, Assignment, PublishedVersion, Requirement
 from kb_app.sqlfuncs import seconds_between
 
 GROUPS = {
@@ -160,17 +162,12 @@ def coverage(
 
 def _awaiting_quiz(session: Session, group_cols, flt: CoverageFilter) -> dict[tuple, int]:
     """Uncovered assignments whose agent did acknowledge, on requirements gated by an update quiz."""
-    from kb_app.models.quizzes import UpdateGate
-
     satisfied = (
         select(Acknowledgement.id)
         .where(
             Acknowledgement.agent_id == Assignment.agent_id,
             Acknowledgement.sop_id == Requirement.sop_id,
-            or_(
-                Acknowledgement.major > Requirement.major,
-                and_(Acknowledgement.major == Requirement.major, Acknowledgement.minor >= Requirement.minor),
-            ),
+            at_least(Acknowledgement.major, Acknowledgement.minor, Requirement.major, Requirement.minor),
         )
         .exists()
     )

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from kb_app.acks.gates import gated_tiers, mark_covered_assignments, record_gate_decisions
 from kb_app.catalog import Catalog, Kind, Sop, Status, parse_version
 from kb_app.models import Agent
-from kb_app.models.publishing import (
+from kb_app.models.acks import (
     Acknowledgement,
     Assignment,
     PublishedVersion,
@@ -24,6 +25,7 @@ from kb_app.models.publishing import (
     RequirementTarget,
     seconds_between_times,
 )
+from kb_app.versions import acknowledged_at_least, latest_version, latest_versions
 
 DIMENSIONS = {"tier": Agent.tier, "vendor": Agent.vendor, "site": Agent.site, "language": Agent.language}
 
@@ -84,23 +86,6 @@ class PublishPlan:
             "changes": [i.to_dict() for i in self.changes],
             "unchanged": len(self.items) - len(self.changes),
         }
-
-
-def latest_versions(session: Session) -> dict[str, PublishedVersion]:
-    """The newest published version of every SOP, in one query."""
-    newest = (
-        select(PublishedVersion.sop_id, func.max(PublishedVersion.id).label("id"))
-        .group_by(PublishedVersion.sop_id)
-        .subquery()
-    )
-    rows = session.scalars(select(PublishedVersion).join(newest, PublishedVersion.id == newest.c.id))
-    return {row.sop_id: row for row in rows}
-
-
-def latest_version(session: Session, sop_id: str) -> PublishedVersion | None:
-    return session.scalars(
-        select(PublishedVersion).where(PublishedVersion.sop_id == sop_id).order_by(PublishedVersion.id.desc()).limit(1)
-    ).first()
 
 
 def audience_targets(audience: dict) -> list[tuple[str, str]]:
@@ -285,8 +270,6 @@ def publish(
             _close_open(session, sop.id, now, "superseded")
             open_requirement(session, version, item.due_at, now)
     if quiz_banks is not None and plan.changes:
-        from kb_app.certification import record_gate_decisions
-
         record_gate_decisions(session, quiz_banks, now=now, final=False)
     sync_assignments(session, now=now, onboarding_days=onboarding_days)
     return plan
@@ -326,8 +309,6 @@ def sync_assignments(session: Session, *, now: datetime, onboarding_days: int = 
 
 def _mirror_existing_acknowledgements(session: Session, requirement: Requirement) -> None:
     """An agent who already acknowledged the required version (or later) is covered from then."""
-    from kb_app.certification import gated_tiers, mark_covered_assignments
-
     if gated_tiers(session, requirement.version_id):
         # An update quiz gates this version: coverage also waits for the pass.
         agents = session.scalars(
@@ -336,7 +317,7 @@ def _mirror_existing_acknowledgements(session: Session, requirement: Requirement
             .where(
                 Assignment.requirement_id == requirement.id,
                 Assignment.acknowledged_at.is_(None),
-                satisfies(requirement.sop_id, requirement.major, requirement.minor),
+                acknowledged_at_least(requirement.sop_id, requirement.major, requirement.minor),
             )
             .distinct()
         ).all()
@@ -345,7 +326,7 @@ def _mirror_existing_acknowledgements(session: Session, requirement: Requirement
         return
     first_ack = (
         select(Acknowledgement.agent_id, func.min(Acknowledgement.id).label("ack_id"))
-        .where(satisfies(requirement.sop_id, requirement.major, requirement.minor))
+        .where(acknowledged_at_least(requirement.sop_id, requirement.major, requirement.minor))
         .group_by(Acknowledgement.agent_id)
         .subquery()
     )
@@ -365,11 +346,3 @@ def _mirror_existing_acknowledgements(session: Session, requirement: Requirement
                 seconds_to_ack=seconds_between_times(assigned_at, acknowledged_at),
             )
         )
-
-
-def satisfies(sop_id: str, major: int, minor: int):
-    """Acknowledgements of `sop_id` at version major.minor or later."""
-    return and_(
-        Acknowledgement.sop_id == sop_id,
-        or_(Acknowledgement.major > major, and_(Acknowledgement.major == major, Acknowledgement.minor >= minor)),
-    )

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from kb_app.config import Settings
 from kb_app.models import Agent, User
-from kb_app.models.publishing import Assignment, PublishedVersion, ReminderLog, Requirement
+from kb_app.models.acks import Assignment, PublishedVersion, ReminderLog, Requirement
 
 
 @dataclass

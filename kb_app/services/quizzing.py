@@ -1,0 +1,34 @@
+"""Taking a quiz: start and submit an attempt, and let a passed update quiz complete the
+acknowledgements it gates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from kb_app.acks.gates import on_update_quiz_passed
+from kb_app.models import User
+from kb_app.quizzes import attempts
+from kb_app.quizzes.library import LoadedBanks
+from kb_app.quizzes.schema import Bank
+from kb_app.services.acknowledging import decide_gates
+
+
+def start_quiz(
+    session: Session, user: User, bank: Bank, banks: LoadedBanks, *, now: datetime, seed: str | None = None
+) -> attempts.StartResult:
+    decide_gates(session, banks, now=now, counting=False)
+    return attempts.start_attempt(session, user, bank, now=now, content_hash=banks.hashes.get(bank.id), seed=seed)
+
+
+def submit_quiz(
+    session: Session, user: User, public_id: Any, submission: Any, banks: LoadedBanks, *, now: datetime
+) -> attempts.SubmitResult:
+    """Grade and record the attempt; a pass on an update bank covers the acknowledgements it gated."""
+    decide_gates(session, banks, now=now, counting=True)
+    result = attempts.submit_attempt(session, user, public_id, submission, now=now)
+    if result.result.passed:
+        on_update_quiz_passed(session, result.attempt.agent_id, attempts.bank_of(session, result.attempt))
+    return result
