@@ -264,7 +264,9 @@ def main() -> None:
     body = [
         f"{args.agents:,} agents, {args.requirements} requirements, "
         + ", ".join(f"{results[n][2]:,} acknowledgements on {n} (loaded in {results[n][1]:.0f} s)" for n in names)
-        + ". Median of 3 runs, milliseconds, each coverage report is three SQL aggregations (the counts; stored seconds-to-acknowledge in 15-minute buckets for the median; acknowledgements awaiting an update quiz). Machine otherwise idle.",
+        + ". Median of 3 runs, milliseconds, each coverage report is three SQL aggregations (the counts;"
+        " stored seconds-to-acknowledge in 15-minute buckets for the median; acknowledgements awaiting an"
+        " update quiz). Machine otherwise idle.",
         "",
         table(["coverage report"] + [f"{n} ms" for n in names], rows),
     ]

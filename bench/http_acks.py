@@ -107,7 +107,7 @@ def run_one(name: str, url: str, agents: int = 1000, clients: int = 16, threads:
             for worker in workers:
                 worker.join()
             wall = time.perf_counter() - start
-    ms = [l * 1000 for l in latencies]
+    ms = [ln * 1000 for ln in latencies]
     return [
         name,
         total,

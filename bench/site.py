@@ -54,8 +54,8 @@ def scaled_corpus(source: Path, target: Path, copies: int) -> int:
         for sop in catalog:
             text = Path(sop.path).read_text(encoding="utf-8")
             if suffix:
-                text = id_pattern.sub(lambda m: m.group(1) + suffix, text)
-                text = stem_pattern.sub(lambda m: m.group(1) + suffix.lower() + ".md", text)
+                text = id_pattern.sub(lambda m, suffix=suffix: m.group(1) + suffix, text)
+                text = stem_pattern.sub(lambda m, suffix=suffix: m.group(1) + suffix.lower() + ".md", text)
             rel = Path(sop.rel_path)
             out = target / rel.parent / f"{rel.stem}{suffix.lower()}.md"
             out.parent.mkdir(parents=True, exist_ok=True)

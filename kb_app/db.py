@@ -47,9 +47,8 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: commits when the block ends, rolls back if it raises."""
-    with session_factory(engine)() as session:
-        with session.begin():
-            yield session
+    with session_factory(engine)() as session, session.begin():
+        yield session
 
 
 def alembic_config(url: str | None = None, engine: Engine | None = None):

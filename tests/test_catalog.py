@@ -121,8 +121,8 @@ def test_diff_by_section_marks_added_removed_and_changed():
     status = {c.anchor: c.status for c in result.sections}
     assert status == {"keep": "unchanged", "change": "changed", "add": "added", "drop": "removed"}
     changed = next(c for c in result.sections if c.anchor == "change")
-    assert ("remove", "old wording") in [(l.kind, l.text) for l in changed.lines]
-    assert ("add", "new wording") in [(l.kind, l.text) for l in changed.lines]
+    assert ("remove", "old wording") in [(ln.kind, ln.text) for ln in changed.lines]
+    assert ("add", "new wording") in [(ln.kind, ln.text) for ln in changed.lines]
     assert "-old wording" in result.unified and "+new wording" in result.unified
 
 

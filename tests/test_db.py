@@ -59,17 +59,17 @@ def test_sqlite_folder_is_created_for_a_new_database_file(tmp_path):
 
 
 def _agent(**overrides) -> Agent:
-    values = dict(
-        employee_id="E1",
-        name="A",
-        email="a@example.com",
-        tier="T1",
-        vendor="northwind-bpo",
-        site="manila",
-        team="T",
-        language="en",
-        start_date=date(2025, 1, 1),
-    )
+    values = {
+        "employee_id": "E1",
+        "name": "A",
+        "email": "a@example.com",
+        "tier": "T1",
+        "vendor": "northwind-bpo",
+        "site": "manila",
+        "team": "T",
+        "language": "en",
+        "start_date": date(2025, 1, 1),
+    }
     values.update(overrides)
     return Agent(**values)
 
@@ -131,9 +131,8 @@ def test_the_database_refuses_to_change_audit_events(engine, statement):
                 "VALUES (CURRENT_TIMESTAMP, 'login.success', 'a', '', '', '{}')"
             )
         )
-    with pytest.raises(DBAPIError, match="append-only"):
-        with engine.begin() as connection:
-            connection.execute(text(statement))
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+        connection.execute(text(statement))
     with engine.connect() as connection:
         assert connection.execute(text("SELECT actor FROM audit_events")).scalars().all() == ["a"]
 

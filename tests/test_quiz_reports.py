@@ -58,7 +58,7 @@ def simulate(session, make_user, sop_dir, *, per_attempt: int, ability_of) -> tu
                     # Half right: one of the two right options, so partial credit (0.5) appears.
                     labels = dict(zip("abcdefghijkl", q["order"]))
                     submission[q["key"]] = [
-                        next(l for l, oid in labels.items() if bank.question("signals").option(oid).is_correct)
+                        next(ln for ln, oid in labels.items() if bank.question("signals").option(oid).is_correct)
                     ]
             attempts.submit_attempt(session, user, attempt.public_id, submission, now=now + timedelta(minutes=2))
     session.commit()

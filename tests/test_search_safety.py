@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from fixtures.sops import SopDir
 from kb_app.search import SearchService, build_index
-from test_search_fixtures import NOW, T2_SECRETS, index_dir, search_corpus, service, write_corpus  # noqa: F401 - fixtures
+from test_search_fixtures import NOW, T2_SECRETS, write_corpus
 
 PROBES = [
     "quokka",

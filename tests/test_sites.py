@@ -345,7 +345,7 @@ def test_broken_link_fails_the_build_and_keeps_the_previous_site(sop_dir, tmp_pa
         and problem.line == path.read_text().splitlines().index("See [every procedure](../procedures/).") + 1
     )
     assert (site / "T1").resolve() == previous and (previous / "procedures" / "ato-recovery" / "index.html").is_file()
-    assert [p for p in (site / ".builds").iterdir()] == [previous]
+    assert list((site / ".builds").iterdir()) == [previous]
 
 
 def test_a_validation_error_prevents_any_build(sop_dir, tmp_path):

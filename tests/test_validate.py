@@ -74,7 +74,7 @@ def test_schema_errors_name_the_field_line(sop_dir, overrides, field, words):
     error = only_error(sop_dir) if field != "id" else problems_of(sop_dir)[0].errors[0]
     lines = path.read_text().splitlines()
     marker = field if field.startswith(" ") else f"{field}:"
-    expected_line = next(i for i, l in enumerate(lines, 1) if l.startswith(marker))
+    expected_line = next(i for i, ln in enumerate(lines, 1) if ln.startswith(marker))
     assert error.line == expected_line, str(error)
     assert words in error.message
 
@@ -93,7 +93,7 @@ def test_duplicate_ids_are_reported_with_the_first_file(sop_dir):
     sop_dir.write("ATO-X")
     sop_dir.write("ATO-X", filename="ato-x-copy.md")
     report, lines = problems_of(sop_dir)
-    assert any("duplicate id ATO-X: already used by" in l for l in lines), lines
+    assert any("duplicate id ATO-X: already used by" in ln for ln in lines), lines
 
 
 def test_id_must_match_file_name(sop_dir):
@@ -119,7 +119,7 @@ def test_changelog_must_be_ordered_newest_first(sop_dir):
         ],
     )
     report, lines = problems_of(sop_dir)
-    assert any("not ordered newest first: 1.1 comes after 1.0" in l for l in lines), lines
+    assert any("not ordered newest first: 1.1 comes after 1.0" in ln for ln in lines), lines
 
 
 def test_changelog_dates_must_not_go_backwards(sop_dir):
@@ -137,8 +137,8 @@ def test_changelog_dates_must_not_go_backwards(sop_dir):
 def test_related_and_escalation_ids_must_exist(sop_dir):
     sop_dir.write("ATO-X", related=["NOPE-ONE"], escalation=["ESC-NOPE"])
     report, lines = problems_of(sop_dir)
-    assert any("related names NOPE-ONE, which does not exist" in l for l in lines)
-    assert any("escalation names ESC-NOPE, which does not exist" in l for l in lines)
+    assert any("related names NOPE-ONE, which does not exist" in ln for ln in lines)
+    assert any("escalation names ESC-NOPE, which does not exist" in ln for ln in lines)
 
 
 def test_escalation_field_must_name_an_escalation_path(sop_dir):
@@ -212,7 +212,7 @@ def test_stale_review_date_is_a_warning_only(sop_dir):
 def test_heading_anchors_must_be_unique(sop_dir):
     path = sop_dir.write("ATO-X", body="## Steps\n\ntext\n\n## Steps\n\nmore\n")
     error = only_error(sop_dir)
-    second = [i for i, l in enumerate(path.read_text().splitlines(), 1) if l == "## Steps"][1]
+    second = [i for i, ln in enumerate(path.read_text().splitlines(), 1) if ln == "## Steps"][1]
     assert error.line == second and "#steps is used twice" in error.message
 
 
@@ -233,8 +233,8 @@ def test_escalation_needs_steps_and_known_teams(sop_dir):
     bad_step = dict(ESCALATION_STEPS[0], to_team="Marketing")
     sop_dir.write("ESC-B", kind="escalation", steps=[bad_step])
     report, lines = problems_of(sop_dir)
-    assert any("needs `steps`" in l for l in lines), lines
-    assert any("unknown team 'Marketing'" in l for l in lines), lines
+    assert any("needs `steps`" in ln for ln in lines), lines
+    assert any("unknown team 'Marketing'" in ln for ln in lines), lines
 
 
 def test_bulletin_needs_ack_within(sop_dir):

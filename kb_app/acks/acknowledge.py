@@ -191,7 +191,7 @@ def last_acknowledged_versions(session: Session, agent_id: int) -> dict[str, str
         .where(Acknowledgement.agent_id == agent_id)
         .order_by(Acknowledgement.sop_id, PublishedVersion.major, PublishedVersion.minor)
     ).all()
-    return {sop_id: version for sop_id, version in rows}  # the last row per SOP is the newest
+    return dict(rows)  # the last row per SOP is the newest
 
 
 @dataclass

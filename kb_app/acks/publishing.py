@@ -177,9 +177,8 @@ def plan_publish(
             item.population = (
                 session.scalar(select(func.count()).select_from(Agent).where(population_filter(targets))) or 0
             )
-        if item.action in {"retire"} or item.opens_requirement:
-            if sop.id in open_requirements:
-                item.closes.append(f"{sop.id} v{open_requirements[sop.id].version.version}")
+        if (item.action in {"retire"} or item.opens_requirement) and sop.id in open_requirements:
+            item.closes.append(f"{sop.id} v{open_requirements[sop.id].version.version}")
         if quiz_banks is not None and item.action in {"new", "major", "minor"}:
             item.quiz_gates = sorted(bank.id for bank in quiz_banks.update_banks_for(sop.id, sop.version))
         items.append(item)

@@ -47,7 +47,7 @@ class SectionChange:
             "anchor": self.anchor,
             "heading": self.heading,
             "status": self.status,
-            "lines": [{"kind": l.kind, "text": l.text} for l in self.lines],
+            "lines": [{"kind": ln.kind, "text": ln.text} for ln in self.lines],
         }
 
 
@@ -66,8 +66,8 @@ class SopDiff:
 
 def _line_diff(old: str, new: str) -> list[DiffLine]:
     out = []
-    old_lines = [l for l in old.splitlines() if l.strip()]
-    new_lines = [l for l in new.splitlines() if l.strip()]
+    old_lines = [ln for ln in old.splitlines() if ln.strip()]
+    new_lines = [ln for ln in new.splitlines() if ln.strip()]
     for line in difflib.ndiff(old_lines, new_lines):
         code, text = line[:2], line[2:]
         if code == "+ ":
@@ -95,7 +95,7 @@ def diff_texts(old: str, new: str, *, old_label: str = "old", new_label: str = "
         if before is None:
             changes.append(
                 SectionChange(
-                    section.anchor, section.heading, "added", [DiffLine("add", l) for l in section.text.splitlines()]
+                    section.anchor, section.heading, "added", [DiffLine("add", ln) for ln in section.text.splitlines()]
                 )
             )
         elif normalize_text(before.text) == normalize_text(section.text):
@@ -110,7 +110,7 @@ def diff_texts(old: str, new: str, *, old_label: str = "old", new_label: str = "
         if anchor not in seen:
             changes.append(
                 SectionChange(
-                    anchor, section.heading, "removed", [DiffLine("remove", l) for l in section.text.splitlines()]
+                    anchor, section.heading, "removed", [DiffLine("remove", ln) for ln in section.text.splitlines()]
                 )
             )
     return SopDiff(unified, changes)

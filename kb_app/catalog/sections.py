@@ -151,7 +151,7 @@ def text_for_tier(text: str, tier: str | None) -> str:
             kind = "tier-t2" if block.tiers == frozenset({"T2"}) else "tier-t1"
             out.append(f'!!! {kind} "{label}"')
             out.append("")
-            out.extend(("    " + l) if l.strip() else "" for l in inner)
+            out.extend(("    " + ln) if ln.strip() else "" for ln in inner)
             out.append("")
     out.extend(lines[cursor:])
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")

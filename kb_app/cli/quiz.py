@@ -320,9 +320,7 @@ def gates_command(record: bool, quiz_dir: Path, as_json: bool) -> None:
 
     with session_scope(_engine()) as session:
         recorded = (
-            gates.record_gate_decisions(session, load_directory(quiz_dir), now=_now(), final=False)
-            if record
-            else 0
+            gates.record_gate_decisions(session, load_directory(quiz_dir), now=_now(), final=False) if record else 0
         )
         decisions = [
             {

@@ -415,7 +415,7 @@ def passed_banks(session: Session, agent_id: int) -> dict[str, datetime]:
         .where(QuizAttempt.agent_id == agent_id, QuizAttempt.passed.is_(True))
         .group_by(QuizAttempt.bank_id)
     ).all()
-    return {bank_id: at for bank_id, at in rows}
+    return dict(rows)
 
 
 @dataclass

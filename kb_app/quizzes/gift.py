@@ -419,10 +419,9 @@ def _split_answers(
             raw, feedback = raw.split("#", 1)
             feedback = _clean(feedback)[0] or None
         match = None
-        if markers == "=" and not weighted:
-            if "->" in raw:
-                raw, match = raw.rsplit("->", 1)
-                match = _restore(match).strip()
+        if markers == "=" and not weighted and "->" in raw:
+            raw, match = raw.rsplit("->", 1)
+            match = _restore(match).strip()
         text, _ = _clean(raw)
         answers.append(GiftAnswer(line, marker, text, weight, feedback, match))
     return answers

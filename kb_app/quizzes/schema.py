@@ -285,7 +285,7 @@ def bank_to_data(bank: Bank) -> dict:
     if data.get("multiple_scoring") == "partial":
         del data["multiple_scoring"]
     questions = []
-    for question, q_raw in zip(bank.questions, raw["questions"]):
+    for _question, q_raw in zip(bank.questions, raw["questions"]):
         if q_raw.get("points") == 1:
             del q_raw["points"]
         if q_raw.get("unicode_normalize") is True:

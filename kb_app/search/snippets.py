@@ -67,7 +67,7 @@ def _window(text: str, marks: list[tuple[int, int, str]], max_chars: int) -> tup
     best = (0, 0, 0)  # (distinct matches, -start, start)
     for index, (first_start, _, _) in enumerate(marks):
         distinct = set()
-        for mark_start, mark_end, what in marks[index:]:
+        for _mark_start, mark_end, what in marks[index:]:
             if mark_end - first_start > max_chars:
                 break
             distinct.add(what)

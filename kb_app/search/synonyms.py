@@ -48,7 +48,7 @@ class SynonymTable:
     def __post_init__(self) -> None:
         self._by_key: dict[Phrase, list[SynonymGroup]] = {}
         for group in self.groups:
-            for key in group.keys():
+            for key in group.keys():  # noqa: SIM118 - SynonymGroup.keys() is its own method, not a dict view
                 self._by_key.setdefault(key, []).append(group)
         self.longest = max((len(k) for k in self._by_key), default=0)
 

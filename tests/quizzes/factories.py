@@ -132,10 +132,10 @@ def answers_for(
         good = right and item.key not in wrong_keys
         labels = item.label_map()
         if isinstance(question, SingleChoice):
-            wanted = [l for l, oid in labels.items() if question.option(oid).is_correct == good]
+            wanted = [ln for ln, oid in labels.items() if question.option(oid).is_correct == good]
             submission[item.key] = wanted[0]
         elif isinstance(question, MultipleResponse):
-            submission[item.key] = [l for l, oid in labels.items() if question.option(oid).is_correct == good]
+            submission[item.key] = [ln for ln, oid in labels.items() if question.option(oid).is_correct == good]
         elif isinstance(question, TrueFalse):
             submission[item.key] = question.answer if good else not question.answer
         elif isinstance(question, Ordering):

@@ -194,8 +194,11 @@ def test_one_json_log_line_per_request(make_app, auth):
     finally:
         security.request_log.removeHandler(handler)
     lines = [json.loads(r) for r in records]
-    assert [(l["method"], l["path"], l["status"]) for l in lines] == [("GET", "/login", 200), ("GET", "/missing", 404)]
-    assert all(isinstance(l["duration_ms"], float) and "user_id" in l for l in lines)
+    assert [(ln["method"], ln["path"], ln["status"]) for ln in lines] == [
+        ("GET", "/login", 200),
+        ("GET", "/missing", 404),
+    ]
+    assert all(isinstance(ln["duration_ms"], float) and "user_id" in ln for ln in lines)
 
 
 def test_a_broken_database_still_gets_an_error_page(client, auth, engine):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -71,9 +70,7 @@ def form_for(bank, drawn: Attempt, **kwargs) -> dict:
     form: dict = {}
     for item in drawn.questions:
         question, answer = bank.question(item.question_id), answers[item.key]
-        if isinstance(question, (SingleChoice, ShortAnswer)):
-            form[item.key] = answer
-        elif isinstance(question, MultipleResponse):
+        if isinstance(question, (SingleChoice, ShortAnswer, MultipleResponse)):
             form[item.key] = answer
         elif isinstance(question, TrueFalse):
             form[item.key] = "true" if answer else "false"

@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import re
-from datetime import datetime, timedelta, timezone
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 

@@ -132,7 +132,6 @@ def test_the_site_needs_sign_in(client):
 
 
 def test_a_site_not_built_yet_says_so(make_app, make_auth, settings, tmp_path):
-    from dataclasses import replace
 
     app = make_app(settings.replace(site_dir=tmp_path / "nothing-here"))
     client = app.test_client()
