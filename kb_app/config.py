@@ -23,9 +23,9 @@ class Settings(BaseSettings):
     sop_dir: Path = Path("sop")
     quiz_dir: Path = Path("quizzes")
     var_dir: Path = Path("var")
-    index_dir: Path | None = None  # default: var_dir/index
-    site_dir: Path | None = None  # default: var_dir/site
-    database_url: str = ""  # default: SQLite under var_dir
+    index_dir: Path = Path("var/index")  # default follows var_dir
+    site_dir: Path = Path("var/site")  # default follows var_dir
+    database_url: str = "sqlite:///var/kb.sqlite3"  # default follows var_dir
     secret_key: str = ""
     ack_due_days: int = Field(7, ge=1, le=365)
     onboarding_days: int = Field(14, ge=0, le=365)
@@ -48,6 +48,18 @@ class Settings(BaseSettings):
     search_url: str = ""
     npm: str = "npm"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_follow_var_dir(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            var_dir = Path(data.get("var_dir") or "var")
+            data.setdefault("index_dir", var_dir / "index")
+            data.setdefault("site_dir", var_dir / "site")
+            data.setdefault(
+                "database_url", f"sqlite:///{_under(Path(data.get('root') or Path.cwd()), var_dir) / 'kb.sqlite3'}"
+            )
+        return data
+
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
         root = Path(self.root)
@@ -57,9 +69,8 @@ class Settings(BaseSettings):
             "var_dir": var_dir,
             "sop_dir": _under(root, self.sop_dir),
             "quiz_dir": _under(root, self.quiz_dir),
-            "index_dir": _under(root, self.index_dir) if self.index_dir else var_dir / "index",
-            "site_dir": _under(root, self.site_dir) if self.site_dir else var_dir / "site",
-            "database_url": self.database_url or f"sqlite:///{var_dir / 'kb.sqlite3'}",
+            "index_dir": _under(root, self.index_dir),
+            "site_dir": _under(root, self.site_dir),
         }
         for name, value in resolved.items():
             object.__setattr__(self, name, value)  # frozen model: set once, while validating

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from kb_app.acks.gates import mark_covered_assignments
-from kb_app.acks.publishing import latest_version
+from kb_app.versions import latest_version
 from kb_app.models import Acknowledgement, Agent, Assignment, Requirement
 
 DEMO_LOGINS_UNTOUCHED = ("NW-10001", "AS-90001")  # the demo agents keep a full reading list

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from kb_app.models import Agent, PublishedVersion
 from kb_app.models.quizzes import Certification, CertificationSop, QuizAnswer, QuizAnswerChoice, QuizAttempt
-from kb_app.acks.publishing import latest_versions
+from kb_app.versions import latest_versions
 from kb_app.quizzes.schema import Bank, MultipleResponse, Ordering, SingleChoice, TrueFalse
 
 TOO_EASY = 0.9

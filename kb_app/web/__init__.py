@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
 
     hops = settings.proxy_hops
     if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
 
     engine = db.engine_for(app.config["DATABASE_URL"])
     app.extensions["kb_engine"] = engine

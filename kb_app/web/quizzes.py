@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 
 from kb_app import audit
 from kb_app.acks import gates
-from kb_app.acks.publishing import latest_versions
+from kb_app.versions import latest_versions
 from kb_app.models.quizzes import QuizBankSnapshot
 from kb_app.quizzes import attempts, certification
 from kb_app.quizzes import reports as quiz_reports
