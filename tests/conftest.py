@@ -34,7 +34,7 @@ from kb_app import db as kb_db
 from kb_app.config import Settings
 
 # `tests/` is on sys.path (pytest rootdir conftest), so helpers import as `fixtures.*`.
-pytest_plugins = ["fixtures.sops", "test_search_fixtures"]
+pytest_plugins = ["fixtures.sops", "fixtures.search"]
 
 PG_URL_ENV = "KB_TEST_DATABASE_URL"
 DEFAULT_PASSWORD = "correct-horse-battery"

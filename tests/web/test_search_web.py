@@ -22,7 +22,7 @@ from kb_app.cli.setup import STEPS
 from kb_app.db import session_scope
 from kb_app.models import SearchClick, SearchQuery
 from kb_app.search import build_index
-from test_search_fixtures import T2_SECRETS, write_corpus
+from fixtures.search import T2_SECRETS, write_corpus
 
 PROBES = [
     "quokka ledger",

@@ -197,7 +197,7 @@ def test_every_catalog_section_anchor_is_an_id_in_the_built_page(built):
 
 
 def test_site_markdown_extensions_keep_the_catalog_anchor_extensions():
-    config = yaml.load((Path(__file__).parents[1] / "mkdocs.yml").read_text(), Loader=yaml.UnsafeLoader)
+    config = yaml.load((Path(__file__).parents[2] / "mkdocs.yml").read_text(), Loader=yaml.UnsafeLoader)
     names = [next(iter(e)) if isinstance(e, dict) else e for e in config["markdown_extensions"]]
     assert set(MARKDOWN_EXTENSIONS) <= set(names)
     assert config["theme"]["font"] is False and config["use_directory_urls"] is True

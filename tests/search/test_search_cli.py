@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from kb_app.cli import main
-from test_search_fixtures import write_corpus
+from fixtures.search import write_corpus
 
 
 @pytest.fixture

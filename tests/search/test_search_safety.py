@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from fixtures.sops import SopDir
 from kb_app.search import SearchService, build_index
-from test_search_fixtures import NOW, T2_SECRETS, write_corpus
+from fixtures.search import NOW, T2_SECRETS, write_corpus
 
 PROBES = [
     "quokka",

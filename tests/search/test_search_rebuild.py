@@ -11,7 +11,7 @@ import pytest
 from kb_app.search import BuildError, IndexNotFound, SearchService, build_index, rollback
 from kb_app.search import index as search_index
 from kb_app.search.index import POINTER, complete_builds, current_build, read_pointer
-from test_search_fixtures import write_corpus
+from fixtures.search import write_corpus
 
 
 @pytest.fixture

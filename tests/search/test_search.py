@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from kb_app.search import SearchService, build_index, load_synonyms, parse_query
 from kb_app.search.documents import page_path, plain_text
 from kb_app.search.synonyms import parse_synonyms
-from test_search_fixtures import keys, sop_ids
+from fixtures.search import keys, sop_ids
 
 
 # -- ranking basics -----------------------------------------------------------------------------
