@@ -17,10 +17,6 @@ import tempfile
 import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 

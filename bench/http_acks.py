@@ -14,16 +14,13 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from results import percentile, served_app, table  # noqa: E402
+from results import percentile, served_app, table, fixtures_module  # noqa: E402
 
 
 def _prepare(url: str, sop_root: Path, agents: int) -> list[tuple[str, str, str]]:
     """Agents with tokens, three published SOPs; returns (token, sop_id, hash) per request."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from fixtures.sops import SopDir
+    SopDir = fixtures_module("sops").SopDir
 
     from kb_app import users
     from kb_app.catalog import load_catalog

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import platform
 import re
@@ -13,8 +14,10 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from types import ModuleType
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+TEST_FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 HEADER = "# Benchmark results\n\nEach section is written by its benchmark script (`python bench/<name>.py`).\n"
 
 
@@ -88,3 +91,12 @@ def served_app(env_overrides: dict[str, str], threads: int = 8, wait_seconds: fl
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def fixtures_module(name: str) -> ModuleType:
+    """A module of tests/fixtures (e.g. "sops"), loaded from its file without putting tests/ on
+    sys.path, so a benchmark builds its data the way the tests do."""
+    spec = importlib.util.spec_from_file_location(f"fixtures.{name}", TEST_FIXTURES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

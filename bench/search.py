@@ -33,7 +33,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from kb_app.catalog import load_catalog  # noqa: E402
 from kb_app.search import SearchService, build_index  # noqa: E402

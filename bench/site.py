@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kb_app.catalog import load_catalog, validate_catalog  # noqa: E402
 from kb_app.catalog.sections import MARKDOWN_EXTENSIONS  # noqa: E402

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,14 +40,16 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(bind: Engine | Connection) -> sessionmaker[Session]:
+    """Sessions on `bind`. On a Connection already inside a transaction (as the tests hand over),
+    each session works in a SAVEPOINT: its commit releases it, its rollback returns to it."""
+    return sessionmaker(bind, expire_on_commit=False, join_transaction_mode="create_savepoint")
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
+def session_scope(bind: Engine | Connection) -> Iterator[Session]:
     """One unit of work: commits when the block ends, rolls back if it raises."""
-    with session_factory(engine)() as session, session.begin():
+    with session_factory(bind)() as session, session.begin():
         yield session
 
 

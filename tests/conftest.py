@@ -1,5 +1,5 @@
-"""Shared fixtures: a real, migrated database per test (SQLite, and PostgreSQL when
-KB_TEST_DATABASE_URL is set), the Flask app and its test client, the `kb` command, a sign-in
+"""Shared fixtures: a real database at the newest revision for each test (SQLite, and PostgreSQL
+when KB_TEST_DATABASE_URL is set), the Flask app and its test client, the `kb` command, a sign-in
 helper, and factories for roster agents, users and API tokens.
 
 Typical use:
@@ -8,9 +8,12 @@ Typical use:
     def test_page(client, auth): auth.login_as("trainer")   # the web app, signed in
     def test_command(runner): runner.invoke(["roster", "export"])
 
+    @pytest.mark.fresh_db                                   # a private database (see below)
+    def test_race(engine, db_url): ...
+
 Every test that asks for `db_url` (directly or through `engine`, `session`, `app`, `client`,
-`runner`, `auth`...) runs once per database backend.
-"""
+`runner`, `auth`...) runs once per database backend. On PostgreSQL a test's writes are rolled back
+at its end unless it is marked `fresh_db`; see "databases" below."""
 
 from __future__ import annotations
 
@@ -26,14 +29,14 @@ from typing import Any, Callable
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from kb_app import db as kb_db
 from kb_app.config import Settings
 
-# `tests/` is on sys.path (pytest rootdir conftest), so helpers import as `fixtures.*`.
+# `tests/` is on sys.path (the `pythonpath` option in pyproject.toml), so helpers import as `fixtures.*`.
 pytest_plugins = ["fixtures.sops", "fixtures.search"]
 
 PG_URL_ENV = "KB_TEST_DATABASE_URL"
@@ -57,6 +60,32 @@ def _cheap_password_hashing():
 
 
 # --- databases -----------------------------------------------------------------------------
+#
+# SQLite: each test gets a copy of a migrated template file (a copy costs ~2 ms, about what a
+# rolled-back connection would save).
+#
+# PostgreSQL: each worker copies the migrated template once into its own database; a test works
+# on one connection inside a transaction that is rolled back when it ends, and every session it
+# opens (its own, the factories', the web app's) joins that transaction through a SAVEPOINT, so a
+# commit releases a savepoint and nothing reaches the database. The URL of that shared database
+# is read-only, so anything that connects on its own (the app's health check) can read it and a
+# stray write fails loudly instead of leaking into the next test.
+#
+# Tests marked `fresh_db` get a private database instead, copied from the template: migration
+# tests, races between threads or processes, servers, and commands that open the database by URL
+# (`runner`, `empty_db_url` and `live_server` mark their tests so automatically).
+
+FRESH_DB_FIXTURES = {"runner", "empty_db_url", "live_server"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if FRESH_DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.fresh_db)
+
+
+def _fresh_db(request) -> bool:
+    return request.node.get_closest_marker("fresh_db") is not None
 
 
 def _migrated_sqlite_template(directory: Path) -> Path:
@@ -85,9 +114,12 @@ class PostgresServer:
         self.url = make_url(url)
         self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
 
-    def url_for(self, name: str) -> str:
+    def url_for(self, name: str, *, read_only: bool = False) -> str:
         # Scratch data: commits need not wait for the disk.
-        url = self.url.set(database=name).update_query_dict({"options": "-c synchronous_commit=off"})
+        options = "-c synchronous_commit=off"
+        if read_only:
+            options += " -c default_transaction_read_only=on"
+        url = self.url.set(database=name).update_query_dict({"options": options})
         return url.render_as_string(hide_password=False)
 
     def create(self, prefix: str, template: str | None = None) -> str:
@@ -122,19 +154,49 @@ def _postgres():
         server.admin.dispose()
 
 
+@dataclass
+class SharedDatabase:
+    """A worker's PostgreSQL database: `engine` writes (inside rolled-back transactions), `url` only reads."""
+
+    engine: Engine
+    url: str
+
+
+@pytest.fixture(scope="session")
+def _postgres_shared(_postgres) -> SharedDatabase:
+    """This worker's database, copied once from the template, for the tests not marked fresh_db."""
+    server, template = _postgres
+    name = server.create("kb_w", template=template)
+    engine = kb_db.engine_for(server.url_for(name))
+    try:
+        yield SharedDatabase(engine=engine, url=server.url_for(name, read_only=True))
+    finally:
+        engine.dispose()
+        server.drop(name)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_backend(request) -> str:
     """The database backend of this test run: `sqlite` or `postgresql`."""
     return request.param
 
 
+def _rolled_back(request, db_backend) -> bool:
+    """Whether this test shares the worker's database inside a rolled-back transaction."""
+    return db_backend == "postgresql" and not _fresh_db(request)
+
+
 @pytest.fixture
 def db_url(request, db_backend, tmp_path) -> str:
-    """URL of a fresh database at the newest schema revision, private to this test."""
+    """URL of the test's database, at the newest schema revision: a private copy of the
+    template, or on PostgreSQL (unless marked fresh_db) the worker's database, read-only."""
     if db_backend == "sqlite":
         path = tmp_path / "kb.sqlite3"
         shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
         yield f"sqlite:///{path}"
+        return
+    if _rolled_back(request, db_backend):
+        yield request.getfixturevalue("_postgres_shared").url
         return
     server, template = request.getfixturevalue("_postgres")
     name = server.create("kb_t", template=template)
@@ -146,7 +208,7 @@ def db_url(request, db_backend, tmp_path) -> str:
 
 @pytest.fixture
 def empty_db_url(request, db_backend, tmp_path) -> str:
-    """Like `db_url` but with no tables at all (for migration tests)."""
+    """Like `db_url` but with no tables at all (for migration tests); always private."""
     if db_backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
         return
@@ -159,7 +221,21 @@ def empty_db_url(request, db_backend, tmp_path) -> str:
 
 
 @pytest.fixture
-def engine(db_url):
+def engine(request, db_backend, db_url) -> Engine | Connection:
+    """What the test binds sessions to; `kb_db.session_scope(engine)` and
+    `kb_db.session_factory(engine)` work with either kind.
+
+    On a private database, an Engine. On the shared PostgreSQL database, one Connection inside a
+    transaction that is rolled back at the end; each session on it works in a SAVEPOINT.
+    """
+    if _rolled_back(request, db_backend):
+        connection = request.getfixturevalue("_postgres_shared").engine.connect()
+        transaction = connection.begin()
+        yield connection
+        if transaction.is_active:
+            transaction.rollback()
+        connection.close()
+        return
     engine = kb_db.engine_for(db_url)
     yield engine
     engine.dispose()
@@ -323,14 +399,22 @@ TEST_CONFIG = {"TESTING": True, "REQUEST_LOG": False}
 
 
 @pytest.fixture
-def make_app(settings) -> Callable[..., Any]:
-    """Build an app with extra config (e.g. LOGIN_RATE_LIMIT, TRUSTED_HEADER)."""
+def make_app(settings, engine) -> Callable[..., Any]:
+    """Build an app with extra config (e.g. LOGIN_RATE_LIMIT, TRUSTED_HEADER).
+
+    Its request sessions are bound to the test's `engine`, so the app sees what the test wrote
+    and its commits are rolled back with the test's; the app's own engine, built from the URL,
+    serves only the health check.
+    """
     from kb_app.web import create_app
 
     apps = []
 
     def make(settings_override: Settings | None = None, **config):
-        app = create_app(settings_override or settings, test_config={**TEST_CONFIG, **config})
+        app_settings = settings_override or settings
+        app = create_app(app_settings, test_config={**TEST_CONFIG, **config})
+        if app_settings.database_url == settings.database_url:
+            app.extensions["kb_sessionmaker"] = kb_db.session_factory(engine)
         apps.append(app)
         return app
 

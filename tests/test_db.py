@@ -30,6 +30,7 @@ def test_migrations_build_an_empty_database_up_to_head_and_back(empty_db_url):
         engine.dispose()
 
 
+@pytest.mark.fresh_db
 def test_models_and_migrations_agree(engine):
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -37,6 +38,7 @@ def test_models_and_migrations_agree(engine):
     assert differences == []
 
 
+@pytest.mark.fresh_db
 def test_upgrading_twice_changes_nothing(engine):
     db.upgrade(engine)
     db.upgrade(engine)
@@ -122,6 +124,7 @@ def test_naive_timestamps_are_refused(session):
         session.flush()
 
 
+@pytest.mark.fresh_db
 @pytest.mark.parametrize("statement", ["UPDATE audit_events SET actor = 'someone else'", "DELETE FROM audit_events"])
 def test_the_database_refuses_to_change_audit_events(engine, statement):
     with engine.begin() as connection:

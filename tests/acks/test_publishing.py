@@ -265,6 +265,7 @@ class TestAcknowledge:
         with session_scope(roster) as session:
             assert reading_list(session, agent(session, "N1"), now=NOW) == []
 
+    @pytest.mark.fresh_db
     def test_concurrent_acknowledgements_make_one_row(self, roster, sop_dir):
         sop_dir.write("ATO-RECOVERY")
         run_publish(roster, sop_dir)
@@ -408,6 +409,7 @@ def _ack_in_process(url: str, employee_id: str, content_hash: str, start, result
         engine.dispose()
 
 
+@pytest.mark.fresh_db
 def test_concurrent_acknowledgements_from_processes_make_one_row(roster, sop_dir, db_url):
     import multiprocessing
 

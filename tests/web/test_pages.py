@@ -168,6 +168,7 @@ def test_healthz_checks_the_database(client, app, engine):
     assert response.get_json() == {"status": "ok", "database": "ok", "schema": "current"}
 
 
+@pytest.mark.fresh_db
 def test_healthz_reports_an_outdated_schema(client, engine):
     from kb_app import db
 
@@ -201,6 +202,7 @@ def test_one_json_log_line_per_request(make_app, auth):
     assert all(isinstance(ln["duration_ms"], float) and "user_id" in ln for ln in lines)
 
 
+@pytest.mark.fresh_db
 def test_a_broken_database_still_gets_an_error_page(client, auth, engine):
     from kb_app import db
 

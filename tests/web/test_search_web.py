@@ -1,6 +1,6 @@
 """The search page, the search API, result links and search analytics, with hostile readers.
 
-The index is built from the search test corpus (tests/test_search_fixtures.py: a t2_only SOP,
+The index is built from the search test corpus (tests/fixtures/search.py: a t2_only SOP,
 Tier 2 blocks, a retired SOP, bulletins, a section quoting <script>) plus a bulletin open until
 2099 and enough "lighthouse" sections for two pages of results.
 """
