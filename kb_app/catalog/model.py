@@ -80,6 +80,15 @@ class Sop:
     def line_of(self, *loc) -> int:
         return self.front.line_of(loc)
 
+    @property
+    def review_state(self) -> str:
+        """`current` when a recorded review covers the current major version, `stale` when the
+        last review is of an older major (a material change since), `never` without a review."""
+        if not self.reviews:
+            return "never"
+        reviewed = max(parse_version(r.version) for r in self.reviews)
+        return "current" if reviewed[0] >= self.major else "stale"
+
     def visible_to(self, tier: str) -> bool:
         """Tier 2 may read everything; Tier 1 never reads a `t2_only` page."""
         return tier == "T2" or self.visibility is Visibility.ALL
@@ -150,6 +159,7 @@ class Sop:
             "steps": self.steps_data(),
             "references": [r.model_dump(exclude_none=True) for r in self.references],
             "reviews": [r.model_dump(mode="json", exclude_none=True) for r in self.reviews],
+            "review_state": self.review_state,
             "ack_within": self.ack_within.total_seconds() if self.ack_within else None,
             "expires": self.expires.isoformat() if self.expires else None,
         }

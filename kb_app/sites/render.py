@@ -22,6 +22,7 @@ KIND_LABELS = {Kind.SOP: "Procedure", Kind.ESCALATION: "Escalation path", Kind.B
 STATUS_LABELS = {Status.ACTIVE: "Active", Status.DRAFT: "Draft", Status.RETIRED: "Retired"}
 
 CHANGELOG_ANCHOR = "kb-changelog"
+REFERENCES_ANCHOR = "kb-references"
 FLOW_ANCHOR = "kb-escalation-flow"
 STEPS_ANCHOR = "kb-escalation-steps"
 
@@ -264,6 +265,40 @@ def escalation_section(sop: Sop, ctx: PageContext) -> str:
     )
 
 
+# --- references and review record --------------------------------------------------------------
+
+REVIEW_STATE_TEXT = {
+    "current": "Reviewed at the current major version.",
+    "stale": "Not reviewed since the last material change: a review is due.",
+    "never": "No expert review recorded yet.",
+}
+
+
+def references_section(sop: Sop) -> str:
+    """Public sources the rules rest on, and who reviewed which version against them ('' if none)."""
+    if not sop.references and not sop.reviews:
+        return ""
+    parts = [f"## References and reviews {{#{REFERENCES_ANCHOR}}}\n"]
+    if sop.references:
+        items = []
+        for ref in sop.references:
+            title = f"[{cell(ref.title)}]({ref.url})" if ref.url else cell(ref.title)
+            supports = f": {cell(ref.supports)}" if ref.supports else ""
+            items.append(f"- **{cell(ref.id)}** {title}{supports}")
+        parts.append("\n".join(items) + "\n")
+    state = sop.review_state
+    parts.append(f'<p class="kb-review kb-review--{state}">{esc(REVIEW_STATE_TEXT[state])}</p>\n')
+    if sop.reviews:
+        rows = ["| Version | Date | Reviewer | Against | Notes |", "| --- | --- | --- | --- | --- |"]
+        for review in sop.reviews:
+            against = ", ".join(review.against) or "n/a"
+            rows.append(
+                f"| {cell(review.version)} | {review.date.isoformat()} | {cell(review.reviewer)} | {cell(against)} | {cell(review.notes or '')} |"
+            )
+        parts.append(full_width("\n".join(rows), "reviews"))
+    return "\n".join(parts)
+
+
 # --- changelog ---------------------------------------------------------------------------------
 
 
@@ -298,5 +333,8 @@ def sop_page(sop: Sop, ctx: PageContext) -> str:
         parts.append(escalation_section(sop, ctx))
     body = sop.text_for(ctx.tier).strip("\n")
     parts.append(body)
+    references = references_section(sop)
+    if references:
+        parts.append(references)
     parts.append(changelog_section(sop))
     return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
