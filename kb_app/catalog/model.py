@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from kb_app.catalog import frontmatter
+from kb_app.catalog.facts import FactBook, apply_facts, load_facts, step_index
 from kb_app.catalog.hashing import content_hash, readable_text
 from kb_app.catalog.schema import (
     Audience,
@@ -64,6 +65,9 @@ class Sop:
     # Sources and review records: shown on the page, not part of the text an agent acknowledges.
     references: list[Reference] = field(default_factory=list)
     reviews: list[Review] = field(default_factory=list)
+    # `body` has fact markers rendered (what agents read); `source_body` is the file as written.
+    source_body: str = field(default="", repr=False)
+    facts: FactBook | None = field(default=None, repr=False)
 
     @property
     def major(self) -> int:
@@ -96,8 +100,10 @@ class Sop:
     def text_for(self, tier: str | None) -> str:
         return text_for_tier(self.body, tier)
 
-    def steps_data(self) -> list[dict]:
-        return [step.model_dump() for step in self.steps]
+    def steps_data(self, *, with_ids: bool = False) -> list[dict]:
+        """The steps as agents read them. Unset optional fields stay out, so adding a field to the
+        schema changes no hash; step ids are authoring handles for markers, not text agents read."""
+        return [step.model_dump(exclude_none=True, exclude=None if with_ids else {"id"}) for step in self.steps]
 
     @cached_property
     def sections(self) -> list[Section]:
@@ -156,7 +162,7 @@ class Sop:
                 {"version": c.version, "date": c.date.isoformat(), "summary": c.summary, "ack_required": c.ack_required}
                 for c in self.changelog
             ],
-            "steps": self.steps_data(),
+            "steps": self.steps_data(with_ids=True),
             "references": [r.model_dump(exclude_none=True) for r in self.references],
             "reviews": [r.model_dump(mode="json", exclude_none=True) for r in self.reviews],
             "review_state": self.review_state,
@@ -221,6 +227,7 @@ def parse_sop(text: str, path: str) -> Sop:
         front=front,
         references=list(model.references),
         reviews=list(model.reviews),
+        source_body=front.body,
     )
 
 
@@ -235,6 +242,7 @@ class Catalog:
 
     root: Path
     sops: dict[str, Sop] = field(default_factory=dict)
+    facts: FactBook = field(default_factory=FactBook)
     problems: list[Problem] = field(default_factory=list)
     duplicates: list[Sop] = field(default_factory=list)
 
@@ -302,4 +310,10 @@ def load_catalog(sop_dir: Path | str) -> Catalog:
             )
             continue
         catalog.sops[sop.id] = sop
+    facts, problems = load_facts(sop_dir, display_path(sop_dir / "facts.yml", sop_dir))
+    catalog.facts = FactBook(
+        facts, step_index(list(catalog.sops.values())), display_path(sop_dir / "facts.yml", sop_dir)
+    )
+    catalog.problems.extend(problems)
+    apply_facts(list(catalog.sops.values()) + catalog.duplicates, catalog.facts)
     return catalog

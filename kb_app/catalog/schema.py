@@ -101,12 +101,28 @@ class ChangelogEntry(_Strict):
 
 
 class EscalationStep(_Strict):
+    id: str | None = None  # names the step in SOP text markers: {{ sla:ESC-ID/<id> }}
     trigger: str = Field(min_length=1)
     from_tier: Literal["T1", "T2"]
     to_team: str
     channel: str = Field(min_length=1)
     sla: DurationStr
     required_fields: list[str] = Field(min_length=1)
+    customer_told: DurationStr | None = None  # what the customer is told to expect, at least the SLA
+
+    @field_validator("id")
+    @classmethod
+    def _step_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*", value):
+            raise ValueError(f"step id {value!r} must be lower-case words with dashes (for example priority)")
+        return value
+
+    @field_validator("customer_told")
+    @classmethod
+    def _told(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
 
     @field_validator("to_team")
     @classmethod

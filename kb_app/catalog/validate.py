@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from kb_app.catalog import consistency
 from kb_app.catalog.gitrev import GitUnavailable, load_at_revision
 from kb_app.catalog.model import Catalog, Sop, load_catalog
 from kb_app.catalog.schema import Kind, Status, Visibility, parse_version
@@ -353,6 +354,10 @@ def validate_catalog(catalog: Catalog, *, against: str | None = "HEAD", today: d
         report.problems.extend(_check_body(sop))
         report.problems.extend(_check_references(sop, catalog))
         report.problems.extend(_check_links(sop, catalog, by_rel_path))
+        report.problems.extend(consistency.check_markers(sop, catalog.facts))
+        report.problems.extend(consistency.check_steps(sop))
+        report.problems.extend(consistency.check_stated_times(sop, catalog, by_rel_path))
+        report.problems.extend(consistency.check_required_fields(sop, catalog, by_rel_path))
         if sop.review_by < today and sop.status is not Status.RETIRED:
             report.problems.append(
                 Problem.warning(

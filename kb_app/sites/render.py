@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 import yaml
 
 from kb_app.catalog import Kind, Sop, Status, Visibility, parse_duration
+from kb_app.catalog.facts import duration_words
 
 TIER_LABELS = {"T1": "Tier 1", "T2": "Tier 2"}
 KIND_LABELS = {Kind.SOP: "Procedure", Kind.ESCALATION: "Escalation path", Kind.BULLETIN: "Bulletin"}
@@ -250,14 +251,20 @@ def escalation_section(sop: Sop, ctx: PageContext) -> str:
             "    The diagram library was not available when this site was built, so the diagram source is shown.\n\n"
             f"```text\n{chart}```\n"
         )
+    told = any(step.customer_told for step in sop.steps)
     rows = [
-        "| # | When | Route | SLA | Required case fields |",
-        "| --- | --- | --- | --- | --- |",
+        "| # | When | Route | SLA |" + (" Customer told |" if told else "") + " Required case fields |",
+        "| --- | --- | --- | --- |" + (" --- |" if told else "") + " --- |",
     ]
     for number, step in enumerate(sop.steps, start=1):
         fields = " ".join(f'<code class="kb-nowrap">{esc(f)}</code>' for f in step.required_fields)
         route = f"**{TIER_LABELS[step.from_tier]} → {cell(step.to_team)}**<br>via {cell(step.channel)}"
-        rows.append(f"| {number} | {cell(step.trigger)} | {route} | **{duration_text(step.sla)}** | {fields} |")
+        promise = ""
+        if told:
+            promise = f" within {duration_words(step.customer_told)} |" if step.customer_told else " n/a |"
+        rows.append(
+            f"| {number} | {cell(step.trigger)} | {route} | **{duration_text(step.sla)}** |{promise} {fields} |"
+        )
     table = "\n".join(rows)
     return (
         f"## Escalation flow {{#{FLOW_ANCHOR}}}\n\n{diagram}\n"
