@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import posixpath
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from kb_app.catalog.facts import FACTS_FILE, FactBook, apply_facts, parse_facts, step_index
 from kb_app.catalog.frontmatter import decode
 from kb_app.catalog.model import SKIPPED_FILES, Sop, parse_sop
 from kb_app.problems import InputError
@@ -40,26 +42,32 @@ def load_at_revision(sop_dir: Path, revision: str = "HEAD") -> RevisionCatalog:
     commit = _git(top, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
     prefix = sop_dir.relative_to(top.resolve()).as_posix()
     listing = _git(top, "ls-tree", "-r", "-z", "--name-only", commit, "--", prefix if prefix != "." else ".")
-    names = [
-        n
-        for n in listing.decode("utf-8", "replace").split("\0")
-        if n.endswith(".md") and Path(n).name not in SKIPPED_FILES
-    ]
+    files = listing.decode("utf-8", "replace").split("\0")
+    names = [n for n in files if n.endswith(".md") and Path(n).name not in SKIPPED_FILES]
+    facts_name = posixpath.join(prefix, FACTS_FILE) if prefix != "." else FACTS_FILE
+    has_facts = facts_name in files
     sops: dict[str, Sop] = {}
     if not names:
         return RevisionCatalog(commit, sops)
-    request = "".join(f"{commit}:{name}\n" for name in names).encode()
+    wanted = names + ([facts_name] if has_facts else [])
+    request = "".join(f"{commit}:{name}\n" for name in wanted).encode()
     blob = _git(top, "cat-file", "--batch", input=request)
     position = 0
-    for name in names:
+    facts = {}
+    for name in wanted:
         header_end = blob.index(b"\n", position)
         header = blob[position:header_end].split()
         size = int(header[2])
         content = blob[header_end + 1 : header_end + 1 + size]
         position = header_end + 1 + size + 1
+        if name == facts_name and has_facts:
+            facts, _ = parse_facts(content.decode("utf-8", "replace"), f"{revision}:{name}")
+            continue
         try:
             sop = parse_sop(decode(content, name), f"{revision}:{name}")
         except InputError:
             continue
         sops.setdefault(sop.id, sop)
+    # The text agents read at that revision: its markers rendered with that revision's facts.
+    apply_facts(list(sops.values()), FactBook(facts, step_index(list(sops.values()))))
     return RevisionCatalog(commit, sops)

@@ -10,12 +10,15 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from kb_app.catalog import frontmatter
+from kb_app.catalog.facts import FactBook, apply_facts, load_facts, step_index
 from kb_app.catalog.hashing import content_hash, readable_text
 from kb_app.catalog.schema import (
     Audience,
     ChangelogEntry,
     EscalationStep,
     FrontMatterModel,
+    Reference,
+    Review,
     Kind,
     Status,
     Visibility,
@@ -59,6 +62,12 @@ class Sop:
     body: str
     front: frontmatter.FrontMatter = field(repr=False)
     rel_path: str = ""  # path inside the SOP directory, posix style (e.g. procedures/ato-recovery.md)
+    # Sources and review records: shown on the page, not part of the text an agent acknowledges.
+    references: list[Reference] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
+    # `body` has fact markers rendered (what agents read); `source_body` is the file as written.
+    source_body: str = field(default="", repr=False)
+    facts: FactBook | None = field(default=None, repr=False)
 
     @property
     def major(self) -> int:
@@ -75,6 +84,15 @@ class Sop:
     def line_of(self, *loc) -> int:
         return self.front.line_of(loc)
 
+    @property
+    def review_state(self) -> str:
+        """`current` when a recorded review covers the current major version, `stale` when the
+        last review is of an older major (a material change since), `never` without a review."""
+        if not self.reviews:
+            return "never"
+        reviewed = max(parse_version(r.version) for r in self.reviews)
+        return "current" if reviewed[0] >= self.major else "stale"
+
     def visible_to(self, tier: str) -> bool:
         """Tier 2 may read everything; Tier 1 never reads a `t2_only` page."""
         return tier == "T2" or self.visibility is Visibility.ALL
@@ -82,8 +100,10 @@ class Sop:
     def text_for(self, tier: str | None) -> str:
         return text_for_tier(self.body, tier)
 
-    def steps_data(self) -> list[dict]:
-        return [step.model_dump() for step in self.steps]
+    def steps_data(self, *, with_ids: bool = False) -> list[dict]:
+        """The steps as agents read them. Unset optional fields stay out, so adding a field to the
+        schema changes no hash; step ids are authoring handles for markers, not text agents read."""
+        return [step.model_dump(exclude_none=True, exclude=None if with_ids else {"id"}) for step in self.steps]
 
     @cached_property
     def sections(self) -> list[Section]:
@@ -142,7 +162,10 @@ class Sop:
                 {"version": c.version, "date": c.date.isoformat(), "summary": c.summary, "ack_required": c.ack_required}
                 for c in self.changelog
             ],
-            "steps": self.steps_data(),
+            "steps": self.steps_data(with_ids=True),
+            "references": [r.model_dump(exclude_none=True) for r in self.references],
+            "reviews": [r.model_dump(mode="json", exclude_none=True) for r in self.reviews],
+            "review_state": self.review_state,
             "ack_within": self.ack_within.total_seconds() if self.ack_within else None,
             "expires": self.expires.isoformat() if self.expires else None,
         }
@@ -202,6 +225,9 @@ def parse_sop(text: str, path: str) -> Sop:
         path=path,
         body=front.body,
         front=front,
+        references=list(model.references),
+        reviews=list(model.reviews),
+        source_body=front.body,
     )
 
 
@@ -216,6 +242,7 @@ class Catalog:
 
     root: Path
     sops: dict[str, Sop] = field(default_factory=dict)
+    facts: FactBook = field(default_factory=FactBook)
     problems: list[Problem] = field(default_factory=list)
     duplicates: list[Sop] = field(default_factory=list)
 
@@ -283,4 +310,10 @@ def load_catalog(sop_dir: Path | str) -> Catalog:
             )
             continue
         catalog.sops[sop.id] = sop
+    facts, problems = load_facts(sop_dir, display_path(sop_dir / "facts.yml", sop_dir))
+    catalog.facts = FactBook(
+        facts, step_index(list(catalog.sops.values())), display_path(sop_dir / "facts.yml", sop_dir)
+    )
+    catalog.problems.extend(problems)
+    apply_facts(list(catalog.sops.values()) + catalog.duplicates, catalog.facts)
     return catalog

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from kb_app.catalog import consistency
 from kb_app.catalog.gitrev import GitUnavailable, load_at_revision
 from kb_app.catalog.model import Catalog, Sop, load_catalog
 from kb_app.catalog.schema import Kind, Status, Visibility, parse_version
@@ -98,6 +99,38 @@ def _check_kind_rules(sop: Sop) -> list[Problem]:
                 p, sop.line_of("expires"), f"expires {sop.expires:%Y-%m-%d} is before effective {sop.effective}"
             )
         )
+    return problems
+
+
+def _check_review_record(sop: Sop) -> list[Problem]:
+    """References have unique ids; each review names a version that exists and references listed here."""
+    problems = []
+    ids: set[str] = set()
+    for index, ref in enumerate(sop.references):
+        if ref.id in ids:
+            problems.append(
+                Problem.error(sop.path, sop.line_of("references", index, "id"), f"reference {ref.id} is listed twice")
+            )
+        ids.add(ref.id)
+    versions = {sop.version} | {c.version for c in sop.changelog}
+    for index, review in enumerate(sop.reviews):
+        if review.version not in versions:
+            problems.append(
+                Problem.error(
+                    sop.path,
+                    sop.line_of("reviews", index, "version"),
+                    f"review of version {review.version}, which is not in the changelog",
+                )
+            )
+        for position, name in enumerate(review.against):
+            if name not in ids:
+                problems.append(
+                    Problem.error(
+                        sop.path,
+                        sop.line_of("reviews", index, "against", position),
+                        f"review is against {name}, which is not in this SOP's references",
+                    )
+                )
     return problems
 
 
@@ -317,9 +350,14 @@ def validate_catalog(catalog: Catalog, *, against: str | None = "HEAD", today: d
     for sop in catalog:
         report.problems.extend(_check_kind_rules(sop))
         report.problems.extend(_check_changelog(sop))
+        report.problems.extend(_check_review_record(sop))
         report.problems.extend(_check_body(sop))
         report.problems.extend(_check_references(sop, catalog))
         report.problems.extend(_check_links(sop, catalog, by_rel_path))
+        report.problems.extend(consistency.check_markers(sop, catalog.facts))
+        report.problems.extend(consistency.check_steps(sop))
+        report.problems.extend(consistency.check_stated_times(sop, catalog, by_rel_path))
+        report.problems.extend(consistency.check_required_fields(sop, catalog, by_rel_path))
         if sop.review_by < today and sop.status is not Status.RETIRED:
             report.problems.append(
                 Problem.warning(

@@ -16,12 +16,14 @@ from datetime import date, datetime, timedelta
 import yaml
 
 from kb_app.catalog import Kind, Sop, Status, Visibility, parse_duration
+from kb_app.catalog.facts import duration_words
 
 TIER_LABELS = {"T1": "Tier 1", "T2": "Tier 2"}
 KIND_LABELS = {Kind.SOP: "Procedure", Kind.ESCALATION: "Escalation path", Kind.BULLETIN: "Bulletin"}
 STATUS_LABELS = {Status.ACTIVE: "Active", Status.DRAFT: "Draft", Status.RETIRED: "Retired"}
 
 CHANGELOG_ANCHOR = "kb-changelog"
+REFERENCES_ANCHOR = "kb-references"
 FLOW_ANCHOR = "kb-escalation-flow"
 STEPS_ANCHOR = "kb-escalation-steps"
 
@@ -249,19 +251,59 @@ def escalation_section(sop: Sop, ctx: PageContext) -> str:
             "    The diagram library was not available when this site was built, so the diagram source is shown.\n\n"
             f"```text\n{chart}```\n"
         )
+    told = any(step.customer_told for step in sop.steps)
     rows = [
-        "| # | When | Route | SLA | Required case fields |",
-        "| --- | --- | --- | --- | --- |",
+        "| # | When | Route | SLA |" + (" Customer told |" if told else "") + " Required case fields |",
+        "| --- | --- | --- | --- |" + (" --- |" if told else "") + " --- |",
     ]
     for number, step in enumerate(sop.steps, start=1):
         fields = " ".join(f'<code class="kb-nowrap">{esc(f)}</code>' for f in step.required_fields)
         route = f"**{TIER_LABELS[step.from_tier]} → {cell(step.to_team)}**<br>via {cell(step.channel)}"
-        rows.append(f"| {number} | {cell(step.trigger)} | {route} | **{duration_text(step.sla)}** | {fields} |")
+        promise = ""
+        if told:
+            promise = f" within {duration_words(step.customer_told)} |" if step.customer_told else " n/a |"
+        rows.append(
+            f"| {number} | {cell(step.trigger)} | {route} | **{duration_text(step.sla)}** |{promise} {fields} |"
+        )
     table = "\n".join(rows)
     return (
         f"## Escalation flow {{#{FLOW_ANCHOR}}}\n\n{diagram}\n"
         f"## Steps and required case fields {{#{STEPS_ANCHOR}}}\n\n" + full_width(table, "steps")
     )
+
+
+# --- references and review record --------------------------------------------------------------
+
+REVIEW_STATE_TEXT = {
+    "current": "Reviewed at the current major version.",
+    "stale": "Not reviewed since the last material change: a review is due.",
+    "never": "No expert review recorded yet.",
+}
+
+
+def references_section(sop: Sop) -> str:
+    """Public sources the rules rest on, and who reviewed which version against them ('' if none)."""
+    if not sop.references and not sop.reviews:
+        return ""
+    parts = [f"## References and reviews {{#{REFERENCES_ANCHOR}}}\n"]
+    if sop.references:
+        items = []
+        for ref in sop.references:
+            title = f"[{cell(ref.title)}]({ref.url})" if ref.url else cell(ref.title)
+            supports = f": {cell(ref.supports)}" if ref.supports else ""
+            items.append(f"- **{cell(ref.id)}** {title}{supports}")
+        parts.append("\n".join(items) + "\n")
+    state = sop.review_state
+    parts.append(f'<p class="kb-review kb-review--{state}">{esc(REVIEW_STATE_TEXT[state])}</p>\n')
+    if sop.reviews:
+        rows = ["| Version | Date | Reviewer | Against | Notes |", "| --- | --- | --- | --- | --- |"]
+        for review in sop.reviews:
+            against = ", ".join(review.against) or "n/a"
+            rows.append(
+                f"| {cell(review.version)} | {review.date.isoformat()} | {cell(review.reviewer)} | {cell(against)} | {cell(review.notes or '')} |"
+            )
+        parts.append(full_width("\n".join(rows), "reviews"))
+    return "\n".join(parts)
 
 
 # --- changelog ---------------------------------------------------------------------------------
@@ -298,5 +340,8 @@ def sop_page(sop: Sop, ctx: PageContext) -> str:
         parts.append(escalation_section(sop, ctx))
     body = sop.text_for(ctx.tier).strip("\n")
     parts.append(body)
+    references = references_section(sop)
+    if references:
+        parts.append(references)
     parts.append(changelog_section(sop))
     return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
