@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from kb_app.catalog.facts import FACTS_FILE, FactBook, apply_facts, parse_facts, step_index
+from kb_app.catalog.facts import Fact, FACTS_FILE, FactBook, apply_facts, parse_facts, step_index
 from kb_app.catalog.frontmatter import decode
 from kb_app.catalog.model import SKIPPED_FILES, Sop, parse_sop
 from kb_app.problems import InputError
@@ -53,7 +53,7 @@ def load_at_revision(sop_dir: Path, revision: str = "HEAD") -> RevisionCatalog:
     request = "".join(f"{commit}:{name}\n" for name in wanted).encode()
     blob = _git(top, "cat-file", "--batch", input=request)
     position = 0
-    facts = {}
+    facts: dict[str, Fact] = {}
     for name in wanted:
         header_end = blob.index(b"\n", position)
         header = blob[position:header_end].split()
