@@ -16,6 +16,8 @@ from kb_app.catalog.schema import (
     ChangelogEntry,
     EscalationStep,
     FrontMatterModel,
+    Reference,
+    Review,
     Kind,
     Status,
     Visibility,
@@ -59,6 +61,9 @@ class Sop:
     body: str
     front: frontmatter.FrontMatter = field(repr=False)
     rel_path: str = ""  # path inside the SOP directory, posix style (e.g. procedures/ato-recovery.md)
+    # Sources and review records: shown on the page, not part of the text an agent acknowledges.
+    references: list[Reference] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
 
     @property
     def major(self) -> int:
@@ -143,6 +148,8 @@ class Sop:
                 for c in self.changelog
             ],
             "steps": self.steps_data(),
+            "references": [r.model_dump(exclude_none=True) for r in self.references],
+            "reviews": [r.model_dump(mode="json", exclude_none=True) for r in self.reviews],
             "ack_within": self.ack_within.total_seconds() if self.ack_within else None,
             "expires": self.expires.isoformat() if self.expires else None,
         }
@@ -202,6 +209,8 @@ def parse_sop(text: str, path: str) -> Sop:
         path=path,
         body=front.body,
         front=front,
+        references=list(model.references),
+        reviews=list(model.reviews),
     )
 
 

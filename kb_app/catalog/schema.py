@@ -130,6 +130,47 @@ class EscalationStep(_Strict):
         return values
 
 
+class Reference(_Strict):
+    """A public source a rule of the SOP rests on; shown on the SOP's page."""
+
+    id: str
+    title: str = Field(min_length=1)
+    url: str | None = None
+    supports: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*", value):
+            raise ValueError(
+                f"reference id {value!r} must be upper-case letters, digits and dashes (for example OWASP-FP)"
+            )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://\S+$", value):
+            raise ValueError(f"reference url {value!r} must be an http(s) address")
+        return value
+
+
+class Review(_Strict):
+    """One expert review of one version: who, when, against which references."""
+
+    version: VersionStr
+    date: date
+    reviewer: str = Field(min_length=1)
+    against: list[str] = []
+    notes: str | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        parse_version(value)
+        return value
+
+
 class FrontMatterModel(_Strict):
     id: str
     title: str = Field(min_length=1)
@@ -146,6 +187,8 @@ class FrontMatterModel(_Strict):
     escalation: list[str] = []
     changelog: list[ChangelogEntry] = Field(min_length=1)
     steps: list[EscalationStep] | None = None
+    references: list[Reference] = []
+    reviews: list[Review] = []
     ack_within: DurationStr | None = None
     expires: datetime | None = None
 
