@@ -45,6 +45,15 @@ def site_key(tier: str, language: str) -> str:
     return tier if language == SOURCE_LANGUAGE else f"{tier}.{language}"
 
 
+def language_site(site_dir: Path, tier: str, language: str) -> Path:
+    """The built site a reader of `tier` in `language` is served; the source-language site when
+    that language has none (no translation yet)."""
+    translated = site_dir / site_key(tier, language)
+    if language != SOURCE_LANGUAGE and (translated / "index.html").is_file():
+        return translated
+    return site_dir / tier
+
+
 def _nav(sops: list[Sop], ctx: indexes.IndexContext, titles: dict[str, str]) -> list:
     nav: list = [{"Home": indexes.HOME}]
     for kind in (Kind.BULLETIN, Kind.SOP, Kind.ESCALATION):
