@@ -96,7 +96,9 @@ def test_a_tier_block_moved_to_tier_1_is_an_error(sop_dir):
 
 def test_a_translation_that_adds_a_section_is_an_error(sop_dir):
     sop_dir.write("ATO-RECOVERY")
-    body = "## Propósito {#purpose}\n\nTexto.\n\n## Notas extra {#extra-notes}\n\nMás.\n\n## Pasos {#steps}\n\n1. Uno.\n"
+    body = (
+        "## Propósito {#purpose}\n\nTexto.\n\n## Notas extra {#extra-notes}\n\nMás.\n\n## Pasos {#steps}\n\n1. Uno.\n"
+    )
     sop_dir.translate("ATO-RECOVERY", "es", body)
     problem = _one_error(sop_dir, "adds section #extra-notes")
     assert problem.line == 14
@@ -221,10 +223,14 @@ def test_state_of_a_translation_to_the_version(source, translated, state):
 
 def test_status_table_covers_every_sop_and_language_and_skips_tier2_only(sop_dir):
     sop_dir.write("ATO-RECOVERY")
-    sop_dir.write("SIM-SWAP", version="1.1", changelog=[
-        {"version": "1.1", "date": "2026-02-01", "summary": "Wording."},
-        {"version": "1.0", "date": "2026-01-01", "summary": "First version."},
-    ])
+    sop_dir.write(
+        "SIM-SWAP",
+        version="1.1",
+        changelog=[
+            {"version": "1.1", "date": "2026-02-01", "summary": "Wording."},
+            {"version": "1.0", "date": "2026-01-01", "summary": "First version."},
+        ],
+    )
     sop_dir.write("T2-TOOLS", visibility="t2_only", audience={"tiers": ["T2"]})
     sop_dir.translate("ATO-RECOVERY", "es")
     sop_dir.translate("SIM-SWAP", "es")

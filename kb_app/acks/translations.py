@@ -125,7 +125,7 @@ def reading_text(session: Session, current: PublishedVersion, language: str | No
     state = state_of(current.version, translation.source_version if translation else None)
     if translation is not None and state in (TranslationState.CURRENT, TranslationState.MINOR_BEHIND):
         return ReadingText(language, state, translation)
-    return ReadingText(SOURCE_LANGUAGE, state, translation)
+    return ReadingText(SOURCE_LANGUAGE, state, None)  # stale or missing: the source is in force
 
 
 # --- coverage by language ----------------------------------------------------------------------
