@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     search_url: str = ""
+    # BPO languages a translation is expected in (ISO 639-1, comma separated): `kb translations status`
+    # shows each as missing until translated. Languages translated into are added automatically.
+    languages: str = "es,tl,ar,pl"
     npm: str = "npm"
 
     @model_validator(mode="before")
@@ -75,6 +78,10 @@ class Settings(BaseSettings):
         for name, value in resolved.items():
             object.__setattr__(self, name, value)  # frozen model: set once, while validating
         return self
+
+    @property
+    def language_list(self) -> list[str]:
+        return [code.strip() for code in self.languages.split(",") if code.strip()]
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kb_app import audit
+from kb_app.catalog.languages import SOURCE_LANGUAGE
 from kb_app.models import ROLES, Agent, ApiToken, User, utcnow
 
 MIN_PASSWORD_LENGTH = 10
@@ -253,6 +254,15 @@ def audience_of(user: User) -> str:
     if user.role == "partner_manager":
         return "T1"
     return "T2"
+
+
+def reading_language(user: User, chosen: str | None = None) -> str:
+    """The language a user reads SOPs in: their own pick, else an agent's roster language, else the source's."""
+    if chosen:
+        return chosen
+    if user.role == "agent" and user.agent is not None and user.agent.language:
+        return user.agent.language
+    return SOURCE_LANGUAGE
 
 
 def can_see_roster(user: User) -> bool:

@@ -14,11 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from kb_app.acks.gates import mark_covered_assignments, pending_quizzes
+from kb_app.acks.translations import ReadingText, latest_translation, reading_text
 from kb_app.catalog import diff_texts, text_for_tier
 from kb_app.catalog.diff import SopDiff
+from kb_app.catalog.languages import SOURCE_LANGUAGE
+from kb_app.catalog.staleness import TranslationState
 from kb_app.models import Agent
 from kb_app.models.acks import Acknowledgement, Assignment, PublishedVersion, Requirement
-from kb_app.acks.gates import mark_covered_assignments, pending_quizzes
+from kb_app.models.translations import PublishedTranslation
 from kb_app.versions import latest_version, latest_versions
 
 
@@ -55,8 +59,14 @@ def acknowledge(
     now: datetime,
     version: str | None = None,
     channel: str = "web",
+    language: str | None = None,
 ) -> AckResult:
-    """Record (or return the existing) acknowledgement of the current version of `sop_id`."""
+    """Record (or return the existing) acknowledgement of the current version of `sop_id`.
+
+    The agent acknowledges the text they were shown: the source text, or a translation that
+    translates the current major (`language`, default: the agent's roster language when the hash
+    is that translation's). A stale translation's text never satisfies the current version.
+    """
     current = latest_version(session, sop_id)
     if current is None or not can_read(agent, current):
         raise AckError("not_found", f"no published SOP {sop_id}", 404)
@@ -72,13 +82,7 @@ def acknowledge(
             f"{sop_id} v{version} is not the current version; read and acknowledge v{current.version}",
             409,
         )
-    expected = current.tier_hashes[agent.tier]
-    if content_hash != expected:
-        raise AckError(
-            "hash_mismatch",
-            f"the text you acknowledged is not the current text of {sop_id} v{current.version}; reload the page and read it again",
-            409,
-        )
+    read = _text_read(session, agent, current, content_hash, language)
 
     existing = _existing(session, agent.id, current.id)
     if existing is not None:
@@ -92,6 +96,8 @@ def acknowledge(
         content_hash=content_hash,
         acknowledged_at=now,
         channel=channel,
+        language=read.language,
+        translation_id=read.translation.id if read.translation is not None else None,
     )
     try:
         with session.begin_nested():
@@ -104,6 +110,34 @@ def acknowledge(
         return AckResult(existing, False)
     _mark_assignments(session, ack)
     return AckResult(ack, True)
+
+
+def _text_read(
+    session: Session, agent: Agent, current: PublishedVersion, content_hash: str, language: str | None
+) -> ReadingText:
+    """Which served text `content_hash` is: the source's, or the servable translation's. Raises AckError."""
+    if content_hash == current.tier_hashes[agent.tier] and language in (None, SOURCE_LANGUAGE):
+        return ReadingText(SOURCE_LANGUAGE, None, None)
+    wanted = language or agent.language
+    served = reading_text(session, current, wanted)
+    if served.translation is not None and content_hash == served.translation.tier_hashes.get(agent.tier):
+        return served
+    if content_hash == current.tier_hashes[agent.tier]:
+        return ReadingText(SOURCE_LANGUAGE, served.state, None)  # the source text, read on a language site
+    stale = served.state is TranslationState.STALE and served.translation is None
+    old = latest_translation(session, current.sop_id, wanted) if stale else None
+    if old is not None and content_hash == old.tier_hashes.get(agent.tier):
+        raise AckError(
+            "translation_stale",
+            f"the {wanted} text of {current.sop_id} translates v{old.source_version} and misses the v{current.major}.0 change; "
+            f"read the current text (v{current.version}) and acknowledge that",
+            409,
+        )
+    raise AckError(
+        "hash_mismatch",
+        f"the text you acknowledged is not the current text of {current.sop_id} v{current.version}; reload the page and read it again",
+        409,
+    )
 
 
 def _existing(session: Session, agent_id: int, version_id: int) -> Acknowledgement | None:
@@ -199,12 +233,21 @@ class WhatChanged:
     current: PublishedVersion
     previous: PublishedVersion | None  # the version this agent last acknowledged, if any
     diff: SopDiff | None  # None when they never acknowledged: show the full text
-    text: str  # the current text as the agent's tier reads it
+    text: str  # the current text as the agent's tier reads it, in `language`
     content_hash: str  # what the Acknowledge button sends
     acknowledged: Acknowledgement | None
+    language: str = SOURCE_LANGUAGE  # the language of `text`
+    reading_language: str = SOURCE_LANGUAGE  # the language the agent reads in
+    translation_state: TranslationState | None = None  # how that language's translation stands
+    translation: PublishedTranslation | None = None  # the translation of `text`, when one is served
+    stale_translation: PublishedTranslation | None = None  # the out-of-date one not served
+
+    @property
+    def title(self) -> str:
+        return self.translation.title if self.translation is not None else self.current.title
 
 
-def what_changed(session: Session, agent: Agent, sop_id: str) -> WhatChanged:
+def what_changed(session: Session, agent: Agent, sop_id: str, language: str | None = None) -> WhatChanged:
     current = latest_version(session, sop_id)
     if current is None or not can_read(agent, current):
         raise AckError("not_found", f"no published SOP {sop_id}", 404)
@@ -225,7 +268,56 @@ def what_changed(session: Session, agent: Agent, sop_id: str) -> WhatChanged:
             old_label=f"v{previous.version}",
             new_label=f"v{current.version}",
         )
-    return WhatChanged(current, previous, diff, text, current.tier_hashes[agent.tier], on_current)
+    reading = language or agent.language
+    served = reading_text(session, current, reading)
+    if served.translation is not None:
+        return _translated_change(session, agent, current, previous, acks, on_current, served, reading)
+    stale = latest_translation(session, sop_id, reading) if served.state is TranslationState.STALE else None
+    return WhatChanged(
+        current,
+        previous,
+        diff,
+        text,
+        current.tier_hashes[agent.tier],
+        on_current,
+        reading_language=reading,
+        translation_state=served.state,
+        stale_translation=stale,
+    )
+
+
+def _translated_change(session, agent, current, previous, acks, on_current, served: ReadingText, reading: str):
+    """The change in the agent's language: diffed against the last translation they acknowledged in it."""
+    translation = served.translation
+    assert translation is not None
+    text = text_for_tier(translation.body, agent.tier)
+    earlier = next(
+        (a for a in acks if a.translation_id is not None and a.language == reading and a.version_id != current.id), None
+    )
+    diff = None
+    if previous is not None and earlier is not None:
+        old = session.get(PublishedTranslation, earlier.translation_id)
+        diff = diff_texts(
+            text_for_tier(old.body, agent.tier),
+            text,
+            old_label=f"v{earlier.version.version} ({reading})",
+            new_label=f"v{current.version} ({reading})",
+        )
+        previous = earlier.version
+    elif previous is not None:
+        previous = None  # last read in another language: show the whole text in this one
+    return WhatChanged(
+        current,
+        previous,
+        diff,
+        text,
+        translation.tier_hashes[agent.tier],
+        on_current,
+        language=reading,
+        reading_language=reading,
+        translation_state=served.state,
+        translation=translation,
+    )
 
 
 @dataclass

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from kb_app.acks.gates import gated_tiers, mark_covered_assignments, record_gate_decisions
+from kb_app.acks.translations import TranslationItem, plan_translations, record_translations
 from kb_app.catalog import Catalog, Kind, Sop, Status, parse_version
 from kb_app.models import Agent
 from kb_app.models.acks import (
@@ -70,10 +71,15 @@ class PublishItem:
 class PublishPlan:
     items: list[PublishItem]
     problems: list[str]
+    translations: list[TranslationItem] = field(default_factory=list)  # translation texts to record
 
     @property
     def changes(self) -> list[PublishItem]:
         return [i for i in self.items if i.action != "unchanged"]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes or self.translations)
 
     @property
     def ok(self) -> bool:
@@ -84,6 +90,7 @@ class PublishPlan:
             "ok": self.ok,
             "problems": self.problems,
             "changes": [i.to_dict() for i in self.changes],
+            "translations": [t.to_dict() for t in self.translations],
             "unchanged": len(self.items) - len(self.changes),
         }
 
@@ -182,7 +189,7 @@ def plan_publish(
         if quiz_banks is not None and item.action in {"new", "major", "minor"}:
             item.quiz_gates = sorted(bank.id for bank in quiz_banks.update_banks_for(sop.id, sop.version))
         items.append(item)
-    return PublishPlan(items, problems)
+    return PublishPlan(items, problems, plan_translations(session, catalog))
 
 
 def _record_version(session: Session, sop: Sop, item: PublishItem, now: datetime, by: str) -> PublishedVersion:
@@ -268,6 +275,8 @@ def publish(
         elif item.opens_requirement:
             _close_open(session, sop.id, now, "superseded")
             open_requirement(session, version, item.due_at, now)
+    # After the versions: a translation's lag is measured from its source's publish.
+    record_translations(session, catalog, plan.translations, now=now, by=by)
     if quiz_banks is not None and plan.changes:
         record_gate_decisions(session, quiz_banks, now=now, final=False)
     sync_assignments(session, now=now, onboarding_days=onboarding_days)

@@ -26,6 +26,7 @@ from kb_app.catalog.schema import (
     parse_version,
 )
 from kb_app.catalog.sections import Section, split_sections, text_for_tier
+from kb_app.catalog.translations import Translation, is_translation_file, load_translation
 from kb_app.problems import InputError, Problem
 
 SKIPPED_FILES = {"README.md"}
@@ -245,6 +246,9 @@ class Catalog:
     facts: FactBook = field(default_factory=FactBook)
     problems: list[Problem] = field(default_factory=list)
     duplicates: list[Sop] = field(default_factory=list)
+    # (sop_id, language) -> translation; a second file for the same pair goes to `translation_duplicates`.
+    translations: dict[tuple[str, str], Translation] = field(default_factory=dict)
+    translation_duplicates: list[Translation] = field(default_factory=list)
 
     def __iter__(self):
         return iter(sorted(self.sops.values(), key=lambda s: s.id))
@@ -258,6 +262,13 @@ class Catalog:
     def for_tier(self, tier: str) -> list[Sop]:
         return [sop for sop in self if sop.visible_to(tier)]
 
+    def translation(self, sop_id: str, language: str) -> Translation | None:
+        return self.translations.get((sop_id, language))
+
+    def translation_languages(self) -> list[str]:
+        """Every language at least one translation is written in, sorted."""
+        return sorted({language for _, language in self.translations})
+
     def by_path(self) -> dict[str, Sop]:
         return {sop.path: sop for sop in self.sops.values()}
 
@@ -270,7 +281,15 @@ class Catalog:
 
 
 def sop_files(sop_dir: Path) -> list[Path]:
-    return sorted(p for p in sop_dir.rglob("*.md") if p.name not in SKIPPED_FILES and p.is_file())
+    return sorted(
+        p
+        for p in sop_dir.rglob("*.md")
+        if p.name not in SKIPPED_FILES and not is_translation_file(p.name) and p.is_file()
+    )
+
+
+def translation_files(sop_dir: Path) -> list[Path]:
+    return sorted(p for p in sop_dir.rglob("*.md") if is_translation_file(p.name) and p.is_file())
 
 
 def display_path(file: Path, sop_dir: Path) -> str:
@@ -316,4 +335,29 @@ def load_catalog(sop_dir: Path | str) -> Catalog:
     )
     catalog.problems.extend(problems)
     apply_facts(list(catalog.sops.values()) + catalog.duplicates, catalog.facts)
+    _load_translations(catalog, sop_dir)
     return catalog
+
+
+def _load_translations(catalog: Catalog, sop_dir: Path) -> None:
+    for file in translation_files(sop_dir):
+        path = display_path(file, sop_dir)
+        try:
+            translation = load_translation(file, path)
+        except InputError as error:
+            catalog.problems.extend(error.problems)
+            continue
+        translation.rel_path = file.relative_to(sop_dir).as_posix()
+        key = (translation.sop_id, translation.language)
+        if key in catalog.translations:
+            first = catalog.translations[key]
+            catalog.translation_duplicates.append(translation)
+            catalog.problems.append(
+                Problem.error(
+                    path,
+                    translation.line_of("language"),
+                    f"second {translation.language} translation of {translation.sop_id}: already translated by {first.path}",
+                )
+            )
+            continue
+        catalog.translations[key] = translation

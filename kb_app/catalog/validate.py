@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -11,22 +10,14 @@ from urllib.parse import unquote, urlsplit
 
 from kb_app.catalog import consistency
 from kb_app.catalog.gitrev import GitUnavailable, load_at_revision
+from kb_app.catalog.links import extract_links
 from kb_app.catalog.model import Catalog, Sop, load_catalog
 from kb_app.catalog.schema import Kind, Status, Visibility, parse_version
-from kb_app.catalog.sections import _code_mask, find_headings, find_tier_blocks
+from kb_app.catalog.sections import find_headings, find_tier_blocks
+from kb_app.catalog.translation_rules import validate_translations
 from kb_app.problems import Problem
 
 KIND_FOLDERS = {Kind.SOP: "procedures", Kind.ESCALATION: "escalations", Kind.BULLETIN: "bulletins"}
-_INLINE_LINK = re.compile(r"!?\[(?P<text>[^\]]*)\]\((?P<target><[^>]*>|[^)\s]+)(?:\s+\"[^\"]*\")?\)")
-_REFERENCE_LINK = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*(?P<target>\S+)")
-_INLINE_CODE = re.compile(r"`[^`]*`")
-
-
-@dataclass
-class Link:
-    line: int  # file line
-    target: str
-    in_t2_block: bool
 
 
 @dataclass
@@ -45,25 +36,6 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         return not self.errors
-
-
-def extract_links(sop: Sop) -> list[Link]:
-    lines = sop.body.splitlines()
-    in_code = _code_mask(lines)
-    blocks, _ = find_tier_blocks(sop.body)
-    t2_lines = {n for b in blocks if "T1" not in b.tiers for n in range(b.start, b.end + 1)}
-    links = []
-    for number, line in enumerate(lines, start=1):
-        if in_code[number - 1]:
-            continue
-        stripped = _INLINE_CODE.sub("", line)
-        targets = [m.group("target").strip("<>") for m in _INLINE_LINK.finditer(stripped)]
-        reference = _REFERENCE_LINK.match(stripped)
-        if reference:
-            targets.append(reference.group("target").strip("<>"))
-        for target in targets:
-            links.append(Link(number + sop.body_start_line - 1, target, number in t2_lines))
-    return links
 
 
 def _check_kind_rules(sop: Sop) -> list[Problem]:
@@ -366,6 +338,7 @@ def validate_catalog(catalog: Catalog, *, against: str | None = "HEAD", today: d
                     f"stale: review_by {sop.review_by} has passed; review the SOP and move the date",
                 )
             )
+    report.problems.extend(validate_translations(catalog))
     if against:
         report.problems.extend(_check_against_git(catalog, against))
     report.problems.sort()

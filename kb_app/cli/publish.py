@@ -87,7 +87,14 @@ def publish_command(
         if item.quiz_gates:
             line += f"  counts after quiz {', '.join(item.quiz_gates)}"
         click.echo(line)
-    click.echo(f"{verb} {len(plan.changes)} versions; {len(plan.items) - len(plan.changes)} unchanged")
+    for translation in plan.translations:
+        click.echo(
+            f"{translation.sop_id:<28} {translation.language:<8} translation of v{translation.source_version} ({translation.action})"
+        )
+    click.echo(
+        f"{verb} {len(plan.changes)} versions and {len(plan.translations)} translations; "
+        f"{len(plan.items) - len(plan.changes)} unchanged"
+    )
     for note in notes:
         click.echo(note, err=True)
 

@@ -13,12 +13,14 @@ from kb_app.models.acks import (
     Requirement,
     RequirementTarget,
 )
+from kb_app.models.translations import PublishedTranslation
 from kb_app.models import quizzes as _quizzes  # noqa: F401  (registers the quiz tables)
 from kb_app.models.search_log import SearchClick, SearchQuery  # noqa: F401  (search analytics)
 
 __all__ = [
     "Acknowledgement",
     "Assignment",
+    "PublishedTranslation",
     "PublishedVersion",
     "ReminderLog",
     "Requirement",

@@ -161,6 +161,10 @@ class Acknowledgement(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     acknowledged_at: Mapped[datetime] = mapped_column(default=utcnow)
     channel: Mapped[str] = mapped_column(String(8), default="web")
+    # The language of the text read (the source language unless a translation was read) and,
+    # for a translation, which published translation: `content_hash` is the hash of that text.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    translation_id: Mapped[int | None] = mapped_column(ForeignKey("published_translations.id"))
 
     version: Mapped[PublishedVersion] = relationship(lazy="joined")
 

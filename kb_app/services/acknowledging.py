@@ -35,9 +35,12 @@ def acknowledge_change(
     version: str | None,
     now: datetime,
     channel: str,
+    language: str | None = None,
 ) -> core.AckResult:
     decide_gates(session, banks, now=now, counting=True)
-    return core.acknowledge(session, agent, sop_id, content_hash, version=version, now=now, channel=channel)
+    return core.acknowledge(
+        session, agent, sop_id, content_hash, version=version, now=now, channel=channel, language=language
+    )
 
 
 def reading_list(session: Session, agent: Agent, banks: LoadedBanks, *, now: datetime) -> list[core.ReadingItem]:
@@ -50,6 +53,8 @@ def banner(session: Session, agent: Agent, sop_id: str, banks: LoadedBanks, *, n
     return core.banner_for(session, agent, sop_id, now=now)
 
 
-def what_changed(session: Session, agent: Agent, sop_id: str, banks: LoadedBanks, *, now: datetime) -> core.WhatChanged:
+def what_changed(
+    session: Session, agent: Agent, sop_id: str, banks: LoadedBanks, *, now: datetime, language: str | None = None
+) -> core.WhatChanged:
     decide_gates(session, banks, now=now, counting=False)
-    return core.what_changed(session, agent, sop_id)
+    return core.what_changed(session, agent, sop_id, language)

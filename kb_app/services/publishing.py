@@ -27,6 +27,10 @@ class ReleaseResult:
     def versions(self) -> list[str]:
         return [f"{item.sop_id} v{item.version}" for item in self.plan.changes]
 
+    @property
+    def translations(self) -> list[str]:
+        return [f"{t.sop_id} ({t.language}) of v{t.source_version}" for t in self.plan.translations]
+
 
 def preview_release(
     session: Session, catalog: Catalog, quiz_banks: LoadedBanks, *, now: datetime, due_days: int
@@ -62,12 +66,16 @@ def publish_release(
         session, catalog, now=now, by=by, due_days=due_days, onboarding_days=onboarding_days, quiz_banks=quiz_banks
     )
     result = ReleaseResult(plan)
-    if plan.changes:
+    if plan.has_changes:
         audit.record(
-            session, "sop.publish", actor=by, actor_user_id=actor_user_id, details={"versions": result.versions}
+            session,
+            "sop.publish",
+            actor=by,
+            actor_user_id=actor_user_id,
+            details={"versions": result.versions, "translations": result.translations},
         )
     session.commit()
-    if plan.changes and index_dir is not None:
+    if plan.has_changes and index_dir is not None:
         note = refresh_search(catalog, index_dir)
         if note:
             result.notes.append(note)

@@ -4,6 +4,7 @@ Layout of the site dir:
 
     <site-dir>/T1 -> .builds/T1-<stamp>     (symlink, replaced with one rename)
     <site-dir>/T2 -> .builds/T2-<stamp>
+    <site-dir>/T1.es -> .builds/T1.es-<stamp> (one per audience and translated language)
     <site-dir>/.builds/                      (finished builds; old ones removed after a swap)
 
 Every audience is built before any is swapped in, so T1 and T2 always come from the same
@@ -26,9 +27,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
+import material
+
 from kb_app.catalog import Catalog, load_catalog, validate_catalog
+from kb_app.catalog.languages import SOURCE_LANGUAGE, direction, language_name
 from kb_app.problems import Problem
-from kb_app.sites.staging import StagedSite, stage_site
+from kb_app.sites.staging import StagedSite, site_key, stage_site
 
 AUDIENCES = ("T1", "T2")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +41,7 @@ ASSETS_DIR = REPO_ROOT / "site_config" / "assets"
 BUILDS = ".builds"
 MANIFEST = "kb-site.json"
 TEXT_SUFFIXES = {".html", ".json", ".xml", ".txt"}
+THEME_LANGUAGES = Path(material.__file__).resolve().parent / "templates" / "partials" / "languages"
 
 
 class SiteBuildError(Exception):
@@ -57,9 +62,20 @@ class AudienceBuild:
     path: Path
     pages: int
     seconds: float
+    language: str = SOURCE_LANGUAGE
+
+    @property
+    def key(self) -> str:
+        return site_key(self.tier, self.language)
 
     def to_dict(self) -> dict:
-        return {"tier": self.tier, "path": str(self.path), "pages": self.pages, "seconds": round(self.seconds, 3)}
+        return {
+            "tier": self.tier,
+            "language": self.language,
+            "path": str(self.path),
+            "pages": self.pages,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 @dataclass
@@ -74,7 +90,8 @@ class BuildResult:
             "ok": True,
             "site_dir": str(self.site_dir),
             "diagrams": self.diagrams,
-            "audiences": {b.tier: b.to_dict() for b in self.builds},
+            "audiences": {b.tier: b.to_dict() for b in self.builds if b.language == SOURCE_LANGUAGE},
+            "sites": {b.key: b.to_dict() for b in self.builds},
             "warnings": [w.to_dict() for w in self.warnings],
         }
 
@@ -130,17 +147,23 @@ def _mkdocs_build(staged: StagedSite, out_dir: Path, config_file: Path, catalog:
             site_dir=str(out_dir),
             strict=True,
             nav=staged.nav,
-            site_name=f"Account Security KB · {staged.extra['audience_label']}",
+            site_name=f"Account Security KB · {staged.extra['audience_label']}"
+            + (f" · {language_name(staged.language)}" if staged.language != SOURCE_LANGUAGE else ""),
             # Only the 404 page, canonical links and the sitemap use it; page links stay relative.
             site_url=options["site_url"].replace("{audience}", staged.tier) if options.get("site_url") else None,
         )
         config.extra["kb"] = {**staged.extra, "search_url": options.get("search_url") or ""}
+        if staged.language != SOURCE_LANGUAGE:
+            # Material's own interface strings and the page direction follow the site's language.
+            if (THEME_LANGUAGES / f"{staged.language}.html").is_file():
+                config.theme["language"] = staged.language
+            config.theme["direction"] = direction(staged.language)
         build(config)
     except (MkDocsException, SystemExit) as error:
         problems = [_problem_from_mkdocs(m, catalog) for m in collect.messages]
         count = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
         detail = f"{count} (a broken link or anchor fails the build)" if problems else str(error)
-        raise SiteBuildError(f"{staged.tier} site failed to build: {detail}; no site was changed", problems) from None
+        raise SiteBuildError(f"{staged.key} site failed to build: {detail}; no site was changed", problems) from None
     finally:
         logger.removeHandler(collect)
         logger.propagate = propagate
@@ -156,23 +179,26 @@ def _check_no_tier2_material(staged: StagedSite, out_dir: Path) -> None:
         for marker in markers:
             if marker in text:
                 rel = file.relative_to(out_dir)
-                raise SiteBuildError(f"T1 site would leak Tier 2 material: {rel} contains {marker!r}")
+                raise SiteBuildError(f"{staged.key} site would leak Tier 2 material: {rel} contains {marker!r}")
 
 
 def _write_manifest(staged: StagedSite, out_dir: Path) -> None:
     """What the web app needs to tie a served page to the exact text an agent acknowledges."""
     manifest = {
         "audience": staged.tier,
+        "language": staged.language,
         "built_at": staged.extra["built_at"],
         "pages": [
             {
                 "id": s.id,
-                "title": s.title,
+                "title": staged.served[s.id].title,
                 "kind": s.kind.value,
                 "version": s.version,
                 "status": s.status.value,
                 "url": s.rel_path[: -len(".md")] + "/",
-                "content_hash": s.content_hash_for(staged.tier),
+                "content_hash": staged.served[s.id].content_hash,
+                "language": staged.served[s.id].language,
+                "translation_state": staged.served[s.id].state,
             }
             for s in staged.sops
         ],
@@ -222,9 +248,13 @@ def build_sites(
     now: datetime | None = None,
     site_url: str | None = None,
     search_url: str | None = None,
+    languages: Iterable[str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> BuildResult:
     """Validate the catalog, build each audience's site, swap them all in. Raises SiteBuildError.
+
+    Besides the source-language site, each audience gets one site per language in `languages`
+    (default: every language the catalog has a translation in).
 
     `site_url` (may contain `{audience}`) is where the site is served, for the 404 page.
     `search_url`, when set, sends the search box's queries to that server search page.
@@ -241,36 +271,46 @@ def build_sites(
     progress(f"validated {len(catalog)} SOPs in {sop_dir}: {len(report.warnings)} warnings")
 
     options = {"site_url": site_url, "search_url": search_url}
+    site_languages = sorted(set(catalog.translation_languages() if languages is None else languages))
+    sites = [(tier, language) for tier in audiences for language in [SOURCE_LANGUAGE, *site_languages]]
     (site_dir / BUILDS).mkdir(parents=True, exist_ok=True)
     result = BuildResult(site_dir, diagrams=mermaid_js is not None, warnings=report.warnings)
     with _build_lock(site_dir):
         finished: list[tuple[str, Path]] = []
         try:
-            for tier in audiences:
+            for tier, language in sites:
+                key = site_key(tier, language)
                 started = time.perf_counter()
-                out_dir = Path(tempfile.mkdtemp(prefix=f"{tier}-{now:%Y%m%dT%H%M%S}-", dir=site_dir / BUILDS))
-                finished.append((tier, out_dir))
-                with tempfile.TemporaryDirectory(prefix=f"kb-site-docs-{tier}-") as docs:
+                out_dir = Path(tempfile.mkdtemp(prefix=f"{key}-{now:%Y%m%dT%H%M%S}-", dir=site_dir / BUILDS))
+                finished.append((key, out_dir))
+                with tempfile.TemporaryDirectory(prefix=f"kb-site-docs-{key}-") as docs:
                     try:
                         staged = stage_site(
-                            catalog, tier, Path(docs), now=now, assets_dir=assets_dir, mermaid_js=mermaid_js
+                            catalog,
+                            tier,
+                            Path(docs),
+                            now=now,
+                            assets_dir=assets_dir,
+                            mermaid_js=mermaid_js,
+                            language=language,
+                            site_languages=site_languages,
                         )
                     except ValueError as error:
                         raise SiteBuildError(str(error)) from None
-                    progress(f"building {tier} site: {len(staged.pages)} pages ...")
+                    progress(f"building {key} site: {len(staged.pages)} pages ...")
                     _mkdocs_build(staged, out_dir, config_file, catalog, options)
                 if tier == "T1":
                     _check_no_tier2_material(staged, out_dir)
                 _write_manifest(staged, out_dir)
                 out_dir.chmod(0o755)  # mkdtemp makes it owner-only; a web server user must read it
                 result.builds.append(
-                    AudienceBuild(tier, site_dir / tier, len(staged.pages), time.perf_counter() - started)
+                    AudienceBuild(tier, site_dir / key, len(staged.pages), time.perf_counter() - started, language)
                 )
         except BaseException:
             for _, out_dir in finished:
                 shutil.rmtree(out_dir, ignore_errors=True)
             raise
-        for tier, out_dir in finished:
-            _swap_in(site_dir, tier, out_dir)
-            progress(f"{tier} site ready: {site_dir / tier}")
+        for key, out_dir in finished:
+            _swap_in(site_dir, key, out_dir)
+            progress(f"{key} site ready: {site_dir / key}")
     return result

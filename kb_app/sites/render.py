@@ -17,6 +17,8 @@ import yaml
 
 from kb_app.catalog import Kind, Sop, Status, Visibility, parse_duration
 from kb_app.catalog.facts import duration_words
+from kb_app.catalog.languages import SOURCE_LANGUAGE
+from kb_app.sites.translated import ServedPage, notice, served_page
 
 TIER_LABELS = {"T1": "Tier 1", "T2": "Tier 2"}
 KIND_LABELS = {Kind.SOP: "Procedure", Kind.ESCALATION: "Escalation path", Kind.BULLETIN: "Bulletin"}
@@ -320,25 +322,33 @@ def changelog_section(sop: Sop) -> str:
 # --- the whole page ----------------------------------------------------------------------------
 
 
-def page_front_matter(sop: Sop, ctx: PageContext) -> dict:
+def page_front_matter(sop: Sop, ctx: PageContext, served: ServedPage | None = None) -> dict:
+    served = served or served_page(sop, None, ctx.tier, SOURCE_LANGUAGE, ctx.today)
     return {
-        "title": sop.title,
+        "title": served.title,
         "tags": list(sop.tags),
         "kb_id": sop.id,
         "kb_version": sop.version,
         "kb_status": sop.status.value,
-        "kb_content_hash": sop.content_hash_for(ctx.tier),
+        "kb_content_hash": served.content_hash,
+        # The language of the text served and how its translation stands (the web app records both).
+        "kb_language": served.language,
+        "kb_translation_state": served.state,
         "kb_diagram": bool(sop.steps) and ctx.diagrams,
     }
 
 
-def sop_page(sop: Sop, ctx: PageContext) -> str:
-    """The staged Markdown of one SOP as readers of `ctx.tier` see it."""
-    front = yaml.safe_dump(page_front_matter(sop, ctx), sort_keys=False, allow_unicode=True)
+def sop_page(sop: Sop, ctx: PageContext, served: ServedPage | None = None) -> str:
+    """The staged Markdown of one SOP as readers of `ctx.tier` see it, in the served language."""
+    served = served or served_page(sop, None, ctx.tier, SOURCE_LANGUAGE, ctx.today)
+    front = yaml.safe_dump(page_front_matter(sop, ctx, served), sort_keys=False, allow_unicode=True)
     parts = [f"---\n{front}---\n", metadata_card(sop, ctx)]
+    note = notice(served)
+    if note:
+        parts.append(note)
     if sop.steps:
         parts.append(escalation_section(sop, ctx))
-    body = sop.text_for(ctx.tier).strip("\n")
+    body = served.body.strip("\n")
     parts.append(body)
     references = references_section(sop)
     if references:

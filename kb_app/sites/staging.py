@@ -14,9 +14,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from kb_app.catalog import Catalog, Kind, Sop
+from kb_app.catalog.languages import SOURCE_LANGUAGE, language_name
 from kb_app.catalog.validate import extract_links
 from kb_app.sites import indexes
 from kb_app.sites.render import TIER_LABELS, PageContext, duration_text, sop_page
+from kb_app.sites.translated import ServedPage, note_text, served_page
 
 ASSETS_DIR = "assets/kb"  # site_config/assets is copied here
 MERMAID_PATH = "assets/vendor/mermaid/mermaid.min.js"
@@ -25,19 +27,39 @@ MERMAID_PATH = "assets/vendor/mermaid/mermaid.min.js"
 @dataclass
 class StagedSite:
     tier: str
+    language: str
     docs_dir: Path
     sops: list[Sop]
     pages: list[str]  # docs paths of every Markdown page
     nav: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    served: dict[str, ServedPage] = field(default_factory=dict)  # sop id -> what its page shows
+
+    @property
+    def key(self) -> str:
+        return site_key(self.tier, self.language)
 
 
-def _nav(sops: list[Sop], ctx: indexes.IndexContext) -> list:
+def site_key(tier: str, language: str) -> str:
+    """The folder of one audience's site in one language: `T1` (source language), `T1.es`."""
+    return tier if language == SOURCE_LANGUAGE else f"{tier}.{language}"
+
+
+def language_site(site_dir: Path, tier: str, language: str) -> Path:
+    """The built site a reader of `tier` in `language` is served; the source-language site when
+    that language has none (no translation yet)."""
+    translated = site_dir / site_key(tier, language)
+    if language != SOURCE_LANGUAGE and (translated / "index.html").is_file():
+        return translated
+    return site_dir / tier
+
+
+def _nav(sops: list[Sop], ctx: indexes.IndexContext, titles: dict[str, str]) -> list:
     nav: list = [{"Home": indexes.HOME}]
     for kind in (Kind.BULLETIN, Kind.SOP, Kind.ESCALATION):
         pages = ctx.of_kind(kind)
         if pages:
-            nav.append({indexes.SECTION_TITLES[kind]: [{s.title: s.rel_path} for s in pages]})
+            nav.append({indexes.SECTION_TITLES[kind]: [{titles.get(s.id, s.title): s.rel_path} for s in pages]})
     nav.append(
         {
             "Browse": [
@@ -79,9 +101,15 @@ def stage_site(
     now: datetime,
     assets_dir: Path,
     mermaid_js: Path | None,
+    language: str = SOURCE_LANGUAGE,
+    site_languages: list[str] | None = None,
 ) -> StagedSite:
-    """Write the docs dir of `tier` and return what the MkDocs config needs to know about it."""
+    """Write the docs dir of `tier` in `language` and return what the MkDocs config needs to know.
+
+    `site_languages` are the languages built for this tier (for the language switcher).
+    """
     sops = catalog.for_tier(tier)
+    served = {s.id: served_page(s, catalog.translation(s.id, language), tier, language, now.date()) for s in sops}
     ctx = PageContext(tier=tier, now=now, diagrams=mermaid_js is not None, visible={s.id: s for s in sops})
     index_ctx = indexes.IndexContext(tier=tier, now=now, sops=sops)
     generated = indexes.index_pages(index_ctx)
@@ -95,7 +123,7 @@ def stage_site(
             )
         target = docs_dir / sop.rel_path
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(sop_page(sop, ctx), encoding="utf-8")
+        target.write_text(sop_page(sop, ctx, served[sop.id]), encoding="utf-8")
         pages.append(sop.rel_path)
     for name, text in generated.items():
         (docs_dir / name).write_text(text, encoding="utf-8")
@@ -130,5 +158,21 @@ def stage_site(
         "mermaid_js": MERMAID_PATH if mermaid_js is not None else "",
         "t2_only_markers": _t2_only_markers(catalog) if tier == "T1" else [],
         "banner_endpoint": "/api/v1/me/banner",
+        "language": language,
+        "languages": [
+            {"code": code, "name": language_name(code), "current": code == language}
+            for code in [SOURCE_LANGUAGE, *(site_languages or [])]
+        ],
+        "switch_label": note_text(language, "switch"),
     }
-    return StagedSite(tier=tier, docs_dir=docs_dir, sops=sops, pages=pages, nav=_nav(sops, index_ctx), extra=extra)
+    titles = {sop_id: page.title for sop_id, page in served.items()}
+    return StagedSite(
+        tier=tier,
+        language=language,
+        docs_dir=docs_dir,
+        sops=sops,
+        pages=pages,
+        nav=_nav(sops, index_ctx, titles),
+        extra=extra,
+        served=served,
+    )

@@ -19,6 +19,7 @@ from kb_app import audit, users
 from kb_app.acks import acknowledge as acks
 from kb_app.acks import coverage as reports
 from kb_app.catalog import load_catalog, validate_catalog
+from kb_app.catalog.languages import direction, language_name
 from kb_app.catalog.sections import MARKDOWN_EXTENSION_CONFIGS, MARKDOWN_EXTENSIONS
 from kb_app.exports import spreadsheet_safe
 from kb_app.models import Requirement
@@ -29,6 +30,7 @@ from kb_app.web.api import bp as api_bp
 from kb_app.web.context import banks, get_session, roles_required, settings, signed_in_user
 from kb_app.web.downloads import csv_download
 from kb_app.web.errors import ApiError
+from kb_app.web.sites import reading_language
 
 bp = Blueprint("acks", __name__)
 COVERAGE_ROLES = ("partner_manager", "trainer", "admin")
@@ -39,6 +41,7 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_TRANSLATED_FILE = re.compile(r"\.[a-z]{2}\.md$")
 _MD_LINK = re.compile(r"\]\((?P<target>[^)\s:#]+\.md)(?P<anchor>#[^)\s]*)?\)")
 
 
@@ -48,7 +51,8 @@ def render_markdown(text: str, sop_path: str) -> Markup:
     here = posixpath.dirname(sop_path)
 
     def to_site(match: re.Match) -> str:
-        target = posixpath.normpath(posixpath.join(here, match.group("target")))
+        # A translation's `x.es.md` is the page `x` of the reader's (language) site.
+        target = posixpath.normpath(posixpath.join(here, _TRANSLATED_FILE.sub(".md", match.group("target"))))
         return f"]({site_url(target, (match.group('anchor') or '').lstrip('#'))})"
 
     text = _MD_LINK.sub(to_site, text)
@@ -84,7 +88,9 @@ def read(sop_id: str):
     agent = _agent_or_404(signed_in_user())
     session = get_session()
     try:
-        change = acknowledging.what_changed(session, agent, sop_id, banks(), now=_now())
+        change = acknowledging.what_changed(
+            session, agent, sop_id, banks(), now=_now(), language=reading_language(signed_in_user())
+        )
     except acks.AckError:
         abort(404)
     banner = acknowledging.banner(session, agent, sop_id, banks(), now=_now())
@@ -95,6 +101,8 @@ def read(sop_id: str):
         full_text=render_markdown(change.text, change.current.path) if change.diff is None else None,
         site_url=site_url(change.current.path),
         site_url_for=site_url,
+        language_label=language_name(change.reading_language),
+        text_direction=direction(change.language),
     )
 
 
@@ -113,6 +121,7 @@ def acknowledge(sop_id: str):
             version=request.form.get("version") or None,
             now=_now(),
             channel="web",
+            language=request.form.get("language") or None,
         )
     except acks.AckError as error:
         session.rollback()
@@ -361,7 +370,9 @@ def api_reading_list():
 def api_changes(sop_id: str):
     agent = _api_agent()
     try:
-        change = acknowledging.what_changed(get_session(), agent, sop_id, banks(), now=_now())
+        change = acknowledging.what_changed(
+            get_session(), agent, sop_id, banks(), now=_now(), language=request.args.get("language") or None
+        )
     except acks.AckError as error:
         raise ApiError(error.status, error.code, error.message) from None
     return {
@@ -372,6 +383,8 @@ def api_changes(sop_id: str):
         "acknowledged_at": change.acknowledged.acknowledged_at.isoformat() if change.acknowledged else None,
         "sections": change.diff.to_dict()["sections"] if change.diff else None,
         "text": change.text if change.diff is None else None,
+        "language": change.language,
+        "translation_state": change.translation_state.value if change.translation_state else None,
     }
 
 
@@ -382,18 +395,22 @@ def api_acknowledge():
     if not isinstance(payload, dict):
         raise ApiError(400, "bad_request", "Send a JSON object with sop_id, content_hash and optionally version.")
     sop_id, content_hash, version = payload.get("sop_id"), payload.get("content_hash"), payload.get("version")
+    language = payload.get("language")
     if (
         not isinstance(sop_id, str)
         or not isinstance(content_hash, str)
         or (version is not None and not isinstance(version, str))
+        or (language is not None and not (isinstance(language, str) and len(language) <= 8))
     ):
-        raise ApiError(400, "bad_request", "sop_id and content_hash must be strings (version too, when given).")
+        raise ApiError(
+            400, "bad_request", "sop_id and content_hash must be strings (version and language too, when given)."
+        )
     if len(sop_id) > 64 or len(content_hash) > 128:
         raise ApiError(400, "bad_request", "sop_id or content_hash is too long.")
     session = get_session()
     try:
         result = acknowledging.acknowledge_change(
-            session, agent, sop_id, content_hash, banks(), version=version, now=_now(), channel="api"
+            session, agent, sop_id, content_hash, banks(), version=version, now=_now(), channel="api", language=language
         )
     except acks.AckError as error:
         session.rollback()
@@ -406,6 +423,7 @@ def api_acknowledge():
         "content_hash": ack.content_hash,
         "acknowledged_at": ack.acknowledged_at.isoformat(),
         "channel": ack.channel,
+        "language": ack.language,
         "created": result.created,
     }
     return body, 201 if result.created else 200

@@ -28,7 +28,15 @@ PATHS = {
             "description": "Sections with added/removed lines, or the full text when the agent never acknowledged it. "
             "`content_hash` is what POST /acknowledgements must send.",
             "operationId": "getSopChanges",
-            "parameters": [{"name": "sop_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "parameters": [
+                {"name": "sop_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                {
+                    "name": "language",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "Read in this language (default: the agent's roster language)",
+                },
+            ],
             "responses": {"200": _json("SopChanges", "Changes"), "401": _ERROR, "403": _ERROR, "404": _ERROR},
         }
     },
@@ -169,6 +177,15 @@ SCHEMAS = {
                 },
             },
             "text": {"type": ["string", "null"], "description": "Full text when the agent never acknowledged this SOP"},
+            "language": {
+                "type": "string",
+                "description": "Language of the text (ISO 639-1); send it back when acknowledging",
+            },
+            "translation_state": {
+                "type": ["string", "null"],
+                "enum": ["current", "minor-behind", "stale", "missing", None],
+                "description": "How the agent's language's translation stands; stale or missing means the source text is served",
+            },
         },
     },
     "AcknowledgementRequest": {
@@ -178,6 +195,12 @@ SCHEMAS = {
             "sop_id": {"type": "string", "maxLength": 64},
             "content_hash": {"type": "string", "maxLength": 128},
             "version": {"type": "string", "description": "Optional: refuse if this is not the current version"},
+            "language": {
+                "type": "string",
+                "maxLength": 8,
+                "description": "Language of the text read (from GET /sops/{sop_id}/changes); 409 `translation_stale` "
+                "when that text is a translation missing the current major change",
+            },
         },
     },
     "Acknowledgement": {
@@ -188,6 +211,7 @@ SCHEMAS = {
             "content_hash": {"type": "string"},
             "acknowledged_at": {"type": "string", "format": "date-time"},
             "channel": {"type": "string", "enum": ["web", "api", "cli"]},
+            "language": {"type": "string", "description": "Language of the text acknowledged"},
             "created": {"type": "boolean"},
         },
     },

@@ -12,11 +12,13 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file
+from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, session
 from flask_login import login_required
 from werkzeug.security import safe_join
 
 from kb_app import users
+from kb_app.catalog.languages import is_iso639_1
+from kb_app.sites.staging import language_site
 from kb_app.web.context import signed_in_user
 
 bp = Blueprint("sites", __name__)
@@ -35,8 +37,16 @@ _SCRIPT_TYPE = re.compile(rb"""\btype\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)
 _JS_TYPES = {b"", b"text/javascript", b"application/javascript", b"module"}
 
 
+LANGUAGE_CHOICE = "kb_lang"  # session key of the language picked with the switcher
+
+
+def reading_language(user) -> str:
+    """The language a reader is served: their pick in the switcher, else their roster language."""
+    return users.reading_language(user, session.get(LANGUAGE_CHOICE))
+
+
 def site_root(user) -> Path:
-    return Path(current_app.config["SITE_DIR"]) / users.audience_of(user)
+    return language_site(Path(current_app.config["SITE_DIR"]), users.audience_of(user), reading_language(user))
 
 
 @bp.get("/sop")
@@ -50,6 +60,12 @@ def sop_root_redirect():
 @login_required
 def sop(path: str):
     user = signed_in_user()
+    if LANGUAGE_CHOICE in request.args:
+        # The switcher's `?kb_lang=xx`: remember the pick, then serve the same page without it.
+        choice = request.args.get(LANGUAGE_CHOICE, "")
+        if is_iso639_1(choice):
+            session[LANGUAGE_CHOICE] = choice
+        return redirect(request.path, code=303)
     root = site_root(user)
     if not (root / "index.html").is_file():
         return render_template("errors/site_missing.html", audience=users.audience_of(user)), 503
