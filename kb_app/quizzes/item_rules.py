@@ -118,7 +118,7 @@ def check_numerical(question: Numerical, loc: Loc, error) -> None:
                 f"answer {position + 1} of `{question.id}`: tolerance {answer.tolerance:g} is below zero "
                 "(it is how far from `value` an answer may be)",
             )
-        _check_credit(answer.credit, (*here, "credit"), f"answer {position + 1} of `{question.id}`", error)
+        _check_credit(answer.credit, answer.feedback, (*here, "credit"), f"answer {position + 1} of `{question.id}`", error)
         full = full or answer.credit == 100
     if not full:
         error(answers_loc, f"numerical question `{question.id}`: no answer earns full credit (100)")
@@ -128,7 +128,9 @@ def check_short_answer_credit(question: ShortAnswer, loc: Loc, error) -> None:
     full = False
     for position, entry in enumerate(question.accepted):
         if isinstance(entry, AcceptedAnswer):
-            _check_credit(entry.credit, (*loc, "accepted", position, "credit"), f"accepted answer {entry.text!r}", error)
+            _check_credit(
+                entry.credit, entry.feedback, (*loc, "accepted", position, "credit"), f"accepted answer {entry.text!r}", error
+            )
             full = full or entry.credit == 100
         else:
             full = True
@@ -136,8 +138,12 @@ def check_short_answer_credit(question: ShortAnswer, loc: Loc, error) -> None:
         error((*loc, "accepted"), f"short answer `{question.id}`: no accepted answer earns full credit (100)")
 
 
-def _check_credit(credit: float, loc: Loc, what: str, error) -> None:
+def _check_credit(credit: float, feedback: str | None, loc: Loc, what: str, error) -> None:
+    """Credit is 0..100 percent; a 0 % answer is a known wrong answer and only makes sense with
+    the feedback it exists for."""
     if not math.isfinite(credit) or credit > 100:
         error(loc, f"{what}: credit {credit:g}% is above 100% (credit is the percent of the points it earns)")
-    elif credit <= 0:
-        error(loc, f"{what}: credit {credit:g}% must be above 0% (leave a wrong answer out instead)")
+    elif credit < 0:
+        error(loc, f"{what}: credit {credit:g}% is below 0%")
+    elif credit == 0 and not feedback:
+        error(loc, f"{what}: a 0% answer needs `feedback` (it exists to tell the agent why it is wrong)")
