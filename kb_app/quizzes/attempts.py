@@ -29,9 +29,19 @@ from kb_app.models.quizzes import QuizAnswer, QuizAnswerChoice, QuizAttempt, Qui
 from kb_app.quizzes.bank import bank_hash
 from kb_app.quizzes.certification import record_certification
 from kb_app.quizzes.draw import Attempt, draw_attempt, taker_view
-from kb_app.quizzes.grading import GradeResult, SubmissionError, grade, review_view, short_answer_key
+from kb_app.quizzes.grading import GradeResult, SubmissionError, grade, parse_number, review_view, short_answer_key
 from kb_app.quizzes.library import bank_from_data
-from kb_app.quizzes.schema import Bank, MultipleResponse, Ordering, ShortAnswer, SingleChoice, TrueFalse, bank_to_data
+from kb_app.quizzes.schema import (
+    Bank,
+    Matching,
+    MultipleResponse,
+    Numerical,
+    Ordering,
+    ShortAnswer,
+    SingleChoice,
+    TrueFalse,
+    bank_to_data,
+)
 
 GRACE = timedelta(seconds=30)  # a submit sent just before the deadline still counts
 PUBLIC_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -374,7 +384,25 @@ def chosen_values(question, drawn_question, answer) -> list[str]:
     if isinstance(question, ShortAnswer):
         value = short_answer_key(answer, question.unicode_normalize)[:MAX_CHOICE_LENGTH]
         return [value] if value else []
+    if isinstance(question, Matching):
+        return matching_choice_values(question, drawn_question, answer)
+    if isinstance(question, Numerical):
+        return [number_choice_value(parse_number(answer))]
     return []
+
+
+def matching_choice_values(question: Matching, drawn_question, answer) -> list[str]:
+    """One value per answered prompt: `<pair index>=<choice index>` in bank terms, so item
+    analysis can count each pair (`0=2`: the first pair's prompt matched with the third answer)."""
+    prompts = drawn_question.prompt_map()
+    choices = drawn_question.choice_map()
+    return sorted(f"{prompts[p]}={choices[c]}" for p, c in answer.items() if c is not None)
+
+
+def number_choice_value(number) -> str:
+    """A typed number as item analysis counts it: shortest decimal form (`4`, `4.5`, `-0.25`)."""
+    text = format(float(number), ".12g")
+    return text[:MAX_CHOICE_LENGTH]
 
 
 def result_view(session: Session, attempt: QuizAttempt) -> dict[str, Any]:
