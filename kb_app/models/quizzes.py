@@ -175,7 +175,7 @@ class UpdateGateDecision(Base):
 
 class UpdateGate(Base):
     """An update bank (id and the hash seen when recorded) that gates one version's acknowledgement
-    for the tiers that may take it."""
+    for the tier it is written for."""
 
     __tablename__ = "update_gates"
     __table_args__ = (

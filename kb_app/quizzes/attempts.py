@@ -57,11 +57,10 @@ class AttemptError(Exception):
 
 
 def may_take(bank: Bank | QuizBankSnapshot, tier: str) -> bool:
-    """Certification banks are for their own tier only. Tier 2 reads everything Tier 1 reads, so
-    a Tier 2 agent may also take a Tier 1 update quiz (it gates their acknowledgement too)."""
-    if bank.tier == tier:
-        return True
-    return bank.kind == "update" and bank.tier == "T1" and tier == "T2"
+    """A bank is for the tier it is written for, and only for it: a Tier 2 agent neither takes a
+    Tier 1 certification nor is asked to pass a Tier 1 update quiz (their update bank, if the
+    change needs one, is a Tier 2 bank)."""
+    return bank.tier == tier
 
 
 # --- snapshots ---------------------------------------------------------------------------------
