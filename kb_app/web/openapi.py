@@ -296,7 +296,15 @@ SCHEMAS: dict[str, Any] = {
                         "number": {"type": "integer"},
                         "type": {
                             "type": "string",
-                            "enum": ["single", "multiple", "true_false", "ordering", "short_answer"],
+                            "enum": [
+                                "single",
+                                "multiple",
+                                "true_false",
+                                "ordering",
+                                "short_answer",
+                                "matching",
+                                "numerical",
+                            ],
                         },
                         "points": {"type": "integer"},
                         "stem": {"type": "string"},
@@ -314,6 +322,23 @@ SCHEMAS: dict[str, Any] = {
                                 "properties": {"id": {"type": "string"}, "text": {"type": "string"}},
                             },
                         },
+                        "prompts": {
+                            "description": "matching: the items to match, numbered 1, 2 ... (answer keys)",
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"id": {"type": "string"}, "text": {"type": "string"}},
+                            },
+                        },
+                        "choices": {
+                            "description": "matching: the answers to pick from, a, b ... (answer values)",
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"id": {"type": "string"}, "text": {"type": "string"}},
+                            },
+                        },
+                        "unit": {"type": ["string", "null"], "description": "numerical: the unit of the answer"},
                         "max_length": {"type": "integer"},
                         "answer_shape": {"type": "string"},
                     },
