@@ -241,9 +241,7 @@ class TestComprehensionCheckedAcknowledgement:
     def test_a_later_edit_of_the_bank_files_does_not_change_who_counts(self, session, make_agent_user, gated, tmp_path):
         # The gating bank is deleted from disk after the decision: the gate stands.
         (tmp_path / "quizzes" / "update-ato-1-0.yml").unlink()
-        assert (
-            gates.record_gate_decisions(session, load_directory(tmp_path / "quizzes"), now=T0, final=True) == 0
-        )
+        assert gates.record_gate_decisions(session, load_directory(tmp_path / "quizzes"), now=T0, final=True) == 0
         user = make_agent_user()
         acknowledge(session, user, T0 + timedelta(hours=1))
         assert assignment_of(session, user).acknowledged_at is None

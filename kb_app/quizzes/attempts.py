@@ -224,13 +224,11 @@ def check_policy(session: Session, agent_id: int, bank: Bank, *, now: datetime) 
     if state.available:
         return
     if state.reason == "remediation":
-        unless = (
-            f", or wait until {state.available_at:%Y-%m-%d %H:%M} UTC" if state.available_at is not None else ""
-        )
+        unless = f", or wait until {state.available_at:%Y-%m-%d %H:%M} UTC" if state.available_at is not None else ""
         raise AttemptError(
             "remediation_required",
             f"Read the sections you missed on your reading list first{unless}.",
-            429,
+            409,
             available_at=state.available_at.isoformat() if state.available_at else None,
             remediation_task_id=state.remediation_task_id,
         )

@@ -592,9 +592,7 @@ def _map_short_answer(item: GiftItem, data: dict, mapped: Mapped) -> None:
     for answer in item.answers:
         credit = 100.0 if answer.weight is None else answer.weight
         if credit < 0:
-            raise _Refused(
-                f"short answer {answer.text!r} earns {credit:g}%; bank answers earn 0..100%", answer.line
-            )
+            raise _Refused(f"short answer {answer.text!r} earns {credit:g}%; bank answers earn 0..100%", answer.line)
         if answer.text == "*":
             if credit > 0:
                 raise _Refused("a `*` wildcard short answer (accept anything) has no bank equivalent", answer.line)
@@ -635,7 +633,9 @@ def _map_numerical(item: GiftItem, data: dict, mapped: Mapped) -> None:
     for answer in item.answers:
         credit = 100.0 if answer.weight is None else answer.weight
         if credit < 0:
-            raise _Refused(f"numerical answer {answer.text!r} earns {credit:g}%; bank answers earn 0..100%", answer.line)
+            raise _Refused(
+                f"numerical answer {answer.text!r} earns {credit:g}%; bank answers earn 0..100%", answer.line
+            )
         spec = answer.text.strip()
         entry: dict[str, Any] = {}
         if spec in ("", "*"):
@@ -643,7 +643,10 @@ def _map_numerical(item: GiftItem, data: dict, mapped: Mapped) -> None:
             continue
         if ".." in spec[1:]:
             low, high = spec[0] + spec[1:].split("..", 1)[0], spec[1:].split("..", 1)[1]
-            entry["min"], entry["max"] = _number(low, answer.line, "range start"), _number(high, answer.line, "range end")
+            entry["min"], entry["max"] = (
+                _number(low, answer.line, "range start"),
+                _number(high, answer.line, "range end"),
+            )
         elif ":" in spec[1:]:
             value, tolerance = spec.split(":", 1)
             entry["value"] = _number(value, answer.line, "answer")
@@ -695,7 +698,9 @@ def _map_match(item: GiftItem, data: dict, mapped: Mapped) -> None:
     data["type"] = "matching"
     scoring = item.meta.get("scoring", ("partial", 0))
     if scoring[0] not in ("partial", "all_or_nothing"):
-        raise _Refused(f"`// scoring: {scoring[0]}` of a matching question is not partial or all_or_nothing", scoring[1])
+        raise _Refused(
+            f"`// scoring: {scoring[0]}` of a matching question is not partial or all_or_nothing", scoring[1]
+        )
     if scoring[0] != "partial":
         data["scoring"] = scoring[0]
     data["pairs"] = pairs

@@ -186,7 +186,9 @@ def _check_shape(question, drawn: DrawnQuestion, answer: Any) -> None:
 def _check_matching_shape(drawn: DrawnQuestion, answer: Any) -> None:
     key = drawn.key
     if not isinstance(answer, Mapping):
-        raise SubmissionError(f"{key}: expected an object mapping prompt ids to answer ids, got {type(answer).__name__}")
+        raise SubmissionError(
+            f"{key}: expected an object mapping prompt ids to answer ids, got {type(answer).__name__}"
+        )
     if len(answer) > len(drawn.prompt_labels):
         raise SubmissionError(f"{key}: {len(answer)} prompts answered but the question has {len(drawn.prompt_labels)}")
     for prompt, choice in answer.items():

@@ -105,11 +105,17 @@ def check_numerical(question: Numerical, loc: Loc, error) -> None:
             continue
         if answer.is_range:
             if answer.value is not None or answer.tolerance is not None:
-                error(here, f"answer {position + 1} of `{question.id}`: give either `value` (and `tolerance`) or `min` and `max`, not both")
+                error(
+                    here,
+                    f"answer {position + 1} of `{question.id}`: give either `value` (and `tolerance`) or `min` and `max`, not both",
+                )
             elif answer.min is None or answer.max is None:
                 error(here, f"answer {position + 1} of `{question.id}`: a range needs both `min` and `max`")
             elif answer.min > answer.max:
-                error((*here, "min"), f"answer {position + 1} of `{question.id}`: `min` {answer.min:g} is above `max` {answer.max:g}")
+                error(
+                    (*here, "min"),
+                    f"answer {position + 1} of `{question.id}`: `min` {answer.min:g} is above `max` {answer.max:g}",
+                )
         elif answer.value is None:
             error(here, f"answer {position + 1} of `{question.id}` needs `value` (a number) or `min` and `max`")
         if answer.tolerance is not None and answer.tolerance < 0:
@@ -118,7 +124,9 @@ def check_numerical(question: Numerical, loc: Loc, error) -> None:
                 f"answer {position + 1} of `{question.id}`: tolerance {answer.tolerance:g} is below zero "
                 "(it is how far from `value` an answer may be)",
             )
-        _check_credit(answer.credit, answer.feedback, (*here, "credit"), f"answer {position + 1} of `{question.id}`", error)
+        _check_credit(
+            answer.credit, answer.feedback, (*here, "credit"), f"answer {position + 1} of `{question.id}`", error
+        )
         full = full or answer.credit == 100
     if not full:
         error(answers_loc, f"numerical question `{question.id}`: no answer earns full credit (100)")
@@ -129,7 +137,11 @@ def check_short_answer_credit(question: ShortAnswer, loc: Loc, error) -> None:
     for position, entry in enumerate(question.accepted):
         if isinstance(entry, AcceptedAnswer):
             _check_credit(
-                entry.credit, entry.feedback, (*loc, "accepted", position, "credit"), f"accepted answer {entry.text!r}", error
+                entry.credit,
+                entry.feedback,
+                (*loc, "accepted", position, "credit"),
+                f"accepted answer {entry.text!r}",
+                error,
             )
             full = full or entry.credit == 100
         else:

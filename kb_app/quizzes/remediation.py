@@ -49,7 +49,9 @@ def missed_sources(bank, result) -> Counter:
     return missed
 
 
-def assign_after_attempt(session: Session, attempt: QuizAttempt, bank, result, *, now: datetime) -> RemediationTask | None:
+def assign_after_attempt(
+    session: Session, attempt: QuizAttempt, bank, result, *, now: datetime
+) -> RemediationTask | None:
     """Close the open task of this agent and bank with this attempt's outcome; after a fail, open
     a new task with the missed sections. Returns the new task, if any."""
     _close_open(session, attempt, passed=bool(result.passed), now=now)
@@ -106,6 +108,11 @@ def retry_gate(session: Session, attempt_id: int) -> RetryGate | None:
         )
     ).first()
     return None if row is None else RetryGate(row.id, row.read_at is not None)
+
+
+def task_for_attempt(session: Session, attempt_id: int) -> RemediationTask | None:
+    """The reading task a failed attempt assigned (open or closed), if any."""
+    return session.scalars(select(RemediationTask).where(RemediationTask.attempt_id == attempt_id)).first()
 
 
 def tasks_of(session: Session, agent: Agent, *, open_only: bool = True) -> list[RemediationTask]:

@@ -296,7 +296,10 @@ class NumericAnswer(_Strict):
 
     def bounds(self) -> tuple[float, float]:
         if self.is_range:
-            return (self.min if self.min is not None else float("-inf"), self.max if self.max is not None else float("inf"))
+            return (
+                self.min if self.min is not None else float("-inf"),
+                self.max if self.max is not None else float("inf"),
+            )
         tolerance = self.tolerance or 0.0
         value = self.value if self.value is not None else 0.0
         return (value - tolerance, value + tolerance)

@@ -150,7 +150,7 @@ SCHEMAS = {
                         "path": {"type": "string"},
                     },
                 },
-            }
+            },
         },
     },
     "SopChanges": {

@@ -21,7 +21,7 @@ from kb_app import audit
 from kb_app.acks import gates
 from kb_app.acks.publishing import latest_versions
 from kb_app.models.quizzes import QuizBankSnapshot
-from kb_app.quizzes import attempts, certification
+from kb_app.quizzes import attempts, certification, remediation
 from kb_app.quizzes import reports as quiz_reports
 from kb_app.quizzes.attempts import AttemptError
 from kb_app.quizzes.grading import SubmissionError, parse_number
@@ -189,7 +189,8 @@ def _result_page(attempt):
     view = attempts.result_view(session, attempt)
     for item in view["questions"]:
         item["url"] = section_url(paths, item["source"])
-    return render_template("quizzes/result.html", view=view, attempt=attempt)
+    task = remediation.task_for_attempt(session, attempt.id)
+    return render_template("quizzes/result.html", view=view, attempt=attempt, remediation_task=task)
 
 
 _ORDER_FIELD = re.compile(r"^(q\d{1,3})\.([a-z]|\d{1,2})$")
@@ -370,6 +371,7 @@ def analysis_page(bank_id: str):
             "discrimination": quiz_reports.LOW_DISCRIMINATION,
         },
         few=quiz_reports.FEW_ANSWERS,
+        remediation=remediation.outcomes(session, bank.id, vendor=flt.vendor),
     )
 
 

@@ -114,7 +114,19 @@ def who_page():
     )
 
 
-CSV_COLUMNS = ["employee_id", "name", "vendor", "site", "team", "bank_id", "kind", "since", "sections", "sections_read", "status"]
+CSV_COLUMNS = [
+    "employee_id",
+    "name",
+    "vendor",
+    "site",
+    "team",
+    "bank_id",
+    "kind",
+    "since",
+    "sections",
+    "sections_read",
+    "status",
+]
 
 
 @bp.get("/quizzes/remediation.csv")

@@ -52,7 +52,10 @@ MODELS = (RemediationTaskList, InRemediationList)
 
 
 def _json(name: str, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+    }
 
 
 def _schemas() -> dict:

@@ -263,7 +263,9 @@ def check_short_answer_credit_like_moodle(item: GiftItem, want: dict) -> None:
     """Partial credit survives the import; the 0 % `*` catch-all (any other answer) is dropped."""
     mapped = map_item(item)
     assert mapped.type == "short_answer", mapped.refusal
-    ours = [(a, 1.0) if isinstance(a, str) else (a["text"], a.get("credit", 100) / 100) for a in mapped.data["accepted"]]
+    ours = [
+        (a, 1.0) if isinstance(a, str) else (a["text"], a.get("credit", 100) / 100) for a in mapped.data["accepted"]
+    ]
     expected = [(a, f) for a, f in zip(want["answer"], want["fraction"]) if a != "*"]
     assert [t for t, _ in ours] == [t for t, _ in expected]
     assert [c for _, c in ours] == pytest.approx([f for _, f in expected])
