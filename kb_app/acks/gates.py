@@ -66,13 +66,9 @@ def record_gate_decisions(session: Session, loaded, *, now: datetime, final: boo
 
 
 def gates_for_tier(gates: Iterable[UpdateGate], tier: str) -> list[UpdateGate]:
-    return [g for g in gates if may_take(_GateBank(g.tier), tier)]
-
-
-@dataclass(frozen=True)
-class _GateBank:
-    tier: str
-    kind: str = "update"
+    """The gates that apply to an agent of `tier`: an update bank gates only the tier it is
+    written for (a Tier 1 bank never blocks a Tier 2 agent's acknowledgement)."""
+    return [g for g in gates if may_take(g, tier)]
 
 
 def _gates_by_version(session: Session, version_ids: Iterable[int]) -> dict[int, list[UpdateGate]]:

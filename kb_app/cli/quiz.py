@@ -16,6 +16,7 @@ from kb_app.acks import gates
 from kb_app.quizzes.bank import bank_to_yaml, catalog_index, read_banks, visible_by_tier
 from kb_app.quizzes.draw import draw_attempt, taker_view
 from kb_app.quizzes.gift import GiftWriteError, bank_to_gift, gift_to_bank
+from kb_app.quizzes import remediation
 from kb_app.quizzes.library import load_directory
 from kb_app.quizzes.reports import QuizReportError, ReportFilter, certification_coverage, item_analysis
 from kb_app.quizzes.schema import BANK_ID, SOURCE
@@ -238,9 +239,10 @@ def analysis_command(bank_id: str, vendor, language, by, as_csv: bool, quiz_dir:
     bank = _load_one(quiz_dir, bank_id)
     with session_scope(_engine()) as session:
         analyses = item_analysis(session, bank, flt=ReportFilter(vendor=vendor, language=language), by=by)
+        followed = remediation.outcomes(session, bank.id, vendor=vendor).to_dict()
     data = [a.to_dict() for a in analyses]
     if as_json:
-        echo_json({"bank_id": bank.id, "analyses": data})
+        echo_json({"bank_id": bank.id, "analyses": data, "remediation": followed})
         return
     if as_csv:
         columns = [
@@ -267,6 +269,35 @@ def analysis_command(bank_id: str, vendor, language, by, as_csv: bool, quiz_dir:
             click.echo(
                 f"  {item['question_id']:<32} n={item['n']:<5} F={item['facility']} D={item['discrimination']} E={item['efficiency']}{flags}  {item['source']}"
             )
+            for pair in item["pairs"]:
+                wrong = f", most often confused with {pair['common_wrong']!r}" if pair["common_wrong"] else ""
+                click.echo(f"      {pair['prompt'][:40]!r} -> {pair['answer'][:30]!r}: F={pair['facility']}{wrong}")
+    if followed["assigned"]:
+        rate = "-" if followed["pass_rate"] is None else f"{followed['pass_rate']:.0%}"
+        click.echo(
+            f"remediation: {followed['assigned']} assigned, {followed['open']} open, {followed['retried']} retried, "
+            f"{followed['passed_on_retry']} passed on retry ({rate})"
+        )
+
+
+@quiz_group.command("remediation")
+@click.option("--vendor", help="Only this vendor's agents.")
+@click.option("--bank", "bank_id", help="Only this bank.")
+@json_option
+def remediation_command(vendor: str | None, bank_id: str | None, as_json: bool) -> None:
+    """Who is in remediation: agents re-reading the sections their last failed quiz missed."""
+    with session_scope(_engine()) as session:
+        rows = [r.to_dict() for r in remediation.open_tasks(session, vendor=vendor, bank_id=bank_id)]
+    if as_json:
+        echo_json({"in_remediation": rows})
+        return
+    if not rows:
+        click.echo("nobody is in remediation")
+    for row in rows:
+        click.echo(
+            f"{row['employee_id']:<10} {row['name'][:28]:<28} {row['vendor']:<14} {row['bank_id']:<32} "
+            f"since {row['since'][:16]}  {row['sections_read']}/{row['sections']} read"
+        )
 
 
 @quiz_group.command("coverage")

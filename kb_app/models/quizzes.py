@@ -175,7 +175,7 @@ class UpdateGateDecision(Base):
 
 class UpdateGate(Base):
     """An update bank (id and the hash seen when recorded) that gates one version's acknowledgement
-    for the tiers that may take it."""
+    for the tier it is written for."""
 
     __tablename__ = "update_gates"
     __table_args__ = (
@@ -188,3 +188,50 @@ class UpdateGate(Base):
     bank_id: Mapped[str] = mapped_column(String(64), index=True)
     bank_hash: Mapped[str] = mapped_column(ForeignKey("quiz_bank_snapshots.bank_hash"))
     tier: Mapped[str] = mapped_column(String(2))
+
+
+class RemediationTask(Base):
+    """After a failed attempt: the SOP sections behind the missed questions, to re-read.
+
+    Open (`closed_at` None) until the agent's next submitted attempt at the same bank, which
+    records the outcome: `retry_passed`, and whether every section had been read first
+    (`read_before_retry`). `read_at` is when the last section was marked read.
+    """
+
+    __tablename__ = "remediation_tasks"
+    __table_args__ = (
+        Index("ix_remediation_tasks_agent_id_bank_id", "agent_id", "bank_id"),
+        Index("ix_remediation_tasks_bank_id_closed_at", "bank_id", "closed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("quiz_attempts.id", ondelete="CASCADE"), unique=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
+    bank_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # the bank's kind: certification | update
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    retry_attempt_id: Mapped[int | None] = mapped_column(ForeignKey("quiz_attempts.id", ondelete="SET NULL"))
+    retry_passed: Mapped[bool | None]
+    read_before_retry: Mapped[bool | None]
+
+    agent: Mapped[Agent] = relationship()
+    sections: Mapped[list["RemediationSection"]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="RemediationSection.id"
+    )
+
+
+class RemediationSection(Base):
+    """One SOP section of a remediation task, with how many missed questions cite it."""
+
+    __tablename__ = "remediation_sections"
+    __table_args__ = (UniqueConstraint("task_id", "source", name="uq_remediation_sections_task_id_source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("remediation_tasks.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(200))  # SOP-ID#anchor
+    sop_id: Mapped[str] = mapped_column(String(64))
+    anchor: Mapped[str] = mapped_column(String(200))
+    questions_missed: Mapped[int]
+    read_at: Mapped[datetime | None]

@@ -29,9 +29,20 @@ from kb_app.models.quizzes import QuizAnswer, QuizAnswerChoice, QuizAttempt, Qui
 from kb_app.quizzes.bank import bank_hash
 from kb_app.quizzes.certification import record_certification
 from kb_app.quizzes.draw import Attempt, draw_attempt, taker_view
-from kb_app.quizzes.grading import GradeResult, SubmissionError, grade, review_view, short_answer_key
+from kb_app.quizzes.grading import GradeResult, SubmissionError, grade, parse_number, review_view, short_answer_key
 from kb_app.quizzes.library import bank_from_data
-from kb_app.quizzes.schema import Bank, MultipleResponse, Ordering, ShortAnswer, SingleChoice, TrueFalse, bank_to_data
+from kb_app.quizzes.remediation import retry_gate
+from kb_app.quizzes.schema import (
+    Bank,
+    Matching,
+    MultipleResponse,
+    Numerical,
+    Ordering,
+    ShortAnswer,
+    SingleChoice,
+    TrueFalse,
+    bank_to_data,
+)
 
 GRACE = timedelta(seconds=30)  # a submit sent just before the deadline still counts
 PUBLIC_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -47,11 +58,10 @@ class AttemptError(Exception):
 
 
 def may_take(bank: Bank | QuizBankSnapshot, tier: str) -> bool:
-    """Certification banks are for their own tier only. Tier 2 reads everything Tier 1 reads, so
-    a Tier 2 agent may also take a Tier 1 update quiz (it gates their acknowledgement too)."""
-    if bank.tier == tier:
-        return True
-    return bank.kind == "update" and bank.tier == "T1" and tier == "T2"
+    """A bank is for the tier it is written for, and only for it: a Tier 2 agent neither takes a
+    Tier 1 certification nor is asked to pass a Tier 1 update quiz (their update bank, if the
+    change needs one, is a Tier 2 bank)."""
+    return bank.tier == tier
 
 
 # --- snapshots ---------------------------------------------------------------------------------
@@ -160,13 +170,14 @@ def _open_attempt(session: Session, agent_id: int, bank_id: str) -> QuizAttempt 
 class Availability:
     """When the agent may start the bank next: now (`available_at` None) or later, and why."""
 
-    available_at: datetime | None
-    reason: str | None = None  # cooldown | attempt_limit
+    available_at: datetime | None  # None and a reason: only reading the missed sections unlocks it
+    reason: str | None = None  # cooldown | attempt_limit | remediation
     attempts_today: int = 0
+    remediation_task_id: int | None = None  # the reading task that unlocks the retry
 
     @property
     def available(self) -> bool:
-        return self.available_at is None
+        return self.reason is None
 
 
 def availability(session: Session, agent_id: int, bank: Bank, *, now: datetime) -> Availability:
@@ -177,15 +188,15 @@ def availability(session: Session, agent_id: int, bank: Bank, *, now: datetime) 
         .order_by(QuizAttempt.started_at)
     ).all()
     last = session.execute(
-        select(QuizAttempt.submitted_at, QuizAttempt.passed)
+        select(QuizAttempt.id, QuizAttempt.submitted_at, QuizAttempt.passed)
         .where(QuizAttempt.agent_id == agent_id, QuizAttempt.bank_id == bank.id, QuizAttempt.status != "open")
         .order_by(QuizAttempt.submitted_at.desc())
         .limit(1)
     ).first()
-    if last is not None and not last.passed and bank.cooldown_hours:
-        ready = last.submitted_at + timedelta(hours=bank.cooldown_hours)
-        if ready > now:
-            return Availability(ready, "cooldown", len(started))
+    if last is not None and not last.passed:
+        waiting = _retry_wait(session, bank, last, now, len(started))
+        if waiting is not None:
+            return waiting
     if len(started) >= bank.attempts_per_day:
         return Availability(
             started[len(started) - bank.attempts_per_day] + timedelta(hours=24), "attempt_limit", len(started)
@@ -193,10 +204,34 @@ def availability(session: Session, agent_id: int, bank: Bank, *, now: datetime) 
     return Availability(None, None, len(started))
 
 
+def _retry_wait(session: Session, bank: Bank, last, now: datetime, started: int) -> Availability | None:
+    """What a failed attempt still holds back, by the bank's `retry_after`: the cool-down, the
+    reading task it assigned (remediation), or whichever of the two ends first."""
+    ready = last.submitted_at + timedelta(hours=bank.cooldown_hours) if bank.cooldown_hours else None
+    cooling = ready is not None and ready > now
+    gate = retry_gate(session, last.id) if bank.retry_after != "cooldown" else None
+    if gate is None:  # no reading task (an expired attempt, or `cooldown`): the cool-down alone
+        return Availability(ready, "cooldown", started) if cooling else None
+    if gate.all_read:
+        return None
+    if bank.retry_after == "reading":
+        return Availability(None, "remediation", started, gate.task_id)
+    return Availability(ready, "remediation", started, gate.task_id) if cooling else None
+
+
 def check_policy(session: Session, agent_id: int, bank: Bank, *, now: datetime) -> None:
     state = availability(session, agent_id, bank, now=now)
     if state.available:
         return
+    if state.reason == "remediation":
+        unless = f", or wait until {state.available_at:%Y-%m-%d %H:%M} UTC" if state.available_at is not None else ""
+        raise AttemptError(
+            "remediation_required",
+            f"Read the sections you missed on your reading list first{unless}.",
+            409,
+            available_at=state.available_at.isoformat() if state.available_at else None,
+            remediation_task_id=state.remediation_task_id,
+        )
     when = state.available_at.strftime("%Y-%m-%d %H:%M UTC")
     if state.reason == "cooldown":
         raise AttemptError(
@@ -374,7 +409,25 @@ def chosen_values(question, drawn_question, answer) -> list[str]:
     if isinstance(question, ShortAnswer):
         value = short_answer_key(answer, question.unicode_normalize)[:MAX_CHOICE_LENGTH]
         return [value] if value else []
+    if isinstance(question, Matching):
+        return matching_choice_values(question, drawn_question, answer)
+    if isinstance(question, Numerical):
+        return [number_choice_value(parse_number(answer))]
     return []
+
+
+def matching_choice_values(question: Matching, drawn_question, answer) -> list[str]:
+    """One value per answered prompt: `<pair index>=<choice index>` in bank terms, so item
+    analysis can count each pair (`0=2`: the first pair's prompt matched with the third answer)."""
+    prompts = drawn_question.prompt_map()
+    choices = drawn_question.choice_map()
+    return sorted(f"{prompts[p]}={choices[c]}" for p, c in answer.items() if c is not None)
+
+
+def number_choice_value(number) -> str:
+    """A typed number as item analysis counts it: shortest decimal form (`4`, `4.5`, `-0.25`)."""
+    text = format(float(number), ".12g")
+    return text[:MAX_CHOICE_LENGTH]
 
 
 def result_view(session: Session, attempt: QuizAttempt) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from kb_app.quizzes.schema import (
     _ChoiceQuestion,
     bank_to_data,
 )
+from kb_app.quizzes.item_rules import check_item_types
 from kb_app.quizzes.yaml_source import Loc, YamlSource, read_yaml
 
 BANK_SUFFIXES = (".yml", ".yaml")
@@ -301,10 +302,11 @@ def check_bank(
         elif isinstance(question, Ordering):
             _check_distinct(question.items, (*loc, "items"), "item", error)
         elif isinstance(question, ShortAnswer):
-            _check_distinct(question.accepted, (*loc, "accepted"), "accepted answer", error)
+            _check_distinct(question.accepted_texts, (*loc, "accepted"), "accepted answer", error)
     for index, sop_id in enumerate(bank.sops):
         if sop_id not in cited:
             warning(("sops", index), f"no question cites SOP `{sop_id}`")
+    problems.extend(check_item_types(bank, path, source.line_of))
     return problems
 
 

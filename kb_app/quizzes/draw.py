@@ -8,7 +8,9 @@ the displayed option order) and serializes with `to_dict()` / `Attempt.from_dict
 `taker_view(bank, attempt) -> dict` is what the agent sees: stems, points and options under
 per-attempt labels (a, b, c ... in displayed order). It holds no answer key, no correct flags, no
 feedback or explanations, no accepted answers, no source citations, no bank question ids, and
-ordering items in a shuffled order that is never the right one.
+ordering items in a shuffled order that is never the right one. A matching question shows its
+prompts (labelled 1, 2, 3 ...) and one shared list of answers (a, b, c ...), each in its own
+shuffled order; a numerical question shows only its stem (and unit).
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ from kb_app.quizzes.bank import bank_hash
 from kb_app.quizzes.schema import (
     MAX_SHORT_ANSWER,
     Bank,
+    Matching,
     MultipleResponse,
+    Numerical,
     Ordering,
     ShortAnswer,
     SingleChoice,
     TrueFalse,
     _ChoiceQuestion,
 )
+
+MAX_NUMBER_LENGTH = 32  # characters of a typed number
 
 
 class AttemptMismatch(ValueError):
@@ -44,7 +50,9 @@ def display_label(position: int) -> str:
 class DrawnQuestion:
     key: str  # "q1", "q2" ... the question's place in the attempt, used as the answer key
     question_id: str
-    order: tuple[str, ...] = ()  # choice: bank option ids as displayed; ordering: item indexes as displayed
+    # choice: bank option ids as displayed; ordering: item indexes as displayed; matching: pair indexes
+    order: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()  # matching: indexes into `Matching.choices` as displayed
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -54,8 +62,28 @@ class DrawnQuestion:
         """Displayed label -> bank option id (or item index)."""
         return dict(zip(self.labels, self.order))
 
+    @property
+    def prompt_labels(self) -> tuple[str, ...]:
+        """Matching: prompts are numbered 1, 2, 3 ... as displayed."""
+        return tuple(str(i + 1) for i in range(len(self.order)))
+
+    def prompt_map(self) -> dict[str, int]:
+        """Matching: displayed prompt label -> pair index."""
+        return {label: int(index) for label, index in zip(self.prompt_labels, self.order)}
+
+    @property
+    def choice_labels(self) -> tuple[str, ...]:
+        return tuple(display_label(i) for i in range(len(self.choices)))
+
+    def choice_map(self) -> dict[str, int]:
+        """Matching: displayed answer label -> index into `Matching.choices`."""
+        return {label: int(index) for label, index in zip(self.choice_labels, self.choices)}
+
     def to_dict(self) -> dict:
-        return {"key": self.key, "question_id": self.question_id, "order": list(self.order)}
+        data = {"key": self.key, "question_id": self.question_id, "order": list(self.order)}
+        if self.choices:
+            data["choices"] = list(self.choices)
+        return data
 
 
 @dataclass(frozen=True)
@@ -90,7 +118,8 @@ class Attempt:
             bank_hash=data["bank_hash"],
             seed=str(data["seed"]),
             questions=tuple(
-                DrawnQuestion(q["key"], q["question_id"], tuple(q.get("order", ()))) for q in data["questions"]
+                DrawnQuestion(q["key"], q["question_id"], tuple(q.get("order", ())), tuple(q.get("choices", ())))
+                for q in data["questions"]
             ),
         )
 
@@ -115,7 +144,9 @@ def draw_attempt(bank: Bank, seed: int | str) -> Attempt:
 
     drawn = []
     for position, question in enumerate(picked, start=1):
-        drawn.append(DrawnQuestion(f"q{position}", question.id, _display_order(question, rng)))
+        order = _display_order(question, rng)
+        choices = _matching_choices(question, rng) if isinstance(question, Matching) else ()
+        drawn.append(DrawnQuestion(f"q{position}", question.id, order, choices))
     return Attempt(bank.id, bank_hash(bank), str(seed), tuple(drawn))
 
 
@@ -130,7 +161,17 @@ def _display_order(question, rng: random.Random) -> tuple[str, ...]:
         while indexes == right:  # showing the items in the right order would give the answer away
             rng.shuffle(indexes)
         return tuple(indexes)
+    if isinstance(question, Matching):
+        indexes = [str(i) for i in range(len(question.pairs))]
+        rng.shuffle(indexes)
+        return tuple(indexes)
     return ()
+
+
+def _matching_choices(question: Matching, rng: random.Random) -> tuple[str, ...]:
+    indexes = [str(i) for i in range(len(question.choices))]
+    rng.shuffle(indexes)
+    return tuple(indexes)
 
 
 def check_attempt(bank: Bank, attempt: Attempt) -> None:
@@ -167,6 +208,12 @@ def taker_view(bank: Bank, attempt: Attempt) -> dict:
         elif isinstance(question, ShortAnswer):
             item["max_length"] = MAX_SHORT_ANSWER
             item["answer_shape"] = "text"
+        elif isinstance(question, Matching):
+            item.update(matching_taker_view(question, drawn))
+        elif isinstance(question, Numerical):
+            item["unit"] = question.unit
+            item["max_length"] = MAX_NUMBER_LENGTH
+            item["answer_shape"] = "a number"
         questions.append(item)
     return {
         "bank": {"id": bank.id, "title": bank.title, "kind": bank.kind, "tier": bank.tier},
@@ -174,4 +221,15 @@ def taker_view(bank: Bank, attempt: Attempt) -> dict:
         "pass_mark": bank.pass_mark,
         "points_max": sum(q["points"] for q in questions),
         "questions": questions,
+    }
+
+
+def matching_taker_view(question: Matching, drawn: DrawnQuestion) -> dict:
+    """Prompts and the shared answer list under the attempt's labels; no pairing is given away
+    (prompts and answers are shuffled independently, and answers are listed once each)."""
+    choices = question.choices
+    return {
+        "prompts": [{"id": label, "text": question.pairs[index].prompt} for label, index in drawn.prompt_map().items()],
+        "choices": [{"id": label, "text": choices[index]} for label, index in drawn.choice_map().items()],
+        "answer_shape": "object: prompt id -> answer id (prompts left out score zero)",
     }

@@ -22,13 +22,17 @@ Mapping to bank question types (anything else is refused with its line):
 | multiple choice with `=` | `single` | not exactly one right answer; partial or negative weights |
 | multiple choice without `=` | `multiple`, scoring `weighted` (or the `// scoring:` comment) | - |
 | true/false `{T}` `{FALSE#wrong#right}` | `true_false` (`#wrong#right` feedback) | - |
-| short answer `{=a =b}` | `short_answer` | weights other than 100%, a `*` wildcard |
-| matching `{=a -> 1 =b -> 2}` | `ordering` | right-hand sides are not exactly the positions 1..N |
-| numerical, essay, description | - | always |
+| short answer `{=a =%50%b#fb}` | `short_answer`, partial credit and feedback per answer | negative weights, a `*` wildcard with credit |
+| matching `{=a -> x =b -> y = -> z}` | `matching` (`= -> z` is a distractor) | - |
+| matching `{=a -> 1 =b -> 2}` | `ordering` (right-hand sides exactly the positions 1..N) | - |
+| numerical `{#4}` `{#4:0.5}` `{#3..5}` `{#=4 =%50%3..5#fb}` | `numerical` | a value that is not a number, negative tolerance or weight |
+| essay, description | - | always (not auto-gradable) |
 
-An ordering question is written as matching items to their positions, which is the only kind of
-matching question that reads back as ordering. Per-answer feedback on short answers has no place
-in a bank and is dropped with a warning.
+An ordering question is written as matching items to their positions; a matching question whose
+answers happen to be 1..N carries a `// type: matching` comment so it does not read back as one.
+A 0 % answer (`=%0%Cat#No, a dog`) is a known wrong answer kept for its feedback; a 0 % catch-all
+(`=%0%*#...` in a short answer, `~#...` in a numerical one) has no place in a bank and is dropped
+with a warning.
 
 GIFT has no field for what a bank needs beyond the question, so the writer keeps it in comment
 lines right above the question, and the reader takes them back (only `source` is always there):
@@ -38,11 +42,14 @@ lines right above the question, and the reader takes them back (only `source` is
     // scoring: partial              (multiple response: partial, all_or_nothing or weighted)
     // option_ids: signals, device   (when the bank's option ids are not a, b, c ...)
     // unicode_normalize: false      (short answer)
+    // unit: hours                   (numerical)
+    // type: matching                (matching whose answers read like positions 1..N)
     ::signals-needed::Which signals prove ownership?{ ... }
 
 The question name is the bank question id (a Moodle `[id:...]` comment wins over the name).
 Without a `source` comment the importer uses its default source (`--source`). General feedback
-(`####`) is the explanation, which every bank question needs.
+(`####`) is the explanation; a question without one is imported with a warning, which `kb validate`
+keeps showing until the explanation is written.
 
 GIFT carries no bank settings either: `gift_to_bank` fills them from `DEFAULT_POLICY` (pass mark
 80, 20 minutes, 3 attempts a day, 24 h cool-down, valid 365 days, review shows answers) and draws
@@ -68,7 +75,9 @@ from kb_app.quizzes.schema import (
     QUESTION_ID,
     SOURCE,
     Bank,
+    Matching,
     MultipleResponse,
+    Numerical,
     Ordering,
     ShortAnswer,
     SingleChoice,
@@ -96,7 +105,8 @@ _RESTORE = {v: ("\n" if k == "n" else k) for k, v in _ESCAPES.items()}
 _PLACEHOLDER = re.compile("[\ue000-\ue007]")
 _WEIGHT = re.compile(r"^%(-?\d+(?:\.\d+)?)%")
 _FORMAT = re.compile(r"^\s*\[(" + "|".join(FORMATS) + r")\]")
-_META = re.compile(r"^\s*(source|points|scoring|unicode_normalize|option_ids)\s*:\s*(.*?)\s*$")
+_META = re.compile(r"^\s*(source|points|scoring|unicode_normalize|option_ids|unit|type)\s*:\s*(.*?)\s*$")
+_NUMERIC = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _IDNUMBER = re.compile(r"\[id:((?:\\\]|[^\]\n])+)\]")
 _TAG = re.compile(r"\[tag:((?:\\\]|[^\]\n])+)\]")
 _MARKER_LIKE = set("+-*!@^><|")
@@ -144,6 +154,7 @@ class GiftItem:
     tf_answer: bool | None = None
     tf_feedback_wrong: str | None = None
     tf_feedback_right: str | None = None
+    numerical_wrong_feedback: str | None = None  # `~#...`: feedback for any other number
     general_feedback: str | None = None
     meta: dict[str, tuple[str, int]] = field(default_factory=dict)  # our comment convention: key -> (value, line)
     error: Problem | None = None
@@ -342,6 +353,7 @@ def _read_answers(item: GiftItem, text: str, open_at: int, close_at: int, line_a
         item.qtype = "essay"
     elif answers[0] == "#":
         item.qtype = "numerical"
+        _read_numerical(item, body, body_start, line_at)
     elif "~" in answers:
         item.qtype = "multichoice"
         item.single = "=" in answers
@@ -427,6 +439,29 @@ def _split_answers(
     return answers
 
 
+def _read_numerical(item: GiftItem, body: str, offset: int, line_at) -> None:
+    """Moodle's reading: after the `#`, a `~` starts the feedback for any other number; the rest
+    is one answer (`4`, `4:0.5`, `3..5`, each with optional `#feedback`) or several, each after a
+    `=` with an optional `%weight%`. Values are kept as written and checked when mapped."""
+    start = body.index("#") + 1
+    rest = body[start:]
+    tilde = rest.find("~")
+    if tilde >= 0:
+        item.numerical_wrong_feedback = _clean(rest[tilde + 1 :].lstrip().removeprefix("#"))[0] or None
+        rest = rest[:tilde]
+    if "=" in rest:
+        item.answers = _split_answers(rest, offset + start, line_at, "=", weighted=True)
+        return
+    text = rest.strip()
+    if not text:
+        return
+    feedback = None
+    if "#" in text:
+        text, feedback = text.split("#", 1)
+        feedback = _clean(feedback)[0] or None
+    item.answers = [GiftAnswer(line_at(offset + start), "=", _restore(text).strip(), None, feedback)]
+
+
 # --- map to bank questions --------------------------------------------------------------------
 
 
@@ -437,7 +472,9 @@ class Mapped:
     item: GiftItem
     data: dict[str, Any] | None = None
     refusal: str | None = None
+    refusal_line: int | None = None  # where the refusal is, when not the question's first line
     warnings: list[str] = field(default_factory=list)
+    answer_lines: list[int] | None = None  # lines of the kept short or numerical answers, in order
 
     @property
     def type(self) -> str | None:
@@ -455,10 +492,10 @@ def map_item(item: GiftItem) -> Mapped:
         "truefalse": _map_true_false,
         "shortanswer": _map_short_answer,
         "match": _map_match,
+        "numerical": _map_numerical,
     }.get(item.qtype)
     if reader is None:
         mapped.refusal = {
-            "numerical": "numerical questions ({#...}) have no bank equivalent",
             "essay": "essay questions ({}) cannot be graded automatically; banks have none",
             "description": "a description (text without an answer block) is not a question",
         }.get(item.qtype, f"GIFT question type {item.qtype} has no bank equivalent")
@@ -468,6 +505,7 @@ def map_item(item: GiftItem) -> Mapped:
         reader(item, data, mapped)
     except _Refused as exc:
         mapped.refusal = str(exc)
+        mapped.refusal_line = exc.line
         return mapped
     if item.general_feedback:
         data["explanation"] = item.general_feedback
@@ -476,7 +514,9 @@ def map_item(item: GiftItem) -> Mapped:
 
 
 class _Refused(Exception):
-    pass
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.line = line
 
 
 def _map_choice(item: GiftItem, data: dict, mapped: Mapped) -> None:
@@ -547,39 +587,124 @@ def _map_true_false(item: GiftItem, data: dict, mapped: Mapped) -> None:
 
 
 def _map_short_answer(item: GiftItem, data: dict, mapped: Mapped) -> None:
+    accepted: list[Any] = []
     for answer in item.answers:
-        if answer.weight is not None and answer.weight != 100:
-            raise _Refused(
-                f"short answer {answer.text!r} earns {answer.weight:g}%; bank short answers are right or wrong"
-            )
+        credit = 100.0 if answer.weight is None else answer.weight
+        if credit < 0:
+            raise _Refused(f"short answer {answer.text!r} earns {credit:g}%; bank answers earn 0..100%", answer.line)
         if answer.text == "*":
-            raise _Refused("a `*` wildcard short answer (accept anything) has no bank equivalent")
-    if any(a.feedback for a in item.answers):
-        mapped.warnings.append("per-answer feedback of a short answer has no place in a bank and is dropped")
+            if credit > 0:
+                raise _Refused("a `*` wildcard short answer (accept anything) has no bank equivalent", answer.line)
+            mapped.warnings.append("the 0% catch-all answer `*` (feedback for any other answer) is dropped")
+            continue
+        if credit == 0 and not answer.feedback:
+            mapped.warnings.append(f"the 0% answer {answer.text!r} without feedback does nothing and is dropped")
+            continue
+        mapped.answer_lines = (mapped.answer_lines or []) + [answer.line]
+        if credit == 100 and not answer.feedback:
+            accepted.append(answer.text)
+        else:
+            entry: dict[str, Any] = {"text": answer.text}
+            if credit != 100:
+                entry["credit"] = credit
+            if answer.feedback:
+                entry["feedback"] = answer.feedback
+            accepted.append(entry)
+    if not accepted:
+        raise _Refused("a short answer question with no accepted answer")
     data["type"] = "short_answer"
-    data["accepted"] = [a.text for a in item.answers]
+    data["accepted"] = accepted
     if "unicode_normalize" in item.meta:
         value = item.meta["unicode_normalize"][0].lower()
         if value not in ("true", "false"):
-            raise _Refused(f"`// unicode_normalize: {value}` is not true or false")
+            raise _Refused(f"`// unicode_normalize: {value}` is not true or false", item.meta["unicode_normalize"][1])
         data["unicode_normalize"] = value == "true"
 
 
-def _map_match(item: GiftItem, data: dict, mapped: Mapped) -> None:
-    positions = []
+def _number(text: str, line: int, what: str) -> float:
+    if not _NUMERIC.match(text.strip()):
+        raise _Refused(f"numerical {what} {text.strip()[:30]!r} is not a number", line)
+    return float(text)
+
+
+def _map_numerical(item: GiftItem, data: dict, mapped: Mapped) -> None:
+    answers = []
     for answer in item.answers:
-        if not answer.text:
-            raise _Refused("a matching question with a distractor (`= -> text`) does not map to ordering")
-        if not (answer.match or "").isdigit():
+        credit = 100.0 if answer.weight is None else answer.weight
+        if credit < 0:
             raise _Refused(
-                "a matching question imports as ordering only when it matches items to the positions 1..N "
-                f"(`=First step -> 1`); {answer.text[:30]!r} matches {answer.match[:30]!r}"
+                f"numerical answer {answer.text!r} earns {credit:g}%; bank answers earn 0..100%", answer.line
             )
-        positions.append(int(answer.match))
-    if sorted(positions) != list(range(1, len(positions) + 1)):
-        raise _Refused(f"ordering positions must be 1..{len(positions)}, each once; got {sorted(positions)}")
-    data["type"] = "ordering"
-    data["items"] = [a.text for _, a in sorted(zip(positions, item.answers), key=lambda pair: pair[0])]
+        spec = answer.text.strip()
+        entry: dict[str, Any] = {}
+        if spec in ("", "*"):
+            mapped.warnings.append("a catch-all numerical answer (any other number) is dropped")
+            continue
+        if ".." in spec[1:]:
+            low, high = spec[0] + spec[1:].split("..", 1)[0], spec[1:].split("..", 1)[1]
+            entry["min"], entry["max"] = (
+                _number(low, answer.line, "range start"),
+                _number(high, answer.line, "range end"),
+            )
+        elif ":" in spec[1:]:
+            value, tolerance = spec.split(":", 1)
+            entry["value"] = _number(value, answer.line, "answer")
+            entry["tolerance"] = _number(tolerance, answer.line, "tolerance")
+            if entry["tolerance"] < 0:
+                raise _Refused(f"numerical tolerance {tolerance.strip()} is below zero", answer.line)
+        else:
+            entry["value"] = _number(spec, answer.line, "answer")
+        if credit == 0 and not answer.feedback:
+            mapped.warnings.append(f"the 0% numerical answer {spec!r} without feedback does nothing and is dropped")
+            continue
+        if credit != 100:
+            entry["credit"] = credit
+        if answer.feedback:
+            entry["feedback"] = answer.feedback
+        answers.append(entry)
+        mapped.answer_lines = (mapped.answer_lines or []) + [answer.line]
+    if item.numerical_wrong_feedback:
+        mapped.warnings.append("feedback for any other number (`~#...`) has no place in a bank and is dropped")
+    if not answers:
+        raise _Refused("a numerical question with no accepted number")
+    data["type"] = "numerical"
+    data["answers"] = answers
+    if "unit" in item.meta:
+        data["unit"] = item.meta["unit"][0]
+
+
+def _map_match(item: GiftItem, data: dict, mapped: Mapped) -> None:
+    declared = item.meta.get("type", (None, 0))[0]
+    if declared not in (None, "matching", "ordering"):
+        raise _Refused(f"`// type: {declared}` is not matching or ordering", item.meta["type"][1])
+    positions = [a.match for a in item.answers]
+    reads_as_ordering = all(a.text for a in item.answers) and sorted(positions) == [
+        str(i) for i in range(1, len(positions) + 1)
+    ]
+    if declared == "ordering" or (declared is None and reads_as_ordering):
+        if not reads_as_ordering:
+            raise _Refused(
+                f"`// type: ordering` needs every item matched to one of the positions 1..{len(positions)}, each once"
+            )
+        data["type"] = "ordering"
+        data["items"] = [a.text for _, a in sorted(zip(map(int, positions), item.answers), key=lambda pair: pair[0])]
+        return
+    pairs = [{"prompt": a.text, "answer": a.match} for a in item.answers if a.text]
+    distractors = [a.match for a in item.answers if not a.text]
+    for answer in item.answers:
+        if not answer.match:
+            raise _Refused(f"matching pair {answer.text[:30]!r} has no answer after `->`", answer.line)
+    data["type"] = "matching"
+    scoring = item.meta.get("scoring", ("partial", 0))
+    if scoring[0] not in ("partial", "all_or_nothing"):
+        raise _Refused(
+            f"`// scoring: {scoring[0]}` of a matching question is not partial or all_or_nothing", scoring[1]
+        )
+    if scoring[0] != "partial":
+        data["scoring"] = scoring[0]
+    data["pairs"] = pairs
+    if distractors:
+        data["distractors"] = distractors
 
 
 # --- assemble a bank --------------------------------------------------------------------------
@@ -630,16 +755,19 @@ def gift_to_bank(
         if mapped.data is None:
             label = f"question {item.name!r}" if item.name else "question"
             message = f"{label} not imported: {mapped.refusal}"
+            if mapped.refusal_line is not None and mapped.refusal_line != item.line:
+                message += f" (question at line {item.line})"
+            line = mapped.refusal_line or item.line
             if skip_unsupported:
-                problems.append(Problem.warning(path, item.line, message + " (skipped)"))
+                problems.append(Problem.warning(path, line, message + " (skipped)"))
             else:
-                problems.append(Problem.error(path, item.line, message))
+                problems.append(Problem.error(path, line, message))
             continue
         for warning in mapped.warnings:
             problems.append(Problem.warning(path, item.line, warning))
         data = _complete(mapped, position, used_ids, default_source, path, problems)
         index = len(questions)
-        _record_lines(source, index, item, data)
+        _record_lines(source, index, item, data, mapped.answer_lines)
         questions.append(data)
     if not questions and not any(p.is_error for p in problems):
         problems.append(Problem.error(path, 1, "no questions to import"))
@@ -692,14 +820,6 @@ def _complete(mapped: Mapped, position: int, used_ids: set[str], default_source,
         )
     elif not SOURCE.match(source_value):
         problems.append(Problem.error(path, source_line, f"source {source_value!r} is not SOP-ID#anchor"))
-    if "explanation" not in mapped.data:
-        problems.append(
-            Problem.error(
-                path,
-                item.line,
-                f"question `{question_id}` has no general feedback (`####...`); it is the explanation every bank question needs",
-            )
-        )
     data: dict[str, Any] = {"id": question_id, "source": source_value or ""}
     if "points" in item.meta:
         value, line = item.meta["points"]
@@ -708,11 +828,10 @@ def _complete(mapped: Mapped, position: int, used_ids: set[str], default_source,
         else:
             problems.append(Problem.error(path, line, f"`// points: {value}` is not a whole number of at least 1"))
     data.update(mapped.data)
-    data.setdefault("explanation", "")
     return data
 
 
-def _record_lines(source: YamlSource, index: int, item: GiftItem, data: dict) -> None:
+def _record_lines(source: YamlSource, index: int, item: GiftItem, data: dict, answer_lines=None) -> None:
     loc = ("questions", index)
     source.lines[loc] = item.line
     for key in data:
@@ -720,8 +839,16 @@ def _record_lines(source: YamlSource, index: int, item: GiftItem, data: dict) ->
     if "source" in item.meta:
         source.lines[(*loc, "source")] = item.meta["source"][1]
     for position, answer in enumerate(item.answers):
-        for list_key in ("options", "accepted"):
+        for list_key in ("options", "accepted", "answers"):
             source.lines[(*loc, list_key, position)] = answer.line
+    for position, line in enumerate(answer_lines or []):
+        for list_key in ("accepted", "answers"):
+            source.lines[(*loc, list_key, position)] = line
+    if data.get("type") == "matching":
+        for position, answer in enumerate(a for a in item.answers if a.text):
+            source.lines[(*loc, "pairs", position)] = answer.line
+        for position, answer in enumerate(a for a in item.answers if not a.text):
+            source.lines[(*loc, "distractors", position)] = answer.line
     if data.get("type") == "ordering":
         ordered = sorted(item.answers, key=lambda a: int(a.match))
         for position, answer in enumerate(ordered):
@@ -764,11 +891,21 @@ def bank_to_gift(bank: Bank) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+def _general(question) -> str:
+    return f"####{escape(question.explanation)}" if question.explanation else ""
+
+
+def _number_out(value: float) -> str:
+    return format(Decimal(repr(float(value))).normalize(), "f")
+
+
 def _question_to_gift(bank: Bank, question) -> str:
     lines = [f"// source: {question.source}"]
     if question.points != 1:
         lines.append(f"// points: {question.points}")
     body: list[str] = []
+    if isinstance(question, (Matching, Numerical)):
+        return _new_type_to_gift(question, lines)
     if isinstance(question, (SingleChoice, MultipleResponse)):
         ids = [option.id for option in question.options]
         if ids != [default_option_id(i) for i in range(len(ids))]:
@@ -801,17 +938,15 @@ def _question_to_gift(bank: Bank, question) -> str:
             answer += f"#{escape(question.feedback_wrong)}"
         if question.feedback_right:  # `{T#wrong#}` followed by `####` would read as `#####`
             answer += f"{'' if question.feedback_wrong else '#'}#{escape(question.feedback_right)}"
-        return (
-            "\n".join(lines)
-            + f"\n::{question.id}::{escape(question.stem)}{{{answer}####{escape(question.explanation)}}}"
-        )
+        return "\n".join(lines) + f"\n::{question.id}::{escape(question.stem)}{{{answer}{_general(question)}}}"
     elif isinstance(question, Ordering):
         for position, item in enumerate(question.items, start=1):
             body.append(f"\t={escape(item)} -> {position}")
     elif isinstance(question, ShortAnswer):
         if not question.unicode_normalize:
             lines.append("// unicode_normalize: false")
-        for accepted in question.accepted:
+        for entry in question.answers():
+            accepted = entry.text
             if "->" in accepted:
                 raise GiftWriteError(
                     f"question {question.id}: short answer {accepted!r} contains `->`, which GIFT reads as matching"
@@ -821,8 +956,12 @@ def _question_to_gift(bank: Bank, question) -> str:
                     f"question {question.id}: short answer `*` is a wildcard in GIFT (accepts anything)"
                 )
             prefix = "%100%" if accepted.startswith("%") else ""
-            body.append(f"\t={prefix}{escape(accepted)}")
-    body.append(f"\t####{escape(question.explanation)}")
+            if entry.credit != 100:
+                prefix = _weight(entry.credit)
+            feedback = f"#{escape(entry.feedback)}" if entry.feedback else ""
+            body.append(f"\t={prefix}{escape(accepted)}{feedback}")
+    if question.explanation:
+        body.append(f"\t{_general(question)}")
     lines.append(f"::{question.id}::{escape(question.stem)}{{")
     return "\n".join(lines + body + ["}"])
 
@@ -835,3 +974,40 @@ def _choice_line(marker: str, text: str, feedback: str | None, *, explicit: bool
     if feedback:
         line += f"#{escape(feedback)}"
     return line
+
+
+def _new_type_to_gift(question, lines: list[str]) -> str:
+    body: list[str] = []
+    if isinstance(question, Matching):
+        texts = [p.prompt for p in question.pairs] + [p.answer for p in question.pairs] + list(question.distractors)
+        for text in texts:
+            if "->" in text:
+                raise GiftWriteError(f"question {question.id}: {text!r} contains `->`, which GIFT reads as the pairing")
+        answers = [p.answer for p in question.pairs]
+        if not question.distractors and sorted(answers) == [str(i) for i in range(1, len(answers) + 1)]:
+            lines.append("// type: matching")
+        if question.scoring != "partial":
+            lines.append(f"// scoring: {question.scoring}")
+        for pair in question.pairs:
+            body.append(f"\t={escape(pair.prompt)} -> {escape(pair.answer)}")
+        for distractor in question.distractors:
+            body.append(f"\t= -> {escape(distractor)}")
+        opener = "{"
+    else:
+        if question.unit:
+            lines.append(f"// unit: {question.unit}")
+        for answer in question.answers:
+            if answer.is_range:
+                spec = f"{_number_out(answer.min)}..{_number_out(answer.max)}"
+            elif answer.tolerance is not None:
+                spec = f"{_number_out(answer.value)}:{_number_out(answer.tolerance)}"
+            else:
+                spec = _number_out(answer.value)
+            weight = _weight(answer.credit) if answer.credit != 100 else ""
+            feedback = f"#{escape(answer.feedback)}" if answer.feedback else ""
+            body.append(f"\t={weight}{spec}{feedback}")
+        opener = "{#"
+    if question.explanation:
+        body.append(f"\t{_general(question)}")
+    lines.append(f"::{question.id}::{escape(question.stem)}{opener}")
+    return "\n".join(lines + body + ["}"])

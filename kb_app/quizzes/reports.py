@@ -32,7 +32,8 @@ from sqlalchemy.orm import Session
 from kb_app.models import Agent, PublishedVersion
 from kb_app.models.quizzes import Certification, CertificationSop, QuizAnswer, QuizAnswerChoice, QuizAttempt
 from kb_app.versions import latest_versions
-from kb_app.quizzes.schema import Bank, MultipleResponse, Ordering, SingleChoice, TrueFalse
+from kb_app.quizzes.grading import matched_numeric_answer, parse_number
+from kb_app.quizzes.schema import Bank, Matching, MultipleResponse, Numerical, Ordering, SingleChoice, TrueFalse
 
 TOO_EASY = 0.9
 TOO_HARD = 0.3
@@ -107,6 +108,34 @@ class OptionCount:
 
 
 @dataclass
+class PairStats:
+    """One pair of a matching question: how often its prompt was matched right, and the most
+    common wrong match (what agents confuse it with)."""
+
+    prompt: str
+    answer: str
+    n: int
+    right: int
+    common_wrong: str | None
+    common_wrong_count: int
+
+    @property
+    def facility(self) -> float:
+        return self.right / self.n if self.n else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "answer": self.answer,
+            "n": self.n,
+            "right": self.right,
+            "facility": _round(self.facility),
+            "common_wrong": self.common_wrong,
+            "common_wrong_count": self.common_wrong_count,
+        }
+
+
+@dataclass
 class ItemStats:
     question_id: str
     source: str
@@ -120,6 +149,7 @@ class ItemStats:
     efficiency: float | None
     url: str | None = None
     options: list[OptionCount] = field(default_factory=list)
+    pairs: list[PairStats] = field(default_factory=list)  # matching questions: per pair
 
     @property
     def flags(self) -> list[str]:
@@ -153,6 +183,7 @@ class ItemStats:
             "efficiency": _round(self.efficiency),
             "flags": self.flags,
             "options": [o.to_dict() for o in self.options],
+            "pairs": [p.to_dict() for p in self.pairs],
         }
 
 
@@ -381,8 +412,29 @@ def _item_stats(bank: Bank, row, smax: float, choices: dict[str, int], paths: di
         discrimination=discrimination,
         efficiency=efficiency,
         url=section_url(paths.get(sop_id), anchor),
-        options=_option_counts(question, choices),
+        options=_option_counts(question, choices) if not isinstance(question, Matching) else [],
+        pairs=pair_stats(question, n, choices) if isinstance(question, Matching) else [],
     )
+
+
+def pair_stats(question: Matching, n: int, choices: dict[str, int]) -> list[PairStats]:
+    """Per pair from the stored `<pair>=<choice>` values (see `attempts.matching_choice_values`)."""
+    options = question.choices
+    result = []
+    for index, pair in enumerate(question.pairs):
+        right_choice = question.choice_index(pair.answer)
+        right, wrong = 0, {}
+        for value, count in choices.items():
+            pair_part, _, choice_part = value.partition("=")
+            if pair_part != str(index) or not choice_part.isdigit():
+                continue
+            if int(choice_part) == right_choice:
+                right += count
+            elif int(choice_part) < len(options):
+                wrong[options[int(choice_part)]] = wrong.get(options[int(choice_part)], 0) + count
+        common = max(wrong.items(), key=lambda item: (item[1], item[0]), default=(None, 0))
+        result.append(PairStats(pair.prompt, pair.answer, n, right, common[0], common[1]))
+    return result
 
 
 def _option_counts(question, choices: dict[str, int]) -> list[OptionCount]:
@@ -402,8 +454,19 @@ def _option_counts(question, choices: dict[str, int]) -> list[OptionCount]:
             counts.append(OptionCount(choice, label, count, choice == right))
         return counts
     for choice, count in sorted(choices.items(), key=lambda item: -item[1])[:10]:
-        counts.append(OptionCount(choice, choice, count, None))
+        counts.append(OptionCount(choice, choice, count, _numeric_right(question, choice)))
     return counts
+
+
+def _numeric_right(question, choice: str) -> bool | None:
+    """For numerical questions: is the typed number a full-credit answer? None for other types."""
+    if not isinstance(question, Numerical):
+        return None
+    try:
+        matched = matched_numeric_answer(question, parse_number(choice))
+    except ValueError:
+        return None
+    return matched is not None and matched.credit == 100
 
 
 def _item_text(question: Ordering, index: str) -> str:

@@ -23,7 +23,7 @@ review_shows_answers: true     # after submitting: show right answers and explan
 multiple_scoring: partial      # optional default for `multiple`: partial | all_or_nothing | weighted
 questions:
   - id: first-step             # unique in the bank
-    type: single               # single | multiple | true_false | ordering | short_answer
+    type: single               # single | multiple | true_false | ordering | short_answer | matching | numerical
     source: ATO-RECOVERY#verify-ownership   # SOP-ID#section-anchor the question tests
     points: 1                  # optional, default 1
     stem: A caller says their account was hacked ... What do you do first?
@@ -44,7 +44,28 @@ questions:
   - {type: true_false, answer: false, feedback_right: ..., feedback_wrong: ..., ...}
   - {type: ordering, items: [first step, second step, third step], ...}       # in the right order
   - {type: short_answer, accepted: [Threat Management, TM], unicode_normalize: true, ...}
+  - type: short_answer          # partial credit: an accepted answer may be a mapping
+    accepted:
+      - Threat Management                                  # a plain string earns 100 %
+      - {text: Security team, credit: 50, feedback: Which one? Threat Management.}
+  - type: matching              # match each prompt to its answer; credit per right pair
+    scoring: partial            # optional: partial (default) | all_or_nothing
+    pairs:
+      - {prompt: Attacker still signed in on a device, answer: Threat Management}
+      - {prompt: Law-enforcement request for data, answer: Privacy & Investigations}
+    distractors: [Product]      # optional: answers that match no prompt
+  - type: numerical             # a number; the best matching answer's credit counts
+    unit: hours                 # optional, shown next to the input
+    answers:
+      - {value: 4}                          # exact (tolerance 0), credit 100
+      - {value: 4, tolerance: 0.5, credit: 50}
+      - {min: 3, max: 5, credit: 25, feedback: Close, but bulletins allow 4 hours.}
+retry_after: reading_or_cooldown  # bank, optional: what unlocks a retry after a failed attempt
+                                  # (cooldown | reading | reading_or_cooldown, see `Bank`)
 ```
+
+`explanation` is optional for import leniency, but `kb validate` warns about every question
+without one until it is written.
 
 Option ids default to a, b, c ... by position. Text fields are stripped of surrounding whitespace.
 """
@@ -63,7 +84,7 @@ SOP_ID = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*$")
 SOURCE = re.compile(r"^(?P<sop>[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*)#(?P<anchor>[A-Za-z0-9][A-Za-z0-9_-]*)$")
 VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
-QUESTION_TYPES = ("single", "multiple", "true_false", "ordering", "short_answer")
+QUESTION_TYPES = ("single", "multiple", "true_false", "ordering", "short_answer", "matching", "numerical")
 SCORING_RULES = ("partial", "all_or_nothing", "weighted")
 MAX_OPTIONS = 12
 MAX_ACCEPTED = 20
@@ -96,6 +117,12 @@ Version = Annotated[str, StringConstraints(pattern=VERSION.pattern)]
 ShortAnswerText = Annotated[str, StringConstraints(max_length=MAX_SHORT_ANSWER), AfterValidator(_stripped)]
 
 ScoringRule = Literal["partial", "all_or_nothing", "weighted"]
+MatchingScoring = Literal["partial", "all_or_nothing"]
+RetryRule = Literal["cooldown", "reading", "reading_or_cooldown"]
+RETRY_RULES = ("cooldown", "reading", "reading_or_cooldown")
+MAX_PAIRS = 12
+MAX_DISTRACTORS = 8
+MAX_NUMERIC_ANSWERS = 10
 
 
 class _Strict(BaseModel):
@@ -128,7 +155,7 @@ class _QuestionBase(_Strict):
     source: Source
     points: int = Field(default=1, ge=1, le=100)
     stem: Text
-    explanation: Text
+    explanation: OptionalText = None
 
     @property
     def sop_id(self) -> str:
@@ -189,17 +216,105 @@ class Ordering(_QuestionBase):
     items: list[Text] = Field(min_length=2, max_length=MAX_OPTIONS)
 
 
+class AcceptedAnswer(_Strict):
+    """A short answer that earns `credit` percent of the points (1..100; `kb validate` checks the
+    range), with optional feedback shown in the review to whoever gave it."""
+
+    text: ShortAnswerText
+    credit: float = 100
+    feedback: OptionalText = None
+
+
 class ShortAnswer(_QuestionBase):
-    """Type the answer; any of `accepted` is right, compared ignoring case and runs of whitespace
-    (and, unless `unicode_normalize: false`, after Unicode NFKC normalization)."""
+    """Type the answer; an accepted answer matches ignoring case and runs of whitespace (and,
+    unless `unicode_normalize: false`, after Unicode NFKC normalization). A plain string earns
+    full points; a mapping `{text, credit, feedback}` earns `credit` percent (partial credit)."""
 
     type: Literal["short_answer"]
-    accepted: list[ShortAnswerText] = Field(min_length=1, max_length=MAX_ACCEPTED)
+    accepted: list[Union[ShortAnswerText, AcceptedAnswer]] = Field(min_length=1, max_length=MAX_ACCEPTED)
     unicode_normalize: bool = True
+
+    def answers(self) -> list[AcceptedAnswer]:
+        """Every accepted answer as a mapping (plain strings earn 100 %)."""
+        return [a if isinstance(a, AcceptedAnswer) else AcceptedAnswer(text=a) for a in self.accepted]
+
+    @property
+    def accepted_texts(self) -> list[str]:
+        return [a.text for a in self.answers()]
+
+
+class MatchingPair(_Strict):
+    prompt: Text
+    answer: Text
+
+
+class Matching(_QuestionBase):
+    """Match each prompt to its answer from one shared list (the pairs' answers, each once, and
+    any `distractors`). `partial` scoring (the default) earns the share of right pairs;
+    `all_or_nothing` full points only when every pair is right. Several prompts may share an answer."""
+
+    type: Literal["matching"]
+    scoring: MatchingScoring = "partial"
+    pairs: list[MatchingPair] = Field(min_length=1, max_length=MAX_PAIRS)
+    distractors: list[Text] = Field(default_factory=list, max_length=MAX_DISTRACTORS)
+
+    @property
+    def choices(self) -> list[str]:
+        """The answers the taker picks from, in bank order: pair answers (first spelling of each)
+        then distractors. Displayed shuffled; an attempt records indexes into this list."""
+        seen: set[str] = set()
+        result = []
+        for text in [p.answer for p in self.pairs] + list(self.distractors):
+            key = " ".join(text.casefold().split())
+            if key not in seen:
+                seen.add(key)
+                result.append(text)
+        return result
+
+    def choice_index(self, text: str) -> int:
+        key = " ".join(text.casefold().split())
+        for index, choice in enumerate(self.choices):
+            if " ".join(choice.casefold().split()) == key:
+                return index
+        raise KeyError(text)
+
+
+class NumericAnswer(_Strict):
+    """One accepted number: `value` with `tolerance` (default 0, exact), or the range `min`..`max`
+    (inclusive). `credit` percent of the points (default 100); optional review `feedback`."""
+
+    value: float | None = None
+    tolerance: float | None = None
+    min: float | None = None
+    max: float | None = None
+    credit: float = 100
+    feedback: OptionalText = None
+
+    @property
+    def is_range(self) -> bool:
+        return self.min is not None or self.max is not None
+
+    def bounds(self) -> tuple[float, float]:
+        if self.is_range:
+            return (
+                self.min if self.min is not None else float("-inf"),
+                self.max if self.max is not None else float("inf"),
+            )
+        tolerance = self.tolerance or 0.0
+        value = self.value if self.value is not None else 0.0
+        return (value - tolerance, value + tolerance)
+
+
+class Numerical(_QuestionBase):
+    """Type a number (an SLA in hours, a threshold); the best-credited matching answer counts."""
+
+    type: Literal["numerical"]
+    unit: Annotated[str, StringConstraints(max_length=40), AfterValidator(_stripped)] | None = None
+    answers: list[NumericAnswer] = Field(min_length=1, max_length=MAX_NUMERIC_ANSWERS)
 
 
 Question = Annotated[
-    Union[SingleChoice, MultipleResponse, TrueFalse, Ordering, ShortAnswer],
+    Union[SingleChoice, MultipleResponse, TrueFalse, Ordering, ShortAnswer, Matching, Numerical],
     Field(discriminator="type"),
 ]
 
@@ -221,6 +336,9 @@ class Bank(_Strict):
     valid_days: int = Field(ge=1, le=3660)
     review_shows_answers: bool
     multiple_scoring: ScoringRule = "partial"
+    # After a failed attempt: the retry unlocks after the cool-down (`cooldown`), once the missed
+    # sections were read (`reading`), or whichever comes first (`reading_or_cooldown`, the default).
+    retry_after: RetryRule = "reading_or_cooldown"
     questions: list[Question] = Field(min_length=1)
 
     def question(self, question_id: str):
@@ -250,9 +368,13 @@ QUESTION_FIELD_ORDER = (
     "points",
     "scoring",
     "stem",
+    "unit",
     "options",
     "answer",
     "items",
+    "pairs",
+    "distractors",
+    "answers",
     "accepted",
     "unicode_normalize",
     "feedback_right",
@@ -274,6 +396,7 @@ BANK_FIELD_ORDER = (
     "valid_days",
     "review_shows_answers",
     "multiple_scoring",
+    "retry_after",
     "questions",
 )
 
@@ -284,6 +407,8 @@ def bank_to_data(bank: Bank) -> dict:
     data = {key: raw[key] for key in BANK_FIELD_ORDER if key in raw}
     if data.get("multiple_scoring") == "partial":
         del data["multiple_scoring"]
+    if data.get("retry_after") == "reading_or_cooldown":
+        del data["retry_after"]
     questions = []
     for _question, q_raw in zip(bank.questions, raw["questions"]):
         if q_raw.get("points") == 1:
@@ -293,6 +418,35 @@ def bank_to_data(bank: Bank) -> dict:
         for option in q_raw.get("options", []):
             if option.get("correct") is False:
                 del option["correct"]
+        _drop_new_type_defaults(question, q_raw)
         questions.append({key: q_raw[key] for key in QUESTION_FIELD_ORDER if key in q_raw})
     data["questions"] = questions
     return data
+
+
+def _drop_new_type_defaults(question, q_raw: dict) -> None:
+    """Leave defaults of the matching, numerical and partial-credit short answer fields out, so the
+    written YAML stays short and a bank's hash does not depend on how a default was spelled."""
+    if isinstance(question, Matching):
+        if q_raw.get("scoring") == "partial":
+            del q_raw["scoring"]
+        if not q_raw.get("distractors"):
+            q_raw.pop("distractors", None)
+    elif isinstance(question, Numerical):
+        for answer in q_raw["answers"]:
+            if answer.get("credit") == 100:
+                del answer["credit"]
+            for key, value in answer.items():
+                if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+                    answer[key] = int(value)
+    elif isinstance(question, ShortAnswer):
+        accepted = []
+        for entry in q_raw["accepted"]:
+            if isinstance(entry, dict) and entry.get("credit") == 100:
+                del entry["credit"]
+            if isinstance(entry, dict) and isinstance(entry.get("credit"), float) and entry["credit"].is_integer():
+                entry["credit"] = int(entry["credit"])
+            if isinstance(entry, dict) and set(entry) == {"text"}:
+                entry = entry["text"]
+            accepted.append(entry)
+        q_raw["accepted"] = accepted

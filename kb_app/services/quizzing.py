@@ -1,5 +1,5 @@
-"""Taking a quiz: start and submit an attempt, and let a passed update quiz complete the
-acknowledgements it gates."""
+"""Taking a quiz: start and submit an attempt, let a passed update quiz complete the
+acknowledgements it gates, and send a failed attempt back to the sections it missed."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from kb_app.acks.gates import on_update_quiz_passed
 from kb_app.models import User
-from kb_app.quizzes import attempts
+from kb_app.quizzes import attempts, remediation
 from kb_app.quizzes.library import LoadedBanks
 from kb_app.quizzes.schema import Bank
 from kb_app.services.acknowledging import decide_gates
@@ -26,9 +26,12 @@ def start_quiz(
 def submit_quiz(
     session: Session, user: User, public_id: Any, submission: Any, banks: LoadedBanks, *, now: datetime
 ) -> attempts.SubmitResult:
-    """Grade and record the attempt; a pass on an update bank covers the acknowledgements it gated."""
+    """Grade and record the attempt; a pass on an update bank covers the acknowledgements it gated;
+    a fail puts the sections behind the missed questions on the agent's reading list."""
     decide_gates(session, banks, now=now, counting=True)
     result = attempts.submit_attempt(session, user, public_id, submission, now=now)
+    bank = attempts.bank_of(session, result.attempt)
+    remediation.assign_after_attempt(session, result.attempt, bank, result.result, now=now)
     if result.result.passed:
-        on_update_quiz_passed(session, result.attempt.agent_id, attempts.bank_of(session, result.attempt))
+        on_update_quiz_passed(session, result.attempt.agent_id, bank)
     return result

@@ -18,7 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kb_app import __version__, db
 from kb_app.config import Settings
-from kb_app.web import acks, admin, api, auth, errors, main, quizzes, search, security, sites, translations
+from kb_app.web import acks, admin, api, auth, errors, main, quizzes, remediation, search, security, sites, translations
 from kb_app.web.context import close_session, csrf, login_manager
 
 
@@ -49,7 +49,18 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     limiter.init_app(app)
     app.extensions["kb_limiter"] = limiter
 
-    for blueprint in (auth.bp, main.bp, api.bp, admin.bp, sites.bp, acks.bp, quizzes.bp, search.bp, translations.bp):
+    for blueprint in (
+        auth.bp,
+        main.bp,
+        api.bp,
+        admin.bp,
+        sites.bp,
+        acks.bp,
+        quizzes.bp,
+        remediation.bp,
+        search.bp,
+        translations.bp,
+    ):
         app.register_blueprint(blueprint)
     search.init_app(app, settings.index_dir)
     auth.apply_rate_limits(app, limiter)

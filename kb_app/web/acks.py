@@ -23,6 +23,7 @@ from kb_app.catalog.languages import direction, language_name
 from kb_app.catalog.sections import MARKDOWN_EXTENSION_CONFIGS, MARKDOWN_EXTENSIONS
 from kb_app.exports import spreadsheet_safe
 from kb_app.models import Requirement
+from kb_app.quizzes import remediation
 from kb_app.services import acknowledging, publishing
 from kb_app.web import acks_openapi  # noqa: F401 - describes the routes below in /api/v1/openapi.json
 from kb_app.web.api import api_user
@@ -78,8 +79,16 @@ def _agent_or_404(user):
 @roles_required("agent")
 def reading_list():
     agent = _agent_or_404(signed_in_user())
-    items = acknowledging.reading_list(get_session(), agent, banks(), now=_now())
-    return render_template("acks/reading_list.html", items=items, now=_now())
+    session = get_session()
+    loaded = banks()
+    items = acknowledging.reading_list(session, agent, loaded, now=_now())
+    return render_template(
+        "acks/reading_list.html",
+        items=items,
+        now=_now(),
+        remediation=remediation.tasks_of(session, agent),
+        quiz_titles={b.id: b.title for b in loaded.banks.values()},
+    )
 
 
 @bp.get("/reading-list/<sop_id>")
@@ -363,7 +372,20 @@ def _api_agent():
 @api_bp.get("/reading-list")
 def api_reading_list():
     agent = _api_agent()
-    return {"items": [i.to_dict() for i in acknowledging.reading_list(get_session(), agent, banks(), now=_now())]}
+    session = get_session()
+    return {
+        "items": [i.to_dict() for i in acknowledging.reading_list(session, agent, banks(), now=_now())],
+        "quiz_review": [
+            {
+                "task_id": task.id,
+                "bank_id": task.bank_id,
+                "sources": [s.source for s in task.sections],
+                "sections_read": sum(1 for s in task.sections if s.read_at is not None),
+                "all_read": task.read_at is not None,
+            }
+            for task in remediation.tasks_of(session, agent)
+        ],
+    }
 
 
 @api_bp.get("/sops/<sop_id>/changes")

@@ -127,6 +127,20 @@ SCHEMAS = {
     "ReadingList": {
         "type": "object",
         "properties": {
+            "quiz_review": {
+                "description": "Reading tasks after a failed quiz: the sections behind the missed questions",
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "task_id": {"type": "integer"},
+                        "bank_id": {"type": "string"},
+                        "sources": {"type": "array", "items": {"type": "string"}},
+                        "sections_read": {"type": "integer"},
+                        "all_read": {"type": "boolean"},
+                    },
+                },
+            },
             "items": {
                 "type": "array",
                 "items": {
@@ -144,7 +158,7 @@ SCHEMAS = {
                         "path": {"type": "string"},
                     },
                 },
-            }
+            },
         },
     },
     "SopChanges": {

@@ -145,7 +145,8 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "Start an attempt (the server draws the questions), or resume the open one",
             "description": "Refusals: 404 unknown_bank; 403 not_an_agent, inactive, tier_not_allowed; "
-            "429 cooldown or attempt_limit (with available_at). The answer holds no answer keys, explanations or sources.",
+            "429 cooldown or attempt_limit (with available_at); 409 remediation_required after a failed attempt until "
+            "the missed sections are read (with remediation_task_id, and available_at when the cool-down also unlocks it). The answer holds no answer keys, explanations or sources.",
             "operationId": "startQuizAttempt",
             "requestBody": {
                 "required": True,
@@ -172,6 +173,7 @@ PATHS: dict[str, Any] = {
                 "401": _ERROR,
                 "403": _ERROR,
                 "404": _ERROR,
+                "409": _ERROR,
                 "413": _ERROR,
                 "429": _ERROR,
             },
@@ -296,7 +298,15 @@ SCHEMAS: dict[str, Any] = {
                         "number": {"type": "integer"},
                         "type": {
                             "type": "string",
-                            "enum": ["single", "multiple", "true_false", "ordering", "short_answer"],
+                            "enum": [
+                                "single",
+                                "multiple",
+                                "true_false",
+                                "ordering",
+                                "short_answer",
+                                "matching",
+                                "numerical",
+                            ],
                         },
                         "points": {"type": "integer"},
                         "stem": {"type": "string"},
@@ -314,6 +324,23 @@ SCHEMAS: dict[str, Any] = {
                                 "properties": {"id": {"type": "string"}, "text": {"type": "string"}},
                             },
                         },
+                        "prompts": {
+                            "description": "matching: the items to match, numbered 1, 2 ... (answer keys)",
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"id": {"type": "string"}, "text": {"type": "string"}},
+                            },
+                        },
+                        "choices": {
+                            "description": "matching: the answers to pick from, a, b ... (answer values)",
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"id": {"type": "string"}, "text": {"type": "string"}},
+                            },
+                        },
+                        "unit": {"type": ["string", "null"], "description": "numerical: the unit of the answer"},
                         "max_length": {"type": "integer"},
                         "answer_shape": {"type": "string"},
                     },

@@ -21,9 +21,10 @@ from kb_app import audit
 from kb_app.acks import gates
 from kb_app.versions import latest_versions
 from kb_app.models.quizzes import QuizBankSnapshot
-from kb_app.quizzes import attempts, certification
+from kb_app.quizzes import attempts, certification, remediation
 from kb_app.quizzes import reports as quiz_reports
 from kb_app.quizzes.attempts import AttemptError
+from kb_app.quizzes.grading import SubmissionError, parse_number
 from kb_app.quizzes.library import bank_from_data
 from kb_app.services import quizzing
 from kb_app.web.api import api_user
@@ -188,10 +189,11 @@ def _result_page(attempt):
     view = attempts.result_view(session, attempt)
     for item in view["questions"]:
         item["url"] = section_url(paths, item["source"])
-    return render_template("quizzes/result.html", view=view, attempt=attempt)
+    task = remediation.task_for_attempt(session, attempt.id)
+    return render_template("quizzes/result.html", view=view, attempt=attempt, remediation_task=task)
 
 
-_ORDER_FIELD = re.compile(r"^(q\d{1,3})\.([a-z])$")
+_ORDER_FIELD = re.compile(r"^(q\d{1,3})\.([a-z]|\d{1,2})$")
 _QUESTION_FIELD = re.compile(r"^q\d{1,6}$")
 
 
@@ -230,6 +232,16 @@ def submission_from_form(form, view: dict) -> tuple[dict[str, Any], dict[str, st
                 submission[key] = None
             else:
                 submission[key] = sorted(labels, key=lambda label: positions[label])
+        elif kind == "matching":
+            matched = {p["id"]: form.get(f"{key}.{p['id']}") for p in question["prompts"]}
+            submission[key] = {p: c for p, c in matched.items() if c} or None
+        elif kind == "numerical":
+            raw = (form.get(key) or "").strip()
+            try:
+                parse_number(raw, key) if raw else None
+            except SubmissionError:
+                problems[key] = f"Question {question['number']}: enter a number, such as 4 or 4.5."
+            submission[key] = raw or None
     for name in form:
         match = _ORDER_FIELD.match(name)
         base = match.group(1) if match else name
@@ -359,6 +371,7 @@ def analysis_page(bank_id: str):
             "discrimination": quiz_reports.LOW_DISCRIMINATION,
         },
         few=quiz_reports.FEW_ANSWERS,
+        remediation=remediation.outcomes(session, bank.id, vendor=flt.vendor),
     )
 
 

@@ -94,11 +94,13 @@ class TestStart:
             "tier_not_allowed", attempts.start_attempt, session, agent_user, make_bank("cert-t2", tier="T2"), now=NOW
         )
 
-    def test_tier_2_may_take_tier_1_update_quizzes_but_not_tier_1_certifications(self, session, make_user):
+    def test_tier_2_takes_neither_tier_1_update_quizzes_nor_tier_1_certifications(self, session, make_user):
         t2 = make_user("agent", tier="T2", vendor="in-house")
         update = make_bank("update-ato-2-0", kind="update", version="2.0")
-        assert attempts.start_attempt(session, t2, update, now=NOW).created
+        refused("tier_not_allowed", attempts.start_attempt, session, t2, update, now=NOW)
         refused("tier_not_allowed", attempts.start_attempt, session, t2, make_bank("cert-t1"), now=NOW)
+        t2_update = make_bank("update-ato-2-0-t2", kind="update", version="2.0", tier="T2")
+        assert attempts.start_attempt(session, t2, t2_update, now=NOW).created
 
     def test_only_active_agents_take_quizzes(self, session, make_user, bank):
         refused("not_an_agent", attempts.start_attempt, session, make_user("trainer"), bank, now=NOW)

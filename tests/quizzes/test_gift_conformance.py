@@ -57,15 +57,18 @@ RGMF = GIFT / "rgmf__pygiftparser"
 PEG = GIFT / "fuhrmanator__GIFT-grammar-PEG.js" / "tests" / "questions"
 DEFAULT_SOURCE = "ATO-RECOVERY#verify-ownership"
 
-# Moodle question type -> bank question type; the other Moodle types must be refused.
+# Moodle question type -> bank question types; the other Moodle types must be refused.
 BANK_TYPE = {
-    "multichoice(single)": "single",
-    "multichoice(multi)": "multiple",
-    "truefalse": "true_false",
-    "shortanswer": "short_answer",
-    "match": "ordering",
+    "multichoice(single)": {"single"},
+    "multichoice(multi)": {"multiple"},
+    "truefalse": {"true_false"},
+    "shortanswer": {"short_answer"},
+    "match": {"matching", "ordering"},  # ordering when the items match the positions 1..N
+    "numerical": {"numerical"},
 }
-NEVER_MAPPED = {"numerical", "essay", "description"}
+NEVER_MAPPED = {"essay", "description"}
+# Types that must now always import (no refusal), whatever the corpus file.
+ALWAYS_MAPPED = {"match", "numerical"}
 
 
 def load_json(path: Path):
@@ -95,8 +98,9 @@ def check_mapping(item: GiftItem, moodle_type: str, where: str) -> None:
     if moodle_type in NEVER_MAPPED:
         assert mapped.data is None and mapped.refusal, where
     elif mapped.data is not None:
-        assert mapped.type == BANK_TYPE[moodle_type], f"{where}: {moodle_type} mapped to {mapped.type}"
+        assert mapped.type in BANK_TYPE[moodle_type], f"{where}: {moodle_type} mapped to {mapped.type}"
     else:
+        assert moodle_type not in ALWAYS_MAPPED, f"{where}: {moodle_type} refused: {mapped.refusal}"
         assert mapped.refusal, where
 
 
@@ -207,6 +211,15 @@ def test_moodle_readquestion_cases(case):
         assert [a.feedback or "" for a in item.answers] == [f["text"] for f in want["feedback"]]
     if "subquestions" in want:
         assert [a.text for a in item.answers] == [s["text"] for s in want["subquestions"]]
+        mapped = map_item(item)
+        assert mapped.type == "matching"
+        pairs = [(s["text"], a) for s, a in zip(want["subquestions"], want["subanswers"])]
+        assert [(p["prompt"], p["answer"]) for p in mapped.data["pairs"]] == [(q, a) for q, a in pairs if q]
+        assert mapped.data.get("distractors", []) == [a for q, a in pairs if not q]
+    if want["qtype"] == "numerical":
+        check_numerical_like_moodle(item, want)
+    if want["qtype"] == "shortanswer":
+        check_short_answer_credit_like_moodle(item, want)
     if "correctanswer" in want:
         assert item.tf_answer == bool(want["correctanswer"])
         # Moodle: feedbacktrue is shown to whoever answers "true", feedbackfalse to "false".
@@ -219,6 +232,43 @@ def test_moodle_readquestion_cases(case):
     if "idnumber" in want:
         assert item.idnumber == want["idnumber"]
     check_mapping(item, item.moodle_type, case["test"])
+
+
+def check_numerical_like_moodle(item: GiftItem, want: dict) -> None:
+    """Moodle keeps each number as answer + tolerance (a range as its middle and half-width) and a
+    catch-all `*` for "any other number"; the bank keeps the numbers and drops the catch-all."""
+    mapped = map_item(item)
+    assert mapped.type == "numerical", mapped.refusal
+    expected = [
+        (float(a), float(t or 0), f)
+        for a, t, f in zip(want["answer"], want["tolerance"], want["fraction"])
+        if a != "*" and (f or fb["text"])
+        for fb in [want["feedback"][want["answer"].index(a)]]
+    ]
+    ours = []
+    for answer in mapped.data["answers"]:
+        if "min" in answer:
+            middle = (answer["min"] + answer["max"]) / 2
+            ours.append((middle, answer["max"] - middle, answer.get("credit", 100) / 100))
+        else:
+            ours.append((answer["value"], answer.get("tolerance", 0.0), answer.get("credit", 100) / 100))
+    assert flat(ours) == pytest.approx(flat(expected))
+
+
+def flat(rows) -> list[float]:
+    return [value for row in rows for value in row]
+
+
+def check_short_answer_credit_like_moodle(item: GiftItem, want: dict) -> None:
+    """Partial credit survives the import; the 0 % `*` catch-all (any other answer) is dropped."""
+    mapped = map_item(item)
+    assert mapped.type == "short_answer", mapped.refusal
+    ours = [
+        (a, 1.0) if isinstance(a, str) else (a["text"], a.get("credit", 100) / 100) for a in mapped.data["accepted"]
+    ]
+    expected = [(a, f) for a, f in zip(want["answer"], want["fraction"]) if a != "*"]
+    assert [t for t, _ in ours] == [t for t, _ in expected]
+    assert [c for _, c in ours] == pytest.approx([f for _, f in expected])
 
 
 @pytest.mark.parametrize("case", MOODLE_CASES["extract_idnumber_and_tags_from_comment_cases"], ids=lambda c: c[0])
@@ -360,3 +410,61 @@ def test_peg_inputs_match_expected_parse(path):
             assert pairs == [(squash(p["subquestion"]["text"]), squash(p["subanswer"])) for p in want["matchPairs"]], (
                 where
             )
+        if want["type"] == "Numerical":
+            assert flat(peg_bounds(want["choices"])) == pytest.approx(flat(our_bounds(item))), where
+
+
+def peg_bounds(choices) -> list[tuple[float, float, float]]:
+    """The PEG.js parse as (low, high, credit) per accepted number; its catch-alls left out."""
+    if isinstance(choices, dict):
+        choices = [{"text": choices, "weight": None, "feedback": None}]
+    result = []
+    for choice in choices:
+        spec = choice["text"]
+        credit = 100.0 if choice["weight"] is None else float(choice["weight"])
+        if "number" not in spec and "numberLow" not in spec:
+            continue  # `~#...`: any other number
+        if credit == 0 and not choice.get("feedback"):
+            continue
+        if spec["type"] == "high-low":
+            result.append((spec["numberLow"], spec["numberHigh"], credit))
+        else:
+            tolerance = spec.get("range", 0)
+            result.append((spec["number"] - tolerance, spec["number"] + tolerance, credit))
+    return result
+
+
+def our_bounds(item: GiftItem) -> list[tuple[float, float, float]]:
+    mapped = map_item(item)
+    assert mapped.type == "numerical", mapped.refusal
+    result = []
+    for answer in mapped.data["answers"]:
+        credit = answer.get("credit", 100.0)
+        if "min" in answer:
+            result.append((answer["min"], answer["max"], credit))
+        else:
+            tolerance = answer.get("tolerance", 0.0)
+            result.append((answer["value"] - tolerance, answer["value"] + tolerance, credit))
+    return result
+
+
+def test_the_corpus_now_imports_its_matching_numerical_and_partial_credit_questions():
+    """Every matching and numerical question in the corpus maps to a bank question, and so does
+    every short answer with partial credit (unless it accepts anything with credit)."""
+    counts = {"matching": 0, "numerical": 0, "partial_short_answer": 0}
+    for path in all_gift_files():
+        for item in parse_gift(path.read_bytes(), path.name).questions:
+            if item.error is not None:
+                continue
+            mapped = map_item(item)
+            if item.qtype in ("match", "numerical"):
+                assert mapped.data is not None, f"{path.name}:{item.line}: {mapped.refusal}"
+                if mapped.type != "ordering":
+                    counts[mapped.type] += 1
+            partial = [a for a in item.answers if a.weight not in (None, 100.0) and a.text != "*"]
+            if item.qtype == "shortanswer" and partial and all(a.weight >= 0 for a in partial):
+                if not any(a.text == "*" and (a.weight or 100) > 0 for a in item.answers):
+                    assert mapped.type == "short_answer", f"{path.name}:{item.line}: {mapped.refusal}"
+                    assert any(isinstance(a, dict) and "credit" in a for a in mapped.data["accepted"])
+                    counts["partial_short_answer"] += 1
+    assert all(counts.values()), counts

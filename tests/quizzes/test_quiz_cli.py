@@ -86,7 +86,8 @@ def test_import_gift_with_unsupported_questions_writes_nothing(run, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 7 and all(":" in line and " error: " in line for line in lines)
     assert lines[0].endswith(
-        "unsupported.gift:4: error: question 'sla-hours' not imported: numerical questions ({#...}) have no bank equivalent"
+        "unsupported.gift:5: error: question 'sla-hours' not imported: numerical answer 'four' is not a number "
+        "(question at line 4)"
     )
     assert not (tmp_path / "qz").exists()
 

@@ -298,9 +298,12 @@ class TestApi:
         )
         assert failed.get_json()["passed"] is False and "EXPLANATION-SECRET" in failed.get_data(as_text=True)
         body = assert_error(
-            client.post("/api/v1/quiz-attempts", json={"bank_id": "cert-t1"}, headers=headers), 429, "cooldown"
+            client.post("/api/v1/quiz-attempts", json={"bank_id": "cert-t1"}, headers=headers),
+            409,
+            "remediation_required",
         )
-        assert body["error"]["available_at"]
+        assert body["error"]["available_at"] and body["error"]["remediation_task_id"]
+        assert "Read the sections you missed" in body["error"]["message"]
 
     def test_cookie_authenticated_submits_need_the_csrf_token(self, client, auth, quiz_setup):
         auth.login_as("agent")

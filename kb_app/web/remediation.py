@@ -1,0 +1,202 @@
+"""Remediation pages and API: an agent re-reads the sections a failed quiz missed (a reading task on
+their reading list); trainers and partner managers see who is in remediation (partner managers
+their own vendor only).
+
+Routes parse input, call `kb_app.quizzes.remediation` and render.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from kb_app.quizzes import remediation
+from kb_app.quizzes.remediation import RemediationError
+from kb_app.web import remediation_openapi  # noqa: F401 - describes the API routes below
+from kb_app.web.acks import render_markdown, site_url
+from kb_app.web.api import api_user
+from kb_app.web.api import bp as api_bp
+from kb_app.web.context import banks, get_session, roles_required, signed_in_user
+from kb_app.web.downloads import csv_download
+from kb_app.web.errors import ApiError
+
+bp = Blueprint("remediation", __name__)
+REPORT_ROLES = ("partner_manager", "trainer", "admin")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _agent():
+    user = signed_in_user()
+    if user.role != "agent" or user.agent is None:
+        abort(404)
+    return user.agent
+
+
+def bank_titles() -> dict[str, str]:
+    return {b.id: b.title for b in banks().banks.values()}
+
+
+# --- agents -------------------------------------------------------------------------------------
+
+
+@bp.get("/reading-list/quiz-review/<int:task_id>")
+@roles_required("agent")
+def task_page(task_id: int):
+    agent = _agent()
+    session = get_session()
+    try:
+        task = remediation.task_of(session, agent, task_id)
+    except RemediationError:
+        abort(404)
+    sections = remediation.section_texts(session, agent, task)
+    return render_template(
+        "quizzes/remediation_task.html",
+        task=task,
+        sections=[
+            {
+                "entry": entry,
+                "html": render_markdown(entry.text, entry.path) if entry.text and entry.path else None,
+                "url": site_url(entry.path, entry.section.anchor) if entry.path else None,
+            }
+            for entry in sections
+        ],
+        title=bank_titles().get(task.bank_id, task.bank_id),
+    )
+
+
+@bp.post("/reading-list/quiz-review/<int:task_id>/sections/<int:section_id>/read")
+@roles_required("agent")
+def mark_read(task_id: int, section_id: int):
+    agent = _agent()
+    session = get_session()
+    try:
+        task = remediation.mark_read(session, agent, task_id, section_id, now=_now())
+    except RemediationError:
+        session.rollback()
+        abort(404)
+    session.commit()
+    if task.read_at is not None:
+        flash("You have read every section you missed: you can retry the quiz now.", "ok")
+        return redirect(url_for("quizzes.my_quizzes"), 303)
+    return redirect(url_for("remediation.task_page", task_id=task_id) + f"#section-{section_id}", 303)
+
+
+# --- trainers and partner managers -------------------------------------------------------------------
+
+
+def _scope() -> str | None:
+    user = signed_in_user()
+    vendor = (request.args.get("vendor") or "").strip() or None
+    if user.role == "partner_manager":
+        if vendor is not None and vendor != user.vendor:
+            abort(403, description="You can only see your own vendor's agents.")
+        return user.vendor
+    return vendor
+
+
+@bp.get("/quizzes/remediation")
+@roles_required(*REPORT_ROLES)
+def who_page():
+    vendor = _scope()
+    bank_id = (request.args.get("bank") or "").strip() or None
+    rows = remediation.open_tasks(get_session(), vendor=vendor, bank_id=bank_id)
+    return render_template(
+        "quizzes/remediation.html",
+        rows=rows,
+        titles=bank_titles(),
+        vendor=vendor,
+        bank_id=bank_id,
+        scoped=signed_in_user().role == "partner_manager",
+    )
+
+
+CSV_COLUMNS = [
+    "employee_id",
+    "name",
+    "vendor",
+    "site",
+    "team",
+    "bank_id",
+    "kind",
+    "since",
+    "sections",
+    "sections_read",
+    "status",
+]
+
+
+@bp.get("/quizzes/remediation.csv")
+@roles_required(*REPORT_ROLES)
+def who_csv():
+    vendor = _scope()
+    rows = [r.to_dict() for r in remediation.open_tasks(get_session(), vendor=vendor)]
+    return csv_download(CSV_COLUMNS, rows, f"remediation-{vendor or 'all'}-{_now():%Y-%m-%d}.csv")
+
+
+# --- JSON API --------------------------------------------------------------------------------------------
+
+
+def task_json(task, titles: dict[str, str]) -> dict:
+    return {
+        "task_id": task.id,
+        "bank_id": task.bank_id,
+        "bank_title": titles.get(task.bank_id, task.bank_id),
+        "assigned_at": task.created_at.isoformat(),
+        "read_at": task.read_at.isoformat() if task.read_at else None,
+        "sections": [
+            {
+                "section_id": s.id,
+                "source": s.source,
+                "questions_missed": s.questions_missed,
+                "read_at": s.read_at.isoformat() if s.read_at else None,
+            }
+            for s in task.sections
+        ],
+    }
+
+
+@api_bp.get("/me/remediation")
+def api_my_tasks():
+    user = api_user()
+    if user.role != "agent" or user.agent is None:
+        raise ApiError(403, "forbidden", "Only agents have reading tasks.")
+    titles = bank_titles()
+    return {"tasks": [task_json(t, titles) for t in remediation.tasks_of(get_session(), user.agent)]}
+
+
+def _int_id(value: str) -> int:
+    if not value.isdigit() or len(value) > 12:
+        raise ApiError(404, "not_found", "No such reading task or section.")
+    return int(value)
+
+
+@api_bp.post("/me/remediation/<task_id>/sections/<section_id>/read")
+def api_mark_read(task_id: str, section_id: str):
+    user = api_user()
+    if user.role != "agent" or user.agent is None:
+        raise ApiError(403, "forbidden", "Only agents have reading tasks.")
+    session = get_session()
+    try:
+        task = remediation.mark_read(session, user.agent, _int_id(task_id), _int_id(section_id), now=_now())
+    except RemediationError as error:
+        session.rollback()
+        raise ApiError(error.status, error.code, error.message) from None
+    session.commit()
+    return task_json(task, bank_titles())
+
+
+@api_bp.get("/quiz-remediation")
+def api_who():
+    user = api_user()
+    if user.role not in REPORT_ROLES:
+        raise ApiError(403, "forbidden", "Remediation is for partner managers, trainers and admins.")
+    vendor = request.args.get("vendor") or None
+    if user.role == "partner_manager":
+        if vendor is not None and vendor != user.vendor:
+            raise ApiError(403, "forbidden", "You can only see your own vendor's agents.")
+        vendor = user.vendor
+    return {"in_remediation": [r.to_dict() for r in remediation.open_tasks(get_session(), vendor=vendor)]}
