@@ -410,7 +410,7 @@ def bank_to_data(bank: Bank) -> dict:
     if data.get("retry_after") == "reading_or_cooldown":
         del data["retry_after"]
     questions = []
-    for _question, q_raw in zip(bank.questions, raw["questions"]):
+    for question, q_raw in zip(bank.questions, raw["questions"]):
         if q_raw.get("points") == 1:
             del q_raw["points"]
         if q_raw.get("unicode_normalize") is True:

@@ -146,7 +146,8 @@ PATHS: dict[str, Any] = {
             "summary": "Start an attempt (the server draws the questions), or resume the open one",
             "description": "Refusals: 404 unknown_bank; 403 not_an_agent, inactive, tier_not_allowed; "
             "429 cooldown or attempt_limit (with available_at); 409 remediation_required after a failed attempt until "
-            "the missed sections are read (with remediation_task_id, and available_at when the cool-down also unlocks it). The answer holds no answer keys, explanations or sources.",
+            "the missed sections are read (with remediation_task_id, and available_at when the cool-down also unlocks it). "
+            "The answer holds no answer keys, explanations or sources.",
             "operationId": "startQuizAttempt",
             "requestBody": {
                 "required": True,

@@ -242,8 +242,8 @@ def check_numerical_like_moodle(item: GiftItem, want: dict) -> None:
     expected = [
         (float(a), float(t or 0), f)
         for a, t, f in zip(want["answer"], want["tolerance"], want["fraction"])
-        if a != "*" and (f or fb["text"])
         for fb in [want["feedback"][want["answer"].index(a)]]
+        if a != "*" and (f or fb["text"])
     ]
     ours = []
     for answer in mapped.data["answers"]:
@@ -462,9 +462,13 @@ def test_the_corpus_now_imports_its_matching_numerical_and_partial_credit_questi
                 if mapped.type != "ordering":
                     counts[mapped.type] += 1
             partial = [a for a in item.answers if a.weight not in (None, 100.0) and a.text != "*"]
-            if item.qtype == "shortanswer" and partial and all(a.weight >= 0 for a in partial):
-                if not any(a.text == "*" and (a.weight or 100) > 0 for a in item.answers):
-                    assert mapped.type == "short_answer", f"{path.name}:{item.line}: {mapped.refusal}"
-                    assert any(isinstance(a, dict) and "credit" in a for a in mapped.data["accepted"])
-                    counts["partial_short_answer"] += 1
+            if (
+                item.qtype == "shortanswer"
+                and partial
+                and all(a.weight >= 0 for a in partial)
+                and not any(a.text == "*" and (a.weight or 100) > 0 for a in item.answers)
+            ):
+                assert mapped.type == "short_answer", f"{path.name}:{item.line}: {mapped.refusal}"
+                assert any(isinstance(a, dict) and "credit" in a for a in mapped.data["accepted"])
+                counts["partial_short_answer"] += 1
     assert all(counts.values()), counts
