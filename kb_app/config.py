@@ -39,7 +39,11 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     secure_cookies: bool = False
     proxy_hops: int = Field(0, ge=0, le=10)
-    ratelimit_storage_uri: str = "memory://"
+    ratelimit_storage_uri: str = ""  # default: KB_REDIS_URL when set, else memory:// (per process)
+    redis_url: str = ""  # shared limits, caches and release notices across workers and nodes
+    cache_seconds: int = Field(30, ge=0, le=3600)  # agent banner/reading-list state; 0 switches it off
+    workers: int = Field(0, ge=0, le=64)  # `kb serve` worker processes; 0: two per core
+    release_check_seconds: float = Field(2.0, ge=0.1, le=3600)  # how often a node looks for a new release
     login_rate_limit: str = "10 per minute;100 per hour"
     login_identifier_rate_limit: str = "30 per hour"
     api_rate_limit: str = "600 per minute"
@@ -78,6 +82,11 @@ class Settings(BaseSettings):
         for name, value in resolved.items():
             object.__setattr__(self, name, value)  # frozen model: set once, while validating
         return self
+
+    @property
+    def limiter_storage_uri(self) -> str:
+        """Where rate limits are counted: KB_RATELIMIT_STORAGE_URI, else Redis, else this process."""
+        return self.ratelimit_storage_uri or self.redis_url or "memory://"
 
     @property
     def language_list(self) -> list[str]:

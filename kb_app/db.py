@@ -31,6 +31,17 @@ def engine_for(url: str, **kwargs) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def pool_options(settings) -> dict:
+    """Connection pool per worker process for PostgreSQL (SQLite keeps SQLAlchemy's default).
+
+    Each worker holds up to `pool_size + max_overflow` connections: keep
+    nodes x workers x that below PostgreSQL's max_connections (README, Production).
+    """
+    if make_url(settings.database_url).get_backend_name() == "sqlite":
+        return {}
+    return {"pool_size": 5, "max_overflow": 5, "pool_timeout": 5, "pool_recycle": 1800}
+
+
 def _sqlite_on_connect(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")

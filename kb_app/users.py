@@ -7,6 +7,7 @@ plain SHA-256 of the secret is enough to store them; the secret is shown once at
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 import re
 import secrets
 from dataclasses import dataclass
@@ -358,21 +359,34 @@ def revoke_token(session: Session, token: ApiToken, *, actor: str = "", actor_us
     )
 
 
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
 def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "") -> User | None:
-    """The user a bearer token stands for, recording its use; None for unknown or revoked."""
+    """The user a bearer token stands for; None for unknown or revoked.
+
+    Use is recorded as `last_used_at`, at most once a minute per token (a request storm writes
+    nothing); the audit log gets the first use and every use from an address other than the
+    last recorded one, not one row per request.
+    """
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(secret)))
     if token is None or token.revoked_at is not None or not is_usable(token.user):
         return None
-    token.last_used_at = utcnow()
-    audit.record(
-        session,
-        "token.use",
-        actor=token.user.email,
-        actor_user_id=token.user_id,
-        target=path,
-        ip=ip,
-        details={"token_id": token.id, "name": token.name},
-    )
+    now = utcnow()
+    new_address = token.last_used_at is None or (token.last_used_ip or "") != ip
+    if new_address or token.last_used_at <= now - TOKEN_USE_RESOLUTION:
+        token.last_used_at = now
+        token.last_used_ip = ip[:64]
+    if new_address:
+        audit.record(
+            session,
+            "token.use",
+            actor=token.user.email,
+            actor_user_id=token.user_id,
+            target=path,
+            ip=ip,
+            details={"token_id": token.id, "name": token.name, "new_address": True},
+        )
     return token.user

@@ -14,16 +14,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kb_app.acks.gates import mark_covered_assignments, pending_quizzes
+from kb_app.acks.gates import mark_covered_assignments
 from kb_app.acks.translations import ReadingText, latest_translation, reading_text
 from kb_app.catalog import diff_texts, text_for_tier
 from kb_app.catalog.diff import SopDiff
 from kb_app.catalog.languages import SOURCE_LANGUAGE
 from kb_app.catalog.staleness import TranslationState
 from kb_app.models import Agent
-from kb_app.models.acks import Acknowledgement, Assignment, PublishedVersion, Requirement
+from kb_app.models.acks import Acknowledgement, PublishedVersion
 from kb_app.models.translations import PublishedTranslation
-from kb_app.versions import latest_version, latest_versions
+from kb_app.acks.standing import AgentStanding, OpenAssignment, ReleaseView, agent_standing
+from kb_app.versions import latest_version
 
 
 class AckError(Exception):
@@ -186,32 +187,34 @@ class ReadingItem:
 
 def reading_list(session: Session, agent: Agent, *, now: datetime) -> list[ReadingItem]:
     """The agent's open, unacknowledged requirements, soonest due first (overdue on top)."""
-    rows = session.execute(
-        select(Assignment, Requirement)
-        .join(Requirement, Requirement.id == Assignment.requirement_id)
-        .where(Assignment.agent_id == agent.id, Assignment.acknowledged_at.is_(None), Requirement.closed_at.is_(None))
-        .order_by(Assignment.due_at, Requirement.sop_id)
-    ).all()
-    last = last_acknowledged_versions(session, agent.id)
-    quizzes = pending_quizzes(session, agent)
-    latest = latest_versions(session) if rows else {}
+    return reading_items(ReleaseView.load(session), agent_standing(session, agent), now=now)
+
+
+def _quizzes_by_sop(standing: AgentStanding) -> dict[str, OpenAssignment]:
+    return {item.sop_id: item for item in standing.open if item.quiz_bank_ids}
+
+
+def reading_items(view: ReleaseView, standing: AgentStanding, *, now: datetime) -> list[ReadingItem]:
+    """The reading list from an already-read standing (no query)."""
+    quizzes = _quizzes_by_sop(standing)
     items = []
-    for assignment, requirement in rows:
-        current = latest[requirement.sop_id]
-        quiz = quizzes.get(requirement.sop_id)
+    for assignment in standing.open:
+        current = view.latest[assignment.sop_id]
+        quiz = quizzes.get(assignment.sop_id)
+        last = standing.last_acknowledged(assignment.sop_id)
         items.append(
             ReadingItem(
-                requirement_id=requirement.id,
-                sop_id=requirement.sop_id,
+                requirement_id=assignment.requirement_id,
+                sop_id=assignment.sop_id,
                 title=current.title,
                 version=current.version,
-                summary=requirement.version.summary,
+                summary=assignment.summary,
                 due_at=assignment.due_at,
                 overdue=assignment.due_at <= now,
-                is_bulletin=requirement.is_bulletin,
-                last_acknowledged=last.get(requirement.sop_id),
+                is_bulletin=assignment.is_bulletin,
+                last_acknowledged=last.version if last else None,
                 path=current.path,
-                quiz_bank_ids=quiz.bank_ids if quiz else None,
+                quiz_bank_ids=quiz.quiz_bank_ids if quiz else None,
                 acknowledged_at=quiz.acknowledged_at if quiz else None,
             )
         )
@@ -342,44 +345,31 @@ class Banner:
 
 def banner_for(session: Session, agent: Agent, sop_id: str, *, now: datetime) -> Banner | None:
     """What the SOP page tells this agent: acknowledged vX on ..., or action required by ..."""
-    current = latest_version(session, sop_id)
-    if current is None or not can_read(agent, current):
+    return banner_from(ReleaseView.load(session), agent_standing(session, agent), sop_id, now=now)
+
+
+def banner_from(view: ReleaseView, standing: AgentStanding, sop_id: str, *, now: datetime) -> Banner | None:
+    """The banner from an already-read standing (no query)."""
+    current = view.latest.get(sop_id)
+    if current is None or not current.readable_by(standing.tier):
         return None
-    pending = (
-        session.execute(
-            select(Assignment.due_at)
-            .join(Requirement, Requirement.id == Assignment.requirement_id)
-            .where(
-                Assignment.agent_id == agent.id,
-                Requirement.sop_id == sop_id,
-                Requirement.closed_at.is_(None),
-                Assignment.acknowledged_at.is_(None),
-            )
-            .order_by(Assignment.due_at)
-        )
-        .scalars()
-        .first()
-    )
+    pending = next((a for a in standing.open if a.sop_id == sop_id), None)  # soonest due first
     if pending is not None:
-        quiz = pending_quizzes(session, agent, sop_id).get(sop_id)
+        quiz = _quizzes_by_sop(standing).get(sop_id)
         if quiz is not None and quiz.acknowledged_at is not None:
             return Banner(
                 sop_id,
                 "quiz_required",
                 current.version,
                 acknowledged_at=quiz.acknowledged_at,
-                due_at=pending,
-                quiz_bank_ids=quiz.bank_ids,
+                due_at=pending.due_at,
+                quiz_bank_ids=quiz.quiz_bank_ids,
             )
-        return Banner(sop_id, "overdue" if pending <= now else "action_required", current.version, due_at=pending)
-    ack = session.scalars(
-        select(Acknowledgement)
-        .join(PublishedVersion, PublishedVersion.id == Acknowledgement.version_id)
-        .where(Acknowledgement.agent_id == agent.id, Acknowledgement.sop_id == sop_id)
-        .order_by(PublishedVersion.major.desc(), PublishedVersion.minor.desc())
-    ).first()
+        state = "overdue" if pending.due_at <= now else "action_required"
+        return Banner(sop_id, state, current.version, due_at=pending.due_at)
+    ack = standing.last_acknowledged(sop_id)
     if ack is not None:
-        return Banner(sop_id, "acknowledged", ack.version.version, acknowledged_at=ack.acknowledged_at)
+        return Banner(sop_id, "acknowledged", ack.version, acknowledged_at=ack.acknowledged_at)
     return Banner(sop_id, "none", current.version)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from kb_app.acks.gates import gated_tiers, mark_covered_assignments, record_gate_decisions
 from kb_app.acks.translations import TranslationItem, plan_translations, record_translations
 from kb_app.catalog import Catalog, Kind, Sop, Status, parse_version
-from kb_app.models import Agent
+from kb_app.models import Agent, Release
 from kb_app.models.acks import (
     Acknowledgement,
     Assignment,
@@ -72,6 +72,7 @@ class PublishPlan:
     items: list[PublishItem]
     problems: list[str]
     translations: list[TranslationItem] = field(default_factory=list)  # translation texts to record
+    release_id: int | None = None  # set by `publish` when it recorded a release
 
     @property
     def changes(self) -> list[PublishItem]:
@@ -280,6 +281,17 @@ def publish(
     if quiz_banks is not None and plan.changes:
         record_gate_decisions(session, quiz_banks, now=now, final=False)
     sync_assignments(session, now=now, onboarding_days=onboarding_days)
+    if plan.has_changes:
+        release = Release(
+            catalog_hash=catalog.release_hash,
+            published_at=now,
+            published_by=by,
+            versions=[f"{item.sop_id} v{item.version}" for item in plan.changes]
+            + [f"{t.sop_id} ({t.language}) of v{t.source_version}" for t in plan.translations],
+        )
+        session.add(release)
+        session.flush()
+        plan.release_id = release.id
     return plan
 
 

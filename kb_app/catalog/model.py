@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -278,6 +280,21 @@ class Catalog:
     @property
     def ok(self) -> bool:
         return not any(p.is_error for p in self.problems)
+
+    @property
+    def release_hash(self) -> str:
+        """Digest of what a release of this catalog serves: every non-draft SOP's id, version,
+        status, visibility, path and content hash, and every translation's source version and
+        text. Index and site manifests record it."""
+        lines = [
+            f"{s.id}\t{s.version}\t{s.status.value}\t{s.visibility.value}\t{s.rel_path or s.path}\t{s.content_hash}"
+            for s in self
+            if s.status.value != "draft"
+        ]
+        for (sop_id, language), translation in sorted(self.translations.items()):
+            text = hashlib.sha256(translation.body.encode("utf-8")).hexdigest()
+            lines.append(f"{sop_id}\t{language}\t{translation.source_version}\t{translation.title}\t{text}")
+        return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 
 def sop_files(sop_dir: Path) -> list[Path]:

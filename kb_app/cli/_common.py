@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from kb_app import shared_state
 from kb_app.config import Settings
 
 
@@ -21,7 +22,10 @@ class UserError(click.ClickException):
 
 
 def settings_from(**overrides: Any) -> Settings:
-    return Settings.from_env(**overrides)
+    settings = Settings.from_env(**overrides)
+    # What a command changes (a publish, a roster import) reaches the caches of running servers.
+    shared_state.ensure(settings.database_url, settings.redis_url)
+    return settings
 
 
 def sop_dir_option(func):

@@ -17,6 +17,7 @@ from kb_app.catalog import load_catalog, validate_catalog
 from kb_app.cli._common import UserError, echo_json, json_option, settings_from, sop_dir_option
 from kb_app.db import engine_for, session_factory, session_scope
 from kb_app.quizzes.library import load_directory
+from kb_app.releases import site_options_for
 from kb_app.services import publishing
 
 
@@ -34,12 +35,23 @@ def _now() -> datetime:
     default=None,
     help="Days to acknowledge a change (KB_ACK_DUE_DAYS, default 7).",
 )
-@click.option("--no-index", is_flag=True, help="Do not rebuild the search index afterwards.")
+@click.option("--no-index", is_flag=True, help="Leave the search index alone (it then lags the release).")
+@click.option("--no-site", is_flag=True, help="Leave the built sites alone (they then lag the release).")
 @json_option
 def publish_command(
-    sop_dir: Path, dry_run: bool, published_by: str | None, due_days: int | None, no_index: bool, as_json: bool
+    sop_dir: Path,
+    dry_run: bool,
+    published_by: str | None,
+    due_days: int | None,
+    no_index: bool,
+    no_site: bool,
+    as_json: bool,
 ) -> None:
-    """Record new SOP versions and open acknowledgement requirements, in one transaction."""
+    """Record new SOP versions and open acknowledgement requirements, in one transaction.
+
+    The search index and both sites are rebuilt from the same files and swapped in as the
+    transaction commits, so agents are asked to acknowledge only text that they can read.
+    """
     settings = settings_from(sop_dir=sop_dir)
     catalog = load_catalog(settings.sop_dir)
     report = validate_catalog(catalog, against=None)
@@ -68,6 +80,8 @@ def publish_command(
                     due_days=days,
                     onboarding_days=settings.onboarding_days,
                     index_dir=None if no_index else settings.index_dir,
+                    site_dir=None if no_site else settings.site_dir,
+                    site_options=site_options_for(settings),
                 )
                 plan, notes = done.plan, done.notes
     except publishing.PublishRefused as refused:

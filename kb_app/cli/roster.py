@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from kb_app.services import rostering
 from kb_app import audit, db, roster
 from kb_app.cli._common import UserError, echo_json, json_option
 from kb_app.cli.db import cli_actor, database_option, open_current_engine
@@ -43,7 +44,7 @@ def import_command(
     try:
         with db.session_factory(engine)() as session:
             try:
-                plan = roster.import_roster(
+                plan = rostering.import_roster(
                     session,
                     rows,
                     deactivate_missing=deactivate_missing,

@@ -12,7 +12,7 @@ STEPS = [
     ("loading the demo roster and demo logins", ["demo", "seed"]),
     (
         "publishing the SOPs (records versions, opens acknowledgement requirements)",
-        ["publish", "--by", "setup", "--no-index"],
+        ["publish", "--by", "setup", "--no-index", "--no-site"],  # both are built just below
     ),
     ("recording demo acknowledgements", ["demo", "activity"]),
     ("building the search index", ["index"]),

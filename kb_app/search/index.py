@@ -209,6 +209,35 @@ def prune(index_dir: Path | str, keep: Iterable[str]) -> list[str]:
     return removed
 
 
+def activate_build(index_dir: Path | str, build_id: str, *, keep: int = KEEP_BUILDS) -> tuple[str | None, list[str]]:
+    """Make a complete build the live one; returns (the build it replaced, the builds pruned)."""
+    index_dir = Path(index_dir)
+    with _commit_lock(index_dir):
+        previous = read_pointer(index_dir)
+        _write_pointer(index_dir, build_id)
+        keep_ids = [build_id] + ([previous] if previous else [])
+        if keep > len(keep_ids):
+            others = [b for b in complete_builds(index_dir) if b not in keep_ids]
+            keep_ids += others[-(keep - len(keep_ids)) :]
+        return previous, prune(index_dir, keep_ids[: max(keep, 1)])
+
+
+def restore_build(index_dir: Path | str, build_id: str) -> None:
+    """Point CURRENT back at `build_id` (a publish whose commit failed undoes its swap)."""
+    index_dir = Path(index_dir)
+    with _commit_lock(index_dir):
+        _write_pointer(index_dir, build_id)
+
+
+def build_catalog_hash(index_dir: Path | str) -> str | None:
+    """The catalog hash the live build was made from (None: no build, or one older than hashes)."""
+    try:
+        manifest = json.loads((current_build(index_dir) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, SearchIndexError):
+        return None
+    return manifest.get("catalog_hash")
+
+
 def rollback(index_dir: Path | str) -> str:
     """Serve the newest complete build older than the live one; returns its id."""
     index_dir = Path(index_dir)
@@ -232,11 +261,14 @@ def build_index(
     now: datetime | None = None,
     progress: Progress | None = None,
     keep: int = KEEP_BUILDS,
+    activate: bool = True,
 ) -> BuildReport:
     """Index every non-draft SOP, one index per tier, and make the result the live build.
 
     `source` is a loaded Catalog or an SOP directory. A catalog with errors is refused (BuildError
-    lists its problems) and any failure leaves the previous build serving.
+    lists its problems) and any failure leaves the previous build serving. With `activate=False`
+    the build is complete but not live: `activate_build` makes it live later (a publish does so
+    just before its transaction commits).
     """
     started = time.perf_counter()
     say = progress or (lambda message: None)
@@ -260,6 +292,7 @@ def build_index(
             "build_id": build_id,
             "built_at": built_at.isoformat(),
             "sop_dir": str(catalog.root),
+            "catalog_hash": catalog.release_hash,
             "tiers": {tier: stats.to_dict() for tier, stats in report.tiers.items()},
             "drafts_skipped": report.drafts_skipped,
         }
@@ -270,14 +303,8 @@ def build_index(
         if isinstance(error, Exception) and not isinstance(error, BuildError):
             raise BuildError(f"index build failed: {error}") from error
         raise
-    with _commit_lock(index_dir):
-        report.previous = read_pointer(index_dir)
-        _write_pointer(index_dir, build_id)
-        keep_ids = [build_id] + ([report.previous] if report.previous else [])
-        if keep > len(keep_ids):
-            others = [b for b in complete_builds(index_dir) if b not in keep_ids]
-            keep_ids += others[-(keep - len(keep_ids)) :]
-        report.pruned = prune(index_dir, keep_ids[: max(keep, 1)])
+    if activate:
+        report.previous, report.pruned = activate_build(index_dir, build_id, keep=keep)
     report.seconds = time.perf_counter() - started
     say(
         f"search index {build_id}: "

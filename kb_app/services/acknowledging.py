@@ -8,14 +8,20 @@ point that shows or counts acknowledgements goes through here, so no route can f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from kb_app import releases, shared_state
 from kb_app.acks import acknowledge as core
 from kb_app.acks.gates import record_gate_decisions, undecided_versions_exist
+from kb_app.acks.standing import AgentStanding, ReleaseView, VersionFacts, agent_standing
 from kb_app.models import Agent
 from kb_app.quizzes.library import LoadedBanks
+
+# The newest ReleaseView read in this process, per database namespace: (release id, view).
+_views: dict[str, tuple[int, ReleaseView]] = {}
 
 
 def decide_gates(session: Session, banks: LoadedBanks, *, now: datetime, counting: bool) -> int:
@@ -23,6 +29,50 @@ def decide_gates(session: Session, banks: LoadedBanks, *, now: datetime, countin
     if not undecided_versions_exist(session):
         return 0
     return record_gate_decisions(session, banks, now=now, final=counting)
+
+
+def release_view(session: Session) -> tuple[int, ReleaseView]:
+    """What every agent shares, read again only when a new release was recorded (one cheap query
+    to know that)."""
+    state = shared_state.for_session(session)
+    release_id = releases.latest_release_id(session)
+    known = _views.get(state.ns)
+    if known is not None and known[0] == release_id:
+        return known
+    view = (release_id, ReleaseView.load(session))
+    _views[state.ns] = view
+    return view
+
+
+def standing(
+    session: Session,
+    agent: Agent,
+    banks: LoadedBanks,
+    *,
+    now: datetime,
+    view: tuple[int, ReleaseView] | None = None,
+) -> tuple[ReleaseView, AgentStanding]:
+    """The agent's standing, from the shared cache when it is there (kept `cache_seconds`,
+    dropped when the agent acknowledges or passes a quiz, and at every publish or roster import)."""
+    state = shared_state.for_session(session)
+    release_id, view = view or release_view(session)
+    cached = state.agent_state(agent.id, release_id)
+    if cached is not None:
+        return view, AgentStanding.from_dict(cached)
+    if decide_gates(session, banks, now=now, counting=False):
+        # Recorded the first time it matters, as the gate rules say: keep it, or every later
+        # view would record it again (and roll it back again).
+        session.commit()
+    found = agent_standing(session, agent)
+    if state.cache_seconds:
+        state.keep_agent_state(agent.id, release_id, found.to_dict())
+    return view, found
+
+
+def forget_agent_on_commit(session: Session, agent_id: int) -> None:
+    """Once the transaction commits, the agent's cached standing and coverage are stale."""
+    state = shared_state.for_session(session)
+    shared_state.after_commit(session, lambda: state.forget_agent(agent_id))
 
 
 def acknowledge_change(
@@ -38,19 +88,22 @@ def acknowledge_change(
     language: str | None = None,
 ) -> core.AckResult:
     decide_gates(session, banks, now=now, counting=True)
-    return core.acknowledge(
+    result = core.acknowledge(
         session, agent, sop_id, content_hash, version=version, now=now, channel=channel, language=language
     )
+    if result.created:
+        forget_agent_on_commit(session, agent.id)
+    return result
 
 
 def reading_list(session: Session, agent: Agent, banks: LoadedBanks, *, now: datetime) -> list[core.ReadingItem]:
-    decide_gates(session, banks, now=now, counting=False)
-    return core.reading_list(session, agent, now=now)
+    view, found = standing(session, agent, banks, now=now)
+    return core.reading_items(view, found, now=now)
 
 
 def banner(session: Session, agent: Agent, sop_id: str, banks: LoadedBanks, *, now: datetime) -> core.Banner | None:
-    decide_gates(session, banks, now=now, counting=False)
-    return core.banner_for(session, agent, sop_id, now=now)
+    view, found = standing(session, agent, banks, now=now)
+    return core.banner_from(view, found, sop_id, now=now)
 
 
 def what_changed(
@@ -58,3 +111,28 @@ def what_changed(
 ) -> core.WhatChanged:
     decide_gates(session, banks, now=now, counting=False)
     return core.what_changed(session, agent, sop_id, language)
+
+
+@dataclass
+class PageBanner:
+    """What an SOP page's announce bar needs: open bulletins, this page's SOP, the waiting list."""
+
+    bulletins: list[VersionFacts]
+    sop_id: str | None
+    banner: core.Banner | None
+    waiting: list[core.ReadingItem]
+
+
+def page_banner(
+    session: Session, agent: Agent | None, tier: str, page_path: str, banks: LoadedBanks, *, now: datetime
+) -> PageBanner:
+    """Everything `/api/v1/me/banner` shows, from one release view and one agent standing."""
+    release = release_view(session)
+    view = release[1]
+    sop_id = view.sop_for_page(page_path, tier)
+    bulletins = view.open_bulletins(agent, tier, now=now)
+    if agent is None:
+        return PageBanner(bulletins, sop_id, None, [])
+    view, found = standing(session, agent, banks, now=now, view=release)
+    banner = core.banner_from(view, found, sop_id, now=now) if sop_id else None
+    return PageBanner(bulletins, sop_id, banner, core.reading_items(view, found, now=now))

@@ -1,5 +1,6 @@
-"""Publishing a release: record the new versions, decide their update-quiz gates, audit it, and
-refresh search, in one place for `kb publish` and the trainers' Publish page."""
+"""Publishing a release: build its search index and sites, record the new versions, decide their
+update-quiz gates, audit it, make it live, and tell every worker and node; in one place for
+`kb publish` and the trainers' Publish page."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from kb_app import audit
+from kb_app import audit, shared_state
 from kb_app.acks.publishing import PublishPlan, PublishRefused, plan_publish, publish
 from kb_app.catalog import Catalog
 from kb_app.quizzes.library import LoadedBanks
+from kb_app.releases import SiteOptions, stage_release
 from kb_app.search import SearchIndexError, build_index
+from kb_app.sites import SiteBuildError
 
-__all__ = ["PublishRefused", "ReleaseResult", "preview_release", "publish_release", "refresh_search"]
+__all__ = ["PublishRefused", "ReleaseResult", "SiteOptions", "preview_release", "publish_release", "refresh_search"]
 
 
 @dataclass
@@ -55,30 +58,52 @@ def publish_release(
     due_days: int,
     onboarding_days: int,
     index_dir: Path | None,
+    site_dir: Path | None = None,
+    site_options: SiteOptions | None = None,
 ) -> ReleaseResult:
     """Publish everything the catalog changed, in the caller's session, and commit it.
 
-    Raises PublishRefused (nothing written). After the commit the search index is rebuilt from
-    the same catalog (`index_dir=None` skips it); a failed rebuild leaves the previous index
-    serving and is reported in `notes`, since the publish itself stands.
+    One release everywhere: the search index (`index_dir`) and both sites (`site_dir`) are built
+    from the same catalog first, swapped in just before the commit, and swapped back if the
+    commit fails; so when agents are asked to acknowledge, search and the sites already show the
+    text. Raises PublishRefused (nothing written, nothing swapped), also when the index or a site
+    does not build. `None` for a directory leaves that part alone (`kb publish --no-index`).
     """
-    plan = publish(
-        session, catalog, now=now, by=by, due_days=due_days, onboarding_days=onboarding_days, quiz_banks=quiz_banks
-    )
-    result = ReleaseResult(plan)
-    if plan.has_changes:
-        audit.record(
-            session,
-            "sop.publish",
-            actor=by,
-            actor_user_id=actor_user_id,
-            details={"versions": result.versions, "translations": result.translations},
+    plan = preview_release(session, catalog, quiz_banks, now=now, due_days=due_days)
+    staged = None
+    if plan.has_changes and (index_dir is not None or site_dir is not None):
+        try:
+            staged = stage_release(catalog, index_dir=index_dir, site_dir=site_dir, site_options=site_options)
+        except (SearchIndexError, SiteBuildError) as error:
+            problems = [str(p) for p in getattr(error, "problems", [])]
+            raise PublishRefused([f"nothing was published: {error}", *problems]) from None
+    try:
+        plan = publish(
+            session, catalog, now=now, by=by, due_days=due_days, onboarding_days=onboarding_days, quiz_banks=quiz_banks
         )
-    session.commit()
-    if plan.has_changes and index_dir is not None:
-        note = refresh_search(catalog, index_dir)
-        if note:
-            result.notes.append(note)
+        result = ReleaseResult(plan)
+        if plan.has_changes:
+            audit.record(
+                session,
+                "sop.publish",
+                actor=by,
+                actor_user_id=actor_user_id,
+                details={"versions": result.versions, "translations": result.translations, "release": plan.release_id},
+            )
+        if staged is not None:
+            staged.go_live()
+        session.commit()
+    except BaseException:
+        session.rollback()
+        if staged is not None:
+            staged.undo()
+        raise
+    if staged is not None:
+        staged.finish()
+    if plan.has_changes:
+        state = shared_state.for_session(session)
+        state.new_generation()
+        state.announce_release(plan.release_id or 0)
     return result
 
 

@@ -13,7 +13,7 @@ from kb_app.models import User
 from kb_app.quizzes import attempts, remediation
 from kb_app.quizzes.library import LoadedBanks
 from kb_app.quizzes.schema import Bank
-from kb_app.services.acknowledging import decide_gates
+from kb_app.services.acknowledging import decide_gates, forget_agent_on_commit
 
 
 def start_quiz(
@@ -34,4 +34,7 @@ def submit_quiz(
     remediation.assign_after_attempt(session, result.attempt, bank, result.result, now=now)
     if result.result.passed:
         on_update_quiz_passed(session, result.attempt.agent_id, bank)
+    # A pass may cover acknowledgements, a fail adds remediation reading: either way the
+    # agent's cached banner and reading list are stale once this commits.
+    forget_agent_on_commit(session, result.attempt.agent_id)
     return result

@@ -5,13 +5,27 @@ tier reads it, plus generated index pages), builds it with MkDocs in strict mode
 result in atomically. `mkdocs.yml` and `site_config/` hold the theme side.
 """
 
-from kb_app.sites.build import AUDIENCES, AudienceBuild, BuildResult, SiteBuildError, build_sites
+from kb_app.sites.build import (
+    AUDIENCES,
+    AudienceBuild,
+    BuildResult,
+    SiteBuildError,
+    build_sites,
+    discard_builds,
+    restore_builds,
+    site_catalog_hash,
+    swap_in_builds,
+)
 from kb_app.sites.vendor import VendoredAsset, VendorError, ensure_mermaid, find_mermaid, vendor_mermaid
 
 __all__ = [
     "AUDIENCES",
     "AudienceBuild",
     "BuildResult",
+    "discard_builds",
+    "restore_builds",
+    "site_catalog_hash",
+    "swap_in_builds",
     "SiteBuildError",
     "VendorError",
     "VendoredAsset",

@@ -84,6 +84,8 @@ class BuildResult:
     builds: list[AudienceBuild] = field(default_factory=list)
     diagrams: bool = False
     warnings: list[Problem] = field(default_factory=list)
+    # Built with swap=False: (tier, build dir) not yet live; see `swap_in_builds`.
+    pending: list[tuple[str, Path]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -182,12 +184,13 @@ def _check_no_tier2_material(staged: StagedSite, out_dir: Path) -> None:
                 raise SiteBuildError(f"{staged.key} site would leak Tier 2 material: {rel} contains {marker!r}")
 
 
-def _write_manifest(staged: StagedSite, out_dir: Path) -> None:
+def _write_manifest(staged: StagedSite, out_dir: Path, catalog_hash: str) -> None:
     """What the web app needs to tie a served page to the exact text an agent acknowledges."""
     manifest = {
         "audience": staged.tier,
         "language": staged.language,
         "built_at": staged.extra["built_at"],
+        "catalog_hash": catalog_hash,
         "pages": [
             {
                 "id": s.id,
@@ -220,18 +223,59 @@ def _build_lock(site_dir: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _swap_in(site_dir: Path, tier: str, build_dir: Path) -> None:
-    """Point <site-dir>/<tier> at build_dir with one rename, then remove the builds it replaced."""
+def _point(site_dir: Path, tier: str, build_dir: Path) -> Path | None:
+    """Point <site-dir>/<tier> at build_dir with one rename; returns the build it pointed at."""
     live = site_dir / tier
-    if live.exists() and not live.is_symlink():
+    previous = None
+    if live.is_symlink():
+        previous = (site_dir / os.readlink(live)).resolve()
+    elif live.exists():
         # A plain directory from an older layout: move it aside first (not atomic, once only).
-        os.rename(live, site_dir / BUILDS / f"{tier}-legacy-{time.time_ns()}")
+        previous = site_dir / BUILDS / f"{tier}-legacy-{time.time_ns()}"
+        os.rename(live, previous)
     link = site_dir / f".{tier}.link-{time.time_ns()}"
     link.symlink_to(build_dir.relative_to(site_dir))
     os.replace(link, live)
+    return previous
+
+
+def _swap_in(site_dir: Path, tier: str, build_dir: Path) -> None:
+    """Point <site-dir>/<tier> at build_dir, then remove the builds it replaced."""
+    _point(site_dir, tier, build_dir)
     for old in (site_dir / BUILDS).glob(f"{tier}-*"):  # the build lock is held: none is in progress
         if old != build_dir:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def swap_in_builds(site_dir: Path | str, pending: list[tuple[str, Path]]) -> list[tuple[str, Path | None]]:
+    """Make builds made with swap=False live, one rename per audience; returns what they replaced
+    (for `restore_builds`, or `discard_builds` once the release stands)."""
+    site_dir = Path(site_dir)
+    with _build_lock(site_dir):
+        return [(tier, _point(site_dir, tier, build_dir)) for tier, build_dir in pending]
+
+
+def restore_builds(site_dir: Path | str, replaced: list[tuple[str, Path | None]]) -> None:
+    site_dir = Path(site_dir)
+    with _build_lock(site_dir):
+        for tier, previous in replaced:
+            if previous is not None and previous.is_dir():
+                _point(site_dir, tier, previous)
+
+
+def discard_builds(builds: Iterable[Path | None]) -> None:
+    for build in builds:
+        if build is not None:
+            shutil.rmtree(build, ignore_errors=True)
+
+
+def site_catalog_hash(site_dir: Path | str, tier: str) -> str | None:
+    """The catalog hash the live site of `tier` was built from (None: none, or an older build)."""
+    try:
+        manifest = json.loads((Path(site_dir) / tier / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest.get("catalog_hash")
 
 
 # --- entry point --------------------------------------------------------------------------------
@@ -250,11 +294,14 @@ def build_sites(
     search_url: str | None = None,
     languages: Iterable[str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
+    swap: bool = True,
 ) -> BuildResult:
     """Validate the catalog, build each audience's site, swap them all in. Raises SiteBuildError.
 
     Besides the source-language site, each audience gets one site per language in `languages`
     (default: every language the catalog has a translation in).
+
+    With `swap=False` the builds are left in `result.pending` for `swap_in_builds`.
 
     `site_url` (may contain `{audience}`) is where the site is served, for the 404 page.
     `search_url`, when set, sends the search box's queries to that server search page.
@@ -301,7 +348,7 @@ def build_sites(
                     _mkdocs_build(staged, out_dir, config_file, catalog, options)
                 if tier == "T1":
                     _check_no_tier2_material(staged, out_dir)
-                _write_manifest(staged, out_dir)
+                _write_manifest(staged, out_dir, catalog.release_hash)
                 out_dir.chmod(0o755)  # mkdtemp makes it owner-only; a web server user must read it
                 result.builds.append(
                     AudienceBuild(tier, site_dir / key, len(staged.pages), time.perf_counter() - started, language)
@@ -310,6 +357,9 @@ def build_sites(
             for _, out_dir in finished:
                 shutil.rmtree(out_dir, ignore_errors=True)
             raise
+        if not swap:
+            result.pending = finished
+            return result
         for key, out_dir in finished:
             _swap_in(site_dir, key, out_dir)
             progress(f"{key} site ready: {site_dir / key}")

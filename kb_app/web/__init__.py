@@ -16,7 +16,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from kb_app import __version__, db
+from kb_app import __version__, db, releases, shared_state
 from kb_app.config import Settings
 from kb_app.web import acks, admin, api, auth, errors, main, quizzes, remediation, search, security, sites, translations
 from kb_app.web.context import close_session, csrf, login_manager
@@ -33,18 +33,25 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
 
-    engine = db.engine_for(app.config["DATABASE_URL"])
+    engine = db.engine_for(app.config["DATABASE_URL"], **db.pool_options(settings))
     app.extensions["kb_engine"] = engine
     app.extensions["kb_sessionmaker"] = db.session_factory(engine)
     app.teardown_appcontext(close_session)
+    state = shared_state.configure(settings.database_url, settings.redis_url, cache_seconds=settings.cache_seconds)
+    app.extensions["kb_shared_state"] = state
+    # Started per worker by `kb serve`; tests call its check() themselves.
+    app.extensions["kb_release_watcher"] = releases.ReleaseWatcher(settings, engine, state)
 
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter = Limiter(
         get_remote_address,
         storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+        storage_options=_limiter_storage_options(app.config["RATELIMIT_STORAGE_URI"]),
         headers_enabled=True,
-        key_prefix="kb",
+        key_prefix=state.ns + ":limits",
+        # Redis down: count per process until it is back, rather than refuse or stop limiting.
+        in_memory_fallback_enabled=app.config["RATELIMIT_STORAGE_URI"] != "memory://",
     )
     limiter.init_app(app)
     app.extensions["kb_limiter"] = limiter
@@ -76,6 +83,12 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     return app
 
 
+def _limiter_storage_options(uri: str) -> dict[str, Any]:
+    if uri.startswith(("redis://", "rediss://", "unix://")):
+        return {"socket_timeout": 0.25, "socket_connect_timeout": 0.25}
+    return {}
+
+
 def _config(settings: Settings) -> dict[str, Any]:
     secure = settings.secure_cookies
     return {
@@ -94,7 +107,7 @@ def _config(settings: Settings) -> dict[str, Any]:
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
         "WTF_CSRF_TIME_LIMIT": 12 * 3600,
         "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
-        "RATELIMIT_STORAGE_URI": settings.ratelimit_storage_uri,
+        "RATELIMIT_STORAGE_URI": settings.limiter_storage_uri,
         "LOGIN_RATE_LIMIT": settings.login_rate_limit,
         "LOGIN_IDENTIFIER_RATE_LIMIT": settings.login_identifier_rate_limit,
         "API_RATE_LIMIT": settings.api_rate_limit,

@@ -24,7 +24,8 @@ from kb_app.catalog.sections import MARKDOWN_EXTENSION_CONFIGS, MARKDOWN_EXTENSI
 from kb_app.exports import spreadsheet_safe
 from kb_app.models import Requirement
 from kb_app.quizzes import remediation
-from kb_app.services import acknowledging, publishing
+from kb_app.releases import site_options_for
+from kb_app.services import acknowledging, publishing, reporting
 from kb_app.web import acks_openapi  # noqa: F401 - describes the routes below in /api/v1/openapi.json
 from kb_app.web.api import api_user
 from kb_app.web.api import bp as api_bp
@@ -178,6 +179,8 @@ def publish_page():
                 due_days=cfg.ack_due_days,
                 onboarding_days=cfg.onboarding_days,
                 index_dir=cfg.index_dir,
+                site_dir=cfg.site_dir,
+                site_options=site_options_for(cfg),
             )
         except publishing.PublishRefused as error:
             session.rollback()
@@ -238,8 +241,8 @@ def coverage_page():
     groups = _group_by(request.args)
     session = get_session()
     now = _now()
-    by_requirement = reports.coverage(session, by=["requirement"], now=now, flt=flt)
-    grouped = reports.coverage(session, by=groups, now=now, flt=flt)
+    by_requirement = reporting.coverage_overview(session, by=["requirement"], now=now, flt=flt)
+    grouped = reporting.coverage_overview(session, by=groups, now=now, flt=flt)
     totals = _totals(by_requirement)
     return render_template(
         "acks/coverage.html",
@@ -460,10 +463,10 @@ def api_banner():
     """
 
     user = api_user()
-    session = get_session()
     tier = users.audience_of(user)
     agent = user.agent if user.role == "agent" else None
-    now = _now()
+    path = (request.args.get("path") or "").split("#")[0]
+    found = acknowledging.page_banner(get_session(), agent, tier, path, banks(), now=_now())
     bulletins = [
         {
             "sop_id": b.sop_id,
@@ -472,25 +475,21 @@ def api_banner():
             "url": site_url(b.path),
             "expires_at": b.expires_at.isoformat() if b.expires_at else None,
         }
-        for b in acks.open_bulletins(session, agent, tier, now=now)
+        for b in found.bulletins
     ]
     page, text, level, link = None, "", "info", None
-    sop_id = acks.sop_for_site_page(session, (request.args.get("path") or "").split("#")[0], tier)
-    if sop_id and agent is not None:
-        banner = acknowledging.banner(session, agent, sop_id, banks(), now=now)
-        if banner is not None:
-            page = {**banner.to_dict(), "read_url": url_for("acks.read", sop_id=sop_id)}
-            text, level, link = _banner_text(banner), _BANNER_LEVELS[banner.state], page["read_url"]
-    if not text and agent is not None:
-        waiting = acknowledging.reading_list(session, agent, banks(), now=now)
-        if waiting:
-            overdue = sum(1 for item in waiting if item.overdue)
-            text = (
-                f"You have {len(waiting)} SOP update{'s' if len(waiting) != 1 else ''} to acknowledge"
-                + (f", {overdue} overdue" if overdue else "")
-                + "."
-            )
-            level, link = ("danger" if overdue else "warning"), url_for("acks.reading_list")
+    if found.banner is not None:
+        page = {**found.banner.to_dict(), "read_url": url_for("acks.read", sop_id=found.sop_id)}
+        text, level, link = _banner_text(found.banner), _BANNER_LEVELS[found.banner.state], page["read_url"]
+    if not text and found.waiting:
+        waiting = found.waiting
+        overdue = sum(1 for item in waiting if item.overdue)
+        text = (
+            f"You have {len(waiting)} SOP update{'s' if len(waiting) != 1 else ''} to acknowledge"
+            + (f", {overdue} overdue" if overdue else "")
+            + "."
+        )
+        level, link = ("danger" if overdue else "warning"), url_for("acks.reading_list")
     return {"text": text, "level": level, "url": link, "page": page, "bulletins": bulletins}
 
 
@@ -532,4 +531,5 @@ def api_coverage():
         flt = scoped_filter(request.args, user)
     except PermissionError as error:
         raise ApiError(403, "forbidden", str(error)) from None
-    return {"rows": [r.to_dict() for r in reports.coverage(get_session(), by=groups, now=_now(), flt=flt)]}
+    rows = reporting.coverage_overview(get_session(), by=groups, now=_now(), flt=flt)
+    return {"rows": [r.to_dict() for r in rows]}

@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 from flask_limiter import Limiter
 from flask_login import current_user
 
+from kb_app.services import rostering
 from kb_app import roster, users
 from kb_app.models import Agent, User
 from kb_app.problems import InputError
@@ -167,7 +168,7 @@ def roster_import():
     session = get_session()
     try:
         rows = roster.parse_roster_records(body["agents"], path="agents")
-        plan = roster.import_roster(
+        plan = rostering.import_roster(
             session, rows, actor=user.email, actor_user_id=user.id, source="api", ip=client_ip(), **flags
         )
     except InputError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
@@ -92,7 +93,24 @@ def handle_http_error(exc: HTTPException):
     return response
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached (restarting, pool exhausted), as opposed to a bug."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa_exc.OperationalError) and type(exc.orig).__module__.startswith("psycopg")
+
+
 def handle_unexpected(exc: Exception):
+    if database_unavailable(exc):
+        # Nothing was committed (the transaction is rolled back with the session); the pool
+        # replaces dead connections (pre-ping), so the next request may well succeed.
+        current_app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+        error = ApiError(503, "database_unavailable", "The database is not reachable right now; try again shortly.")
+        response = handle_http_error(error)
+        response.headers["Retry-After"] = "5"
+        return response
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     return handle_http_error(InternalServerError())
 

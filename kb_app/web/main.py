@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from flask_login import login_required
 
-from kb_app import audit, db, roster, users
+from kb_app import audit, db, readiness, roster, users
 from kb_app.quizzes import certification
 from kb_app.services import acknowledging
 from kb_app.web.context import banks, client_ip, get_session, roles_required, settings, signed_in_user
@@ -142,15 +142,24 @@ def roster_csv():
 
 @bp.get("/healthz")
 def healthz():
-    """200 when the database answers and its schema is current; 503 otherwise."""
-    engine = current_app.extensions["kb_engine"]
+    """Liveness: this process answers and reaches the database (one trivial query, nothing else)."""
     try:
-        db.ping(engine)
-        current = db.current_revision(engine)
+        db.ping(current_app.extensions["kb_engine"])
     except Exception:  # noqa: BLE001 - any database failure means unhealthy
         current_app.logger.exception("health check: database unreachable")
         return jsonify(status="error", database="unreachable"), 503
-    head = current_app.extensions.setdefault("kb_head_revision", db.head_revision())
-    if current != head:
-        return jsonify(status="error", database="ok", schema="outdated: run kb db upgrade"), 503
-    return jsonify(status="ok", database="ok", schema="current")
+    return jsonify(status="ok", database="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness, for a load balancer: 200 only when this node can serve the current release."""
+    report = readiness.check(
+        current_app.extensions["kb_engine"],
+        settings(),
+        state=current_app.extensions["kb_shared_state"],
+        search=current_app.extensions["kb_search"],
+        watcher=current_app.extensions["kb_release_watcher"],
+        cache=current_app.extensions.setdefault("kb_readiness_cache", {}),
+    )
+    return jsonify(report.to_dict()), 200 if report.ready else 503

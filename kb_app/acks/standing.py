@@ -1,0 +1,293 @@
+"""An agent's standing, read in a constant number of queries: what each SOP page's banner says and
+what the reading list holds, whatever the number of requirements, acknowledgements or gates.
+
+`ReleaseView` is the part every agent shares (the newest version of each SOP, which page shows
+which SOP, the bulletins), read in two queries per release. `AgentStanding` is one agent's part:
+open uncovered assignments, acknowledgements, the update quizzes still standing between them and
+coverage; two queries, two more only when an update quiz gates one of them. Both are plain data
+that round-trip through JSON, so `kb_app.shared_state` can keep them between requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kb_app.acks.gates import gates_for_tier
+from kb_app.models import Agent
+from kb_app.models.acks import Acknowledgement, Assignment, PublishedVersion, Requirement
+from kb_app.models.quizzes import QuizAttempt, UpdateGate
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass
+class VersionFacts:
+    """What pages and banners need of one published version (no body text)."""
+
+    id: int
+    sop_id: str
+    version: str
+    major: int
+    minor: int
+    kind: str
+    status: str
+    title: str
+    path: str
+    tiers: list[str]
+    audience: dict[str, Any]
+    expires_at: datetime | None
+
+    def readable_by(self, tier: str) -> bool:
+        return tier in self.tiers
+
+    def addressed_to(self, agent: Agent) -> bool:
+        checks = (("tiers", agent.tier), ("vendors", agent.vendor), ("sites", agent.site), ("languages", agent.language))
+        return all(not self.audience.get(key) or value in self.audience[key] for key, value in checks)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "expires_at": _iso(self.expires_at)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> VersionFacts:
+        return cls(**{**data, "expires_at": _dt(data["expires_at"])})
+
+
+@dataclass
+class ReleaseView:
+    latest: dict[str, VersionFacts]
+    pages: dict[str, str]  # SOP file path (any published version's) -> SOP id, newest wins
+
+    @classmethod
+    def load(cls, session: Session) -> ReleaseView:
+        newest = (
+            select(PublishedVersion.sop_id, func.max(PublishedVersion.id).label("id"))
+            .group_by(PublishedVersion.sop_id)
+            .subquery()
+        )
+        columns = (
+            PublishedVersion.id,
+            PublishedVersion.sop_id,
+            PublishedVersion.version,
+            PublishedVersion.major,
+            PublishedVersion.minor,
+            PublishedVersion.kind,
+            PublishedVersion.status,
+            PublishedVersion.title,
+            PublishedVersion.path,
+            PublishedVersion.tier_hashes,
+            PublishedVersion.audience,
+            PublishedVersion.expires_at,
+        )
+        latest = {}
+        for row in session.execute(select(*columns).join(newest, PublishedVersion.id == newest.c.id)):
+            latest[row.sop_id] = VersionFacts(
+                row.id,
+                row.sop_id,
+                row.version,
+                row.major,
+                row.minor,
+                row.kind,
+                row.status,
+                row.title,
+                row.path,
+                sorted(row.tier_hashes),
+                dict(row.audience or {}),
+                row.expires_at,
+            )
+        pages = {}
+        for path, sop_id in session.execute(
+            select(PublishedVersion.path, PublishedVersion.sop_id).order_by(PublishedVersion.id)
+        ):
+            pages[path] = sop_id
+        return cls(latest, pages)
+
+    def sop_for_page(self, page_path: str, tier: str) -> str | None:
+        """The SOP a built-site URL (`/sop/procedures/ato-recovery/`) shows, if `tier` may read it."""
+        if not page_path.startswith("/sop/"):
+            return None
+        relative = page_path[len("/sop/") :].strip("/")
+        if not relative:
+            return None
+        sop_id = self.pages.get(f"{relative}.md") or self.pages.get(f"{relative}/index.md")
+        current = self.latest.get(sop_id) if sop_id else None
+        return sop_id if current is not None and current.readable_by(tier) else None
+
+    def open_bulletins(self, agent: Agent | None, tier: str, *, now: datetime) -> list[VersionFacts]:
+        result = []
+        for facts in sorted(self.latest.values(), key=lambda f: f.id):
+            if facts.kind != "bulletin" or facts.status != "active":
+                continue
+            if facts.expires_at is not None and facts.expires_at <= now:
+                continue
+            if not facts.readable_by(tier) or (agent is not None and not facts.addressed_to(agent)):
+                continue
+            result.append(facts)
+        return result
+
+
+@dataclass
+class OpenAssignment:
+    requirement_id: int
+    sop_id: str
+    required: str  # the version the requirement asks for
+    major: int
+    minor: int
+    summary: str
+    due_at: datetime
+    is_bulletin: bool
+    # set when an update quiz must still be passed for the acknowledgement to count
+    quiz_bank_ids: list[str] | None = None
+    acknowledged_at: datetime | None = None  # the acknowledgement waiting for that quiz
+
+
+@dataclass
+class AckFacts:
+    sop_id: str
+    version: str
+    major: int
+    minor: int
+    acknowledged_at: datetime
+
+
+@dataclass
+class AgentStanding:
+    agent_id: int
+    tier: str
+    open: list[OpenAssignment] = field(default_factory=list)  # soonest due first
+    acks: list[AckFacts] = field(default_factory=list)  # by SOP, oldest version first
+
+    def last_acknowledged(self, sop_id: str) -> AckFacts | None:
+        found = [a for a in self.acks if a.sop_id == sop_id]
+        return found[-1] if found else None
+
+    def to_dict(self) -> dict:
+        # By hand rather than dataclasses.asdict: this runs on every cache miss of a hot path.
+        return {
+            "agent_id": self.agent_id,
+            "tier": self.tier,
+            "open": [
+                {
+                    "requirement_id": a.requirement_id,
+                    "sop_id": a.sop_id,
+                    "required": a.required,
+                    "major": a.major,
+                    "minor": a.minor,
+                    "summary": a.summary,
+                    "due_at": _iso(a.due_at),
+                    "is_bulletin": a.is_bulletin,
+                    "quiz_bank_ids": a.quiz_bank_ids,
+                    "acknowledged_at": _iso(a.acknowledged_at),
+                }
+                for a in self.open
+            ],
+            "acks": [
+                {
+                    "sop_id": a.sop_id,
+                    "version": a.version,
+                    "major": a.major,
+                    "minor": a.minor,
+                    "acknowledged_at": _iso(a.acknowledged_at),
+                }
+                for a in self.acks
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AgentStanding:
+        return cls(
+            data["agent_id"],
+            data["tier"],
+            [
+                OpenAssignment(**{**a, "due_at": _dt(a["due_at"]), "acknowledged_at": _dt(a["acknowledged_at"])})
+                for a in data["open"]
+            ],
+            [AckFacts(**{**a, "acknowledged_at": _dt(a["acknowledged_at"])}) for a in data["acks"]],
+        )
+
+
+def agent_standing(session: Session, agent: Agent) -> AgentStanding:
+    """Read the agent's standing: 2 queries, plus 2 when an update quiz gates an open requirement."""
+    rows = session.execute(
+        select(
+            Requirement.id,
+            Requirement.sop_id,
+            Requirement.version_id,
+            Requirement.major,
+            Requirement.minor,
+            Requirement.is_bulletin,
+            PublishedVersion.version,
+            PublishedVersion.summary,
+            Assignment.due_at,
+        )
+        .select_from(Assignment)
+        .join(Requirement, Requirement.id == Assignment.requirement_id)
+        .join(PublishedVersion, PublishedVersion.id == Requirement.version_id)
+        .where(Assignment.agent_id == agent.id, Assignment.acknowledged_at.is_(None), Requirement.closed_at.is_(None))
+        .order_by(Assignment.due_at, Requirement.sop_id)
+    ).all()
+    acks = [
+        AckFacts(*row)
+        for row in session.execute(
+            select(
+                Acknowledgement.sop_id,
+                PublishedVersion.version,
+                Acknowledgement.major,
+                Acknowledgement.minor,
+                Acknowledgement.acknowledged_at,
+            )
+            .join(PublishedVersion, PublishedVersion.id == Acknowledgement.version_id)
+            .where(Acknowledgement.agent_id == agent.id)
+            .order_by(Acknowledgement.sop_id, Acknowledgement.major, Acknowledgement.minor)
+        )
+    ]
+    standing = AgentStanding(agent.id, agent.tier, acks=acks)
+    gates: dict[int, list[UpdateGate]] = {}
+    if rows:
+        for gate in session.scalars(select(UpdateGate).where(UpdateGate.version_id.in_({r.version_id for r in rows}))):
+            gates.setdefault(gate.version_id, []).append(gate)
+    applicable = {r.id: gates_for_tier(gates.get(r.version_id, []), agent.tier) for r in rows}
+    bank_ids = {g.bank_id for found in applicable.values() for g in found}
+    passed: set[str] = set()
+    if bank_ids:
+        passed = set(
+            session.scalars(
+                select(QuizAttempt.bank_id)
+                .where(
+                    QuizAttempt.agent_id == agent.id, QuizAttempt.bank_id.in_(bank_ids), QuizAttempt.passed.is_(True)
+                )
+                .distinct()
+            )
+        )
+    for row in rows:
+        item = OpenAssignment(
+            requirement_id=row.id,
+            sop_id=row.sop_id,
+            required=row.version,
+            major=row.major,
+            minor=row.minor,
+            summary=row.summary or "",
+            due_at=row.due_at,
+            is_bulletin=row.is_bulletin,
+        )
+        quiz = applicable[row.id]
+        if quiz and not any(g.bank_id in passed for g in quiz):
+            item.quiz_bank_ids = sorted(g.bank_id for g in quiz)
+            satisfying = [
+                a.acknowledged_at
+                for a in acks
+                if a.sop_id == row.sop_id and (a.major, a.minor) >= (row.major, row.minor)
+            ]
+            item.acknowledged_at = min(satisfying) if satisfying else None
+        standing.open.append(item)
+    return standing

@@ -1,0 +1,295 @@
+"""State shared by every worker and node of one deployment: short-lived caches and release notices.
+
+With `KB_REDIS_URL` the state lives in Redis, so an acknowledgement through one worker shows on
+another worker's banner at once. Without it, an in-process store stands in: right for `make run`
+(one process), wrong for several workers, which is why `kb serve` switches the cache off there.
+Redis going away never stops the app: a failed call counts as a cache miss, Redis is left alone
+for a moment (`RETRY_SECONDS`), and `status()` says it is down for `/readyz`.
+
+Caches are per database (the namespace is a digest of its URL) and keyed by a *generation* that
+a publish or roster import moves on, so those need no key scan. Invalidation runs after the
+transaction commits (`after_commit`), never before: a reader cannot cache the old state in between.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+try:  # redis is a dependency, but the module must import where it is not installed
+    import redis
+except ImportError:  # pragma: no cover
+    redis = None
+
+STANDING_SECONDS = 30  # an agent's banner and reading-list state
+COVERAGE_SECONDS = 15  # a coverage overview
+RETRY_SECONDS = 2.0  # after a Redis failure, leave it alone this long
+REDIS_TIMEOUT_SECONDS = 0.25
+
+
+class Backend(Protocol):
+    kind: str
+
+    def get(self, key: str) -> str | None: ...
+    def set(self, key: str, value: str, ttl: int) -> None: ...
+    def delete(self, *keys: str) -> None: ...
+    def incr(self, key: str) -> int | None: ...
+    def status(self) -> dict[str, Any]: ...
+
+
+class LocalBackend:
+    """One process's dictionary with expiry times."""
+
+    kind = "local"
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        found = self._data.get(key)
+        if found is None:
+            return None
+        expires, value = found
+        if expires and expires < time.monotonic():
+            self._data.pop(key, None)
+            return None
+        return value
+
+    def set(self, key: str, value: str, ttl: int) -> None:
+        with self._lock:
+            if len(self._data) > 100_000:  # a bound, not a policy: start again rather than grow
+                self._data.clear()
+            self._data[key] = (time.monotonic() + ttl if ttl else 0.0, value)
+
+    def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._data.pop(key, None)
+
+    def incr(self, key: str) -> int:
+        with self._lock:
+            value = int(self.get(key) or 0) + 1
+            self._data[key] = (0.0, str(value))
+            return value
+
+    def status(self) -> dict[str, Any]:
+        return {"backend": "local", "ok": True}
+
+
+class RedisBackend:
+    """Redis with short timeouts; any failure is a miss and a pause before the next try."""
+
+    kind = "redis"
+
+    def __init__(self, url: str) -> None:
+        if redis is None:  # pragma: no cover
+            raise RuntimeError("KB_REDIS_URL is set but the redis package is not installed")
+        self.url = url
+        self.client = redis.Redis.from_url(
+            url,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            decode_responses=True,
+            health_check_interval=30,
+        )
+        self._down_until = 0.0
+        self.last_error: str | None = None
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        if self._down_until > time.monotonic():
+            return None
+        try:
+            result = fn()
+        except redis.RedisError as error:
+            self._down_until = time.monotonic() + RETRY_SECONDS
+            self.last_error = f"{type(error).__name__}: {error}"
+            return None
+        self.last_error = None
+        return result
+
+    def get(self, key: str) -> str | None:
+        return self._call(lambda: self.client.get(key))
+
+    def set(self, key: str, value: str, ttl: int) -> None:
+        self._call(lambda: self.client.set(key, value, ex=ttl or None))
+
+    def delete(self, *keys: str) -> None:
+        if keys:
+            self._call(lambda: self.client.delete(*keys))
+
+    def incr(self, key: str) -> int | None:
+        return self._call(lambda: self.client.incr(key))
+
+    def status(self) -> dict[str, Any]:
+        """Asks Redis now (for /readyz), whatever the pause says."""
+        try:
+            self.client.ping()
+        except redis.RedisError as error:
+            self._down_until = time.monotonic() + RETRY_SECONDS
+            self.last_error = f"{type(error).__name__}: {error}"
+            return {"backend": "redis", "ok": False, "error": self.last_error}
+        self._down_until = 0.0
+        return {"backend": "redis", "ok": True}
+
+
+def namespace_for(database_url: str) -> str:
+    rendered = make_url(database_url).render_as_string(hide_password=False)
+    return "kb:" + hashlib.sha256(rendered.encode("utf-8")).hexdigest()[:12]
+
+
+class SharedState:
+    """The caches and release notices of one database, on one backend."""
+
+    def __init__(self, backend: Backend, namespace: str, *, cache_seconds: int = STANDING_SECONDS) -> None:
+        self.backend = backend
+        self.ns = namespace
+        self.cache_seconds = cache_seconds
+        self._local_generation = 0
+
+    # -- generations ---------------------------------------------------------------------------
+
+    def generation(self) -> int:
+        """Moves on at every publish and roster import; every cached agent state names it."""
+        value = self.backend.get(f"{self.ns}:gen")
+        return int(value) if value is not None else self._local_generation
+
+    def new_local_generation(self) -> None:
+        """This process noticed a release another process recorded (no Redis to tell it)."""
+        self._local_generation += 1
+
+    def new_generation(self) -> None:
+        self._local_generation += 1
+        self.backend.incr(f"{self.ns}:gen")
+        self.backend.incr(f"{self.ns}:covgen")
+
+    # -- per-agent state -----------------------------------------------------------------------
+
+    def _standing_key(self, agent_id: int) -> str:
+        return f"{self.ns}:standing:{self.generation()}:{agent_id}"
+
+    def agent_state(self, agent_id: int, release_id: int) -> dict | None:
+        if not self.cache_seconds:
+            return None
+        raw = self.backend.get(self._standing_key(agent_id))
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return data if data.get("release") == release_id else None
+
+    def keep_agent_state(self, agent_id: int, release_id: int, data: dict) -> None:
+        if self.cache_seconds:
+            payload = json.dumps({**data, "release": release_id}, separators=(",", ":"))
+            self.backend.set(self._standing_key(agent_id), payload, self.cache_seconds)
+
+    def forget_agent(self, agent_id: int) -> None:
+        """An acknowledgement or quiz pass changed this agent's state (and so coverage)."""
+        self.backend.delete(self._standing_key(agent_id))
+        self.backend.incr(f"{self.ns}:covgen")
+
+    # -- coverage overview ---------------------------------------------------------------------
+
+    def _coverage_key(self, question: str) -> str:
+        generation = self.backend.get(f"{self.ns}:covgen") or "0"
+        digest = hashlib.sha256(question.encode("utf-8")).hexdigest()[:20]
+        return f"{self.ns}:coverage:{generation}:{digest}"
+
+    def coverage(self, question: str) -> Any | None:
+        if not self.cache_seconds:
+            return None
+        raw = self.backend.get(self._coverage_key(question))
+        return json.loads(raw) if raw else None
+
+    def keep_coverage(self, question: str, answer: Any) -> None:
+        if self.cache_seconds:
+            ttl = min(COVERAGE_SECONDS, self.cache_seconds)
+            self.backend.set(self._coverage_key(question), json.dumps(answer, default=str), ttl)
+
+    # -- release notices -------------------------------------------------------------------------
+
+    def announce_release(self, release_id: int) -> None:
+        self.backend.set(f"{self.ns}:release", str(release_id), 0)
+
+    def announced_release(self) -> int | None:
+        value = self.backend.get(f"{self.ns}:release")
+        return int(value) if value is not None else None
+
+    def status(self) -> dict[str, Any]:
+        return self.backend.status()
+
+
+# --- one SharedState per database in this process ---------------------------------------------
+
+_states: dict[str, SharedState] = {}
+_lock = threading.Lock()
+
+
+def configure(database_url: str, redis_url: str = "", *, cache_seconds: int = STANDING_SECONDS) -> SharedState:
+    """Choose the backend for `database_url` in this process (the app and `kb serve` call it).
+
+    `cache_seconds=0` switches the agent-state cache off (release notices still work).
+    """
+    namespace = namespace_for(database_url)
+    if redis_url:
+        backend: Backend = RedisBackend(redis_url)
+    else:
+        backend = LocalBackend()
+    with _lock:
+        previous = _states.get(namespace)
+        state = SharedState(backend, namespace, cache_seconds=cache_seconds)
+        if previous is not None:
+            state._local_generation = previous._local_generation + 1
+        _states[namespace] = state
+    return state
+
+
+def ensure(database_url: str, redis_url: str = "") -> SharedState:
+    """Configure once (for `kb` commands that tell running servers about what they changed)."""
+    namespace = namespace_for(database_url)
+    found = _states.get(namespace)
+    if found is not None:
+        return found
+    return configure(database_url, redis_url)
+
+
+def for_url(database_url: str) -> SharedState:
+    namespace = namespace_for(database_url)
+    found = _states.get(namespace)
+    if found is None:
+        with _lock:
+            found = _states.setdefault(namespace, SharedState(LocalBackend(), namespace))
+    return found
+
+
+def for_session(session: Session) -> SharedState:
+    bind = session.get_bind()
+    return for_url(bind.url.render_as_string(hide_password=False))
+
+
+# --- run after the transaction commits ----------------------------------------------------------
+
+_AFTER_COMMIT = "kb_after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's current transaction commits (dropped on rollback)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, []):
+        callback()
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_rollback(session: Session) -> None:
+    if not session.in_transaction():
+        session.info.pop(_AFTER_COMMIT, None)

@@ -1,0 +1,159 @@
+"""The requests every agent makes during a crisis stay a small, constant number of SQL statements,
+whatever the number of requirements, acknowledgements and update quizzes (no N+1), with the
+shared-state cache off (every request computes) and on (a repeat request reads it)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import event, func, select
+
+from kb_app.acks.publishing import publish
+from kb_app.catalog import load_catalog
+from kb_app.db import session_scope
+from kb_app.models import ApiToken, AuditEvent, PublishedVersion
+from tests.quizzes.factories import make_bank, write_bank
+
+BANNER = "/api/v1/me/banner?path=/sop/procedures/sop-0/"
+
+
+@contextmanager
+def counted(engine):
+    """The SQL statements the block sends (transaction control excluded)."""
+    statements: list[str] = []
+
+    def collect(_conn, _cursor, statement, *_args):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", collect)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", collect)
+
+
+def publish_sops(engine, settings, sop_dir, count: int, *, gated: int = 0) -> None:
+    """`count` SOPs published a day ago; the first `gated` gated by an update quiz each."""
+    for n in range(count):
+        sop_dir.write(f"SOP-{n}")
+    for n in range(gated):
+        write_bank(settings.quiz_dir, make_bank(f"update-sop-{n}", kind="update", sops=[f"SOP-{n}"], version="1.0"))
+    with session_scope(engine) as session:
+        publish(session, load_catalog(sop_dir.root), now=datetime.now(timezone.utc) - timedelta(days=1), by="test")
+
+
+def agent_client(make_app, settings, make_user, make_token, *, cache_seconds: int):
+    app = make_app(settings.replace(cache_seconds=cache_seconds))
+    user = make_user("agent")
+    return app, app.test_client(), {"Authorization": f"Bearer {make_token(user)}"}
+
+
+def statements_for(app, client, headers, path: str, *, method: str = "GET", **kwargs) -> list[str]:
+    engine = app.extensions["kb_engine"]
+    with counted(engine) as statements:
+        response = client.open(path, method=method, headers=headers, **kwargs)
+    assert response.status_code < 300, response.get_data(as_text=True)
+    return statements
+
+
+def acknowledge(client, headers, sop_id: str) -> None:
+    content_hash = client.get(f"/api/v1/sops/{sop_id}/changes", headers=headers).get_json()["content_hash"]
+    body = {"sop_id": sop_id, "content_hash": content_hash}
+    assert client.post("/api/v1/acknowledgements", json=body, headers=headers).status_code == 201
+
+
+@pytest.mark.parametrize("path", [BANNER, "/api/v1/reading-list"])
+def test_agent_reads_are_a_constant_number_of_queries(
+    path, make_app, settings, engine, sop_dir, make_user, make_token, db_backend
+):
+    few_app, few, few_headers = agent_client(make_app, settings, make_user, make_token, cache_seconds=0)
+    many_app, many, many_headers = agent_client(make_app, settings, make_user, make_token, cache_seconds=0)
+    publish_sops(engine, settings, sop_dir, 2, gated=1)
+    acknowledge(few, few_headers, "SOP-1")  # gate decisions are final once something counts
+    few_counts = [len(statements_for(few_app, few, few_headers, path)) for _ in range(2)]
+    assert len(few.get("/api/v1/reading-list", headers=few_headers).get_json()["items"]) == 1  # SOP-0, waiting
+    # Eight more requirements, three more update quizzes, and acknowledgements on the way.
+    for n in range(2, 10):
+        sop_dir.write(f"SOP-{n}")
+    for n in range(1, 4):
+        write_bank(settings.quiz_dir, make_bank(f"update-sop-{n}", kind="update", sops=[f"SOP-{n}"], version="1.0"))
+    with session_scope(engine) as session:
+        publish(session, load_catalog(sop_dir.root), now=datetime.now(timezone.utc), by="test")
+    for n in (1, 2, 5):
+        acknowledge(many, many_headers, f"SOP-{n}")
+    assert len(many.get("/api/v1/reading-list", headers=many_headers).get_json()["items"]) == 8  # SOP-2 waits for its quiz
+    many_counts = [len(statements_for(many_app, many, many_headers, path)) for _ in range(2)]
+    # Repeat requests of the same kind cost the same, whatever the agent has on their list.
+    # token, newest release, undecided gates, then assignments, acknowledgements, gates, passes
+    assert few_counts[1] == many_counts[1] <= 7, (few_counts, many_counts)
+
+
+def test_the_cache_answers_a_repeat_banner_with_the_token_and_release_lookups_only(
+    make_app, settings, engine, sop_dir, make_user, make_token
+):
+    app, client, headers = agent_client(make_app, settings, make_user, make_token, cache_seconds=30)
+    publish_sops(engine, settings, sop_dir, 5, gated=2)
+    first = statements_for(app, client, headers, BANNER)
+    again = statements_for(app, client, headers, BANNER)
+    assert len(again) == 2 < len(first), again  # the token, the newest release id
+    assert client.get(BANNER, headers=headers).get_json()["page"]["state"] == "action_required"
+
+
+def test_acknowledging_is_a_constant_number_of_queries(make_app, settings, engine, sop_dir, make_user, make_token):
+    app, client, headers = agent_client(make_app, settings, make_user, make_token, cache_seconds=30)
+    publish_sops(engine, settings, sop_dir, 10, gated=3)
+    counts = []
+    for n in (4, 5, 6):  # ungated SOPs, as many open requirements each time
+        content_hash = client.get(f"/api/v1/sops/SOP-{n}/changes", headers=headers).get_json()["content_hash"]
+        body = {"sop_id": f"SOP-{n}", "content_hash": content_hash}
+        counts.append(len(statements_for(app, client, headers, "/api/v1/acknowledgements", method="POST", json=body)))
+    assert counts[1] == counts[2] <= 12, counts
+
+
+def test_an_acknowledgement_shows_on_the_next_banner_at_once(
+    make_app, settings, engine, sop_dir, make_user, make_token
+):
+    app, client, headers = agent_client(make_app, settings, make_user, make_token, cache_seconds=30)
+    publish_sops(engine, settings, sop_dir, 1)
+    assert client.get(BANNER, headers=headers).get_json()["page"]["state"] == "action_required"
+    content_hash = client.get("/api/v1/sops/SOP-0/changes", headers=headers).get_json()["content_hash"]
+    client.post("/api/v1/acknowledgements", json={"sop_id": "SOP-0", "content_hash": content_hash}, headers=headers)
+    assert client.get(BANNER, headers=headers).get_json()["page"]["state"] == "acknowledged"
+
+
+def test_a_publish_shows_on_the_next_banner_at_once(make_app, settings, engine, sop_dir, make_user, make_token):
+    app, client, headers = agent_client(make_app, settings, make_user, make_token, cache_seconds=30)
+    publish_sops(engine, settings, sop_dir, 1)
+    content_hash = client.get("/api/v1/sops/SOP-0/changes", headers=headers).get_json()["content_hash"]
+    client.post("/api/v1/acknowledgements", json={"sop_id": "SOP-0", "content_hash": content_hash}, headers=headers)
+    assert client.get(BANNER, headers=headers).get_json()["page"]["state"] == "acknowledged"
+    sop_dir.write("SOP-0", version="2.0", body="## Purpose {#purpose}\n\nNew text.\n")
+    with session_scope(engine) as session:
+        publish(session, load_catalog(sop_dir.root), now=datetime.now(timezone.utc), by="test")
+    page = client.get(BANNER, headers=headers).get_json()["page"]
+    assert page["state"] == "action_required" and page["version"] == "2.0"
+
+
+def test_token_use_is_recorded_once_a_minute_and_audited_per_new_address(
+    make_app, settings, engine, make_user, make_token, session
+):
+    app = make_app()
+    client = app.test_client()
+    user = make_user("agent")
+    headers = {"Authorization": f"Bearer {make_token(user)}"}
+    with counted(app.extensions["kb_engine"]) as first:
+        client.get("/api/v1/me", headers=headers)
+    with counted(app.extensions["kb_engine"]) as storm:
+        for _ in range(20):
+            assert client.get("/api/v1/me", headers=headers).status_code == 200
+    assert not [s for s in storm if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
+    assert [s for s in first if s.lstrip().upper().startswith("UPDATE")]
+    client.get("/api/v1/me", headers=headers, environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    uses = session.scalars(select(AuditEvent).where(AuditEvent.action == "token.use")).all()
+    assert [u.ip for u in uses] == ["127.0.0.1", "10.9.8.7"]
+    token = session.scalar(select(ApiToken).where(ApiToken.user_id == user.id))
+    assert token.last_used_at is not None and token.last_used_ip == "10.9.8.7"
+    assert session.scalar(select(func.count()).select_from(PublishedVersion)) == 0
