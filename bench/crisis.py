@@ -561,7 +561,9 @@ def write(label: str, body: str) -> None:
 
         pattern = re.compile(rf"^### {re.escape(label)}\n.*?(?=^### |\Z)", re.S | re.M)
         section = (
-            pattern.sub(lambda _m: part + "\n", section) if pattern.search(section) else section.rstrip() + "\n\n" + part
+            pattern.sub(lambda _m: part + "\n", section)
+            if pattern.search(section)
+            else section.rstrip() + "\n\n" + part
         )
         text = head + title + section.rstrip() + "\n" + rest
     RESULTS.write_text(text.rstrip() + "\n", encoding="utf-8")

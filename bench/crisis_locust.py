@@ -18,7 +18,8 @@ from locust import constant, events, task
 from locust.exception import StopUser
 from locust.contrib.fasthttp import FastHttpUser
 
-DATA = json.loads(open(os.environ["KB_BENCH_DATA"], encoding="utf-8").read())
+with open(os.environ["KB_BENCH_DATA"], encoding="utf-8") as _data:
+    DATA = json.load(_data)
 SCENARIO = os.environ.get("KB_BENCH_SCENARIO", "banner")
 AGENTS = DATA["agents"]
 _turns = itertools.count()
@@ -56,7 +57,9 @@ class Agent(FastHttpUser):
         self.client.get("/healthz", name="GET /healthz")
 
     def do_banner(self, agent: dict) -> None:
-        self.client.get(f"/api/v1/me/banner?path={DATA['page']}", headers=self._api(agent), name="GET /api/v1/me/banner")
+        self.client.get(
+            f"/api/v1/me/banner?path={DATA['page']}", headers=self._api(agent), name="GET /api/v1/me/banner"
+        )
 
     def do_reading_list(self, agent: dict) -> None:
         self.client.get("/api/v1/reading-list", headers=self._api(agent), name="GET /api/v1/reading-list")
@@ -84,7 +87,9 @@ class Agent(FastHttpUser):
     def do_wave(self, agent: dict) -> None:
         bulletin = DATA["bulletin"]
         self.client.get(DATA["page"], headers=self._page(agent), name="GET /sop/<page>")
-        self.client.get(f"/api/v1/me/banner?path={DATA['page']}", headers=self._api(agent), name="GET /api/v1/me/banner")
+        self.client.get(
+            f"/api/v1/me/banner?path={DATA['page']}", headers=self._api(agent), name="GET /api/v1/me/banner"
+        )
         for term in random.sample(DATA["searches"], 2):
             self.client.get(f"/api/v1/search?q={term}", headers=self._api(agent), name="GET /api/v1/search")
         self.client.get(

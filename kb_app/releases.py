@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from kb_app.catalog import Catalog, load_catalog
 from kb_app.config import Settings
-from kb_app.models import Release
+from kb_app.models import PublishedVersion, Release
 from kb_app.search import SearchIndexError
 from kb_app.search import index as search_index
 from kb_app.sites import (
@@ -44,6 +44,15 @@ def latest_release(session: Session) -> Release | None:
 def latest_release_id(session: Session) -> int:
     """0 before the first publish. One trivial query (the primary key's maximum)."""
     return session.scalar(select(func.max(Release.id))) or 0
+
+
+def release_stamp(session: Session) -> tuple[int, int]:
+    """(newest release, newest published version): changes whenever what agents are served
+    changes, also for versions recorded outside a publish. One query of two index lookups."""
+    row = session.execute(
+        select(select(func.max(Release.id)).scalar_subquery(), select(func.max(PublishedVersion.id)).scalar_subquery())
+    ).one()
+    return (row[0] or 0, row[1] or 0)
 
 
 @dataclass
@@ -182,7 +191,7 @@ def bring_up_to_date(
     if catalog.release_hash != state.catalog_hash:
         raise BehindRelease(
             f"the SOP files in {catalog.root} are not release {state.release_id} "
-            f"(catalog {catalog.release_hash[:12]}, release {state.catalog_hash[:12]}): update them from git"
+            f"(catalog {catalog.release_hash[:12]}, release {(state.catalog_hash or '')[:12]}): update them from git"
         )
     staged = stage_release(
         catalog,
@@ -249,11 +258,11 @@ class ReleaseWatcher:
         self.interval = interval if interval is not None else settings.release_check_seconds
         self.known: int | None = None
         self.behind: str | None = None  # why this node cannot serve the release, when it cannot
-        self._thread = None
-        self._stop = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def check(self) -> list[str]:
-        
+
         with Session(self.engine) as session:
             newest = latest_release_id(session)
             if newest == self.known and self.behind is None:
@@ -285,7 +294,6 @@ class ReleaseWatcher:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._stop = threading.Event()
 
         def loop() -> None:
             while not self._stop.wait(self.interval):
@@ -298,5 +306,4 @@ class ReleaseWatcher:
         self._thread.start()
 
     def stop(self) -> None:
-        if self._stop is not None:
-            self._stop.set()
+        self._stop.set()

@@ -20,14 +20,11 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-try:  # redis is a dependency, but the module must import where it is not installed
-    import redis
-except ImportError:  # pragma: no cover
-    redis = None
+import redis
 
 STANDING_SECONDS = 30  # an agent's banner and reading-list state
 COVERAGE_SECONDS = 15  # a coverage overview
@@ -90,8 +87,6 @@ class RedisBackend:
     kind = "redis"
 
     def __init__(self, url: str) -> None:
-        if redis is None:  # pragma: no cover
-            raise RuntimeError("KB_REDIS_URL is set but the redis package is not installed")
         self.url = url
         self.client = redis.Redis.from_url(
             url,
@@ -175,18 +170,18 @@ class SharedState:
     def _standing_key(self, agent_id: int) -> str:
         return f"{self.ns}:standing:{self.generation()}:{agent_id}"
 
-    def agent_state(self, agent_id: int, release_id: int) -> dict | None:
+    def agent_state(self, agent_id: int, release_id: Any) -> dict | None:
         if not self.cache_seconds:
             return None
         raw = self.backend.get(self._standing_key(agent_id))
         if not raw:
             return None
         data = json.loads(raw)
-        return data if data.get("release") == release_id else None
+        return data if data.get("release") == list(release_id) else None
 
-    def keep_agent_state(self, agent_id: int, release_id: int, data: dict) -> None:
+    def keep_agent_state(self, agent_id: int, release_id: Any, data: dict) -> None:
         if self.cache_seconds:
-            payload = json.dumps({**data, "release": release_id}, separators=(",", ":"))
+            payload = json.dumps({**data, "release": list(release_id)}, separators=(",", ":"))
             self.backend.set(self._standing_key(agent_id), payload, self.cache_seconds)
 
     def forget_agent(self, agent_id: int) -> None:
@@ -270,7 +265,8 @@ def for_url(database_url: str) -> SharedState:
 
 def for_session(session: Session) -> SharedState:
     bind = session.get_bind()
-    return for_url(bind.url.render_as_string(hide_password=False))
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return for_url(engine.url.render_as_string(hide_password=False))
 
 
 # --- run after the transaction commits ----------------------------------------------------------

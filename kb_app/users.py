@@ -375,8 +375,9 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
     if token is None or token.revoked_at is not None or not is_usable(token.user):
         return None
     now = utcnow()
-    new_address = token.last_used_at is None or (token.last_used_ip or "") != ip
-    if new_address or token.last_used_at <= now - TOKEN_USE_RESOLUTION:
+    last_used = token.last_used_at
+    new_address = last_used is None or (token.last_used_ip or "") != ip
+    if new_address or (last_used is not None and last_used <= now - TOKEN_USE_RESOLUTION):
         token.last_used_at = now
         token.last_used_ip = ip[:64]
     if new_address:

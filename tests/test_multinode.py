@@ -168,6 +168,7 @@ def cluster_env(settings, sop_dir, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.fresh_db
 def test_two_nodes_share_acknowledgements_limits_and_releases(
     cluster_env, settings, sop_dir, tmp_path, make_user, make_token
 ):
@@ -253,6 +254,7 @@ def test_redis_down_keeps_serving_and_readyz_says_so(make_app, settings, sop_dir
 
 
 @pytest.mark.slow
+@pytest.mark.fresh_db
 def test_a_worker_killed_mid_wave_loses_no_answered_acknowledgement(
     cluster_env, settings, sop_dir, tmp_path, make_user, make_token, engine
 ):
@@ -267,7 +269,10 @@ def test_a_worker_killed_mid_wave_loses_no_answered_acknowledgement(
     tokens = {a.agent.employee_id: make_token(a) for a in agents}
     _publish(settings, sop_dir.root, tmp_path / "node0")
     with nodes(1, cluster_env, tmp_path) as (node,):
-        _, change = node.get("/api/v1/sops/ATO-RECOVERY/changes", headers={"Authorization": f"Bearer {tokens[agents[0].agent.employee_id]}"})
+        _, change = node.get(
+            "/api/v1/sops/ATO-RECOVERY/changes",
+            headers={"Authorization": f"Bearer {tokens[agents[0].agent.employee_id]}"},
+        )
         answered: dict[str, int] = {}
         lock = threading.Lock()
         work = list(tokens.items())
@@ -294,9 +299,7 @@ def test_a_worker_killed_mid_wave_loses_no_answered_acknowledgement(
         for thread in threads:
             thread.start()
         time.sleep(0.3)
-        children = subprocess.run(
-            ["pgrep", "-P", str(node.process.pid)], capture_output=True, text=True
-        ).stdout.split()
+        children = subprocess.run(["pgrep", "-P", str(node.process.pid)], capture_output=True, text=True).stdout.split()
         assert children, "no gunicorn worker to kill"
         os.kill(int(children[0]), signal.SIGKILL)
         for thread in threads:

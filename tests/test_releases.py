@@ -18,7 +18,8 @@ from kb_app.search import SearchService
 from kb_app.services import publishing
 from kb_app.sites import site_catalog_hash
 
-pytestmark = pytest.mark.slow  # real MkDocs builds
+# Real MkDocs builds; the node tests read the database from their own sessions.
+pytestmark = [pytest.mark.slow, pytest.mark.fresh_db]
 
 
 def _publish(session, settings, sop_dir, **overrides):
@@ -96,14 +97,14 @@ def test_a_site_that_does_not_build_refuses_the_publish(engine, settings, sop_di
         assert releases.latest_release(session) is None
 
 
-def test_a_node_behind_the_release_rebuilds_from_matching_files_and_refuses_others(
-    engine, settings, sop_dir, tmp_path
-):
+def test_a_node_behind_the_release_rebuilds_from_matching_files_and_refuses_others(engine, settings, sop_dir, tmp_path):
     settings = settings.replace(site_dir=tmp_path / "site")
     sop_dir.write("ATO-RECOVERY", body="## Verify {#verify}\n\nFirst text.\n")
     with session_factory(engine)() as session:
         _publish(session, settings, sop_dir)
-    other = settings.replace(var_dir=tmp_path / "other", index_dir=tmp_path / "other" / "index", site_dir=tmp_path / "o")
+    other = settings.replace(
+        var_dir=tmp_path / "other", index_dir=tmp_path / "other" / "index", site_dir=tmp_path / "o"
+    )
     with session_factory(engine)() as session:
         assert releases.served(session, other.index_dir, other.site_dir).behind == ["index", "site T1", "site T2"]
         rebuilt = releases.prepare_to_serve(
@@ -114,7 +115,9 @@ def test_a_node_behind_the_release_rebuilds_from_matching_files_and_refuses_othe
     # Unpublished edits on disk: serving them would show text nobody published.
     sop_dir.write("ATO-RECOVERY", version="1.1", body="## Verify {#verify}\n\nAn unpublished edit.\n")
     with session_factory(engine)() as session, pytest.raises(releases.BehindRelease, match="not the published release"):
-        releases.prepare_to_serve(session, load_catalog(sop_dir.root), index_dir=other.index_dir, site_dir=other.site_dir)
+        releases.prepare_to_serve(
+            session, load_catalog(sop_dir.root), index_dir=other.index_dir, site_dir=other.site_dir
+        )
 
 
 def test_the_release_watcher_brings_a_node_up_to_date(engine, settings, sop_dir, tmp_path):

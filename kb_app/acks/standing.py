@@ -52,7 +52,12 @@ class VersionFacts:
         return tier in self.tiers
 
     def addressed_to(self, agent: Agent) -> bool:
-        checks = (("tiers", agent.tier), ("vendors", agent.vendor), ("sites", agent.site), ("languages", agent.language))
+        checks = (
+            ("tiers", agent.tier),
+            ("vendors", agent.vendor),
+            ("sites", agent.site),
+            ("languages", agent.language),
+        )
         return all(not self.audience.get(key) or value in self.audience[key] for key, value in checks)
 
     def to_dict(self) -> dict:

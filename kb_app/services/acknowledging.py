@@ -20,8 +20,8 @@ from kb_app.acks.standing import AgentStanding, ReleaseView, VersionFacts, agent
 from kb_app.models import Agent
 from kb_app.quizzes.library import LoadedBanks
 
-# The newest ReleaseView read in this process, per database namespace: (release id, view).
-_views: dict[str, tuple[int, ReleaseView]] = {}
+# The newest ReleaseView read in this process, per database namespace: (release stamp, view).
+_views: dict[str, tuple[tuple[int, int], ReleaseView]] = {}
 
 
 def decide_gates(session: Session, banks: LoadedBanks, *, now: datetime, counting: bool) -> int:
@@ -31,15 +31,15 @@ def decide_gates(session: Session, banks: LoadedBanks, *, now: datetime, countin
     return record_gate_decisions(session, banks, now=now, final=counting)
 
 
-def release_view(session: Session) -> tuple[int, ReleaseView]:
+def release_view(session: Session) -> tuple[tuple[int, int], ReleaseView]:
     """What every agent shares, read again only when a new release was recorded (one cheap query
     to know that)."""
     state = shared_state.for_session(session)
-    release_id = releases.latest_release_id(session)
+    stamp = releases.release_stamp(session)
     known = _views.get(state.ns)
-    if known is not None and known[0] == release_id:
+    if known is not None and known[0] == stamp:
         return known
-    view = (release_id, ReleaseView.load(session))
+    view = (stamp, ReleaseView.load(session))
     _views[state.ns] = view
     return view
 
@@ -50,12 +50,12 @@ def standing(
     banks: LoadedBanks,
     *,
     now: datetime,
-    view: tuple[int, ReleaseView] | None = None,
+    release: tuple[tuple[int, int], ReleaseView] | None = None,
 ) -> tuple[ReleaseView, AgentStanding]:
     """The agent's standing, from the shared cache when it is there (kept `cache_seconds`,
     dropped when the agent acknowledges or passes a quiz, and at every publish or roster import)."""
     state = shared_state.for_session(session)
-    release_id, view = view or release_view(session)
+    release_id, view = release or release_view(session)
     cached = state.agent_state(agent.id, release_id)
     if cached is not None:
         return view, AgentStanding.from_dict(cached)
@@ -133,6 +133,6 @@ def page_banner(
     bulletins = view.open_bulletins(agent, tier, now=now)
     if agent is None:
         return PageBanner(bulletins, sop_id, None, [])
-    view, found = standing(session, agent, banks, now=now, view=release)
+    view, found = standing(session, agent, banks, now=now, release=release)
     banner = core.banner_from(view, found, sop_id, now=now) if sop_id else None
     return PageBanner(bulletins, sop_id, banner, core.reading_items(view, found, now=now))

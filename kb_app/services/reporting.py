@@ -18,8 +18,9 @@ from kb_app.acks import coverage as core
 
 
 def coverage_overview(
-    session: Session, *, by: list[str], now: datetime, flt: core.CoverageFilter = core.CoverageFilter()
+    session: Session, *, by: list[str], now: datetime, flt: core.CoverageFilter | None = None
 ) -> list[core.CoverageRow]:
+    flt = flt or core.CoverageFilter()
     state = shared_state.for_session(session)
     question = json.dumps({"by": by, "flt": asdict(flt), "minute": now.strftime("%Y%m%d%H%M")}, sort_keys=True)
     cached = state.coverage(question)
