@@ -151,7 +151,9 @@ def staleness_rows(repeat: int) -> list[list]:
             loads.append(time.perf_counter() - started)
             started = time.perf_counter()
             # Older versions are not in git here: their structure check is skipped (a warning).
-            problems = validate_translations(catalog, lookup=lambda sop, version: sop if version == sop.version else None)
+            problems = validate_translations(
+                catalog, lookup=lambda sop, version: sop if version == sop.version else None
+            )
             rules.append(time.perf_counter() - started)
             started = time.perf_counter()
             result = status_table(catalog, LANGUAGES, date(2026, 12, 1))

@@ -178,7 +178,7 @@ def check_translation(translation: BankTranslation, banks, all_versions, line_of
             problems.append(Problem.error(path, line_of(loc), f"bank {bank.id} has no question `{question_id}`"))
             continue
         if isinstance(question, _ChoiceQuestion):
-            ids = {o.id for o in question.options}
+            ids = {o.id for o in question.options if o.id is not None}
             if set(text.options) != ids:
                 problems.append(
                     Problem.error(

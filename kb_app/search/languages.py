@@ -25,6 +25,7 @@ from whoosh.scoring import BM25F
 from kb_app.catalog import Catalog, Sop
 from kb_app.catalog.sections import split_sections
 from kb_app.catalog.staleness import servable, translation_status
+from kb_app.catalog.translations import Translation
 from kb_app.search.analysis import TOKEN_PATTERN, clean_text
 from kb_app.search.documents import is_searchable, page_path, section_url
 from kb_app.search.results import SearchHit
@@ -65,7 +66,7 @@ def index_name(tier: str, language: str) -> str:
     return f"{tier}.{language}"
 
 
-def served_translations(catalog: Catalog, tier: str, language: str, today: date) -> list[tuple[Sop, object]]:
+def served_translations(catalog: Catalog, tier: str, language: str, today: date) -> list[tuple[Sop, Translation]]:
     """(source, translation) for every SOP this tier may search whose translation is servable."""
     found = []
     for sop in catalog:

@@ -89,8 +89,10 @@ class Build:
         return opened
 
     def close(self) -> None:
-        for opened in [*self._tiers.values(), *self._languages.values()]:
+        for opened in self._tiers.values():
             opened.close()
+        for language in self._languages.values():
+            language.close()
 
 
 class SearchService:
