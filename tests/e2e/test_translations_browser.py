@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
-from test_sites import all_text
+from tests.sites.test_sites import all_text
 
 from kb_app.acks.publishing import publish
 from kb_app.catalog import load_catalog

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 from fixtures.sops import SopDir
-from test_translation_sites import write_translated_corpus
+from tests.sites.test_translation_sites import write_translated_corpus
 
 from kb_app.search import build_index
 from kb_app.search.languages import language_analyzer
