@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -45,6 +46,7 @@ def history_lookup(catalog: Catalog) -> SourceLookup:
     return lookup
 
 
+@lru_cache(maxsize=1024)  # a source version's structure is compared with each of its translations
 def _structure(body: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, frozenset[str], int]]]:
     """(anchor, level, body line) of every heading; (section anchor, tiers, body line) of every tier block."""
     headings = [(h.requested, h.level, h.line) for h in find_headings(body)]
@@ -148,10 +150,15 @@ def _heading_line(headings, anchor: str, translation: Translation) -> int:
     return translation.body_start_line
 
 
-def check_links(translation: Translation, source: Sop, catalog: Catalog, by_rel_path: dict[str, Sop]) -> list[Problem]:
+def check_links(
+    translation: Translation,
+    source: Sop,
+    catalog: Catalog,
+    by_rel_path: dict[str, Sop],
+    translations_by_path: dict[str, Translation],
+) -> list[Problem]:
     problems = []
     here = posixpath.dirname(translation.rel_path)
-    translations_by_path = {t.rel_path: t for t in catalog.translations.values()}
     readable_by_t1 = source.visible_to("T1")
     for link in extract_links(translation):
         parts = urlsplit(link.target)
@@ -240,7 +247,9 @@ def check_links(translation: Translation, source: Sop, catalog: Catalog, by_rel_
 def check_direction(translation: Translation) -> list[Problem]:
     """The site sets the page direction from the language; text must not force the other one."""
     want = direction(translation.language)
-    problems = []
+    problems: list[Problem] = []
+    if not _DIR_ATTRIBUTE.search(translation.body):
+        return problems
     for number, line in enumerate(translation.body.splitlines(), start=translation.body_start_line):
         for match in _DIR_ATTRIBUTE.finditer(line):
             if match.group(1).lower() != want:
@@ -256,7 +265,11 @@ def check_direction(translation: Translation) -> list[Problem]:
 
 
 def check_translation(
-    translation: Translation, catalog: Catalog, by_rel_path: dict[str, Sop], lookup: SourceLookup
+    translation: Translation,
+    catalog: Catalog,
+    by_rel_path: dict[str, Sop],
+    lookup: SourceLookup,
+    translations_by_path: dict[str, Translation] | None = None,
 ) -> list[Problem]:
     path = translation.path
     problems: list[Problem] = []
@@ -323,7 +336,9 @@ def check_translation(
         )
     else:
         problems.extend(check_structure(translation, reference))
-    problems.extend(check_links(translation, source, catalog, by_rel_path))
+    if translations_by_path is None:
+        translations_by_path = {t.rel_path: t for t in catalog.translations.values()}
+    problems.extend(check_links(translation, source, catalog, by_rel_path, translations_by_path))
     if language_ok:
         problems.extend(check_direction(translation))
     if not translation.body.strip():
@@ -334,7 +349,8 @@ def check_translation(
 def validate_translations(catalog: Catalog, lookup: SourceLookup | None = None) -> list[Problem]:
     lookup = lookup or history_lookup(catalog)
     by_rel_path = {sop.rel_path: sop for sop in catalog}
+    translations_by_path = {t.rel_path: t for t in catalog.translations.values()}
     problems: list[Problem] = []
     for translation in list(catalog.translations.values()) + catalog.translation_duplicates:
-        problems.extend(check_translation(translation, catalog, by_rel_path, lookup))
+        problems.extend(check_translation(translation, catalog, by_rel_path, lookup, translations_by_path))
     return problems

@@ -10,6 +10,8 @@ from kb_app.catalog import diff_texts, load_catalog, validate_catalog
 from kb_app.catalog.gitrev import GitUnavailable, load_at_revision
 from kb_app.cli._common import UserError, echo_json, json_option, sop_dir_option
 from kb_app.quizzes import catalog_index, validate_banks, visible_by_tier
+from kb_app.quizzes.bank import read_banks
+from kb_app.quizzes.translations import load_translations, versions_index
 
 
 def run_validation(sop_dir: Path, against: str | None, quiz_dir: Path | None = None):
@@ -18,7 +20,10 @@ def run_validation(sop_dir: Path, against: str | None, quiz_dir: Path | None = N
     report = validate_catalog(load_catalog(sop_dir), against=against)
     if quiz_dir is not None:
         sections, versions = catalog_index(report.catalog)
-        report.problems.extend(validate_banks(quiz_dir, sections, versions, visible_by_tier(report.catalog)))
+        visible = visible_by_tier(report.catalog)
+        report.problems.extend(validate_banks(quiz_dir, sections, versions, visible))
+        banks = read_banks(quiz_dir, sections=sections, versions=versions, visible=visible).banks
+        report.problems.extend(load_translations(quiz_dir, banks, versions_index(report.catalog)[0]).problems)
         report.problems.sort()
     return report
 

@@ -97,7 +97,7 @@ def build_site_command(
         echo_json({**result.to_dict(), "mermaid": mermaid.to_dict() if mermaid else None})
         return
     for build in result.builds:
-        click.echo(f"{build.tier}: {build.pages} pages in {build.seconds:.1f}s -> {build.path}")
+        click.echo(f"{build.key}: {build.pages} pages in {build.seconds:.1f}s -> {build.path}")
 
 
 @click.command("vendor-assets")

@@ -34,6 +34,7 @@ from whoosh.fields import STORED, TEXT, Schema
 from kb_app.catalog import Catalog, Kind, Sop, Status, load_catalog
 from kb_app.search.analysis import term_analyzer, words
 from kb_app.search.documents import TIERS, is_searchable, page_path, tier_documents
+from kb_app.search.languages import build_language_index, index_name
 
 POINTER = "CURRENT"
 BUILDS = "builds"
@@ -287,6 +288,13 @@ def build_index(
         partial.mkdir()
         for tier in TIERS:
             report.tiers[tier] = _build_tier(catalog, tier, partial / tier, built_at, say)
+        languages: dict[str, int] = {}
+        for language in catalog.translation_languages():
+            for tier in TIERS:
+                name = index_name(tier, language)
+                languages[name] = build_language_index(catalog, tier, language, partial / name, built_at.date())
+        if languages:
+            say("indexed translations: " + ", ".join(f"{n} {c} sections" for n, c in languages.items()))
         manifest = {
             "format": FORMAT,
             "build_id": build_id,
@@ -295,6 +303,7 @@ def build_index(
             "catalog_hash": catalog.release_hash,
             "tiers": {tier: stats.to_dict() for tier, stats in report.tiers.items()},
             "drafts_skipped": report.drafts_skipped,
+            "languages": languages,
         }
         (partial / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         os.rename(partial, report.path)

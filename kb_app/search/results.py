@@ -20,6 +20,7 @@ class SearchHit:
     score: float
     tags: tuple[str, ...] = ()
     owner: str = ""
+    language: str = "en"  # the language of the section found (a translation, or the source)
 
     @property
     def retired(self) -> bool:
@@ -65,6 +66,7 @@ class SearchResults:
     limit: int = 10
     build_id: str = ""
     elapsed_ms: float = 0.0
+    language: str = "en"  # the reader's language when its translations were searched first
 
     def __iter__(self):
         return iter(self.hits)
@@ -87,4 +89,5 @@ class SearchResults:
             "filters": self.filters,
             "build_id": self.build_id,
             "elapsed_ms": round(self.elapsed_ms, 2),
+            "language": self.language,
         }

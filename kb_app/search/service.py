@@ -20,6 +20,7 @@ from whoosh.index import IndexError as WhooshIndexError
 
 from kb_app.search.documents import TIERS, section_url
 from kb_app.search.index import FORMAT, POINTER, IndexNotFound, builds_dir, read_pointer
+from kb_app.search.languages import LanguageIndex, index_name
 from kb_app.search.query import (
     FILTER_NAMES,
     CompiledQuery,
@@ -62,7 +63,21 @@ class Build:
                 f"search index {index_dir} was built by another version (format {self.manifest.get('format')}): run `kb index`"
             )
         self._tiers: dict[str, TierIndex] = {}
+        self._languages: dict[str, LanguageIndex] = {}
         self._lock = threading.Lock()
+
+    def language(self, tier: str, language: str) -> LanguageIndex | None:
+        """The index of `tier` in `language`, or None when this build has no translations in it."""
+        name = index_name(tier, language)
+        if name not in self.manifest.get("languages", {}):
+            return None
+        opened = self._languages.get(name)
+        if opened is None:
+            with self._lock:
+                opened = self._languages.get(name)
+                if opened is None:
+                    opened = self._languages[name] = LanguageIndex(self.path / name, tier, language)
+        return opened
 
     def tier(self, tier: str) -> TierIndex:
         opened = self._tiers.get(tier)
@@ -74,8 +89,10 @@ class Build:
         return opened
 
     def close(self) -> None:
-        for opened in list(self._tiers.values()):
+        for opened in self._tiers.values():
             opened.close()
+        for language in self._languages.values():
+            language.close()
 
 
 class SearchService:
@@ -157,7 +174,10 @@ class SearchService:
         offset: int = 0,
         filters: Mapping[str, str | Iterable[str]] | None = None,
         now: datetime | None = None,
+        language: str | None = None,
     ) -> SearchResults:
+        """Search `tier`'s index. With `language`, sections of translations in that language come
+        first (ranked by that language's analyzer), then the source-language results."""
         if tier not in TIERS:
             raise ValueError(f"unknown tier {tier!r} (expected one of {', '.join(TIERS)})")
         started = time.perf_counter()
@@ -173,8 +193,25 @@ class SearchService:
         except (OSError, EOFError, WhooshIndexError):
             # The build was pruned under us (two rebuilds during one search): reopen and retry once.
             results = self._search(self.current(force=True), parsed, tier, limit, offset, now)
+        if language and not parsed.filters and offset == 0:
+            self._with_language(results, query, tier, language, limit)
         results.elapsed_ms = (time.perf_counter() - started) * 1000
         return results
+
+    def _with_language(self, results: SearchResults, query: str, tier: str, language: str, limit: int) -> None:
+        """Put the language's own hits first; source-language hits for other pages fill the rest."""
+        index = self.current().language(tier, language)
+        if index is None:
+            return
+        translated = index.search(query, limit=limit, url_prefix=self.url_prefix)
+        if not translated:
+            return
+        seen = {(h.sop_id, h.anchor) for h in translated}
+        translated_sops = {h.sop_id for h in translated}
+        rest = [h for h in results.hits if (h.sop_id, h.anchor) not in seen and h.sop_id not in translated_sops]
+        results.hits = (translated + rest)[:limit]
+        results.total = max(results.total, len(results.hits))
+        results.language = language
 
     def _search(
         self, build: Build, parsed: ParsedQuery, tier: str, limit: int, offset: int, now: datetime

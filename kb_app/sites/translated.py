@@ -102,8 +102,14 @@ def notice(page: ServedPage) -> str:
         reviewer=page.translation.reviewed_by if page.translation else "",
     )
     css = {"current": "current", "minor_behind": "minor", "stale": "stale", "missing": "missing"}[key]
+    # A translation one minor behind is shown; the English text it drifted from is one click away.
+    link = (
+        f' <a href="?kb_lang={SOURCE_LANGUAGE}" hreflang="{SOURCE_LANGUAGE}">{html.escape(note_text(page.site_language, "source_link"))}</a>'
+        if state is TranslationState.MINOR_BEHIND
+        else ""
+    )
     return (
         f'<p class="kb-translation-note kb-translation-note--{css}" data-kb-translation-state="{state.value}" '
         f'lang="{html.escape(page.site_language)}" dir="{direction(page.site_language)}">'
-        f"{html.escape(text)}</p>"
+        f"{html.escape(text)}{link}</p>"
     )

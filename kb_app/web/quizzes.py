@@ -32,6 +32,7 @@ from kb_app.web.api import bp as api_bp
 from kb_app.web.context import banks, get_session, roles_required, settings, signed_in_user
 from kb_app.web.downloads import csv_download
 from kb_app.web.errors import ApiError
+from kb_app.web.sites import reading_language
 
 bp = Blueprint("quizzes", __name__)
 REPORT_ROLES = ("partner_manager", "trainer", "admin")
@@ -177,9 +178,10 @@ def attempt_page(attempt_id: str):
     _, attempt = _own_attempt(attempt_id)
     session = get_session()
     if attempt.status == "open":
-        return render_template(
-            "quizzes/take.html", view=attempts.taker(session, attempt, now=_now()), values={}, problems={}
+        view = quizzing.taker_in_language(
+            session, attempt, now=_now(), quiz_dir=settings().quiz_dir, language=reading_language(signed_in_user())
         )
+        return render_template("quizzes/take.html", view=view, values={}, problems={})
     return _result_page(attempt)
 
 
@@ -264,7 +266,9 @@ def submit(attempt_id: str):
         )
         return redirect(url_for("quizzes.attempt_page", attempt_id=attempt.public_id), 303)
     now = _now()
-    view = attempts.taker(session, attempt, now=now)
+    view = quizzing.taker_in_language(
+        session, attempt, now=now, quiz_dir=settings().quiz_dir, language=reading_language(user)
+    )
     submission, problems = submission_from_form(request.form, view)
     if problems:
         return render_template("quizzes/take.html", view=view, values=request.form, problems=problems), 422

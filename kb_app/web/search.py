@@ -28,7 +28,7 @@ from kb_app.web.api import bp as api_bp
 from kb_app.web.context import get_session, roles_required, signed_in_user
 from kb_app.web.downloads import csv_download
 from kb_app.web.errors import ApiError
-from kb_app.web.sites import site_root
+from kb_app.web.sites import reading_language, site_root
 
 bp = Blueprint("search", __name__)
 log = logging.getLogger(__name__)
@@ -110,7 +110,9 @@ def run_search(
     the token on, so opening a result from page 2 still counts for the search.
     """
     tier = users.audience_of(user)
-    results = search_service().search(query, tier=tier, limit=limit, offset=offset, filters=filters)
+    results = search_service().search(
+        query, tier=tier, limit=limit, offset=offset, filters=filters, language=reading_language(user)
+    )
     search_id = search_id_from(refines)
     if offset == 0:
         search_id = _record(user, tier, query, filters, results, search_id)

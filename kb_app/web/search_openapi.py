@@ -109,6 +109,7 @@ SCHEMAS = {
             "retired": {"type": "boolean"},
             "tags": {"type": "array", "items": {"type": "string"}},
             "owner": {"type": "string"},
+            "language": {"type": "string", "description": "Language of the section found (ISO 639-1)"},
         },
     },
     "PinnedBulletin": {
@@ -156,6 +157,10 @@ SCHEMAS = {
                 "description": "Filters in effect, typed and passed",
             },
             "build_id": {"type": "string", "description": "The index build that answered"},
+            "language": {
+                "type": "string",
+                "description": "The reader's language when its translations were searched first (else en)",
+            },
             "search_token": {
                 "type": ["string", "null"],
                 "description": "Names the recorded search; send it as `refines` with the next keystroke's query",

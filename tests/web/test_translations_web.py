@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from fixtures.sops import SopDir
-from test_translations import T2_BODY, T2_TRANSLATED
+from tests.catalog.test_translations import T2_BODY, T2_TRANSLATED
 
 from kb_app.acks.publishing import publish
 from tests.conftest import csrf_token_from

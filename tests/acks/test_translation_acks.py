@@ -16,7 +16,7 @@ from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
 from kb_app.models import Acknowledgement, Agent, Assignment
 from kb_app.models.translations import PublishedTranslation
-from test_translations import T2_BODY, T2_TRANSLATED
+from tests.catalog.test_translations import T2_BODY, T2_TRANSLATED
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 V2 = [

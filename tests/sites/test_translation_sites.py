@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 from fixtures.sops import SopDir
-from test_sites import all_text, page
-from test_translations import T2_BODY, T2_TRANSLATED
+from tests.sites.test_sites import all_text, page
+from tests.catalog.test_translations import T2_BODY, T2_TRANSLATED
 
 from kb_app.sites import build_sites
 
