@@ -172,7 +172,14 @@ def test_the_new_major_versions_of_the_review_have_update_quizzes():
     sections, versions = catalog_index(catalog)
     banks = read_banks(REPO_ROOT / "quizzes", sections=sections, versions=versions).banks.values()
     updates = {(b.sops[0], b.version) for b in banks if b.kind == "update"}
-    for sop_id in ("BUL-2026-11-MASS-ATO", "ATO-RECOVERY", "MINOR-ACCOUNTS"):
+    for sop_id in (
+        "BUL-2026-11-MASS-ATO",
+        "ATO-RECOVERY",
+        "MINOR-ACCOUNTS",
+        "TWO-STEP-RESET",
+        "SIM-SWAP",
+        "SESSION-REVOCATION",
+    ):
         current = catalog.get(sop_id).version.split(".")[0]
         assert any(s == sop_id and v.split(".")[0] == current for s, v in updates), sop_id
 
