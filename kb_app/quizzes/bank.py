@@ -19,10 +19,12 @@ errors all become problems.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +138,7 @@ def parse_bank(
 
 
 def _parse(raw: bytes, path: str, sections, versions, visible) -> tuple[Bank | None, list[Problem], YamlSource]:
-    source = read_yaml(raw, path)
+    source = copy.deepcopy(_read_yaml(raw, path))
     if source.data is None:
         return None, source.problems, source
     if not isinstance(source.data, dict):
@@ -165,6 +167,13 @@ class SectionIndex(dict):
         super().__init__(anchors)
         self.texts = texts or {}
         self.current = current or {}
+
+
+@lru_cache(maxsize=256)
+def _read_yaml(raw: bytes, path: str) -> YamlSource:
+    """Parsing is the slow part of validating a bank; `kb preview` re-validates unchanged files on
+    every save, so a file's parse is kept by its bytes (callers get a copy to add problems to)."""
+    return read_yaml(raw, path)
 
 
 def catalog_index(catalog: Any) -> tuple[SectionIndex, dict[str, set[str]]]:

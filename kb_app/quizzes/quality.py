@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kb_app.quizzes.normalize import normalize_text
 from kb_app.quizzes.schema import Bank, Ordering, ShortAnswer, TrueFalse, _ChoiceQuestion
@@ -50,6 +51,11 @@ class Term:
 
 
 def terms(text: str) -> list[Term]:
+    return list(_terms(text))
+
+
+@lru_cache(maxsize=8192)
+def _terms(text: str) -> tuple[Term, ...]:
     found: dict[str, Term] = {}
     for raw in _WORD.findall(text):
         word = raw.strip("'-").lower()
@@ -60,19 +66,26 @@ def terms(text: str) -> list[Term]:
             continue
         stem = word if is_code or len(word) <= 5 else word[:5]
         found.setdefault(stem, Term(word, stem))
-    return list(found.values())
+    return tuple(found.values())
 
 
-def _stems(text: str) -> set[str]:
-    return {t.stem for t in terms(text)}
+@lru_cache(maxsize=8192)
+def _stems(text: str) -> frozenset[str]:
+    return frozenset(t.stem for t in _terms(text))
+
+
+@lru_cache(maxsize=8192)
+def _normalized(text: str) -> str:
+    return normalize_text(text)
 
 
 def _contains_phrase(haystack: str, phrase: str) -> bool:
     """`phrase` appears in `haystack` as whole words (case- and spacing-insensitive)."""
-    needle = normalize_text(phrase)
+    needle = _normalized(phrase)
     if not needle:
         return False
-    return re.search(rf"(?<![\w]){re.escape(needle)}(?![\w])", normalize_text(haystack)) is not None
+    hay = _normalized(haystack)
+    return needle in hay and re.search(rf"(?<![\w]){re.escape(needle)}(?![\w])", hay) is not None
 
 
 def _visible_text(question) -> str:
@@ -130,8 +143,9 @@ def check_answerable(bank: Bank, texts: SectionTexts, warning: Callable[[Loc, st
 # --- rule 2: no question gives away another's answer ------------------------------------------
 
 
-def _number_phrases(text: str) -> set[str]:
-    return {m.group(0).strip().lower() for m in _NUMBER.finditer(text) if m.group(2)}
+@lru_cache(maxsize=8192)
+def _number_phrases(text: str) -> frozenset[str]:
+    return frozenset(m.group(0).strip().lower() for m in _NUMBER.finditer(text) if m.group(2))
 
 
 def giveaways(question, sibling) -> str | None:
