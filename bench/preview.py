@@ -12,17 +12,14 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results import median, table, write_section
-
-from kb_app.sites.preview import PreviewSession
+from kb_app.cli.preview import bank_check  # noqa: E402
+from kb_app.sites.preview import PreviewSession  # noqa: E402
+from results import median, table, write_section  # noqa: E402
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -49,7 +46,9 @@ def main() -> None:
         _git(repo, "commit", "-q", "-m", "corpus")
         rows = []
         for tier in ("T1", "T2"):
-            session = PreviewSession(repo / "sop", Path(tmp) / tier / "site", tier=tier, quiz_dir=repo / "quizzes")
+            session = PreviewSession(
+                repo / "sop", Path(tmp) / tier / "site", tier=tier, also_check=bank_check(repo / "quizzes")
+            )
             first = session.rebuild()
             unchanged = [session.rebuild().seconds for _ in range(args.repeat)]
             page = repo / "sop" / "procedures" / "phishing-triage.md"

@@ -7,9 +7,24 @@ from pathlib import Path
 
 import click
 
+from kb_app.catalog import Catalog
 from kb_app.cli._common import settings_from, sop_dir_option
+from kb_app.problems import Problem
+from kb_app.quizzes import catalog_index, validate_banks, visible_by_tier
 from kb_app.sites import ensure_mermaid
 from kb_app.sites.preview import PreviewBuild, PreviewSession
+
+
+def bank_check(quiz_dir: Path):
+    """The quiz banks' part of `kb validate`, run on every rebuild against the fresh catalog."""
+
+    def check(catalog: Catalog) -> list[Problem]:
+        if not quiz_dir.is_dir():
+            return []
+        sections, versions = catalog_index(catalog)
+        return validate_banks(quiz_dir, sections, versions, visible_by_tier(catalog))
+
+    return check
 
 
 def _print_build(build: PreviewBuild) -> None:
@@ -68,7 +83,8 @@ def preview_command(
             Path(tmp) / "site",
             tier=audience.upper(),
             language=language,
-            quiz_dir=quiz_dir,
+            watch=[quiz_dir],
+            also_check=bank_check(quiz_dir),
             against=against,
             mermaid_js=mermaid.path if mermaid else None,
             report=_print_build,

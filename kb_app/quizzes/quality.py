@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from kb_app.quizzes.normalize import normalize_text
-from kb_app.quizzes.schema import Bank, Ordering, ShortAnswer, TrueFalse, _ChoiceQuestion
+from kb_app.quizzes.schema import Bank, Matching, Numerical, Ordering, ShortAnswer, TrueFalse, _ChoiceQuestion
 from kb_app.quizzes.yaml_source import Loc
 
 # tier -> SOP id -> section anchor -> section text (as that tier reads it)
@@ -95,6 +95,9 @@ def _visible_text(question) -> str:
         parts.extend(o.text for o in question.options)
     elif isinstance(question, Ordering):
         parts.extend(question.items)
+    elif isinstance(question, Matching):
+        parts.extend(pair.prompt for pair in question.pairs)
+        parts.extend(question.choices)
     return "\n".join(parts)
 
 
@@ -102,9 +105,11 @@ def correct_text(question) -> str:
     if isinstance(question, _ChoiceQuestion):
         return " ".join(o.text for o in question.options if o.is_correct)
     if isinstance(question, ShortAnswer):
-        return " ".join(question.accepted)
+        return " ".join(question.accepted_texts)
     if isinstance(question, Ordering):
         return " ".join(question.items)
+    if isinstance(question, Matching):
+        return " ".join(f"{pair.prompt} {pair.answer}" for pair in question.pairs)
     return ""
 
 
@@ -117,15 +122,15 @@ def section_text(texts: SectionTexts, bank: Bank, question) -> str | None:
 
 def check_answerable(bank: Bank, texts: SectionTexts, warning: Callable[[Loc, str], None]) -> None:
     for index, question in enumerate(bank.questions):
-        if isinstance(question, TrueFalse):
-            continue  # the key is true or false; the stem is the scenario
+        if isinstance(question, (TrueFalse, Numerical)):
+            continue  # the key is true/false or a number; the stem is the scenario
         section = section_text(texts, bank, question)
         if section is None:
             continue
         present = _stems(section)
         if isinstance(question, ShortAnswer):
             # Any accepted answer will do; the best-covered one is judged.
-            candidates = [terms(a) for a in question.accepted]
+            candidates = [terms(a) for a in question.accepted_texts]
             key = max(candidates, key=lambda ts: sum(t.stem in present for t in ts) / max(len(ts), 1))
         else:
             key = terms(correct_text(question))
@@ -152,7 +157,7 @@ def giveaways(question, sibling) -> str | None:
     """Why `sibling`'s stem or options give away `question`'s answer, or None."""
     shown = _visible_text(sibling)
     if isinstance(question, ShortAnswer):
-        for accepted in question.accepted:
+        for accepted in question.accepted_texts:
             has_word = any(len(t.text) >= 4 and not t.text.isdigit() for t in terms(accepted))
             if (has_word or _number_phrases(accepted)) and _contains_phrase(shown, accepted):
                 return f"prints the accepted answer {accepted!r}"
@@ -211,9 +216,9 @@ def check_ordering(bank: Bank, texts: SectionTexts, error: Callable[[Loc, str], 
         if section is None:
             continue
         lines = [line for line in section.splitlines() if line.strip()]
-        positions = [_locate(item, lines) for item in question.items]
-        if any(p is None for p in positions):
-            lost = [item for item, p in zip(question.items, positions) if p is None]
+        located = [_locate(item, lines) for item in question.items]
+        if any(p is None for p in located):
+            lost = [item for item, p in zip(question.items, located) if p is None]
             error(
                 ("questions", index, "items"),
                 f"ordering question `{question.id}`: {question.source} does not describe "
@@ -221,6 +226,7 @@ def check_ordering(bank: Bank, texts: SectionTexts, error: Callable[[Loc, str], 
                 + ", so the order cannot be checked against it",
             )
             continue
+        positions = [p for p in located if p is not None]
         section_order = [item for _, item in sorted(zip(positions, question.items), key=lambda pair: pair[0])]
         if section_order != list(question.items):
             error(

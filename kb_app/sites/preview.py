@@ -1,6 +1,7 @@
 """The authoring preview behind `kb preview`: one audience's site, rebuilt on every save.
 
-Each rebuild loads and validates the catalog (and the quiz banks), stages the docs of one
+Each rebuild loads and validates the catalog (plus `also_check`: the quiz banks, which sit above
+this layer and are passed in by `kb preview`), stages the docs of one
 audience (optionally one language), and builds them with MkDocs. The problems `kb validate`
 would print are shown at the top of the page they belong to (all of them on the home page),
 and each SOP whose text differs from the comparison revision shows that diff. Staged files are
@@ -8,7 +9,7 @@ rewritten only when their content changed, so after the first build MkDocs' dirt
 just the pages that changed; a change to the set of pages or the navigation builds everything.
 
 Serving uses MkDocs' own live-reload server (`mkdocs.livereload.LiveReloadServer`), watching
-the SOP and quiz directories.
+the SOP directory and any directories in `watch` (`kb preview` adds the quiz banks).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from pathlib import Path
 from kb_app.catalog import Catalog, diff_texts, load_catalog, validate_catalog
 from kb_app.catalog.gitrev import GitUnavailable, RevisionCatalog, load_at_revision, resolve_revision
 from kb_app.problems import Problem
-from kb_app.quizzes import catalog_index, validate_banks, visible_by_tier
 from kb_app.sites.build import ASSETS_DIR, DEFAULT_CONFIG, TEXT_SUFFIXES
 from kb_app.sites.staging import stage_site
 
@@ -113,7 +113,8 @@ class PreviewSession:
         *,
         tier: str = "T1",
         language: str | None = None,
-        quiz_dir: Path | None = None,
+        watch: list[Path] | None = None,
+        also_check: Callable[[Catalog], list[Problem]] | None = None,
         against: str | None = "HEAD",
         config_file: Path = DEFAULT_CONFIG,
         assets_dir: Path = ASSETS_DIR,
@@ -125,7 +126,8 @@ class PreviewSession:
         self.docs_dir = self.site_dir.parent / f"{self.site_dir.name}-docs"
         self.tier = tier
         self.language = language
-        self.quiz_dir = Path(quiz_dir) if quiz_dir else None
+        self.watch = [Path(p) for p in (watch or [])]
+        self.also_check = also_check
         self.against = against
         self.config_file = config_file
         self.assets_dir = assets_dir
@@ -151,13 +153,12 @@ class PreviewSession:
         return self._previous
 
     def check(self, catalog: Catalog) -> list[Problem]:
-        """What `kb validate` says: the SOPs against `against`, then the quiz banks."""
+        """What `kb validate` says: the SOPs against `against`, then `also_check` (the quiz banks)."""
         previous = self.previous()
         report = validate_catalog(catalog, against=self.against, previous=previous)
         problems = list(report.problems)
-        if self.quiz_dir is not None and self.quiz_dir.is_dir():
-            sections, versions = catalog_index(catalog)
-            problems.extend(validate_banks(self.quiz_dir, sections, versions, visible_by_tier(catalog)))
+        if self.also_check is not None:
+            problems.extend(self.also_check(catalog))
         return sorted(problems)
 
     def _diffs(self, catalog: Catalog) -> dict[str, str]:
@@ -313,8 +314,13 @@ class PreviewSession:
         from mkdocs.livereload import LiveReloadServer
 
         self.site_dir.mkdir(parents=True, exist_ok=True)
-        server = LiveReloadServer(builder=self.rebuild, host=host, port=port, root=str(self.site_dir))
+
+        def builder() -> None:
+            self.rebuild()
+
+        server = LiveReloadServer(builder=builder, host=host, port=port, root=str(self.site_dir))
         server.watch(str(self.sop_dir))
-        if self.quiz_dir is not None and self.quiz_dir.is_dir():
-            server.watch(str(self.quiz_dir))
+        for path in self.watch:
+            if path.is_dir():
+                server.watch(str(path))
         return server
