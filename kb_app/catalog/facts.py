@@ -57,7 +57,7 @@ class FactBook:
     """Every value a marker can name: the facts file plus the escalation steps that have an `id`."""
 
     facts: dict[str, Fact] = field(default_factory=dict)
-    steps: dict[str, "EscalationStep"] = field(default_factory=dict)  # "ESC-ID/step-id" -> step
+    steps: dict[str, EscalationStep] = field(default_factory=dict)  # "ESC-ID/step-id" -> step
     path: str = FACTS_FILE
     problems: list[Problem] = field(default_factory=list)
 
@@ -179,11 +179,11 @@ def load_facts(sop_dir: Path, display: str | None = None) -> tuple[dict[str, Fac
     return parse_facts(file.read_text(encoding="utf-8"), display or str(file))
 
 
-def step_index(sops: list["Sop"]) -> dict[str, "EscalationStep"]:
+def step_index(sops: list[Sop]) -> dict[str, EscalationStep]:
     return {f"{sop.id}/{step.id}": step for sop in sops for step in sop.steps if step.id}
 
 
-def apply_facts(sops: list["Sop"], book: FactBook) -> None:
+def apply_facts(sops: list[Sop], book: FactBook) -> None:
     """Render every SOP's markers in place; the marked-up text stays in `source_body`."""
     for sop in sops:
         sop.source_body = sop.body

@@ -34,6 +34,11 @@ def _git(cwd: Path, *args: str, input: bytes | None = None) -> bytes:
     return result.stdout
 
 
+def resolve_revision(sop_dir: Path, revision: str = "HEAD") -> str:
+    """The commit id `revision` names, from the repository holding `sop_dir`."""
+    return _git(Path(sop_dir).resolve(), "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
+
+
 def load_at_revision(sop_dir: Path, revision: str = "HEAD") -> RevisionCatalog:
     """Every SOP file under `sop_dir` at `revision`, parsed; files that did not parse are skipped."""
     sop_dir = sop_dir.resolve()

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from kb_app.catalog import consistency
-from kb_app.catalog.gitrev import GitUnavailable, load_at_revision
+from kb_app.catalog.gitrev import GitUnavailable, RevisionCatalog, load_at_revision
 from kb_app.catalog.links import extract_links
 from kb_app.catalog.model import Catalog, Sop, load_catalog
 from kb_app.catalog.schema import Kind, Status, Visibility, parse_version
@@ -286,11 +286,12 @@ def _check_links(sop: Sop, catalog: Catalog, by_rel_path: dict[str, Sop]) -> lis
     return problems
 
 
-def _check_against_git(catalog: Catalog, revision: str) -> list[Problem]:
-    try:
-        previous = load_at_revision(catalog.root, revision)
-    except GitUnavailable as error:
-        return [Problem.warning(str(catalog.root), 1, f"cannot compare with git revision {revision}: {error}")]
+def _check_against_git(catalog: Catalog, revision: str, previous: RevisionCatalog | None = None) -> list[Problem]:
+    if previous is None:
+        try:
+            previous = load_at_revision(catalog.root, revision)
+        except GitUnavailable as error:
+            return [Problem.warning(str(catalog.root), 1, f"cannot compare with git revision {revision}: {error}")]
     problems = []
     for sop in catalog:
         old = previous.sops.get(sop.id)
@@ -312,8 +313,15 @@ def _check_against_git(catalog: Catalog, revision: str) -> list[Problem]:
     return problems
 
 
-def validate_catalog(catalog: Catalog, *, against: str | None = "HEAD", today: date | None = None) -> ValidationReport:
-    """Run every rule. `against=None` skips the comparison with git."""
+def validate_catalog(
+    catalog: Catalog,
+    *,
+    against: str | None = "HEAD",
+    today: date | None = None,
+    previous: RevisionCatalog | None = None,
+) -> ValidationReport:
+    """Run every rule. `against=None` skips the comparison with git; `previous` is the catalog at
+    `against` when the caller has already read it."""
     today = today or date.today()
     report = ValidationReport(catalog, list(catalog.problems))
     by_rel_path = {sop.rel_path: sop for sop in catalog}
@@ -340,7 +348,7 @@ def validate_catalog(catalog: Catalog, *, against: str | None = "HEAD", today: d
             )
     report.problems.extend(validate_translations(catalog))
     if against:
-        report.problems.extend(_check_against_git(catalog, against))
+        report.problems.extend(_check_against_git(catalog, against, previous))
     report.problems.sort()
     return report
 

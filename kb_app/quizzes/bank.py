@@ -19,11 +19,12 @@ errors all become problems.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ import yaml
 from pydantic import ValidationError
 
 from kb_app.problems import InputError, Problem
+from kb_app.quizzes import quality
+from kb_app.quizzes.normalize import normalize_text
 from kb_app.quizzes.schema import (
     QUESTION_TYPES,
     Bank,
@@ -135,7 +138,7 @@ def parse_bank(
 
 
 def _parse(raw: bytes, path: str, sections, versions, visible) -> tuple[Bank | None, list[Problem], YamlSource]:
-    source = read_yaml(raw, path)
+    source = copy.deepcopy(_read_yaml(raw, path))
     if source.data is None:
         return None, source.problems, source
     if not isinstance(source.data, dict):
@@ -156,14 +159,38 @@ def _parse(raw: bytes, path: str, sections, versions, visible) -> tuple[Bank | N
     return bank, problems, source
 
 
-def catalog_index(catalog: Any) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+class SectionIndex(dict):
+    """SOP id -> its section anchors, plus what the quality rules need: `texts[tier][sop][anchor]`,
+    the section text as that tier reads it, and `current[sop]`, the SOP's current version."""
+
+    def __init__(self, anchors=(), texts: quality.SectionTexts | None = None, current: dict | None = None):
+        super().__init__(anchors)
+        self.texts = texts or {}
+        self.current = current or {}
+
+
+@lru_cache(maxsize=256)
+def _read_yaml(raw: bytes, path: str) -> YamlSource:
+    """Parsing is the slow part of validating a bank; `kb preview` re-validates unchanged files on
+    every save, so a file's parse is kept by its bytes (callers get a copy to add problems to)."""
+    return read_yaml(raw, path)
+
+
+def catalog_index(catalog: Any) -> tuple[SectionIndex, dict[str, set[str]]]:
     """`(sections, versions)` from a loaded SOP catalog (duck-typed: `.sops`, `.sections`, `.changelog`)."""
-    sections: dict[str, set[str]] = {}
+    anchors: dict[str, set[str]] = {}
+    texts: dict[str, dict[str, dict[str, str]]] = {"T1": {}, "T2": {}}
+    current: dict[str, str] = {}
     versions: dict[str, set[str]] = {}
     for sop_id, sop in catalog.sops.items():
-        sections[sop_id] = {s.anchor for s in sop.sections if s.anchor}
+        anchors[sop_id] = {s.anchor for s in sop.sections if s.anchor}
         versions[sop_id] = {sop.version} | {entry.version for entry in getattr(sop, "changelog", [])}
-    return sections, versions
+        current[sop_id] = sop.version
+        if hasattr(sop, "sections_for"):
+            for tier, by_sop in texts.items():
+                if sop.visible_to(tier):
+                    by_sop[sop_id] = {s.anchor: s.text for s in sop.sections_for(tier) if s.anchor}
+    return SectionIndex(anchors, texts, current), versions
 
 
 def visible_by_tier(catalog: Any) -> dict[str, set[str]]:
@@ -235,11 +262,6 @@ def schema_problems(error: ValidationError, source: YamlSource) -> list[Problem]
 # --- rules beyond the schema ---------------------------------------------------------------
 
 
-def normalize_text(text: str) -> str:
-    """Case-, width- and whitespace-insensitive form used to spot duplicates and grade short answers."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
 def check_bank(
     bank: Bank,
     source: YamlSource,
@@ -307,7 +329,24 @@ def check_bank(
         if sop_id not in cited:
             warning(("sops", index), f"no question cites SOP `{sop_id}`")
     problems.extend(check_item_types(bank, path, source.line_of))
+
+    # The quality rules need the text of the SOP sections (a catalog from `catalog_index`); a
+    # schema-only check (no SOP directory) or a GIFT import without one skips them.
+    texts = getattr(sections, "texts", None)
+    if texts:
+        quality.check_giveaways(bank, error)
+        if not _superseded(bank, getattr(sections, "current", {})):
+            quality.check_answerable(bank, texts, warning)
+            quality.check_ordering(bank, texts, error)
     return problems
+
+
+def _superseded(bank: Bank, current: Mapping[str, str]) -> bool:
+    """An update bank for an older major version quizzes text that is no longer in force, so its
+    questions are not held to the current sections."""
+    if bank.kind != "update" or not bank.version or not bank.sops or bank.sops[0] not in current:
+        return False
+    return bank.version.split(".")[0] != current[bank.sops[0]].split(".")[0]
 
 
 def _check_source(bank: Bank, question, loc: Loc, sections: Sections | None, error) -> None:

@@ -3,7 +3,7 @@ SOP text consistent with the escalation paths it cites."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from fixtures.sops import CORPUS, git
@@ -77,7 +77,7 @@ def test_markers_render_as_values_in_the_text_agents_read(sop_dir):
 def test_the_site_page_and_search_show_the_value_not_the_marker(sop_dir):
     write_corpus(sop_dir, BODY)
     sop = load_catalog(sop_dir.root).get("ATO-X")
-    page = sop_page(sop, PageContext("T1", datetime(2026, 12, 2, tzinfo=timezone.utc), diagrams=False))
+    page = sop_page(sop, PageContext("T1", datetime(2026, 12, 2, tzinfo=UTC), diagrams=False))
     assert "{{" not in page and "Back within 14 days" in page
     bodies = " ".join(d.body for d in sop_documents(sop, "T1"))
     assert "{{" not in bodies and "14 days" in bodies
@@ -86,7 +86,7 @@ def test_the_site_page_and_search_show_the_value_not_the_marker(sop_dir):
 def test_escalation_page_shows_what_the_customer_is_told(sop_dir):
     write_corpus(sop_dir, BODY)
     path = load_catalog(sop_dir.root).get("ESC-T2")
-    page = sop_page(path, PageContext("T1", datetime(2026, 12, 2, tzinfo=timezone.utc), diagrams=False))
+    page = sop_page(path, PageContext("T1", datetime(2026, 12, 2, tzinfo=UTC), diagrams=False))
     assert "Customer told" in page and "within 2 business days" in page
 
 
@@ -101,7 +101,7 @@ def test_a_clean_corpus_with_markers_validates(sop_dir):
 
 def test_unknown_fact_is_an_error_with_its_line(sop_dir):
     path = write_corpus(sop_dir, "## A {#a}\n\nText.\n\nWait {{ fact:no-such-fact }} please.\n")
-    report, lines = problems(sop_dir)
+    report, _ = problems(sop_dir)
     [error] = report.errors
     assert "unknown fact `no-such-fact`" in error.message and error.path == str(path)
     assert path.read_text().splitlines()[error.line - 1] == "Wait {{ fact:no-such-fact }} please."
@@ -186,7 +186,7 @@ def test_a_time_that_contradicts_the_queue_says_so(sop_dir):
         "## A {#a}\n\nEscalate to [Tier 2](../escalations/esc-t2.md#when-to-escalate)\n"
         "and tell the customer 5 business days.\n",
     )
-    report, lines = problems(sop_dir)
+    report, _ = problems(sop_dir)
     [warning] = report.warnings
     assert "'5 business days'" in warning.message and "matches none of ESC-T2's times" in warning.message
     catalog = load_catalog(sop_dir.root)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fixtures.sops import CORPUS
 
@@ -76,7 +76,7 @@ def test_a_review_of_an_older_major_is_stale(sop_dir):
 def test_the_page_lists_references_with_links_and_the_review_record(sop_dir):
     sop_dir.write("ATO-RECOVERY", references=REFERENCES, reviews=[REVIEW])
     sop = load_catalog(sop_dir.root).get("ATO-RECOVERY")
-    page = sop_page(sop, PageContext("T1", datetime(2026, 12, 2, tzinfo=timezone.utc), diagrams=False))
+    page = sop_page(sop, PageContext("T1", datetime(2026, 12, 2, tzinfo=UTC), diagrams=False))
     assert "## References and reviews {#kb-references}" in page
     assert f"[OWASP Forgot Password Cheat Sheet]({REFERENCES[0]['url']}): Sign out after the password reset." in page
     assert "**WA-RELAY** Reporting on code relay scams" in page
@@ -87,7 +87,7 @@ def test_the_page_lists_references_with_links_and_the_review_record(sop_dir):
 def test_a_page_without_references_has_no_references_section(sop_dir):
     sop_dir.write("ATO-RECOVERY")
     sop = load_catalog(sop_dir.root).get("ATO-RECOVERY")
-    assert "kb-references" not in sop_page(sop, PageContext("T1", datetime.now(timezone.utc), diagrams=False))
+    assert "kb-references" not in sop_page(sop, PageContext("T1", datetime.now(UTC), diagrams=False))
 
 
 def test_every_sop_corrected_by_the_expert_review_cites_its_sources_and_records_the_review():
