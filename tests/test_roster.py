@@ -151,7 +151,7 @@ def test_unterminated_quote_is_reported_not_raised():
     assert any("cannot read CSV" in message or "values" in message for message in found.values())
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=400))
 def test_any_bytes_either_parse_or_raise_input_error(data):
     try:

@@ -201,7 +201,7 @@ questions:
     assert "has no section `#no-such-section`" in problems[0].message
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_never_raise(raw):
     # Includes control characters PyYAML's reader refuses before parsing starts.
@@ -213,7 +213,7 @@ def test_arbitrary_bytes_never_raise(raw):
 GOOD_BANK_TEXT = (Path(__file__).parent / "fixtures" / "good_bank.yml").read_text(encoding="utf-8")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.data())
 def test_mangled_good_bank_never_raises(data):
     # Drop or duplicate a random line, or change a random character: still only problems.

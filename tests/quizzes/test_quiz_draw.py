@@ -223,7 +223,7 @@ def test_taker_view_of_a_bank_round_tripped_through_yaml_is_the_same(good_bank):
     assert taker_view(again, attempt) == taker_view(good_bank, attempt)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(banks(), st.integers())
 def test_generated_banks_taker_view_never_carries_keys(bank, seed):
     attempt = draw_attempt(bank, seed)

@@ -409,7 +409,7 @@ def test_short_answers_gift_cannot_express_raise():
         bank_to_gift(star)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(banks(max_questions=5))
 def test_generated_banks_round_trip_through_gift(bank):
     for question in bank.questions:

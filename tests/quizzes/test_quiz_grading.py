@@ -271,7 +271,7 @@ def test_review_hides_answers_when_the_bank_says_so(full):
 
 # --- properties -------------------------------------------------------------------------------
 
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY

@@ -264,14 +264,14 @@ def test_broken_syntax_still_answers(service, query):
     json.dumps(results.to_dict())
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(st.text(max_size=300))
 def test_any_text_never_raises(service, query):
     results = service.search(query, tier="T1")
     assert results.total >= len(results.hits)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(
     st.lists(
         st.sampled_from(
@@ -432,7 +432,7 @@ def test_block_scoring_matches_whooshs_own_bm25f(service):
         assert all(abs(a - b) < 1e-9 for a, b in zip(fast[1], slow[1]))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(st.data())
 def test_typo_neighbours_match_a_brute_force_scan(service, data):
     from kb_app.search.query import fuzzy_distance

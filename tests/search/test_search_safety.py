@@ -97,7 +97,7 @@ def test_tier1_never_sees_tier2_words_ids_or_tags(service, query):
     _assert_no_secret(service.search(query, tier="T1", limit=100), query)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(
     st.lists(st.sampled_from(PROBES + ["2fa", '"', "(", "AND", "tag:", "*", "verfy", "-"]), min_size=1, max_size=5).map(
         " ".join
