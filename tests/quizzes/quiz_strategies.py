@@ -6,7 +6,20 @@ from hypothesis import strategies as st
 
 from kb_app.quizzes.bank import normalize_text
 from kb_app.quizzes.draw import Attempt, DrawnQuestion
-from kb_app.quizzes.schema import Bank, MultipleResponse, Ordering, ShortAnswer, SingleChoice, TrueFalse
+from kb_app.quizzes.schema import (
+    Bank,
+    Matching,
+    MultipleResponse,
+    Numerical,
+    Ordering,
+    ShortAnswer,
+    SingleChoice,
+    TrueFalse,
+)
+
+QUESTION_KINDS = ["single", "multiple", "true_false", "ordering", "short_answer", "matching", "numerical"]
+CREDITS = [100.0, 50.0, 25.0, 33.33333, 0.0]
+NUMBERS = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False) | st.integers(-5000, 5000).map(float)
 
 SOURCES = ["ATO-RECOVERY#verify-ownership", "ATO-RECOVERY#secure-account", "TWO-STEP-RESET#reset-steps"]
 # GIFT's control characters, format-marker and weight look-alikes, comment slashes, new lines.
@@ -29,7 +42,7 @@ def distinct_texts(min_size: int, max_size: int) -> st.SearchStrategy[list[str]]
 
 @st.composite
 def question_data(draw, question_id: str, kind: str | None = None) -> dict:
-    kind = kind or draw(st.sampled_from(["single", "multiple", "true_false", "ordering", "short_answer"]))
+    kind = kind or draw(st.sampled_from(QUESTION_KINDS))
     data = {
         "id": question_id,
         "type": kind,
@@ -72,10 +85,48 @@ def question_data(draw, question_id: str, kind: str | None = None) -> dict:
         data["feedback_wrong"] = draw(maybe_text)
     elif kind == "ordering":
         data["items"] = draw(distinct_texts(2, 6))
+    elif kind == "matching":
+        arrowless = st.lists(texts().filter(lambda t: "->" not in t), min_size=2, max_size=8, unique_by=normalize_text)
+        prompts = draw(arrowless)
+        answers = draw(st.lists(texts().filter(lambda t: "->" not in t), min_size=len(prompts), max_size=len(prompts)))
+        data["pairs"] = [{"prompt": p, "answer": a} for p, a in zip(prompts, answers)]
+        used = {normalize_text(a) for a in answers}
+        extra = draw(st.lists(texts().filter(lambda t: "->" not in t), max_size=3, unique_by=normalize_text))
+        data["distractors"] = [t for t in extra if normalize_text(t) not in used]
+        data["scoring"] = draw(st.sampled_from(["partial", "all_or_nothing"]))
+    elif kind == "numerical":
+        data["answers"] = [draw(numeric_answer(full=True))] + draw(st.lists(numeric_answer(), max_size=3))
+        data["unit"] = draw(st.none() | st.sampled_from(["hours", "minutes", "days", "%"]))
     else:
-        data["accepted"] = draw(distinct_texts(1, 4))
+        accepted = draw(distinct_texts(1, 4))
+        entries = []
+        for index, text in enumerate(accepted):
+            credit = 100.0 if index == 0 else draw(st.sampled_from(CREDITS))
+            feedback = draw(maybe_text) if credit else draw(texts())
+            entries.append(
+                text if credit == 100 and feedback is None else {"text": text, "credit": credit, "feedback": feedback}
+            )
+        data["accepted"] = entries
         data["unicode_normalize"] = draw(st.booleans())
     return data
+
+
+@st.composite
+def numeric_answer(draw, full: bool = False) -> dict:
+    credit = 100.0 if full else draw(st.sampled_from(CREDITS))
+    if draw(st.booleans()):
+        low, high = sorted([draw(NUMBERS), draw(NUMBERS)])
+        answer = {"min": low, "max": high}
+    else:
+        answer = {"value": draw(NUMBERS)}
+        tolerance = draw(st.none() | st.floats(0, 1000, allow_nan=False))
+        if tolerance is not None:
+            answer["tolerance"] = tolerance
+    answer["credit"] = credit
+    feedback = draw(st.none() | texts()) if credit else draw(texts())
+    if feedback is not None:
+        answer["feedback"] = feedback
+    return answer
 
 
 @st.composite
@@ -117,8 +168,15 @@ def right_answer(bank: Bank, drawn: DrawnQuestion):
         return question.answer
     if isinstance(question, Ordering):
         return [by_target[str(i)] for i in range(len(question.items))]
+    if isinstance(question, Matching):
+        prompts = {index: label for label, index in drawn.prompt_map().items()}
+        choices = {index: label for label, index in drawn.choice_map().items()}
+        return {prompts[i]: choices[question.choice_index(p.answer)] for i, p in enumerate(question.pairs)}
+    if isinstance(question, Numerical):
+        full = next(a for a in question.answers if a.credit == 100)
+        return full.min if full.is_range else full.value
     assert isinstance(question, ShortAnswer)
-    return question.accepted[0]
+    return next(a.text for a in question.answers() if a.credit == 100)
 
 
 @st.composite
@@ -134,7 +192,12 @@ def any_answer(draw, bank: Bank, drawn: DrawnQuestion):
         return draw(st.booleans())
     if isinstance(question, Ordering):
         return draw(st.permutations(labels))
-    return draw(st.one_of(st.sampled_from(question.accepted), st.text(max_size=40)))
+    if isinstance(question, Matching):
+        chosen = st.none() | st.sampled_from(list(drawn.choice_labels))
+        return {p: draw(chosen) for p in drawn.prompt_labels if draw(st.booleans())}
+    if isinstance(question, Numerical):
+        return draw(NUMBERS | st.sampled_from([a.value for a in question.answers if a.value is not None] or [0.0]))
+    return draw(st.one_of(st.sampled_from(question.accepted_texts), st.text(max_size=40)))
 
 
 @st.composite
@@ -153,7 +216,8 @@ def reshuffled(attempt: Attempt, permutation_seed: int) -> Attempt:
     rng = random.Random(permutation_seed)
     questions = []
     for drawn in attempt.questions:
-        order = list(drawn.order)
+        order, choices = list(drawn.order), list(drawn.choices)
         rng.shuffle(order)
-        questions.append(DrawnQuestion(drawn.key, drawn.question_id, tuple(order)))
+        rng.shuffle(choices)
+        questions.append(DrawnQuestion(drawn.key, drawn.question_id, tuple(order), tuple(choices)))
     return Attempt(attempt.bank_id, attempt.bank_hash, attempt.seed, tuple(questions))

@@ -12,7 +12,7 @@ from quiz_strategies import banks
 
 from kb_app.quizzes.bank import bank_to_yaml, parse_bank
 from kb_app.quizzes.draw import Attempt, AttemptMismatch, draw_attempt, taker_view
-from kb_app.quizzes.schema import Bank, Ordering, TrueFalse
+from kb_app.quizzes.schema import Matching, Numerical, Bank, Ordering, TrueFalse
 
 
 def bank_with_sections(per_section: dict[str, int], questions_per_attempt: int) -> Bank:
@@ -161,6 +161,14 @@ FORBIDDEN_KEYS = {
     "question_id",
     "scoring",
     "order",
+    "pairs",
+    "answers",
+    "distractors",
+    "credit",
+    "value",
+    "tolerance",
+    "min",
+    "max",
 }
 
 
@@ -235,3 +243,9 @@ def test_generated_banks_taker_view_never_carries_keys(bank, seed):
         question = bank.question(drawn.question_id)
         if isinstance(question, Ordering):
             assert [i["text"] for i in item["items"]] != question.items
+        if isinstance(question, Matching):  # each answer listed once, prompts and answers apart
+            assert sorted(c["text"] for c in item["choices"]) == sorted(question.choices)
+            assert sorted(p["text"] for p in item["prompts"]) == sorted(p.prompt for p in question.pairs)
+            assert set(item) >= {"prompts", "choices"} and "pairs" not in item
+        if isinstance(question, Numerical):
+            assert set(item) == {"key", "number", "type", "points", "stem", "unit", "max_length", "answer_shape"}

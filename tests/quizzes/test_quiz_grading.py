@@ -308,7 +308,14 @@ def test_grading_is_invariant_to_option_shuffling(data):
     for key, answer in answers_first.items():
         to_target = first.drawn(key).label_map()
         to_label = {t: label for label, t in second.drawn(key).label_map().items()}
-        if isinstance(answer, list):
+        if isinstance(answer, dict):  # matching: prompt label -> answer label, both reshuffled
+            prompt_of = {i: p for p, i in second.drawn(key).prompt_map().items()}
+            choice_of = {i: c for c, i in second.drawn(key).choice_map().items()}
+            prompts, choices = first.drawn(key).prompt_map(), first.drawn(key).choice_map()
+            answers_second[key] = {
+                prompt_of[prompts[p]]: (choice_of[choices[c]] if c is not None else None) for p, c in answer.items()
+            }
+        elif isinstance(answer, list):
             answers_second[key] = [to_label[to_target[a]] for a in answer]
         elif isinstance(answer, str) and to_target:
             answers_second[key] = to_label[to_target[answer]]
