@@ -12,7 +12,16 @@ from typing import Any
 
 from kb_app.quizzes.bank import bank_to_yaml
 from kb_app.quizzes.draw import Attempt
-from kb_app.quizzes.schema import Bank, MultipleResponse, Ordering, ShortAnswer, SingleChoice, TrueFalse
+from kb_app.quizzes.schema import (
+    Bank,
+    Matching,
+    MultipleResponse,
+    Numerical,
+    Ordering,
+    ShortAnswer,
+    SingleChoice,
+    TrueFalse,
+)
 
 
 def questions(sop_id: str = "ATO-RECOVERY") -> list[dict[str, Any]]:
@@ -69,6 +78,51 @@ def questions(sop_id: str = "ATO-RECOVERY") -> list[dict[str, Any]]:
             "explanation": "EXPLANATION-SECRET-team",
         },
     ]
+
+
+def new_type_questions(sop_id: str = "ATO-RECOVERY") -> list[dict[str, Any]]:
+    """A matching, a numerical and a partial-credit short answer question (sections of the default body)."""
+    return [
+        {
+            "id": "route",
+            "type": "matching",
+            "source": f"{sop_id}#steps",
+            "stem": "Match each situation to the team it goes to.",
+            "pairs": [
+                {"prompt": "Attacker signs in again after recovery", "answer": "Threat Management"},
+                {"prompt": "A one-time code pasted into the chat", "answer": "Privacy & Investigations"},
+                {"prompt": "Only one strong signal", "answer": "Tier 2 review"},
+            ],
+            "distractors": ["Policy"],
+            "explanation": "EXPLANATION-SECRET-route",
+        },
+        {
+            "id": "hours",
+            "type": "numerical",
+            "source": f"{sop_id}#purpose",
+            "stem": "How many hours does Threat Management have for a re-compromise?",
+            "unit": "hours",
+            "answers": [{"value": 4}, {"min": 3, "max": 5, "credit": 50, "feedback": "FEEDBACK-SECRET-hours"}],
+            "explanation": "EXPLANATION-SECRET-hours",
+        },
+        {
+            "id": "who",
+            "type": "short_answer",
+            "source": f"{sop_id}#purpose",
+            "stem": "Which team takes extortion cases?",
+            "accepted": ["Threat Management", {"text": "Security", "credit": 50, "feedback": "FEEDBACK-SECRET-who"}],
+            "explanation": "EXPLANATION-SECRET-who",
+        },
+    ]
+
+
+def make_new_types_bank(bank_id: str = "cert-new-types", **kwargs: Any) -> Bank:
+    """Every question type; an attempt draws all eight."""
+    data = bank_data(bank_id, **kwargs)
+    data["questions"] = data["questions"] + new_type_questions((data["sops"])[0])
+    data.setdefault("questions_per_attempt", 8)
+    data["questions_per_attempt"] = kwargs.get("questions_per_attempt", 8)
+    return Bank.model_validate(data)
 
 
 def bank_data(
@@ -143,7 +197,17 @@ def answers_for(
             order = [by_index[i] for i in range(len(question.items))]
             submission[item.key] = order if good else list(reversed(order))
         elif isinstance(question, ShortAnswer):
-            submission[item.key] = question.accepted[0] if good else "no idea"
+            submission[item.key] = question.accepted_texts[0] if good else "no idea"
+        elif isinstance(question, Matching):
+            choices = {index: label for label, index in item.choice_map().items()}
+            right = {p: choices[question.choice_index(question.pairs[i].answer)] for p, i in item.prompt_map().items()}
+            if not good:  # every prompt matched with the distractor or a wrong answer
+                wrong = [c for c in item.choice_labels if c not in right.values()] or list(item.choice_labels)
+                right = {p: wrong[0] for p in right}
+            submission[item.key] = right
+        elif isinstance(question, Numerical):
+            full = next(a for a in question.answers if a.credit == 100)
+            submission[item.key] = (full.value if full.value is not None else full.min) if good else -1
     return submission
 
 
