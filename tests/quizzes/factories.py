@@ -200,11 +200,11 @@ def answers_for(
             submission[item.key] = question.accepted_texts[0] if good else "no idea"
         elif isinstance(question, Matching):
             choices = {index: label for label, index in item.choice_map().items()}
-            right = {p: choices[question.choice_index(question.pairs[i].answer)] for p, i in item.prompt_map().items()}
+            pairs = {p: choices[question.choice_index(question.pairs[i].answer)] for p, i in item.prompt_map().items()}
             if not good:  # every prompt matched with the distractor or a wrong answer
-                wrong = [c for c in item.choice_labels if c not in right.values()] or list(item.choice_labels)
-                right = {p: wrong[0] for p in right}
-            submission[item.key] = right
+                wrong = [c for c in item.choice_labels if c not in pairs.values()] or list(item.choice_labels)
+                pairs = {p: wrong[0] for p in pairs}
+            submission[item.key] = pairs
         elif isinstance(question, Numerical):
             full = next(a for a in question.answers if a.credit == 100)
             submission[item.key] = (full.value if full.value is not None else full.min) if good else -1
