@@ -147,7 +147,7 @@ def mark_read(session: Session, agent: Agent, task_id: int, section_id: int, *, 
 class SectionText:
     section: RemediationSection
     heading: str | None
-    text: str | None  # Markdown of the section as the agent's tier reads it; None if not published
+    text: str | None  # Markdown below the section heading as the agent's tier reads it; None if not published
     path: str | None  # the SOP's page path in the site, for the section link
 
 
@@ -161,7 +161,8 @@ def section_texts(session: Session, agent: Agent, task: RemediationTask) -> list
         if version is not None and (version.visibility != "t2_only" or agent.tier == "T2"):
             for part in split_sections(text_for_tier(version.body, agent.tier)):
                 if part.anchor == section.anchor:
-                    heading, text = part.heading, part.text
+                    # The page titles each section with its heading; the text is the body below it.
+                    heading, text = part.heading, part.text.split("\n", 1)[1] if "\n" in part.text else ""
                     break
         result.append(SectionText(section, heading, text, version.path if version is not None else None))
     return result
