@@ -206,3 +206,37 @@ def test_preview_prints_a_taker_view_without_answers(run, tmp_path):
     assert len(view["questions"]) == 8
     assert "explanation" not in result.stdout and "correct" not in result.stdout
     assert run("preview", "practice", "--seed", "7", "--quiz-dir", "qz").stdout == result.stdout
+
+
+LENIENT = """::Who::Which team takes extortion cases?{=Threat Management =%50%Security}
+
+::Hours::How many hours does a bulletin allow?{#4}
+
+::Route::Match the issue to the team.{=Attacker back -> Threat Management =Police request -> Privacy & Investigations}
+
+::Essay::Describe how you calm an upset caller.{}
+"""
+
+
+def test_import_gift_is_lenient_about_sources_and_explanations_and_honest_about_the_rest(run, tmp_path):
+    (tmp_path / "moodle.gift").write_text(LENIENT, encoding="utf-8")
+    refused = run("import-gift", "moodle.gift", "--bank", "moodle", "--source", "ATO-RECOVERY#escalate")
+    assert refused.exit_code == 1 and not (tmp_path / "quizzes").exists()
+    assert "moodle.gift:7: error: question 'Essay' not imported: essay questions" in refused.stderr
+    done = run(
+        "import-gift", "moodle.gift", "--bank", "moodle", "--source", "ATO-RECOVERY#escalate", "--skip-unsupported"
+    )
+    assert done.exit_code == 0, done.output
+    assert "wrote quizzes/moodle.yml: 3 question(s)" in done.stdout
+    assert done.stderr.count("has no explanation") == 3 and "(skipped)" in done.stderr
+    check = run("validate", "--json")
+    report = json.loads(check.stdout)
+    assert report["ok"] and sum("has no explanation" in p["message"] for p in report["problems"]) == 3
+    assert {p["line"] for p in report["problems"]} and all(p["severity"] == "warning" for p in report["problems"])
+
+
+def test_import_gift_in_a_wrong_encoding_writes_nothing(run, tmp_path):
+    (tmp_path / "latin.gift").write_bytes("::a::Délai ?{#4}\n".encode("cp1252"))
+    result = run("import-gift", "latin.gift", "--bank", "latin", "--source", "ATO-RECOVERY#escalate")
+    assert result.exit_code == 1 and "latin.gift:1: error: GIFT file is not valid UTF-8" in result.stderr
+    assert not (tmp_path / "quizzes").exists()

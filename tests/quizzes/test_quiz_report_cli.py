@@ -9,7 +9,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kb_app.quizzes import attempts
+from kb_app.models.quizzes import QuizAttempt
+from kb_app.quizzes import attempts, remediation
+from kb_app.quizzes.draw import Attempt
+from kb_app.quizzes.grading import grade
+from kb_app.quizzes.library import load_directory
 from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
 from kb_app.acks.publishing import publish
@@ -64,3 +68,20 @@ def test_gates_are_recorded_and_listed(runner, taken):
     body = json.loads(result.output)
     assert body["recorded"] == 1 and body["decisions"][0]["gates"][0]["bank_id"] == "update-ato-1-0"
     assert "ATO-RECOVERY v1.0: update-ato-1-0 (T1)" in runner.invoke(["quiz", "gates", "--quiz-dir", str(taken)]).output
+
+
+def test_who_is_in_remediation_and_its_outcomes(runner, taken, engine):
+    """The fixture's attempts went straight to the core; assign their remediation as submit_quiz would."""
+    bank = load_directory(taken).get("cert-t1")
+    with session_scope(engine) as session:
+        for attempt in session.query(QuizAttempt).filter(QuizAttempt.passed.is_(False)):
+            result = grade(bank, Attempt.from_dict(attempt.drawn), attempt.submission or {})
+            remediation.assign_after_attempt(session, attempt, bank, result, now=T0 + timedelta(minutes=5))
+    result = runner.invoke(["quiz", "remediation", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["in_remediation"]
+    assert len(rows) == 2 and all(r["sections"] == 2 and r["status"] == "reading" for r in rows)
+    text = runner.invoke(["quiz", "remediation", "--vendor", "apex-cx"]).output
+    assert "apex-cx" in text and "0/2 read" in text and "northwind" not in text
+    analysis = json.loads(runner.invoke(["quiz", "analysis", "cert-t1", "--quiz-dir", str(taken), "--json"]).output)
+    assert analysis["remediation"]["assigned"] == 2 and analysis["remediation"]["open"] == 2
