@@ -35,7 +35,16 @@ from kb_app.models import Agent  # noqa: E402
 from kb_app.models.quizzes import QuizAnswer, QuizAnswerChoice, QuizAttempt, QuizBankSnapshot  # noqa: E402
 from kb_app.quizzes.bank import bank_hash, read_banks  # noqa: E402
 from kb_app.quizzes.draw import draw_attempt  # noqa: E402
-from kb_app.quizzes.schema import MultipleResponse, Ordering, ShortAnswer, SingleChoice, TrueFalse, bank_to_data  # noqa: E402
+from kb_app.quizzes.schema import (  # noqa: E402
+    Matching,
+    MultipleResponse,
+    Numerical,
+    Ordering,
+    ShortAnswer,
+    SingleChoice,
+    TrueFalse,
+    bank_to_data,
+)
 from results import median, percentile, served_app, table, write_section  # noqa: E402
 
 QUIZ_DIR = ROOT / "quizzes"
@@ -119,6 +128,10 @@ def _answers_from_view(view: dict, rng: random.Random) -> dict:
             ids = [item["id"] for item in q["items"]]
             rng.shuffle(ids)
             answers[q["key"]] = ids
+        elif q["type"] == "matching":
+            answers[q["key"]] = {p["id"]: rng.choice(q["choices"])["id"] for p in q["prompts"]}
+        elif q["type"] == "numerical":
+            answers[q["key"]] = rng.choice(["4", "10", "14", "30", "7,5"])
         else:
             answers[q["key"]] = rng.choice(["Threat Management", "RF10", "14", "Tier 2"])
     return answers
@@ -316,7 +329,16 @@ def _choices(question, right: bool, rng: random.Random) -> list[str]:
             order[0], order[1] = order[1], order[0]
         return ["-".join(str(i) for i in order)]
     if isinstance(question, ShortAnswer):
-        return [question.accepted[0].casefold() if right else rng.choice(["tier 2", "policy", "p&i"])]
+        return [question.accepted_texts[0].casefold() if right else rng.choice(["tier 2", "policy", "p&i"])]
+    if isinstance(question, Matching):  # attempts.matching_choice_values: `<pair>=<choice>`
+        picks = len(question.choices)
+        return [
+            f"{i}={question.choice_index(p.answer) if right else rng.randrange(picks)}"
+            for i, p in enumerate(question.pairs)
+        ]
+    if isinstance(question, Numerical):
+        full = next(a for a in question.answers if a.credit == 100)
+        return [format(full.value if right else full.value + 1, "g")]
     return []
 
 

@@ -384,7 +384,14 @@ SCHEMAS: dict[str, Any] = {
                         "version": {"type": ["string", "null"]},
                         "available": {"type": "boolean"},
                         "available_at": {"type": ["string", "null"], "format": "date-time"},
-                        "unavailable_reason": {"type": ["string", "null"], "enum": ["cooldown", "attempt_limit", None]},
+                        "unavailable_reason": {
+                            "type": ["string", "null"],
+                            "enum": ["cooldown", "attempt_limit", "remediation", None],
+                        },
+                        "remediation_task_id": {
+                            "type": ["integer", "null"],
+                            "description": "the reading task whose sections unlock the retry",
+                        },
                         "open_attempt_id": {"type": ["string", "null"]},
                         "passed_at": {"type": ["string", "null"], "format": "date-time"},
                     },

@@ -552,6 +552,7 @@ def _standing_json(row: attempts.BankStanding) -> dict[str, Any]:
         "available": row.availability.available,
         "available_at": row.availability.available_at.isoformat() if row.availability.available_at else None,
         "unavailable_reason": row.availability.reason,
+        "remediation_task_id": row.availability.remediation_task_id,
         "open_attempt_id": row.open_attempt.public_id if row.open_attempt else None,
         "passed_at": row.passed_at.isoformat() if row.passed_at else None,
     }
