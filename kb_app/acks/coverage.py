@@ -161,7 +161,8 @@ def coverage(
 
 
 def _awaiting_quiz(session: Session, group_cols, flt: CoverageFilter) -> dict[tuple, int]:
-    """Uncovered assignments whose agent did acknowledge, on requirements gated by an update quiz."""
+    """Uncovered assignments whose agent did acknowledge, on requirements gated by an update quiz
+    of the agent's tier."""
     satisfied = (
         select(Acknowledgement.id)
         .where(
@@ -171,10 +172,15 @@ def _awaiting_quiz(session: Session, group_cols, flt: CoverageFilter) -> dict[tu
         )
         .exists()
     )
-    gated = select(UpdateGate.version_id)
+    # An update bank gates only the tier it is written for.
+    gated = (
+        select(UpdateGate.id)
+        .where(UpdateGate.version_id == Requirement.version_id, UpdateGate.tier == Agent.tier)
+        .exists()
+    )
     query = (
         _base([*group_cols, func.count().label("n")], flt)
-        .where(Assignment.acknowledged_at.is_(None), Requirement.version_id.in_(gated), satisfied)
+        .where(Assignment.acknowledged_at.is_(None), gated, satisfied)
         .group_by(*group_cols)
     )
     names = [c.name for c in group_cols]

@@ -18,7 +18,17 @@ from kb_app.quizzes.bank import (
 from kb_app.quizzes.draw import Attempt, AttemptMismatch, DrawnQuestion, draw_attempt, taker_view
 from kb_app.quizzes.gift import GiftWriteError, bank_to_gift, gift_to_bank, parse_gift
 from kb_app.quizzes.grading import GradeResult, QuestionGrade, SubmissionError, grade, review_view
-from kb_app.quizzes.schema import Bank, MultipleResponse, Option, Ordering, ShortAnswer, SingleChoice, TrueFalse
+from kb_app.quizzes.schema import (
+    Bank,
+    Matching,
+    MultipleResponse,
+    Numerical,
+    Option,
+    Ordering,
+    ShortAnswer,
+    SingleChoice,
+    TrueFalse,
+)
 
 __all__ = [
     "Attempt",
@@ -28,7 +38,9 @@ __all__ = [
     "DrawnQuestion",
     "GiftWriteError",
     "GradeResult",
+    "Matching",
     "MultipleResponse",
+    "Numerical",
     "Option",
     "Ordering",
     "QuestionGrade",

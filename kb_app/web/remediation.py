@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
+from kb_app import audit
 from kb_app.quizzes import remediation
 from kb_app.quizzes.remediation import RemediationError
 from kb_app.web import remediation_openapi  # noqa: F401 - describes the API routes below
@@ -133,7 +134,17 @@ CSV_COLUMNS = [
 @roles_required(*REPORT_ROLES)
 def who_csv():
     vendor = _scope()
-    rows = [r.to_dict() for r in remediation.open_tasks(get_session(), vendor=vendor)]
+    session = get_session()
+    rows = [r.to_dict() for r in remediation.open_tasks(session, vendor=vendor)]
+    user = signed_in_user()
+    audit.record(
+        session,
+        "quiz.remediation_export",
+        actor=user.email,
+        actor_user_id=user.id,
+        details={"vendor": vendor, "rows": len(rows)},
+    )
+    session.commit()
     return csv_download(CSV_COLUMNS, rows, f"remediation-{vendor or 'all'}-{_now():%Y-%m-%d}.csv")
 
 
