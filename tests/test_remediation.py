@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from kb_app.acks.publishing import publish
 from kb_app.catalog import load_catalog
 from kb_app.models.quizzes import RemediationTask
-from kb_app.quizzes import attempts, remediation
+from kb_app.quizzes import remediation
 from kb_app.quizzes.attempts import AttemptError
 from kb_app.quizzes.library import load_directory
 from kb_app.services import quizzing

@@ -203,7 +203,7 @@ def answers_for(
             pairs = {p: choices[question.choice_index(question.pairs[i].answer)] for p, i in item.prompt_map().items()}
             if not good:  # every prompt matched with the distractor or a wrong answer
                 wrong = [c for c in item.choice_labels if c not in pairs.values()] or list(item.choice_labels)
-                pairs = {p: wrong[0] for p in pairs}
+                pairs = dict.fromkeys(pairs, wrong[0])
             submission[item.key] = pairs
         elif isinstance(question, Numerical):
             full = next(a for a in question.answers if a.credit == 100)
