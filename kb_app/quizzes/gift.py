@@ -862,7 +862,7 @@ class GiftWriteError(ValueError):
     """A bank question that GIFT cannot express."""
 
 
-def escape(text: str) -> str:
+def escape(text: str, *, format_marker: bool = True) -> str:
     """GIFT text for one line: control characters escaped, new lines as `\\n`, and a format
     marker in front of text that itself starts with `[` so it is not read as one."""
     if _PLACEHOLDER.search(text):
@@ -871,7 +871,7 @@ def escape(text: str) -> str:
     for char in "~=#{}:":
         out = out.replace(char, "\\" + char)
     out = out.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
-    if out.startswith("["):
+    if format_marker and out.startswith("["):
         out = "[markdown]" + out
     return out
 
@@ -989,9 +989,10 @@ def _new_type_to_gift(question, lines: list[str]) -> str:
         if question.scoring != "partial":
             lines.append(f"// scoring: {question.scoring}")
         for pair in question.pairs:
-            body.append(f"\t={escape(pair.prompt)} -> {escape(pair.answer)}")
+            # The answer side of a pair is plain text in Moodle: no format marker is read there.
+            body.append(f"\t={escape(pair.prompt)} -> {escape(pair.answer, format_marker=False)}")
         for distractor in question.distractors:
-            body.append(f"\t= -> {escape(distractor)}")
+            body.append(f"\t= -> {escape(distractor, format_marker=False)}")
         opener = "{"
     else:
         if question.unit:

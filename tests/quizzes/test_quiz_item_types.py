@@ -341,3 +341,11 @@ def test_a_gift_file_in_a_wrong_encoding_is_an_error_with_its_line():
     raw = "::a::Hours?{#4}\n\n::b::Délai ?{#4}\n".encode("cp1252")
     bank, problems = gift_to_bank(raw, "cp1252.gift", bank_id="x", title="X", default_source="ATO-RECOVERY#escalate")
     assert bank is None and problems[0].line == 3 and "not valid UTF-8" in problems[0].message
+
+
+def test_a_matching_answer_that_starts_with_a_bracket_round_trips():
+    data = {**question("matching"), "pairs": [{"prompt": "[A]", "answer": "[b]"}, {"prompt": "C", "answer": "d"}]}
+    data["distractors"] = ["[e"]
+    bank, _ = bank_with(data)
+    again, _ = gift_to_bank(bank_to_gift(bank).encode(), "x.gift", bank_id=bank.id, title=bank.title)
+    assert bank_to_data(again)["questions"] == bank_to_data(bank)["questions"]
