@@ -37,7 +37,7 @@ from kb_app import db as kb_db
 from kb_app.config import Settings
 
 # `tests/` is on sys.path (the `pythonpath` option in pyproject.toml), so helpers import as `fixtures.*`.
-pytest_plugins = ["fixtures.sops", "fixtures.search"]
+pytest_plugins = ["fixtures.sops", "fixtures.search", "fixtures.contract"]
 
 PG_URL_ENV = "KB_TEST_DATABASE_URL"
 DEFAULT_PASSWORD = "correct-horse-battery"

@@ -168,22 +168,6 @@ class ReadingItem:
     quiz_bank_ids: list[str] | None = None
     acknowledged_at: datetime | None = None
 
-    def to_dict(self) -> dict:
-        return {
-            "requirement_id": self.requirement_id,
-            "sop_id": self.sop_id,
-            "title": self.title,
-            "version": self.version,
-            "summary": self.summary,
-            "due_at": self.due_at.isoformat(),
-            "status": "overdue" if self.overdue else "pending",
-            "is_bulletin": self.is_bulletin,
-            "last_acknowledged_version": self.last_acknowledged,
-            "path": self.path,
-            "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
-            "quiz_required": self.quiz_bank_ids or None,
-        }
-
 
 def reading_list(session: Session, agent: Agent, *, now: datetime) -> list[ReadingItem]:
     """The agent's open, unacknowledged requirements, soonest due first (overdue on top)."""
@@ -331,16 +315,6 @@ class Banner:
     acknowledged_at: datetime | None = None
     due_at: datetime | None = None
     quiz_bank_ids: list[str] | None = None  # quiz_required: pass one of these for the acknowledgement to count
-
-    def to_dict(self) -> dict:
-        return {
-            "sop_id": self.sop_id,
-            "state": self.state,
-            "version": self.version,
-            "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
-            "due_at": self.due_at.isoformat() if self.due_at else None,
-            "quiz_required": self.quiz_bank_ids,
-        }
 
 
 def banner_for(session: Session, agent: Agent, sop_id: str, *, now: datetime) -> Banner | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -66,23 +65,6 @@ class CertificationStatus:
     @property
     def certified(self) -> bool:
         return self.state in ("valid", "expiring")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "bank_id": self.bank_id,
-            "title": self.title,
-            "state": self.state,
-            "certified": self.certified,
-            "certified_at": _iso(self.certified_at),
-            "expires_at": _iso(self.expires_at),
-            "recertification_due_at": _iso(self.due_at),
-            "recertification_overdue": self.overdue,
-            "changed_sops": self.changed,
-        }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def status_of(

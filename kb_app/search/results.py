@@ -45,11 +45,6 @@ class PinnedBulletin:
     expires: datetime | None
     matched: bool  # the query also matched one of its sections (url then points there)
 
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["expires"] = self.expires.isoformat() if self.expires else None
-        return data
-
 
 @dataclass
 class SearchResults:
@@ -73,21 +68,3 @@ class SearchResults:
 
     def __len__(self) -> int:
         return len(self.hits)
-
-    def to_dict(self) -> dict:
-        return {
-            "query": self.query,
-            "tier": self.tier,
-            "total": self.total,
-            "total_sops": self.total_sops,
-            "offset": self.offset,
-            "limit": self.limit,
-            "results": [hit.to_dict() for hit in self.hits],
-            "facets": self.facets,
-            "suggestions": list(self.suggestions),
-            "pinned": [p.to_dict() for p in self.pinned],
-            "filters": self.filters,
-            "build_id": self.build_id,
-            "elapsed_ms": round(self.elapsed_ms, 2),
-            "language": self.language,
-        }

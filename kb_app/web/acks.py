@@ -26,9 +26,26 @@ from kb_app.models import Requirement
 from kb_app.quizzes import remediation
 from kb_app.releases import site_options_for
 from kb_app.services import acknowledging, publishing, reporting
-from kb_app.web import acks_openapi  # noqa: F401 - describes the routes below in /api/v1/openapi.json
-from kb_app.web.api import api_user
-from kb_app.web.api import bp as api_bp
+from kb_app.web.api import api, api_user
+from kb_app.web.api_models import (
+    Acknowledgement,
+    AcknowledgementRequest,
+    Banner,
+    BannerQuery,
+    Bulletin,
+    ChangesQuery,
+    Coverage,
+    CoverageQuery,
+    CoverageRow,
+    PageBanner,
+    QuizReview,
+    ReadingItem,
+    ReadingList,
+    SectionChange,
+    SopChanges,
+    SopPath,
+)
+from kb_app.web.contract import query_args
 from kb_app.web.context import banks, get_session, roles_required, settings, signed_in_user
 from kb_app.web.downloads import csv_download
 from kb_app.web.errors import ApiError
@@ -316,7 +333,7 @@ def _export_rows():
     user = signed_in_user()
     flt = coverage_filter(request.args, user)
     groups = ["requirement"] + [g for g in _group_by(request.args) if g != "requirement"]
-    rows = [r.to_dict() for r in reports.coverage(get_session(), by=groups, now=_now(), flt=flt)]
+    rows = [CoverageRow.of(r).model_dump() for r in reports.coverage(get_session(), by=groups, now=_now(), flt=flt)]
 
     audit.record(
         get_session(),
@@ -372,90 +389,101 @@ def _api_agent():
     return user.agent
 
 
-@api_bp.get("/reading-list")
-def api_reading_list():
+@api.route(
+    "/reading-list",
+    summary="The agent's open, unacknowledged requirements, soonest due first",
+    responses={200: ReadingList},
+    errors=(403,),
+)
+def api_reading_list() -> ReadingList:
     agent = _api_agent()
     session = get_session()
-    return {
-        "items": [i.to_dict() for i in acknowledging.reading_list(session, agent, banks(), now=_now())],
-        "quiz_review": [
-            {
-                "task_id": task.id,
-                "bank_id": task.bank_id,
-                "sources": [s.source for s in task.sections],
-                "sections_read": sum(1 for s in task.sections if s.read_at is not None),
-                "all_read": task.read_at is not None,
-            }
-            for task in remediation.tasks_of(session, agent)
-        ],
-    }
+    items = acknowledging.reading_list(session, agent, banks(), now=_now())
+    return ReadingList(
+        items=[ReadingItem.of(i) for i in items],
+        quiz_review=[QuizReview.of(task) for task in remediation.tasks_of(session, agent)],
+    )
 
 
-@api_bp.get("/sops/<sop_id>/changes")
-def api_changes(sop_id: str):
+@api.route(
+    "/sops/<sop_id>/changes",
+    summary="What changed in an SOP since the version the agent last acknowledged",
+    description="Sections with added/removed lines, or the full text when the agent never acknowledged it. "
+    "`content_hash` is what POST /acknowledgements must send.",
+    path=SopPath,
+    query=ChangesQuery,
+    responses={200: SopChanges},
+    errors=(403, 404),
+)
+def api_changes(sop_id: str, query: ChangesQuery) -> SopChanges:
     agent = _api_agent()
     try:
-        change = acknowledging.what_changed(
-            get_session(), agent, sop_id, banks(), now=_now(), language=request.args.get("language") or None
-        )
+        change = acknowledging.what_changed(get_session(), agent, sop_id, banks(), now=_now(), language=query.language)
     except acks.AckError as error:
         raise ApiError(error.status, error.code, error.message) from None
-    return {
-        "sop_id": sop_id,
-        "version": change.current.version,
-        "content_hash": change.content_hash,
-        "previous_version": change.previous.version if change.previous else None,
-        "acknowledged_at": change.acknowledged.acknowledged_at.isoformat() if change.acknowledged else None,
-        "sections": change.diff.to_dict()["sections"] if change.diff else None,
-        "text": change.text if change.diff is None else None,
-        "language": change.language,
-        "translation_state": change.translation_state.value if change.translation_state else None,
-    }
+    return SopChanges(
+        sop_id=sop_id,
+        version=change.current.version,
+        content_hash=change.content_hash,
+        previous_version=change.previous.version if change.previous else None,
+        acknowledged_at=change.acknowledged.acknowledged_at if change.acknowledged else None,
+        sections=[SectionChange.of(s) for s in change.diff.sections] if change.diff else None,
+        text=change.text if change.diff is None else None,
+        language=change.language,
+        translation_state=change.translation_state.value if change.translation_state else None,
+    )
 
 
-@api_bp.post("/acknowledgements")
-def api_acknowledge():
+@api.route(
+    "/acknowledgements",
+    "POST",
+    summary="Acknowledge the current version of an SOP (idempotent)",
+    description="201 when recorded, 200 with the first record when already acknowledged. 409 `superseded` when "
+    "`version` is not current, 409 `hash_mismatch` when `content_hash` is not the text the agent's tier reads, "
+    "403 outside the agent's audience, 404 for SOPs the agent cannot read.",
+    body=AcknowledgementRequest,
+    responses={201: Acknowledgement, 200: Acknowledgement},
+    errors=(403, 404, 409),
+)
+def api_acknowledge(body: AcknowledgementRequest):
     agent = _api_agent()
-    payload = request.get_json(silent=False)
-    if not isinstance(payload, dict):
-        raise ApiError(400, "bad_request", "Send a JSON object with sop_id, content_hash and optionally version.")
-    sop_id, content_hash, version = payload.get("sop_id"), payload.get("content_hash"), payload.get("version")
-    language = payload.get("language")
-    if (
-        not isinstance(sop_id, str)
-        or not isinstance(content_hash, str)
-        or (version is not None and not isinstance(version, str))
-        or (language is not None and not (isinstance(language, str) and len(language) <= 8))
-    ):
-        raise ApiError(
-            400, "bad_request", "sop_id and content_hash must be strings (version and language too, when given)."
-        )
-    if len(sop_id) > 64 or len(content_hash) > 128:
-        raise ApiError(400, "bad_request", "sop_id or content_hash is too long.")
     session = get_session()
     try:
         result = acknowledging.acknowledge_change(
-            session, agent, sop_id, content_hash, banks(), version=version, now=_now(), channel="api", language=language
+            session,
+            agent,
+            body.sop_id,
+            body.content_hash,
+            banks(),
+            version=body.version,
+            now=_now(),
+            channel="api",
+            language=body.language,
         )
     except acks.AckError as error:
         session.rollback()
         raise ApiError(error.status, error.code, error.message) from None
     session.commit()
     ack = result.acknowledgement
-    body = {
-        "sop_id": ack.sop_id,
-        "version": ack.version.version,
-        "content_hash": ack.content_hash,
-        "acknowledged_at": ack.acknowledged_at.isoformat(),
-        "channel": ack.channel,
-        "language": ack.language,
-        "created": result.created,
-    }
-    return body, 201 if result.created else 200
+    out = Acknowledgement(
+        sop_id=ack.sop_id,
+        version=ack.version.version,
+        content_hash=ack.content_hash,
+        acknowledged_at=ack.acknowledged_at,
+        channel=ack.channel,
+        language=ack.language,
+        created=result.created,
+    )
+    return out, 201 if result.created else 200
 
 
-@api_bp.get("/me/banner")
-def api_banner():
+@api.route(
+    "/me/banner",
+    summary="What an SOP page tells the signed-in reader, and open bulletins",
+    query=BannerQuery,
+    responses={200: Banner},
+)
+def api_banner(query: BannerQuery) -> Banner:
     """What the MkDocs page at `?path=/sop/...` tells the signed-in reader, plus open bulletins.
 
     `text`/`level`/`url` are what the site's kb.js shows in its announce bar; `page` carries the
@@ -465,22 +493,16 @@ def api_banner():
     user = api_user()
     tier = users.audience_of(user)
     agent = user.agent if user.role == "agent" else None
-    path = (request.args.get("path") or "").split("#")[0]
+    path = (query.path or "").split("#")[0]
     found = acknowledging.page_banner(get_session(), agent, tier, path, banks(), now=_now())
     bulletins = [
-        {
-            "sop_id": b.sop_id,
-            "title": b.title,
-            "version": b.version,
-            "url": site_url(b.path),
-            "expires_at": b.expires_at.isoformat() if b.expires_at else None,
-        }
+        Bulletin(sop_id=b.sop_id, title=b.title, version=b.version, url=site_url(b.path), expires_at=b.expires_at)
         for b in found.bulletins
     ]
     page, text, level, link = None, "", "info", None
     if found.banner is not None:
-        page = {**found.banner.to_dict(), "read_url": url_for("acks.read", sop_id=found.sop_id)}
-        text, level, link = _banner_text(found.banner), _BANNER_LEVELS[found.banner.state], page["read_url"]
+        page = PageBanner.of(found.banner, url_for("acks.read", sop_id=found.sop_id))
+        text, level, link = _banner_text(found.banner), _BANNER_LEVELS[found.banner.state], page.read_url
     if not text and found.waiting:
         waiting = found.waiting
         overdue = sum(1 for item in waiting if item.overdue)
@@ -490,7 +512,7 @@ def api_banner():
             + "."
         )
         level, link = ("danger" if overdue else "warning"), url_for("acks.reading_list")
-    return {"text": text, "level": level, "url": link, "page": page, "bulletins": bulletins}
+    return Banner.model_validate({"text": text, "level": level, "url": link, "page": page, "bulletins": bulletins})
 
 
 _BANNER_LEVELS = {
@@ -516,20 +538,21 @@ def _banner_text(banner: acks.Banner) -> str:
     return ""
 
 
-@api_bp.get("/coverage")
-def api_coverage():
+@api.route(
+    "/coverage",
+    summary="Acknowledgement coverage, rolled up (partner managers: their vendor only)",
+    query=CoverageQuery,
+    responses={200: Coverage},
+    errors=(403,),
+)
+def api_coverage(query: CoverageQuery) -> Coverage:
     user = api_user()
     if user.role not in COVERAGE_ROLES:
         raise ApiError(403, "forbidden", "Coverage is for partner managers, trainers and admins.")
-    groups = [g for g in (request.args.get("by") or "requirement").split(",") if g]
-    bad = [g for g in groups if g not in reports.GROUPS]
-    if bad:
-        raise ApiError(
-            400, "bad_request", f"Cannot group by {', '.join(bad)}; choose from {', '.join(reports.GROUPS)}."
-        )
+    groups = list(dict.fromkeys(query.by.split(",")))
     try:
-        flt = scoped_filter(request.args, user)
+        flt = scoped_filter(query_args(query), user)
     except PermissionError as error:
         raise ApiError(403, "forbidden", str(error)) from None
     rows = reporting.coverage_overview(get_session(), by=groups, now=_now(), flt=flt)
-    return {"rows": [r.to_dict() for r in rows]}
+    return Coverage(rows=[CoverageRow.of(r) for r in rows])

@@ -1,22 +1,33 @@
 """The JSON API under /api/v1: bearer tokens for automation, the session cookie for pages.
 
-Errors are `{"error": {"code": ..., "message": ...}}` (see `errors.py`). The OpenAPI document
-in `openapi.py` describes every route here; a test keeps the two in step.
+Errors are `{"error": {"code": ..., "message": ...}}` (see `errors.py`). Every route is declared
+on `api` (a `kb_app.web.contract.Contract`) with its pydantic models, which validate the
+request, serialise the answer and generate `/api/v1/openapi.json`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, Flask, current_app, g, jsonify, request
+from flask import Blueprint, Flask, current_app, g, request
 from flask_limiter import Limiter
 from flask_login import current_user
 
+from kb_app import __version__, roster, users
+from kb_app.models import User
 from kb_app.services import rostering
-from kb_app import roster, users
-from kb_app.models import Agent, User
 from kb_app.problems import InputError
-from kb_app.web import openapi
+from kb_app.web.api_models import (
+    Agent,
+    ImportResult,
+    Me,
+    OpenApiDocument,
+    Problem,
+    RosterImport,
+    RosterPage,
+    RosterQuery,
+    RosterSummary,
+    RosterSummaryQuery,
+)
+from kb_app.web.contract import Contract, query_args
 from kb_app.web.context import client_ip, csrf, get_session
 from kb_app.web.errors import ApiError
 from kb_app.web.main import roster_filter_from_args
@@ -24,8 +35,13 @@ from kb_app.web.main import roster_filter_from_args
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # bearer requests carry no cookie; cookie-authenticated writes are checked below
 
+api = Contract(
+    bp,
+    title="Account Security knowledge base API",
+    version=__version__,
+    description='Errors are JSON: {"error": {"code": ..., "message": ...}}. Generated from the code.',
+)
 PUBLIC_ENDPOINTS = {"api.openapi_document"}
-MAX_PAGE = 1000
 
 
 def apply_rate_limits(app: Flask, limiter: Limiter) -> None:
@@ -67,109 +83,104 @@ def api_user() -> User:
     return g.api_user
 
 
-def agent_json(agent: Agent) -> dict[str, Any]:
-    return {
-        "employee_id": agent.employee_id,
-        "name": agent.name,
-        "email": agent.email,
-        "tier": agent.tier,
-        "vendor": agent.vendor,
-        "site": agent.site,
-        "team": agent.team,
-        "language": agent.language,
-        "manager": agent.manager,
-        "start_date": agent.start_date.isoformat(),
-        "active": agent.active,
-    }
+def _document() -> dict:
+    found = current_app.extensions.get("kb_openapi")
+    if found is None:
+        found = current_app.extensions["kb_openapi"] = api.document()
+    return found
 
 
-def int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "bad_request", f"{name} must be a whole number") from None
-    if not low <= value <= high:
-        raise ApiError(400, "bad_request", f"{name} must be between {low} and {high}")
-    return value
+@api.route("/openapi.json", summary="This document", responses={200: OpenApiDocument}, public=True)
+def openapi_document() -> OpenApiDocument:
+    return OpenApiDocument.model_validate(_document())
 
 
-@bp.get("/openapi.json")
-def openapi_document():
-    return jsonify(openapi.document())
-
-
-@bp.get("/me")
-def me():
+@api.route("/me", summary="The signed-in user or token owner", responses={200: Me})
+def me() -> Me:
     user = api_user()
-    return jsonify(
-        {
-            "id": user.id,
-            "email": user.email,
-            "name": user.display_name,
-            "role": user.role,
-            "vendor": user.vendor,
-            "audience": users.audience_of(user),
-            "agent": agent_json(user.agent) if user.agent is not None else None,
-        }
+    return Me(
+        id=user.id,
+        email=user.email,
+        name=user.display_name,
+        role=user.role,
+        vendor=user.vendor,
+        audience=users.audience_of(user),
+        agent=Agent.of(user.agent) if user.agent is not None else None,
     )
 
 
-@bp.get("/roster")
-def roster_list():
-    where = roster_filter_from_args(request.args, api_user())
-    limit = int_arg("limit", 100, 1, MAX_PAGE)
-    offset = int_arg("offset", 0, 0, 10**9)
-    agents, total = roster.list_agents(get_session(), where, limit=limit, offset=offset)
-    return jsonify({"total": total, "limit": limit, "offset": offset, "agents": [agent_json(a) for a in agents]})
+@api.route(
+    "/roster",
+    summary="Roster entries, a page at a time (partner managers: their vendor only)",
+    query=RosterQuery,
+    responses={200: RosterPage},
+    errors=(403,),
+)
+def roster_list(query: RosterQuery) -> RosterPage:
+    where = roster_filter_from_args(query_args(query), api_user())
+    agents, total = roster.list_agents(get_session(), where, limit=query.limit, offset=query.offset)
+    return RosterPage(total=total, limit=query.limit, offset=query.offset, agents=[Agent.of(a) for a in agents])
 
 
-@bp.get("/roster/summary")
-def roster_summary():
+@api.route(
+    "/roster/summary",
+    summary="Agent counts per group, computed in the database",
+    query=RosterSummaryQuery,
+    responses={200: RosterSummary},
+    errors=(403,),
+)
+def roster_summary(query: RosterSummaryQuery) -> RosterSummary:
     user = api_user()
-    where = roster_filter_from_args(request.args, user)
-    by = [part.strip() for part in (request.args.get("by") or "vendor,site").split(",") if part.strip()]
-    unknown = [name for name in by if name not in roster.GROUPABLE]
-    if unknown or not by or len(by) > 3:
-        raise ApiError(400, "bad_request", f"by must name 1 to 3 of: {', '.join(roster.GROUPABLE)}")
+    where = roster_filter_from_args(query_args(query), user)
+    by = list(dict.fromkeys(query.by.split(",")))
     groups = roster.roster_summary(get_session(), by, vendor=where.vendor)
-    return jsonify({"by": by, "vendor": where.vendor, "groups": groups, "totals": roster.summary_totals(groups)})
+    return RosterSummary.model_validate(
+        {"by": by, "vendor": where.vendor, "groups": groups, "totals": roster.summary_totals(groups)}
+    )
 
 
-@bp.get("/roster/<employee_id>")
-def roster_agent(employee_id: str):
+@api.route(
+    "/roster/<employee_id>",
+    summary="One roster entry (404 when it is not on your vendor's roster)",
+    responses={200: Agent},
+    errors=(403, 404),
+)
+def roster_agent(employee_id: str) -> Agent:
     user = api_user()
     if not users.can_see_roster(user):
         raise ApiError(403, "forbidden", "The roster is for partner managers, trainers and admins.")
     scope = users.roster_vendor_scope(user)
-    agent = roster.agent_by_employee_id(get_session(), employee_id)
+    agent = roster.agent_by_employee_id(get_session(), employee_id) if len(employee_id) <= 64 else None
     # Another vendor's agent looks exactly like a missing one.
     if agent is None or (scope is not None and agent.vendor != scope):
-        raise ApiError(404, "not_found", f"No agent {employee_id} on your roster.")
-    return jsonify(agent_json(agent))
+        raise ApiError(404, "not_found", f"No agent {employee_id[:64]} on your roster.")
+    return Agent.of(agent)
 
 
-@bp.post("/roster/import")
-def roster_import():
+@api.route(
+    "/roster/import",
+    "POST",
+    summary="Upsert roster entries by employee id, all or nothing (admins)",
+    body=RosterImport,
+    responses={200: ImportResult},
+    errors=(403, 422),
+)
+def roster_import(body: RosterImport) -> ImportResult:
     user = api_user()
     if user.role != "admin":
         raise ApiError(403, "forbidden", "Only admins import the roster.")
-    body = request.get_json()
-    if not isinstance(body, dict) or not isinstance(body.get("agents"), list):
-        raise ApiError(400, "bad_request", 'Send {"agents": [...], "deactivate_missing": false, "dry_run": false}.')
-    flags = {}
-    for name in ("deactivate_missing", "dry_run"):
-        value = body.get(name, False)
-        if not isinstance(value, bool):
-            raise ApiError(400, "bad_request", f"{name} must be true or false")
-        flags[name] = value
     session = get_session()
     try:
-        rows = roster.parse_roster_records(body["agents"], path="agents")
+        rows = roster.parse_roster_records(body.agents, path="agents")
         plan = rostering.import_roster(
-            session, rows, actor=user.email, actor_user_id=user.id, source="api", ip=client_ip(), **flags
+            session,
+            rows,
+            actor=user.email,
+            actor_user_id=user.id,
+            source="api",
+            ip=client_ip(),
+            deactivate_missing=body.deactivate_missing,
+            dry_run=body.dry_run,
         )
     except InputError as exc:
         session.rollback()
@@ -177,10 +188,10 @@ def roster_import():
             422,
             "invalid_roster",
             f"{len(exc.problems)} problem(s); nothing was imported.",
-            problems=[p.to_dict() for p in exc.problems],
+            problems=[Problem.of(p).model_dump() for p in exc.problems],
         ) from None
-    if flags["dry_run"]:
+    if body.dry_run:
         session.rollback()
     else:
         session.commit()
-    return jsonify({"dry_run": flags["dry_run"], **plan.to_dict(detail_limit=1000)})
+    return ImportResult.of(plan, dry_run=body.dry_run, detail_limit=1000)

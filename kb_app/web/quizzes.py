@@ -27,8 +27,20 @@ from kb_app.quizzes.attempts import AttemptError
 from kb_app.quizzes.grading import SubmissionError, parse_number
 from kb_app.quizzes.library import bank_from_data
 from kb_app.services import quizzing
-from kb_app.web.api import api_user
-from kb_app.web.api import bp as api_bp
+from kb_app.web.api import api, api_user
+from kb_app.web.api_models import (
+    AttemptPath,
+    AttemptView,
+    QuizBank,
+    Certification,
+    MyCertifications,
+    PendingQuiz,
+    QuizAttemptTaker,
+    QuizBankList,
+    QuizResult,
+    QuizStart,
+    QuizSubmit,
+)
 from kb_app.web.context import banks, get_session, roles_required, settings, signed_in_user
 from kb_app.web.downloads import csv_download
 from kb_app.web.errors import ApiError
@@ -507,67 +519,46 @@ def _api_error(error: AttemptError) -> ApiError:
     return ApiError(error.status, error.code, error.message, **error.extra)
 
 
-def _json_object(description: str) -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", f"Send a JSON object: {description}.")
-    return body
+def _attempt_view(session, attempt, now):
+    if attempt.status == "open":
+        return QuizAttemptTaker.of(attempts.taker(session, attempt, now=now))
+    return QuizResult.of(attempts.result_view(session, attempt))
 
 
-@api_bp.get("/quiz-banks")
-def quiz_banks():
+@api.route(
+    "/quiz-banks",
+    summary="Quiz banks: for an agent, those they may take, with when they may start each; for staff, every bank",
+    responses={200: QuizBankList},
+    errors=(403,),
+)
+def quiz_banks() -> QuizBankList:
     user = api_user()
     loaded = banks()
     session = get_session()
     if user.role == "agent" and user.agent is not None:
         rows = attempts.standings(session, user.agent, loaded.banks.values(), now=_now())
         session.commit()
-        return {"banks": [_standing_json(r) for r in rows]}
+        return QuizBankList(banks=[QuizBank.of(r.bank, r) for r in rows])
     if user.role not in REPORT_ROLES:
         raise ApiError(403, "forbidden", "Quiz banks are for agents, partner managers, trainers and admins.")
-    return {"banks": [_bank_json(b) for b in sorted(loaded.banks.values(), key=lambda b: b.id)]}
+    return QuizBankList(banks=[QuizBank.of(b) for b in sorted(loaded.banks.values(), key=lambda b: b.id)])
 
 
-def _bank_json(bank) -> dict[str, Any]:
-    return {
-        "id": bank.id,
-        "title": bank.title,
-        "kind": bank.kind,
-        "tier": bank.tier,
-        "sops": bank.sops,
-        "version": bank.version,
-        "pass_mark": bank.pass_mark,
-        "questions_per_attempt": bank.questions_per_attempt,
-        "time_limit_minutes": bank.time_limit_minutes,
-        "attempts_per_day": bank.attempts_per_day,
-        "cooldown_hours": bank.cooldown_hours,
-        "valid_days": bank.valid_days,
-        "questions": len(bank.questions),
-    }
-
-
-def _standing_json(row: attempts.BankStanding) -> dict[str, Any]:
-    return {
-        **_bank_json(row.bank),
-        "available": row.availability.available,
-        "available_at": row.availability.available_at.isoformat() if row.availability.available_at else None,
-        "unavailable_reason": row.availability.reason,
-        "remediation_task_id": row.availability.remediation_task_id,
-        "open_attempt_id": row.open_attempt.public_id if row.open_attempt else None,
-        "passed_at": row.passed_at.isoformat() if row.passed_at else None,
-    }
-
-
-@api_bp.post("/quiz-attempts")
-def quiz_start():
+@api.route(
+    "/quiz-attempts",
+    "POST",
+    summary="Start an attempt (the server draws the questions), or resume the open one",
+    description="Refusals: 404 unknown_bank; 403 not_an_agent, inactive, tier_not_allowed; "
+    "429 cooldown or attempt_limit (with available_at). The answer holds no answer keys, explanations or sources.",
+    body=QuizStart,
+    responses={201: QuizAttemptTaker, 200: QuizAttemptTaker},
+    errors=(403, 404, 409),
+)
+def quiz_start(body: QuizStart):
     user = api_user()
-    body = _json_object('{"bank_id": "..."}')
-    bank_id = body.get("bank_id")
-    if not isinstance(bank_id, str) or not bank_id or len(bank_id) > 64:
-        raise ApiError(400, "bad_request", "bank_id must be a bank id (a short string).")
-    bank = banks().get(bank_id)
+    bank = banks().get(body.bank_id)
     if bank is None:
-        raise ApiError(404, "unknown_bank", f"No quiz bank {bank_id[:64]!r}.")
+        raise ApiError(404, "unknown_bank", f"No quiz bank {body.bank_id!r}.")
     session = get_session()
     now = _now()
     try:
@@ -576,11 +567,18 @@ def quiz_start():
         session.rollback()
         raise _api_error(error) from None
     session.commit()
-    view = attempts.taker(session, result.attempt, now=now)
-    return {**view, "created": result.created}, 201 if result.created else 200
+    view = QuizAttemptTaker.of(attempts.taker(session, result.attempt, now=now), created=result.created)
+    return view, 201 if result.created else 200
 
 
-@api_bp.get("/quiz-attempts/<attempt_id>")
+@api.route(
+    "/quiz-attempts/<attempt_id>",
+    summary="One of your attempts: the taker view while open, the result and review once finished",
+    path=AttemptPath,
+    responses={200: AttemptView},
+    errors=(403, 404),
+    invalid_path=(400, "bad_attempt_id"),
+)
 def quiz_attempt(attempt_id: str):
     user = api_user()
     session = get_session()
@@ -591,28 +589,43 @@ def quiz_attempt(attempt_id: str):
         raise _api_error(error) from None
     attempts.refresh(session, attempt, now=now)
     session.commit()
-    if attempt.status == "open":
-        return attempts.taker(session, attempt, now=now)
-    return attempts.result_view(session, attempt)
+    return _attempt_view(session, attempt, now)
 
 
-@api_bp.post("/quiz-attempts/<attempt_id>/submit")
-def quiz_submit(attempt_id: str):
+@api.route(
+    "/quiz-attempts/<attempt_id>/submit",
+    "POST",
+    summary="Submit the answers; graded on the server, once",
+    description="Refusals: 403 not_your_attempt; 404 attempt_not_found; 409 already_submitted or "
+    "time_limit_passed; 413 payload_too_large (over 64 KiB); 422 invalid_answers (a question not in the attempt, "
+    "an unknown option, a wrong shape).",
+    path=AttemptPath,
+    body=QuizSubmit,
+    responses={200: QuizResult},
+    errors=(403, 404, 409, 422),
+    invalid_path=(400, "bad_attempt_id"),
+    invalid_body=(422, "invalid_answers"),
+)
+def quiz_submit(attempt_id: str, body: QuizSubmit) -> QuizResult:
     user = api_user()
-    body = _json_object('{"answers": {"q1": "b", "q2": ["a", "c"], ...}}')
-    answers = body.get("answers")
     session = get_session()
     try:
-        result = quizzing.submit_quiz(session, user, attempt_id, answers, banks(), now=_now())
+        result = quizzing.submit_quiz(session, user, attempt_id, body.answers, banks(), now=_now())
     except AttemptError as error:
         session.rollback()
         raise _api_error(error) from None
     session.commit()
-    return attempts.result_view(session, result.attempt)
+    return QuizResult.of(attempts.result_view(session, result.attempt))
 
 
-@api_bp.get("/me/certifications")
-def my_certifications():
+@api.route(
+    "/me/certifications",
+    summary="Your certifications (valid, expiring, recertification due, expired, none) and the update quizzes "
+    "your acknowledgements wait for",
+    responses={200: MyCertifications},
+    errors=(403,),
+)
+def my_certifications() -> MyCertifications:
     user = api_user()
     if user.role != "agent" or user.agent is None:
         raise ApiError(403, "forbidden", "Only agents hold certifications.")
@@ -621,16 +634,16 @@ def my_certifications():
         session, user.agent, banks().banks.values(), now=_now(), due_days=_due_days()
     )
     pending = gates.pending_quizzes(session, user.agent)
-    return {
-        "certifications": [s.to_dict() for s in statuses],
-        "update_quizzes_required": [
-            {
-                "sop_id": p.sop_id,
-                "version": p.version,
-                "bank_ids": p.bank_ids,
-                "due_at": p.due_at.isoformat(),
-                "acknowledged_at": p.acknowledged_at.isoformat() if p.acknowledged_at else None,
-            }
+    return MyCertifications(
+        certifications=[Certification.of(s) for s in statuses],
+        update_quizzes_required=[
+            PendingQuiz(
+                sop_id=p.sop_id,
+                version=p.version,
+                bank_ids=p.bank_ids,
+                due_at=p.due_at,
+                acknowledged_at=p.acknowledged_at,
+            )
             for p in pending.values()
         ],
-    }
+    )

@@ -14,10 +14,16 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from kb_app import audit
 from kb_app.quizzes import remediation
 from kb_app.quizzes.remediation import RemediationError
-from kb_app.web import remediation_openapi  # noqa: F401 - describes the API routes below
 from kb_app.web.acks import render_markdown, site_url
-from kb_app.web.api import api_user
-from kb_app.web.api import bp as api_bp
+from kb_app.web.api import api, api_user
+from kb_app.web.api_models import (
+    InRemediationList,
+    InRemediationOut,
+    RemediationPath,
+    RemediationTask,
+    RemediationTasks,
+    WhoQuery,
+)
 from kb_app.web.context import banks, get_session, roles_required, signed_in_user
 from kb_app.web.downloads import csv_download
 from kb_app.web.errors import ApiError
@@ -151,63 +157,61 @@ def who_csv():
 # --- JSON API --------------------------------------------------------------------------------------------
 
 
-def task_json(task, titles: dict[str, str]) -> dict:
-    return {
-        "task_id": task.id,
-        "bank_id": task.bank_id,
-        "bank_title": titles.get(task.bank_id, task.bank_id),
-        "assigned_at": task.created_at.isoformat(),
-        "read_at": task.read_at.isoformat() if task.read_at else None,
-        "sections": [
-            {
-                "section_id": s.id,
-                "source": s.source,
-                "questions_missed": s.questions_missed,
-                "read_at": s.read_at.isoformat() if s.read_at else None,
-            }
-            for s in task.sections
-        ],
-    }
-
-
-@api_bp.get("/me/remediation")
-def api_my_tasks():
+def _api_agent():
     user = api_user()
     if user.role != "agent" or user.agent is None:
         raise ApiError(403, "forbidden", "Only agents have reading tasks.")
+    return user.agent
+
+
+@api.route(
+    "/me/remediation",
+    summary="Your reading tasks after failed quizzes: the sections to re-read before the retry",
+    responses={200: RemediationTasks},
+    errors=(403,),
+)
+def api_my_tasks() -> RemediationTasks:
+    agent = _api_agent()
     titles = bank_titles()
-    return {"tasks": [task_json(t, titles) for t in remediation.tasks_of(get_session(), user.agent)]}
+    return RemediationTasks(tasks=[RemediationTask.of(t, titles) for t in remediation.tasks_of(get_session(), agent)])
 
 
-def _int_id(value: str) -> int:
-    if not value.isdigit() or len(value) > 12:
-        raise ApiError(404, "not_found", "No such reading task or section.")
-    return int(value)
-
-
-@api_bp.post("/me/remediation/<task_id>/sections/<section_id>/read")
-def api_mark_read(task_id: str, section_id: str):
-    user = api_user()
-    if user.role != "agent" or user.agent is None:
-        raise ApiError(403, "forbidden", "Only agents have reading tasks.")
+@api.route(
+    "/me/remediation/<task_id>/sections/<section_id>/read",
+    "POST",
+    summary="Mark a section of a reading task read",
+    path=RemediationPath,
+    responses={200: RemediationTask},
+    errors=(403, 404, 409),
+    invalid_path=(404, "not_found"),
+)
+def api_mark_read(task_id: int, section_id: int) -> RemediationTask:
+    agent = _api_agent()
     session = get_session()
     try:
-        task = remediation.mark_read(session, user.agent, _int_id(task_id), _int_id(section_id), now=_now())
+        task = remediation.mark_read(session, agent, task_id, section_id, now=_now())
     except RemediationError as error:
         session.rollback()
         raise ApiError(error.status, error.code, error.message) from None
     session.commit()
-    return task_json(task, bank_titles())
+    return RemediationTask.of(task, bank_titles())
 
 
-@api_bp.get("/quiz-remediation")
-def api_who():
+@api.route(
+    "/quiz-remediation",
+    summary="Who is in remediation (partner managers: their own vendor only)",
+    query=WhoQuery,
+    responses={200: InRemediationList},
+    errors=(403,),
+)
+def api_who(query: WhoQuery) -> InRemediationList:
     user = api_user()
     if user.role not in REPORT_ROLES:
         raise ApiError(403, "forbidden", "Remediation is for partner managers, trainers and admins.")
-    vendor = request.args.get("vendor") or None
+    vendor = query.vendor
     if user.role == "partner_manager":
         if vendor is not None and vendor != user.vendor:
             raise ApiError(403, "forbidden", "You can only see your own vendor's agents.")
         vendor = user.vendor
-    return {"in_remediation": [r.to_dict() for r in remediation.open_tasks(get_session(), vendor=vendor)]}
+    rows = remediation.open_tasks(get_session(), vendor=vendor)
+    return InRemediationList(in_remediation=[InRemediationOut.of(r) for r in rows])

@@ -22,9 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from kb_app import search_log, users
 from kb_app.search import IndexNotFound, SearchResults, SearchService
 from kb_app.search.service import MAX_OFFSET
-from kb_app.web import search_openapi  # noqa: F401 - describes the API route below in /api/v1/openapi.json
-from kb_app.web.api import api_user, int_arg
-from kb_app.web.api import bp as api_bp
+from kb_app.web.api import api, api_user
+from kb_app.web import api_models
+from kb_app.web.api_models import SearchQuery
 from kb_app.web.context import get_session, roles_required, signed_in_user
 from kb_app.web.downloads import csv_download
 from kb_app.web.errors import ApiError
@@ -336,22 +336,28 @@ def analytics_csv():
 # --- API ---------------------------------------------------------------------------------------
 
 
-@api_bp.get("/search")
-def search_api():
-    """Search the caller's own tier: results, total, facets, suggestions, pinned bulletins."""
+@api.route(
+    "/search",
+    summary="Search the SOPs the caller may read (their own tier only)",
+    description="Searches the caller's audience: Tier 1 agents and partner managers search the Tier 1 SOPs, "
+    "everyone else Tier 2. No parameter widens it, and a Tier 1 caller's results, counts, facets, snippets and "
+    "suggestions never reflect Tier 2-only material. The query language: words (typos, acronyms and synonyms "
+    'forgiven), "quoted phrases", `word*`, and filters `tag:`, `kind:`, `id:` (also `id:ESC-*`), `status:`. '
+    "A first page is recorded for the training team's search analytics without the caller's identity (tier, role "
+    "and vendor only; e-mail addresses and long numbers are redacted). Send the previous response's `search_token` "
+    "as `refines` while the user is still typing, so one typing burst counts as one search. "
+    "503 `index_not_built` until `kb index` has run.",
+    query=SearchQuery,
+    responses={200: api_models.SearchResults},
+    errors=(503,),
+)
+def search_api(query: SearchQuery) -> api_models.SearchResults:
     user = api_user()
-    query = request.args.get("q", "")[:MAX_QUERY_CHARS]
-    limit = int_arg("limit", PAGE_SIZE, 1, API_MAX_LIMIT)
-    offset = int_arg("offset", 0, 0, MAX_OFFSET)
+    filters = {name: list(dict.fromkeys(getattr(query, name))) for name in FILTER_PARAMS if getattr(query, name)}
     try:
-        outcome = run_search(
-            user, query, filters_from(request.args), limit=limit, offset=offset, refines=request.args.get("refines")
-        )
+        outcome = run_search(user, query.q, filters, limit=query.limit, offset=query.offset, refines=query.refines)
     except IndexNotFound:
         raise ApiError(503, "index_not_built", "The search index is not built yet: run `kb index`.") from None
-    data = outcome.results.to_dict()
-    for rank, (item, hit) in enumerate(zip(data["results"], outcome.results.hits), start=offset + 1):
-        item["open_url"] = open_url(hit, outcome.token, rank)
-    data["search_token"] = outcome.token or None
-    data.pop("elapsed_ms", None)
-    return data
+    hits = outcome.results.hits
+    urls = [open_url(hit, outcome.token, rank) for rank, hit in enumerate(hits, start=query.offset + 1)]
+    return api_models.SearchResults.of(outcome.results, urls, outcome.token)

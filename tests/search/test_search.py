@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime, timezone
 
@@ -261,7 +262,7 @@ BROKEN = [
 def test_broken_syntax_still_answers(service, query):
     results = service.search(query)
     assert results.total >= len(results.hits)
-    json.dumps(results.to_dict())
+    json.dumps(dataclasses.asdict(results), default=str)
 
 
 @settings(deadline=None)

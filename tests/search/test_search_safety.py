@@ -7,6 +7,7 @@ counts, facets, suggestions, pins). Whatever Tier 2 text says, a Tier 1 reader c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -59,9 +60,10 @@ PROBES = [
 
 
 def _comparable(results) -> dict:
-    data = results.to_dict()
+    data = dataclasses.asdict(results)
     for volatile in ("build_id", "elapsed_ms"):
         data.pop(volatile)
+    data["hits"] = [{**hit, "score": round(hit["score"], 4)} for hit in data["hits"]]
     return data
 
 
@@ -78,7 +80,9 @@ def tier1_only_service(tmp_path_factory):
 
 
 def _assert_no_secret(results, query: str) -> None:
-    hidden = json.dumps({k: v for k, v in results.to_dict().items() if k not in ("query", "filters")}).lower()
+    hidden = json.dumps(
+        {k: v for k, v in dataclasses.asdict(results).items() if k not in ("query", "filters")}, default=str
+    ).lower()
     for secret in T2_SECRETS:
         if secret.lower() not in query.lower():
             assert secret.lower() not in hidden, f"{secret!r} leaked for query {query!r}"
