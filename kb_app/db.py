@@ -26,6 +26,7 @@ def engine_for(url: str, **kwargs) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "savepoint", _sqlite_savepoint_inside_a_transaction)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -49,6 +50,17 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
+
+
+def _sqlite_savepoint_inside_a_transaction(connection, _name) -> None:
+    """pysqlite opens a transaction only before the first INSERT/UPDATE/DELETE. A SAVEPOINT
+    after reads alone is therefore the outermost transaction, and its RELEASE commits: a nested
+    write (an acknowledgement) would be durable before the rest of its unit of work (the
+    assignment it covers), and a crash in between leaves half of it. Open the real transaction
+    first, so the savepoint nests and everything commits together at COMMIT."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")
 
 
 def session_factory(bind: Engine | Connection) -> sessionmaker[Session]:
