@@ -16,6 +16,13 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
+def unguard_cell(value: str) -> str:
+    """The text `spreadsheet_safe` guarded, for files that come back (a roster export re-imports unchanged)."""
+    if value[:1] == "'" and value[1:2] in _FORMULA_STARTS:
+        return value[1:]
+    return value
+
+
 def csv_text(headers: list[str], rows: Iterable[Mapping[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=headers, extrasaction="ignore")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -18,6 +18,7 @@ from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from kb_app import audit
+from kb_app.exports import spreadsheet_safe, unguard_cell
 from kb_app.models import TIERS, Agent, utcnow
 from kb_app.problems import InputError, Problem
 
@@ -234,16 +235,17 @@ def _parse_records(records, path, skip_lines: set[int] = frozenset()) -> tuple[l
             problems.append(Problem.error(path, line, "; ".join(errors)))
             continue
         assert row is not None
-        if row.employee_id in first_line_of:
+        key = same_employee_id(row.employee_id)
+        if key in first_line_of:
             problems.append(
                 Problem.error(
                     path,
                     line,
-                    f"duplicate employee_id {row.employee_id!r} (first on line {first_line_of[row.employee_id]})",
+                    f"duplicate employee_id {row.employee_id!r} (first on line {first_line_of[key]})",
                 )
             )
             continue
-        first_line_of[row.employee_id] = line
+        first_line_of[key] = line
         rows.append(row)
     return rows, problems
 
@@ -263,12 +265,25 @@ def _text(record: dict[str, Any], name: str) -> str:
     value = record.get(name)
     if value is None:
         return ""
-    return str(value).strip()
+    return unguard_cell(str(value).strip())
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def same_employee_id(employee_id: str) -> str:
+    """Employee ids are compared without regard to case: NW-1 and nw-1 are one agent."""
+    return employee_id.casefold()
 
 
 def _parse_row(line: int, record: dict[str, Any]) -> tuple[RosterRow | None, list[str]]:
     errors: list[str] = []
     values = {name: _text(record, name) for name in COLUMNS}
+    for name in COLUMNS:
+        found = _CONTROL.search(values[name])
+        if found:
+            errors.append(f"{name} contains a control character (U+{ord(found.group()):04X})")
+            values[name] = ""
     for name in REQUIRED_COLUMNS:
         if not values[name]:
             errors.append(f"{name} is empty")
@@ -341,13 +356,15 @@ def _parse_date(raw: str) -> date | None:
 def plan_import(session: Session, rows: Sequence[RosterRow], deactivate_missing: bool = False) -> ImportPlan:
     """Compare rows with the roster, loaded in one query. Writes nothing."""
     columns = [Agent.id, Agent.employee_id, *(getattr(Agent, c) for c in COMPARED)]
-    existing = {r.employee_id: r for r in session.execute(select(*columns))}
+    existing = {same_employee_id(r.employee_id): r for r in session.execute(select(*columns))}
     plan = ImportPlan()
     for row in rows:
-        current = existing.get(row.employee_id)
+        current = existing.get(same_employee_id(row.employee_id))
         if current is None:
             plan.new.append(row)
             continue
+        if row.employee_id != current.employee_id:  # the roster keeps the id as first recorded
+            row = replace(row, employee_id=current.employee_id)
         changes = {}
         for name in COMPARED:
             old, new = getattr(current, name), getattr(row, name)
@@ -358,9 +375,11 @@ def plan_import(session: Session, rows: Sequence[RosterRow], deactivate_missing:
         else:
             plan.unchanged += 1
     if deactivate_missing:
-        present = {row.employee_id for row in rows}
+        present = {same_employee_id(row.employee_id) for row in rows}
         plan.deactivated = sorted(
-            (r.id, r.employee_id) for r in existing.values() if r.active and r.employee_id not in present
+            (r.id, r.employee_id)
+            for r in existing.values()
+            if r.active and same_employee_id(r.employee_id) not in present
         )
     return plan
 
@@ -466,7 +485,7 @@ def export_roster(session: Session, out: io.TextIOBase, where: RosterFilter | No
     )
     count = 0
     for record in session.execute(statement.execution_options(yield_per=CHUNK)):
-        writer.writerow([_csv_value(name, value) for name, value in zip(COLUMNS, record)])
+        writer.writerow([spreadsheet_safe(_csv_value(name, value)) for name, value in zip(COLUMNS, record)])
         count += 1
     return count
 
@@ -568,4 +587,4 @@ def distinct_values(session: Session, column: str, *, vendor: str | None = None)
 
 
 def agent_by_employee_id(session: Session, employee_id: str) -> Agent | None:
-    return session.scalar(select(Agent).where(Agent.employee_id == employee_id))
+    return session.scalar(select(Agent).where(func.lower(Agent.employee_id) == employee_id.lower()))

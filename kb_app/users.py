@@ -90,7 +90,7 @@ def user_by_identifier(session: Session, identifier: str) -> User | None:
         return None
     user = user_by_email(session, identifier)
     if user is None and "@" not in identifier:
-        user = session.scalar(select(User).join(User.agent).where(Agent.employee_id == identifier))
+        user = session.scalar(select(User).join(User.agent).where(func.lower(Agent.employee_id) == identifier.lower()))
     return user
 
 
@@ -188,6 +188,13 @@ def change_password(session: Session, user: User, current: str, new: str, *, ip:
     if current == new:
         raise AccountError("the new password must differ from the current one")
     set_password(session, user, new, actor=user.email, actor_user_id=user.id, action="password.change", ip=ip)
+
+
+def sign_out_everywhere(session: Session, user: User, *, ip: str = "") -> None:
+    """End every session of the user on the server: a copied or stolen session cookie stops
+    working at once (the cookie itself is only signed, so only the server can revoke it)."""
+    user.session_nonce = _new_nonce()
+    audit.record(session, "logout", actor=user.email, actor_user_id=user.id, ip=ip)
 
 
 def deactivate_user(session: Session, user: User, *, actor: str = "", actor_user_id: int | None = None) -> None:

@@ -49,8 +49,39 @@ def apply_rate_limits(app: Flask, limiter: Limiter) -> None:
 
 
 def _rate_key() -> str:
-    user_id = g.get("kb_user_id")
-    return f"user:{user_id}" if user_id else f"ip:{client_ip()}"
+    """Per user once the request is authenticated (a BPO site puts hundreds of agents behind one
+    address, and one busy token must not lock them all out); per address before that."""
+    user, _ = _identify()
+    return f"user:{user.id}" if user is not None else f"ip:{client_ip()}"
+
+
+def _identify() -> tuple[User | None, ApiError | None]:
+    """Who the request is, once per request: the limiter asks first, `authenticate` enforces."""
+    if "kb_api_identity" in g:
+        return g.kb_api_identity
+    found: tuple[User | None, ApiError | None]
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, secret = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            found = None, ApiError(401, "unauthorized", "Use 'Authorization: Bearer <token>'.")
+        else:
+            session = get_session()
+            user = users.user_for_token(session, secret.strip(), ip=client_ip(), path=request.path)
+            session.commit()
+            found = (
+                (user, None)
+                if user is not None
+                else (None, ApiError(401, "unauthorized", "The token is unknown, revoked, or its user is inactive."))
+            )
+    elif current_user.is_authenticated:
+        found = current_user.user, None
+    else:
+        found = None, ApiError(401, "unauthorized", "Sign in, or send 'Authorization: Bearer <token>'.")
+    if found[0] is not None:
+        g.kb_user_id = found[0].id
+    g.kb_api_identity = found
+    return found
 
 
 @bp.before_request
@@ -58,25 +89,12 @@ def authenticate() -> None:
     """Bearer token if the request has an Authorization header, else the signed-in session."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    header = request.headers.get("Authorization")
-    if header is not None:
-        scheme, _, secret = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise ApiError(401, "unauthorized", "Use 'Authorization: Bearer <token>'.")
-        session = get_session()
-        user = users.user_for_token(session, secret.strip(), ip=client_ip(), path=request.path)
-        session.commit()
-        if user is None:
-            raise ApiError(401, "unauthorized", "The token is unknown, revoked, or its user is inactive.")
-        g.api_user = user
-        g.kb_user_id = user.id
-        return
-    if current_user.is_authenticated:
-        g.api_user = current_user.user
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            csrf.protect()
-        return
-    raise ApiError(401, "unauthorized", "Sign in, or send 'Authorization: Bearer <token>'.")
+    user, error = _identify()
+    if error is not None:
+        raise error
+    g.api_user = user
+    if request.headers.get("Authorization") is None and request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
 
 
 def api_user() -> User:

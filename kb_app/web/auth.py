@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from kb_app import audit, users
+from kb_app import users
 from kb_app.web.context import SignedIn, client_ip, get_session, signed_in_user
 
 bp = Blueprint("auth", __name__)
@@ -44,10 +44,18 @@ def apply_rate_limits(app: Flask, limiter: Limiter) -> None:
         lambda: current_app.config["LOGIN_IDENTIFIER_RATE_LIMIT"],
         methods=["POST"],
         deduct_when=_failed,
-        key_func=lambda: "id:" + (request.form.get("identifier") or "").strip().lower()[:254],
+        key_func=_account_key,
         scope="login-identifier",
     )(view)
     app.view_functions["auth.login"] = view
+
+
+def _account_key() -> str:
+    """The account the typed identifier names (its e-mail and its employee id are one account,
+    one budget of guesses); the typed text only when it names no account."""
+    typed = (request.form.get("identifier") or "").strip()[:254]
+    user = users.user_by_identifier(get_session(), typed) if typed else None
+    return f"account:{user.id}" if user is not None else "id:" + typed.lower()
 
 
 def _failed(response) -> bool:
@@ -92,10 +100,9 @@ def logout():
     form = LogoutForm()
     if not form.validate_on_submit():
         return redirect(url_for("main.home"))
-    if current_user.is_authenticated:
-        user = signed_in_user()
+    if current_user.is_authenticated and current_user.via == "session":
         db = get_session()
-        audit.record(db, "logout", actor=user.email, actor_user_id=user.id, ip=client_ip())
+        users.sign_out_everywhere(db, signed_in_user(), ip=client_ip())
         db.commit()
     logout_user()
     session.clear()
