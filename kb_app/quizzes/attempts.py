@@ -64,6 +64,12 @@ def may_take(bank: Bank | QuizBankSnapshot, tier: str) -> bool:
     return bank.tier == tier
 
 
+def visible_to(bank: Bank | QuizBankSnapshot, tier: str) -> bool:
+    """Whether readers of `tier` may know the bank exists at all: Tier 2 reads every bank, Tier 1
+    (agents and partner managers) only Tier 1 banks. Its title names Tier 2 procedure."""
+    return tier == "T2" or bank.tier == "T1"
+
+
 # --- snapshots ---------------------------------------------------------------------------------
 
 

@@ -18,7 +18,21 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kb_app import __version__, db, releases, shared_state
 from kb_app.config import Settings
-from kb_app.web import acks, admin, api, auth, errors, main, quizzes, remediation, search, security, sites, translations
+from kb_app.web import (
+    acks,
+    admin,
+    api,
+    auth,
+    errors,
+    inputs,
+    main,
+    quizzes,
+    remediation,
+    search,
+    security,
+    sites,
+    translations,
+)
 from kb_app.web.context import close_session, csrf, login_manager
 
 
@@ -73,6 +87,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     auth.apply_rate_limits(app, limiter)
     api.apply_rate_limits(app, limiter)
     errors.init_app(app)
+    inputs.init_app(app)
     security.init_app(app)
 
     @app.context_processor

@@ -48,6 +48,7 @@ from kb_app.web.api_models import (
 from kb_app.web.contract import query_args
 from kb_app.web.context import banks, get_session, roles_required, settings, signed_in_user
 from kb_app.web.downloads import csv_download
+from kb_app.web.inputs import bounded_int
 from kb_app.web.errors import ApiError
 from kb_app.web.sites import reading_language
 
@@ -223,7 +224,7 @@ def scoped_filter(args, user, *, open_only: bool | None = None) -> reports.Cover
         if vendor is not None and vendor != user.vendor:
             raise PermissionError("You can only see your own vendor's coverage.")
         vendor = user.vendor
-    requirement_id = args.get("requirement", type=int)
+    requirement_id = bounded_int(args, "requirement", default=None, low=1, high=2**31 - 1)
     if open_only is None:
         open_only = requirement_id is None and args.get("closed") != "1"
     return reports.CoverageFilter(
@@ -283,13 +284,14 @@ def _totals(rows: list[reports.CoverageRow]) -> dict:
     return totals
 
 
-@bp.get("/coverage/requirements/<int:requirement_id>")
+@bp.get("/coverage/requirements/<int(max=2147483647):requirement_id>")
 @roles_required(*COVERAGE_ROLES)
 def requirement_page(requirement_id: int):
     user = signed_in_user()
     session = get_session()
     requirement = session.get(Requirement, requirement_id)
-    if requirement is None:
+    # A Tier 1 reader (a partner manager) cannot tell a Tier 2-only requirement from none.
+    if requirement is None or not acks.can_read_tier(requirement.version, users.audience_of(user)):
         abort(404)
     flt = coverage_filter(request.args, user)
     flt = reports.CoverageFilter(

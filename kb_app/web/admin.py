@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from flask import Blueprint, Response, abort, render_template, request
 
 from kb_app import audit, users
+from kb_app.web.inputs import bounded_day, page_number
 from kb_app.web.context import client_ip, get_session, roles_required, signed_in_user
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -15,13 +16,7 @@ PAGE_SIZE = 100
 
 
 def _day(name: str) -> date | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        abort(400, description=f"{name} must be a date (YYYY-MM-DD)")
+    return bounded_day(request.args, name)
 
 
 def audit_filter_from_args() -> audit.AuditFilter:
@@ -40,7 +35,7 @@ def audit_filter_from_args() -> audit.AuditFilter:
 @roles_required("admin")
 def audit_log():
     where = audit_filter_from_args()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_number(request.args)
     session = get_session()
     events, total = audit.list_events(session, where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render_template(

@@ -11,6 +11,7 @@ from flask_login import login_required
 from kb_app import audit, db, readiness, roster, users
 from kb_app.quizzes import certification
 from kb_app.services import acknowledging
+from kb_app.web.inputs import page_number
 from kb_app.web.context import banks, client_ip, get_session, roles_required, settings, signed_in_user
 
 bp = Blueprint("main", __name__)
@@ -94,7 +95,7 @@ def roster_filter_from_args(args, user) -> roster.RosterFilter:
 def roster_page():
     user = signed_in_user()
     where = roster_filter_from_args(request.args, user)
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_number(request.args)
     session = get_session()
     agents, total = roster.list_agents(session, where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     scope = users.roster_vendor_scope(user)

@@ -17,7 +17,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from markupsafe import Markup, escape
 
-from kb_app import audit
+from kb_app import audit, users
 from kb_app.acks import gates
 from kb_app.versions import latest_versions
 from kb_app.models.quizzes import QuizBankSnapshot
@@ -103,8 +103,22 @@ def _agent():
     return user, user.agent
 
 
-def _bank_or_404(bank_id: str):
+def visible_bank(bank_id: str, user):
+    """The bank, or None when it is unknown or its tier is not the reader's: a Tier 1 reader
+    gets the same answer for a Tier 2 bank as for one that does not exist."""
     bank = banks().get(bank_id)
+    if bank is None or not attempts.visible_to(bank, users.audience_of(user)):
+        return None
+    return bank
+
+
+def visible_banks(user) -> list:
+    tier = users.audience_of(user)
+    return [b for b in banks().banks.values() if attempts.visible_to(b, tier)]
+
+
+def _bank_or_404(bank_id: str):
+    bank = visible_bank(bank_id, signed_in_user())
     if bank is None:
         abort(404)
     return bank
@@ -323,9 +337,13 @@ def _page_filter():
 
 
 def _report_bank(bank_id: str):
-    """The bank as on disk, or as last taken when its file is gone."""
+    """The bank as on disk, or as last taken when its file is gone (404 for a bank the reader's
+    tier may not know about)."""
+    tier = users.audience_of(signed_in_user())
     bank = banks().get(bank_id)
     if bank is not None:
+        if not attempts.visible_to(bank, tier):
+            abort(404)
         return bank
     snapshot = (
         get_session()
@@ -334,7 +352,7 @@ def _report_bank(bank_id: str):
         .order_by(QuizBankSnapshot.first_seen_at.desc())
         .first()
     )
-    if snapshot is None:
+    if snapshot is None or not attempts.visible_to(snapshot, tier):
         abort(404)
     return bank_from_data(snapshot.bank_hash, snapshot.data)
 
@@ -348,7 +366,7 @@ def banks_page():
     rates = {r.group["bank_id"]: r for r in quiz_reports.pass_rates(session, by=[], flt=flt)}
     return render_template(
         "quizzes/banks.html",
-        banks=sorted(loaded.banks.values(), key=lambda b: (b.kind != "certification", b.tier, b.id)),
+        banks=sorted(visible_banks(user), key=lambda b: (b.kind != "certification", b.tier, b.id)),
         rates=rates,
         problems=[p for p in loaded.problems if p.is_error] if user.role in ("trainer", "admin") else [],
         decisions=gates.gate_decisions(session) if user.role in ("trainer", "admin") else [],
@@ -431,9 +449,8 @@ def analysis_csv(bank_id: str):
 
 
 def _coverage_args():
-    loaded = banks()
     certification_banks = sorted(
-        (b for b in loaded.banks.values() if b.kind == "certification"), key=lambda b: (b.tier, b.id)
+        (b for b in visible_banks(signed_in_user()) if b.kind == "certification"), key=lambda b: (b.tier, b.id)
     )
     bank_id = request.args.get("bank") or (certification_banks[0].id if certification_banks else None)
     if bank_id is None:
@@ -541,7 +558,7 @@ def quiz_banks() -> QuizBankList:
         return QuizBankList(banks=[QuizBank.of(r.bank, r) for r in rows])
     if user.role not in REPORT_ROLES:
         raise ApiError(403, "forbidden", "Quiz banks are for agents, partner managers, trainers and admins.")
-    return QuizBankList(banks=[QuizBank.of(b) for b in sorted(loaded.banks.values(), key=lambda b: b.id)])
+    return QuizBankList(banks=[QuizBank.of(b) for b in sorted(visible_banks(user), key=lambda b: b.id)])
 
 
 @api.route(
@@ -556,7 +573,7 @@ def quiz_banks() -> QuizBankList:
 )
 def quiz_start(body: QuizStart):
     user = api_user()
-    bank = banks().get(body.bank_id)
+    bank = visible_bank(body.bank_id, user)
     if bank is None:
         raise ApiError(404, "unknown_bank", f"No quiz bank {body.bank_id!r}.")
     session = get_session()
