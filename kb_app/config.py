@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     api_rate_limit: str = "600 per minute"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    connection_limit: int = Field(1000, ge=10, le=10000)
+    idle_timeout: int = Field(30, ge=1, le=3600)
     search_url: str = ""
     # BPO languages a translation is expected in (ISO 639-1, comma separated): `kb translations status`
     # shows each as missing until translated. Languages translated into are added automatically.

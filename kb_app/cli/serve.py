@@ -92,7 +92,7 @@ def serve_command(
         click.echo(f"trusting the {settings.trusted_header} header for identity (SSO proxy mode)", err=True)
     app = create_app(settings)
     if server == "waitress":
-        _serve_waitress(app, host, port, threads or 8)
+        _serve_waitress(app, host, port, threads or 8, settings)
     else:
         _serve_gunicorn(app, host, port, workers, threads or 4, graceful_timeout)
 
@@ -138,12 +138,23 @@ def _start_worker(app) -> None:
     gc.freeze()
 
 
-def _serve_waitress(app, host: str, port: int, threads: int) -> None:
+def _serve_waitress(app, host: str, port: int, threads: int, settings) -> None:
     from waitress import serve
 
     _start_worker(app)
     click.echo(f"serving on http://{host}:{port}/ with waitress, {threads} threads", err=True)
-    serve(app, host=host, port=port, threads=threads, ident="kb")
+    # Idle or slow sockets cost no thread, but waitress stops accepting at its connection limit
+    # (100 by default): a room of idle browsers, or a hostile client, must not silence /healthz.
+    serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="kb",
+        connection_limit=settings.connection_limit,
+        channel_timeout=settings.idle_timeout,
+        cleanup_interval=min(10, settings.idle_timeout),
+    )
 
 
 def _serve_gunicorn(app, host: str, port: int, workers: int, threads: int, graceful_timeout: int) -> None:
