@@ -225,9 +225,19 @@ def prepare_to_serve(
             f"({', '.join(release.versions[:3])}{', ...' if len(release.versions) > 3 else ''}): "
             "publish them (kb publish) or check out the published release"
         )
+    return catch_up(catalog, index_dir=index_dir, site_dir=site_dir, site_options=site_options)
+
+
+def catch_up(
+    catalog: Catalog, *, index_dir: Path | None, site_dir: Path | None, site_options: SiteOptions | None = None
+) -> list[str]:
+    """Rebuild whichever of the index (`index_dir`) and sites (`site_dir`) were not built from
+    `catalog`, e.g. after a publish killed between its commit and the swap, or `kb publish
+    --no-index`; returns the names of the parts rebuilt (None skips a part)."""
     wanted = catalog.release_hash
-    parts = {"index": search_index.build_catalog_hash(index_dir)}
-    parts.update({f"site {tier}": site_catalog_hash(site_dir, tier) for tier in AUDIENCES})
+    parts = {"index": search_index.build_catalog_hash(index_dir)} if index_dir is not None else {}
+    if site_dir is not None:
+        parts.update({f"site {tier}": site_catalog_hash(site_dir, tier) for tier in AUDIENCES})
     off = [name for name, value in parts.items() if value != wanted]
     if not off:
         return []

@@ -191,8 +191,43 @@ def _new_build_id(now: datetime) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{os.getpid()}"
 
 
+def _writer_lock(partial: Path):
+    """Held while a build writes `partial`: a partial whose lock nobody holds was abandoned (its
+    builder was killed) and is removed at once by `prune`, not an hour later."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: the hour-old rule alone applies
+        return None
+    handle = open(f"{partial}.lock", "a+")  # noqa: SIM115 - closed in _release_writer_lock
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    return handle
+
+
+def _release_writer_lock(partial: Path, handle) -> None:
+    if handle is not None:
+        Path(f"{partial}.lock").unlink(missing_ok=True)
+        handle.close()
+
+
+def _abandoned(path: Path) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover
+        return False
+    lock = Path(f"{path}.lock")
+    if not lock.exists():
+        return False  # no lock to ask (a builder of an older version): the hour-old rule decides
+    with open(lock, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # its builder is alive and writing
+        lock.unlink(missing_ok=True)
+        return True
+
+
 def prune(index_dir: Path | str, keep: Iterable[str]) -> list[str]:
-    """Delete complete builds not in `keep`, and partial builds abandoned long ago."""
+    """Delete complete builds not in `keep`, and partial builds whose builder is gone."""
     index_dir = Path(index_dir)
     keep = set(keep)
     removed = []
@@ -203,8 +238,12 @@ def prune(index_dir: Path | str, keep: Iterable[str]) -> list[str]:
     for path in sorted(root.iterdir()):
         if not path.is_dir() or path.name in keep:
             continue
-        if path.name.endswith(PARTIAL_SUFFIX) and now - path.stat().st_mtime < STALE_PARTIAL_SECONDS:
-            continue  # possibly another build still writing
+        if (
+            path.name.endswith(PARTIAL_SUFFIX)
+            and not _abandoned(path)
+            and now - path.stat().st_mtime < STALE_PARTIAL_SECONDS
+        ):
+            continue  # another build is still writing it
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path.name)
     return removed
@@ -284,6 +323,7 @@ def build_index(
     partial = builds_dir(index_dir) / f"{build_id}{PARTIAL_SUFFIX}"
     report = BuildReport(build_id, builds_dir(index_dir) / build_id, built_at, 0.0)
     report.drafts_skipped = sum(1 for sop in catalog if sop.status is Status.DRAFT)
+    writing = _writer_lock(partial)
     try:
         partial.mkdir()
         for tier in TIERS:
@@ -312,6 +352,8 @@ def build_index(
         if isinstance(error, Exception) and not isinstance(error, BuildError):
             raise BuildError(f"index build failed: {error}") from error
         raise
+    finally:
+        _release_writer_lock(partial, writing)
     if activate:
         report.previous, report.pruned = activate_build(index_dir, build_id, keep=keep)
     report.seconds = time.perf_counter() - started

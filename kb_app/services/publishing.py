@@ -14,7 +14,7 @@ from kb_app import audit, shared_state
 from kb_app.acks.publishing import PublishPlan, PublishRefused, plan_publish, publish
 from kb_app.catalog import Catalog
 from kb_app.quizzes.library import LoadedBanks
-from kb_app.releases import SiteOptions, stage_release
+from kb_app.releases import SiteOptions, catch_up, stage_release
 from kb_app.search import SearchIndexError, build_index
 from kb_app.sites import SiteBuildError
 
@@ -100,6 +100,16 @@ def publish_release(
         raise
     if staged is not None:
         staged.finish()
+    elif index_dir is not None or site_dir is not None:
+        # Nothing new to record, but what agents search and read may still be older than the
+        # recorded release (a publish killed after its commit, `kb publish --no-index`): rebuild it.
+        try:
+            rebuilt = catch_up(catalog, index_dir=index_dir, site_dir=site_dir, site_options=site_options)
+        except (SearchIndexError, SiteBuildError) as error:
+            result.notes.append(f"the live search index or sites are older than the release; rebuilding failed: {error}")
+        else:
+            if rebuilt:
+                result.notes.append(f"{', '.join(rebuilt)} older than the published release: rebuilt")
     if plan.has_changes:
         state = shared_state.for_session(session)
         state.new_generation()
