@@ -156,7 +156,8 @@ class Contract:
 
         def decorator(view: Callable) -> Callable:
             endpoint = f"{self.blueprint.name}.{view.__name__}"
-            all_errors = set(errors) | ({401, 429, 400} if not public else set())
+            # Any request can be malformed (the input layer answers 400) or rate limited.
+            all_errors = set(errors) | {400, 429} | ({401} if not public else set())
             if query is not None or path is not None or body is not None:
                 all_errors.add(400)
             if body is not None:
