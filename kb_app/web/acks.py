@@ -467,14 +467,16 @@ def api_acknowledge(body: AcknowledgementRequest):
         raise ApiError(error.status, error.code, error.message) from None
     session.commit()
     ack = result.acknowledgement
-    out = Acknowledgement(
-        sop_id=ack.sop_id,
-        version=ack.version.version,
-        content_hash=ack.content_hash,
-        acknowledged_at=ack.acknowledged_at,
-        channel=ack.channel,
-        language=ack.language,
-        created=result.created,
+    out = Acknowledgement.model_validate(
+        {
+            "sop_id": ack.sop_id,
+            "version": ack.version.version,
+            "content_hash": ack.content_hash,
+            "acknowledged_at": ack.acknowledged_at,
+            "channel": ack.channel,
+            "language": ack.language,
+            "created": result.created,
+        }
     )
     return out, 201 if result.created else 200
 

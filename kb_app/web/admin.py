@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from datetime import date, datetime, time, timedelta, timezone
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, render_template, request
 
 from kb_app import audit, users
 from kb_app.web.inputs import bounded_day, page_number

@@ -116,14 +116,16 @@ def openapi_document() -> OpenApiDocument:
 @api.route("/me", summary="The signed-in user or token owner", responses={200: Me})
 def me() -> Me:
     user = api_user()
-    return Me(
-        id=user.id,
-        email=user.email,
-        name=user.display_name,
-        role=user.role,
-        vendor=user.vendor,
-        audience=users.audience_of(user),
-        agent=Agent.of(user.agent) if user.agent is not None else None,
+    return Me.model_validate(
+        {
+            "id": user.id,
+            "email": user.email,
+            "name": user.display_name,
+            "role": user.role,
+            "vendor": user.vendor,
+            "audience": users.audience_of(user),
+            "agent": Agent.of(user.agent) if user.agent is not None else None,
+        }
     )
 
 

@@ -21,8 +21,16 @@ SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
 MAX_INT = 2**31 - 1  # every integer id and count in the schema fits a 32-bit column
 
 
-def Line(max_length: int, *, min_length: int = 0) -> Any:
-    return Annotated[str, StringConstraints(max_length=max_length, min_length=min_length, pattern=SINGLE_LINE)]
+# Single-line text of at most N characters.
+Line8 = Annotated[str, StringConstraints(max_length=8, pattern=SINGLE_LINE)]
+Line16 = Annotated[str, StringConstraints(max_length=16, pattern=SINGLE_LINE)]
+Line64 = Annotated[str, StringConstraints(max_length=64, pattern=SINGLE_LINE)]
+Line100 = Annotated[str, StringConstraints(max_length=100, pattern=SINGLE_LINE)]
+Line128 = Annotated[str, StringConstraints(max_length=128, pattern=SINGLE_LINE)]
+Line200 = Annotated[str, StringConstraints(max_length=200, pattern=SINGLE_LINE)]
+Line300 = Annotated[str, StringConstraints(max_length=300, pattern=SINGLE_LINE)]
+Line1024 = Annotated[str, StringConstraints(max_length=1024, pattern=SINGLE_LINE)]
+Hash = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=SINGLE_LINE)]
 
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -92,13 +100,13 @@ class Me(Out):
 
 
 class RosterQuery(Query):
-    vendor: Line(64) | None = Field(None, description="Vendor code; a partner manager may only name their own (403).")
-    site: Line(64) | None = Field(None, description="Site code, e.g. manila.")
-    team: Line(128) | None = None
+    vendor: Line64 | None = Field(None, description="Vendor code; a partner manager may only name their own (403).")
+    site: Line64 | None = Field(None, description="Site code, e.g. manila.")
+    team: Line128 | None = None
     tier: Tier | None = None
-    language: Line(16) | None = Field(None, description="ISO 639-1 code.")
+    language: Line16 | None = Field(None, description="ISO 639-1 code.")
     active: Literal["true", "false", "1", "0", "yes", "no"] | None = Field(None, description="Both when absent.")
-    q: Line(100) | None = Field(None, description="Substring of name, employee id or email.")
+    q: Line100 | None = Field(None, description="Substring of name, employee id or email.")
     limit: int = Field(100, ge=1, le=1000)
     offset: int = Field(0, ge=0, le=10**9)
 
@@ -119,7 +127,7 @@ class RosterSummaryQuery(Query):
             max_length=64, pattern=r"^(vendor|site|team|tier|language)(,(vendor|site|team|tier|language)){0,2}$"
         ),
     ] = Field("vendor,site", description="Comma-separated: 1 to 3 of vendor, site, team, tier, language.")
-    vendor: Line(64) | None = None
+    vendor: Line64 | None = None
 
 
 class Counts(Out):
@@ -322,9 +330,9 @@ class SopPath(Request):
 
 class AcknowledgementRequest(Request):
     sop_id: Id
-    content_hash: Line(128, min_length=1) = Field(description="The content_hash of GET /sops/{sop_id}/changes")
-    version: Line(16) | None = Field(None, description="Refuse unless this is the current version")
-    language: Line(8) | None = Field(
+    content_hash: Hash = Field(description="The content_hash of GET /sops/{sop_id}/changes")
+    version: Line16 | None = Field(None, description="Refuse unless this is the current version")
+    language: Line8 | None = Field(
         None,
         description="Language of the text read (from GET /sops/{sop_id}/changes); 409 `translation_stale` "
         "when that text is a translation missing the current major change",
@@ -344,7 +352,7 @@ class Acknowledgement(Out):
 
 
 class BannerQuery(Query):
-    path: Line(1024) | None = Field(None, description="The page path, e.g. /sop/procedures/ato-recovery/")
+    path: Line1024 | None = Field(None, description="The page path, e.g. /sop/procedures/ato-recovery/")
 
 
 class PageBanner(Out):
@@ -398,10 +406,10 @@ class CoverageQuery(Query):
         )
     )
     requirement: int | None = Field(None, ge=1, le=MAX_INT)
-    sop: Line(64) | None = None
-    vendor: Line(64) | None = None
-    site: Line(64) | None = None
-    team: Line(128) | None = None
+    sop: Line64 | None = None
+    vendor: Line64 | None = None
+    site: Line64 | None = None
+    team: Line128 | None = None
     closed: Literal["0", "1"] | None = Field(None, description="1: include closed requirements")
 
 
@@ -441,17 +449,15 @@ class Coverage(Out):
 
 # --- search --------------------------------------------------------------------------------------
 
-FilterValue = Line(64)
-
 
 class SearchQuery(Query):
-    q: Line(300) = Field("", description="The query.")
+    q: Line300 = Field("", description="The query.")
     limit: int = Field(10, ge=1, le=50)
     offset: int = Field(0, ge=0, le=1000)
-    kind: list[FilterValue] = Field(default_factory=list, max_length=8, description="Only this kind (repeatable).")
-    tag: list[FilterValue] = Field(default_factory=list, max_length=8, description="Only SOPs with this tag.")
-    id: list[FilterValue] = Field(default_factory=list, max_length=8, description="Only this SOP id (`ESC-*`: prefix).")
-    refines: Line(200) | None = Field(None, description="The previous response's search_token while still typing.")
+    kind: list[Line64] = Field(default_factory=list, max_length=8, description="Only this kind (repeatable).")
+    tag: list[Line64] = Field(default_factory=list, max_length=8, description="Only SOPs with this tag.")
+    id: list[Line64] = Field(default_factory=list, max_length=8, description="Only this SOP id (`ESC-*`: prefix).")
+    refines: Line200 | None = Field(None, description="The previous response's search_token while still typing.")
 
 
 class SearchResult(Out):
@@ -803,7 +809,9 @@ class RemediationTask(Out):
             assigned_at=task.created_at,
             read_at=task.read_at,
             sections=[
-                RemediationSection(section_id=s.id, source=s.source, questions_missed=s.questions_missed, read_at=s.read_at)
+                RemediationSection(
+                    section_id=s.id, source=s.source, questions_missed=s.questions_missed, read_at=s.read_at
+                )
                 for s in task.sections
             ],
         )
@@ -854,7 +862,7 @@ class InRemediationOut(Out):
 
 
 class WhoQuery(Query):
-    vendor: Line(64) | None = Field(None, description="A partner manager may only name their own vendor (403).")
+    vendor: Line64 | None = Field(None, description="A partner manager may only name their own vendor (403).")
 
 
 class InRemediationList(Out):

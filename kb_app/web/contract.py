@@ -216,7 +216,7 @@ class Contract:
 
     def document(self) -> dict[str, Any]:
         generator = GenerateJsonSchema(ref_template=REF_TEMPLATE)
-        inputs: list[tuple[Any, str, Any]] = [(("error", None), "serialization", TypeAdapter(Error).core_schema)]
+        inputs: list[tuple[Any, Any, Any]] = [(("error", None), "serialization", TypeAdapter(Error).core_schema)]
         for operation in self.operations.values():
             for status, adapter in operation.adapters.items():
                 inputs.append(((operation.endpoint, status), "serialization", adapter.core_schema))

@@ -27,6 +27,7 @@ from kb_app.web.api_models import (
 from kb_app.web.context import banks, get_session, roles_required, signed_in_user
 from kb_app.web.downloads import csv_download
 from kb_app.web.errors import ApiError
+from kb_app.web.quizzes import visible_banks
 
 bp = Blueprint("remediation", __name__)
 REPORT_ROLES = ("partner_manager", "trainer", "admin")
@@ -43,14 +44,16 @@ def _agent():
     return user.agent
 
 
-def bank_titles() -> dict[str, str]:
-    return {b.id: b.title for b in banks().banks.values()}
+def bank_titles(user=None) -> dict[str, str]:
+    """Titles of the banks the reader's tier may know about (all of them without a reader)."""
+    found = visible_banks(user) if user is not None else banks().banks.values()
+    return {b.id: b.title for b in found}
 
 
 # --- agents -------------------------------------------------------------------------------------
 
 
-@bp.get("/reading-list/quiz-review/<int:task_id>")
+@bp.get("/reading-list/quiz-review/<int(max=2147483647):task_id>")
 @roles_required("agent")
 def task_page(task_id: int):
     agent = _agent()
@@ -75,7 +78,7 @@ def task_page(task_id: int):
     )
 
 
-@bp.post("/reading-list/quiz-review/<int:task_id>/sections/<int:section_id>/read")
+@bp.post("/reading-list/quiz-review/<int(max=2147483647):task_id>/sections/<int(max=2147483647):section_id>/read")
 @roles_required("agent")
 def mark_read(task_id: int, section_id: int):
     agent = _agent()
@@ -114,7 +117,7 @@ def who_page():
     return render_template(
         "quizzes/remediation.html",
         rows=rows,
-        titles=bank_titles(),
+        titles=bank_titles(signed_in_user()),
         vendor=vendor,
         bank_id=bank_id,
         scoped=signed_in_user().role == "partner_manager",

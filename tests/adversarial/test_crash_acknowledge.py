@@ -13,6 +13,7 @@ import sys
 import textwrap
 from datetime import datetime, timezone
 
+import pytest
 from sqlalchemy import func, select
 
 from kb_app.acks.acknowledge import acknowledge, what_changed
@@ -20,6 +21,9 @@ from kb_app.acks.publishing import publish
 from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
 from kb_app.models import Acknowledgement, Agent, Assignment
+
+# The child process opens the database by URL: it needs a database of its own, not a rolled-back one.
+pytestmark = pytest.mark.fresh_db
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 

@@ -15,12 +15,17 @@ import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
 from kb_app.quizzes.library import load_directory
 from kb_app.search import SearchService, build_index
 from kb_app.search.index import builds_dir
 from kb_app.services import publishing
+
+# The child process opens the database by URL: it needs a database of its own, not a rolled-back one.
+pytestmark = pytest.mark.fresh_db
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 NEW_TEXT = "Quarantine the recovery e-mail before resetting"

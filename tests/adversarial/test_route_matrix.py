@@ -25,6 +25,7 @@ from kb_app import db as kb_db
 from kb_app.catalog import load_catalog
 from kb_app.config import Settings
 from kb_app.models import Agent, Requirement
+from kb_app.models.quizzes import RemediationSection, RemediationTask
 from kb_app.quizzes.library import BankLibrary
 
 ROLES = tuple(DEMO_LOGINS)
@@ -49,6 +50,8 @@ BODIES: dict[str, dict] = {
     "acks.acknowledge": {"content_hash": "0" * 64},
     "quizzes.start": {},
     "quizzes.submit": {},
+    "api.api_mark_read": {},
+    "remediation.mark_read": {},
 }
 NOT_EXERCISED = {"static", "auth.logout", "acks.publish_page", "auth.change_password"}  # would end the
 # session or publish; their access rules are tested in tests/web
@@ -101,6 +104,18 @@ def scenario(tmp_path_factory) -> Scenario:
         headers={"Authorization": f"Bearer {live.tokens['agent_t2']}"},
     )
     assert started.status_code in (200, 201), started.get_data(as_text=True)
+    # ... and a reading task of theirs: a failed attempt of a bank that remediates.
+    t2_headers = {"Authorization": f"Bearer {live.tokens['agent_t2']}"}
+    for bank in t2_banks:
+        view = client.post("/api/v1/quiz-attempts", json={"bank_id": bank.id}, headers=t2_headers).get_json()
+        if "attempt_id" in view:
+            client.post(f"/api/v1/quiz-attempts/{view['attempt_id']}/submit", json={"answers": {}}, headers=t2_headers)
+    engine = kb_db.engine_for(settings.database_url)
+    with kb_db.session_scope(engine) as session:
+        task = session.scalars(select(RemediationTask)).first()
+        section_id = session.scalar(select(RemediationSection.id).where(RemediationSection.task_id == task.id))
+        task_id = task.id
+    engine.dispose()
     ids = {
         "employee_id": [("own", OWN_EMPLOYEE_ID), ("foreign", foreign), ("tier2", t2_agent), ("unknown", UNKNOWN)],
         "sop_id": [("own", t1_sop.id), ("tier2", t2_sops[0].id), ("unknown", UNKNOWN)],
@@ -112,6 +127,8 @@ def scenario(tmp_path_factory) -> Scenario:
             ("unknown", "999999"),
         ],
         "path": [("own", "procedures/ato-recovery/"), ("tier2", "procedures/t2-infra/"), ("unknown", "nope/")],
+        "task_id": [("foreign", str(task_id)), ("unknown", "999999")],
+        "section_id": [("foreign", str(section_id)), ("unknown", "999999")],
     }
     titles = [sop.title for sop in t2_sops] + [bank.title for bank in t2_banks] + [T2_ONLY_MARKER]
     return Scenario(app, live.tokens, ids, titles)

@@ -233,6 +233,7 @@ class TestComprehensionCheckedAcknowledgement:
         sop_dir.write("ATO-RECOVERY", version="1.0")
         catalog(session, T0)
         gates.record_gate_decisions(session, load_directory(tmp_path / "none"), now=T0, final=True)
+        session.commit()  # the decision is part of this unit of work until committed
         user = make_agent_user()
         acknowledge(session, user, T0 + timedelta(hours=1))
         assert assignment_of(session, user).acknowledged_at == T0 + timedelta(hours=1)
@@ -256,6 +257,7 @@ class TestComprehensionCheckedAcknowledgement:
         gates.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True)
         write_bank(quiz_dir, make_bank("update-ato-1-0", kind="update", version="1.0"))
         assert gates.record_gate_decisions(session, load_directory(quiz_dir), now=T0, final=True) == 0
+        session.commit()
         user = make_agent_user()
         acknowledge(session, user, T0 + timedelta(hours=1))
         assert assignment_of(session, user).acknowledged_at is not None
