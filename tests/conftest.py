@@ -35,14 +35,13 @@ from sqlalchemy.pool import NullPool
 
 from kb_app import db as kb_db
 from kb_app.config import Settings
+from fixtures.fake_sites import T2_ONLY_MARKER, build_fake_sites
 
 # `tests/` is on sys.path (the `pythonpath` option in pyproject.toml), so helpers import as `fixtures.*`.
 pytest_plugins = ["fixtures.sops", "fixtures.search", "fixtures.contract"]
 
 PG_URL_ENV = "KB_TEST_DATABASE_URL"
 DEFAULT_PASSWORD = "correct-horse-battery"
-# Text that only the T2 build of the fake sites contains; it must never reach Tier 1.
-T2_ONLY_MARKER = "T2-ONLY-MARKER-7f3a9c"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -331,44 +330,6 @@ def make_token(engine) -> Callable[..., str]:
 
 
 # --- sites ---------------------------------------------------------------------------------
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>" + title + "</title>"
-        "<script>__md_scope=new URL('.',location)</script>"
-        "<link rel='stylesheet' href='/sop/assets/site.css'></head>"
-        "<body><h1>" + title + "</h1>" + body + "</body></html>"
-    )
-
-
-def build_fake_sites(root: Path) -> Path:
-    """Two tiny MkDocs-shaped builds: T1 has no T2-only page; T2 has one and a T2 block."""
-    pages = {
-        "T1": {
-            "index.html": _page("Account Security SOPs (T1)", "<p>Tier 1 home.</p>"),
-            "procedures/ato-recovery/index.html": _page("Hacked account recovery", "<p>Verify ownership.</p>"),
-            "assets/site.css": "body { font-family: sans-serif; }",
-            "search/search_index.json": '{"docs": [{"location": "procedures/ato-recovery/", "text": "Verify ownership."}]}',
-        },
-        "T2": {
-            "index.html": _page("Account Security SOPs (T2)", "<p>Tier 2 home.</p>"),
-            "procedures/ato-recovery/index.html": _page(
-                "Hacked account recovery", f"<p>Verify ownership.</p><p>{T2_ONLY_MARKER}: check the ASN list.</p>"
-            ),
-            "procedures/t2-infra/index.html": _page("Attacker infrastructure", f"<p>{T2_ONLY_MARKER} page.</p>"),
-            "assets/site.css": "body { font-family: sans-serif; }",
-            "search/search_index.json": '{"docs": [{"location": "procedures/t2-infra/", "text": "'
-            + T2_ONLY_MARKER
-            + '"}]}',
-        },
-    }
-    for audience, files in pages.items():
-        for relative, content in files.items():
-            path = root / audience / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(content, encoding="utf-8")
-    return root
 
 
 @pytest.fixture

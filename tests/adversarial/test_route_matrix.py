@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import select
 
-from conftest import T2_ONLY_MARKER, build_fake_sites
+from fixtures.fake_sites import T2_ONLY_MARKER, build_fake_sites
 from fixtures.live import DEMO_LOGINS, LiveApp
 from kb_app import db as kb_db
 from kb_app.catalog import load_catalog

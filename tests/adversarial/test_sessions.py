@@ -3,8 +3,6 @@ change no longer reads anything (before, it kept reading /api/v1/me for 12 hours
 
 from __future__ import annotations
 
-from conftest import DEFAULT_PASSWORD
-
 
 def _copy_of_the_cookie(app, client):
     thief = app.test_client()
@@ -26,14 +24,14 @@ def test_signing_out_revokes_the_session_cookie_everywhere(app, client, auth):
     assert thief.get("/").status_code == 302  # pages send it to sign in
 
 
-def test_a_password_change_signs_out_every_other_session(app, client, auth, csrf_from):
+def test_a_password_change_signs_out_every_other_session(app, client, auth, csrf_from, default_password):
     auth.login_as("agent")
     thief = _copy_of_the_cookie(app, client)
     page = client.get("/account/password").get_data(as_text=True)
     changed = client.post(
         "/account/password",
         data={
-            "current": DEFAULT_PASSWORD,
+            "current": default_password,
             "new": "a-new-long-passphrase-42",
             "confirm": "a-new-long-passphrase-42",
             "csrf_token": csrf_from(page),
