@@ -106,7 +106,9 @@ def publish_release(
         try:
             rebuilt = catch_up(catalog, index_dir=index_dir, site_dir=site_dir, site_options=site_options)
         except (SearchIndexError, SiteBuildError) as error:
-            result.notes.append(f"the live search index or sites are older than the release; rebuilding failed: {error}")
+            result.notes.append(
+                f"the live search index or sites are older than the release; rebuilding failed: {error}"
+            )
         else:
             if rebuilt:
                 result.notes.append(f"{', '.join(rebuilt)} older than the published release: rebuilt")
