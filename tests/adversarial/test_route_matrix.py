@@ -199,7 +199,9 @@ def _check(scenario: Scenario, role: str, label: str, response, problems: list[s
     text = _text(response)
     for value in typed:  # the caller's own input echoed back ("No agent AX-20001 on your roster") is no leak
         text = text.replace(value, "")
-    checks = [("no 5xx", response.status_code < 500)]
+    # /readyz answers 503 while this node's index and sites are not the release's (here: fake sites).
+    ready_probe = label.split(" ")[1] == "/readyz" and response.status_code == 503
+    checks = [("no 5xx", response.status_code < 500 or ready_probe)]
     if role in TIER1_READERS:
         checks += [(f"no Tier 2 name {t!r}", t not in text) for t in scenario.t2_titles]
     if role == "partner_manager":
