@@ -18,7 +18,13 @@ from kb_app.quizzes.draw import draw_attempt, taker_view
 from kb_app.quizzes.gift import GiftWriteError, bank_to_gift, gift_to_bank
 from kb_app.quizzes import remediation
 from kb_app.quizzes.library import load_directory
-from kb_app.quizzes.reports import QuizReportError, ReportFilter, certification_coverage, item_analysis
+from kb_app.quizzes.reports import (
+    ITEM_ANALYSIS_COLUMNS,
+    QuizReportError,
+    ReportFilter,
+    certification_coverage,
+    item_analysis,
+)
 from kb_app.quizzes.schema import BANK_ID, SOURCE
 
 
@@ -245,19 +251,9 @@ def analysis_command(bank_id: str, vendor, language, by, as_csv: bool, quiz_dir:
         echo_json({"bank_id": bank.id, "analyses": data, "remediation": followed})
         return
     if as_csv:
-        columns = [
-            "question_id",
-            "source",
-            "url",
-            "type",
-            "n",
-            "facility",
-            "sd",
-            "discrimination",
-            "efficiency",
-            "flags",
-        ]
-        _echo_csv(([by] if by else []) + columns, [{**a["group"], **item} for a in data for item in a["items"]])
+        _echo_csv(
+            ([by] if by else []) + ITEM_ANALYSIS_COLUMNS, [{**a["group"], **item} for a in data for item in a["items"]]
+        )
         return
     for analysis in data:
         label = ", ".join(f"{k} {v}" for k, v in analysis["group"].items()) or "all agents"

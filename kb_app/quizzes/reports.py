@@ -135,6 +135,22 @@ class PairStats:
         }
 
 
+# The columns of an item-analysis export, one row per question (web CSV and `kb quiz analysis --csv`).
+ITEM_ANALYSIS_COLUMNS = [
+    "question_id",
+    "source",
+    "url",
+    "type",
+    "n",
+    "facility",
+    "sd",
+    "discrimination",
+    "efficiency",
+    "flags",
+    "stem",
+]
+
+
 @dataclass
 class ItemStats:
     question_id: str

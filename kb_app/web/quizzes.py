@@ -409,21 +409,6 @@ def analysis_page(bank_id: str):
     )
 
 
-ANALYSIS_COLUMNS = [
-    "question_id",
-    "source",
-    "url",
-    "type",
-    "n",
-    "facility",
-    "sd",
-    "discrimination",
-    "efficiency",
-    "flags",
-    "stem",
-]
-
-
 @bp.get("/quizzes/banks/<bank_id>/analysis.csv")
 @roles_required(*REPORT_ROLES)
 def analysis_csv(bank_id: str):
@@ -439,10 +424,15 @@ def analysis_csv(bank_id: str):
             data = item.to_dict()
             data["flags"] = " ".join(data["flags"])
             data["url"] = base + data["url"] if data["url"] else ""
-            rows.append({**{g: analysis.group.get(g) for g in group_names}, **{c: data[c] for c in ANALYSIS_COLUMNS}})
+            rows.append(
+                {
+                    **{g: analysis.group.get(g) for g in group_names},
+                    **{c: data[c] for c in quiz_reports.ITEM_ANALYSIS_COLUMNS},
+                }
+            )
     _audit("quiz.analysis_export", user, {"bank": bank.id, "vendor": flt.vendor, "rows": len(rows)})
     return csv_download(
-        group_names + ANALYSIS_COLUMNS,
+        group_names + quiz_reports.ITEM_ANALYSIS_COLUMNS,
         rows,
         f"item-analysis-{bank.id}-{flt.vendor or 'all'}-{date.today().isoformat()}.csv",
     )
