@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from kb_app import releases
 from kb_app.catalog import load_catalog
 from kb_app.cli._common import UserError, settings_from
+from kb_app.cli.gunicorn_worker import worker_class
 from kb_app.cli.db import open_current_engine
 from kb_app.search import SearchIndexError, SearchService
 from kb_app.sites import SiteBuildError
@@ -94,7 +95,7 @@ def serve_command(
     if server == "waitress":
         _serve_waitress(app, host, port, threads or 8, settings)
     else:
-        _serve_gunicorn(app, host, port, workers, threads or 4, graceful_timeout)
+        _serve_gunicorn(app, host, port, workers, threads or 4, graceful_timeout, settings)
 
 
 def _prepare(settings, engine, *, rebuild: bool) -> None:
@@ -157,7 +158,7 @@ def _serve_waitress(app, host: str, port: int, threads: int, settings) -> None:
     )
 
 
-def _serve_gunicorn(app, host: str, port: int, workers: int, threads: int, graceful_timeout: int) -> None:
+def _serve_gunicorn(app, host: str, port: int, workers: int, threads: int, graceful_timeout: int, settings) -> None:
     from gunicorn.app.base import BaseApplication
 
     class KbGunicorn(BaseApplication):
@@ -165,8 +166,10 @@ def _serve_gunicorn(app, host: str, port: int, workers: int, threads: int, grace
             options = {
                 "bind": f"{host}:{port}",
                 "workers": workers,
-                "worker_class": "gthread",
+                # gthread, with idle connections parked in the poller rather than on a thread
+                "worker_class": worker_class(settings.idle_timeout),
                 "threads": threads,
+                "worker_connections": settings.connection_limit,
                 "preload_app": True,  # the app is built once, before the fork
                 "graceful_timeout": graceful_timeout,
                 "timeout": max(60, graceful_timeout + 5),
