@@ -40,3 +40,24 @@ def latest_version(session: Session, sop_id: str) -> PublishedVersion | None:
     return session.scalars(
         select(PublishedVersion).where(PublishedVersion.sop_id == sop_id).order_by(PublishedVersion.id.desc()).limit(1)
     ).first()
+
+
+def tier_floors(session: Session, sop_id: str, version: PublishedVersion) -> dict[str, tuple[int, int]]:
+    """Per tier, the oldest version whose text that tier reads exactly as in `version` (the versions
+    between changed nothing a reader of that tier sees). An acknowledgement of that version or later
+    already covers `version` for the tier: a change in a Tier 2 block asks no Tier 1 agent to read
+    again what did not change for them."""
+    chain = session.execute(
+        select(PublishedVersion.major, PublishedVersion.minor, PublishedVersion.tier_hashes)
+        .where(PublishedVersion.sop_id == sop_id, PublishedVersion.id <= version.id)
+        .order_by(PublishedVersion.id.desc())
+    ).all()
+    floors = {}
+    for tier, text_hash in (version.tier_hashes or {}).items():
+        floor = (version.major, version.minor)
+        for major, minor, hashes in chain:
+            if (hashes or {}).get(tier) != text_hash:
+                break
+            floor = (major, minor)
+        floors[tier] = floor
+    return floors

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 
-from sqlalchemy import and_, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from kb_app.acks.gates import gated_tiers, mark_covered_assignments, record_gate_decisions
 from kb_app.acks.translations import TranslationItem, plan_translations, record_translations
@@ -26,7 +26,7 @@ from kb_app.models.acks import (
     RequirementTarget,
     seconds_between_times,
 )
-from kb_app.versions import acknowledged_at_least, latest_version, latest_versions
+from kb_app.versions import at_least, latest_version, latest_versions, tier_floors
 
 DIMENSIONS = {"tier": Agent.tier, "vendor": Agent.vendor, "site": Agent.site, "language": Agent.language}
 
@@ -51,6 +51,9 @@ class PublishItem:
     population: int = 0
     closes: list[str] = field(default_factory=list)
     quiz_gates: list[str] = field(default_factory=list)  # update banks the acknowledgement waits for
+    # Tiers of the audience whose text is exactly as in the previous version: their agents are not
+    # asked again (an acknowledgement of the unchanged text covers the new version for them).
+    unchanged_tiers: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -64,6 +67,7 @@ class PublishItem:
             "population": self.population,
             "closes": self.closes,
             "quiz_gates": self.quiz_gates,
+            "unchanged_tiers": self.unchanged_tiers,
         }
 
 
@@ -130,6 +134,16 @@ def _ack_required(sop: Sop) -> bool:
     return bool(entry and entry.ack_required)
 
 
+def _audience_tiers(sop: Sop) -> list[str]:
+    return [tier for tier in (sop.audience.tiers or ("T1", "T2")) if sop.visible_to(tier)]
+
+
+def _unchanged_tiers(sop: Sop, previous: PublishedVersion) -> list[str]:
+    """The audience's tiers that read exactly the text they read in `previous`."""
+    before = previous.tier_hashes or {}
+    return [tier for tier in _audience_tiers(sop) if before.get(tier) == sop.content_hash_for(tier)]
+
+
 def _summary(sop: Sop) -> str:
     entry = next((c for c in sop.changelog if c.version == sop.version), None)
     return entry.summary if entry else ""
@@ -178,6 +192,12 @@ def plan_publish(
         # An SOP new to the platform is new to every agent: its first publication always asks
         # for acknowledgement; later versions ask when the changelog says so (major by default).
         needs_ack = item.action == "new" or _ack_required(sop)
+        if previous is not None and item.action in {"major", "minor"}:
+            item.unchanged_tiers = _unchanged_tiers(sop, previous)
+            if needs_ack and set(item.unchanged_tiers) >= set(_audience_tiers(sop)):
+                # No reader of any tier sees a different text: nothing new to acknowledge, and the
+                # open requirement of the previous version (the same text) stays open.
+                needs_ack = False
         if item.action in {"new", "major", "minor"} and sop.status is Status.ACTIVE and needs_ack:
             item.opens_requirement = True
             item.due_at = _due_at(sop, now, due_days)
@@ -264,6 +284,7 @@ def publish(
     plan = plan_publish(session, catalog, now=now, due_days=due_days, quiz_banks=quiz_banks)
     if not plan.ok:
         raise PublishRefused(plan.problems)
+    carried: list[tuple[int, int, list[str]]] = []  # (new requirement, superseded one, unchanged tiers)
     for item in plan.changes:
         sop = catalog.get(item.sop_id)
         if item.action == "retire" and item.version == item.previous_version:
@@ -274,13 +295,20 @@ def publish(
         if item.action == "retire":
             _close_open(session, sop.id, now, "retired")
         elif item.opens_requirement:
+            superseded = session.scalar(
+                select(Requirement.id).where(Requirement.sop_id == sop.id, Requirement.closed_at.is_(None))
+            )
             _close_open(session, sop.id, now, "superseded")
-            open_requirement(session, version, item.due_at, now)
+            requirement = open_requirement(session, version, item.due_at, now)
+            if superseded is not None and item.unchanged_tiers:
+                carried.append((requirement.id, superseded, item.unchanged_tiers))
     # After the versions: a translation's lag is measured from its source's publish.
     record_translations(session, catalog, plan.translations, now=now, by=by)
     if quiz_banks is not None and plan.changes:
         record_gate_decisions(session, quiz_banks, now=now, final=False)
     sync_assignments(session, now=now, onboarding_days=onboarding_days)
+    for new_id, old_id, tiers in carried:
+        _carry_over_due_dates(session, new_id, old_id, tiers)
     if plan.has_changes:
         release = Release(
             catalog_hash=catalog.release_hash,
@@ -293,6 +321,30 @@ def publish(
         session.flush()
         plan.release_id = release.id
     return plan
+
+
+def _carry_over_due_dates(session: Session, new_id: int, old_id: int, tiers: list[str]) -> None:
+    """An agent of a tier whose text did not change, who still owed the superseded version, owes
+    the same text by the same date: the new version's requirement does not restart their clock."""
+    old = aliased(Assignment)
+    owed_before = (
+        select(old.due_at)
+        .where(old.requirement_id == old_id, old.agent_id == Assignment.agent_id, old.acknowledged_at.is_(None))
+        .scalar_subquery()
+    )
+    session.execute(
+        update(Assignment)
+        .where(
+            Assignment.requirement_id == new_id,
+            Assignment.acknowledged_at.is_(None),
+            Assignment.agent_id.in_(select(Agent.id).where(Agent.tier.in_(tiers))),
+            Assignment.agent_id.in_(
+                select(old.agent_id).where(old.requirement_id == old_id, old.acknowledged_at.is_(None))
+            ),
+        )
+        .values(due_at=owed_before)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def sync_assignments(session: Session, *, now: datetime, onboarding_days: int = 14) -> int:
@@ -328,25 +380,38 @@ def sync_assignments(session: Session, *, now: datetime, onboarding_days: int = 
 
 
 def _mirror_existing_acknowledgements(session: Session, requirement: Requirement) -> None:
-    """An agent who already acknowledged the required version (or later) is covered from then."""
+    """An agent who already acknowledged the required version (or later) is covered from then; so
+    is one who acknowledged an earlier version whose text their tier reads unchanged."""
     if gated_tiers(session, requirement.version_id):
-        # An update quiz gates this version: coverage also waits for the pass.
+        # An update quiz gates this version: coverage also waits for the pass, and the version is
+        # asked of every tier in full (training judged the change material).
         agents = session.scalars(
             select(Assignment.agent_id)
             .join(Acknowledgement, Acknowledgement.agent_id == Assignment.agent_id)
             .where(
                 Assignment.requirement_id == requirement.id,
                 Assignment.acknowledged_at.is_(None),
-                acknowledged_at_least(requirement.sop_id, requirement.major, requirement.minor),
+                Acknowledgement.sop_id == requirement.sop_id,
+                at_least(Acknowledgement.major, Acknowledgement.minor, requirement.major, requirement.minor),
             )
             .distinct()
         ).all()
         for agent_id in agents:
             mark_covered_assignments(session, agent_id, requirement.sop_id)
         return
+    floors = tier_floors(session, requirement.sop_id, requirement.version) or dict.fromkeys(
+        ("T1", "T2"), (requirement.major, requirement.minor)
+    )
+    counts = or_(
+        *(
+            and_(Agent.tier == tier, at_least(Acknowledgement.major, Acknowledgement.minor, major, minor))
+            for tier, (major, minor) in floors.items()
+        )
+    )
     first_ack = (
         select(Acknowledgement.agent_id, func.min(Acknowledgement.id).label("ack_id"))
-        .where(acknowledged_at_least(requirement.sop_id, requirement.major, requirement.minor))
+        .join(Agent, Agent.id == Acknowledgement.agent_id)
+        .where(Acknowledgement.sop_id == requirement.sop_id, counts)
         .group_by(Acknowledgement.agent_id)
         .subquery()
     )

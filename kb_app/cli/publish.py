@@ -100,6 +100,9 @@ def publish_command(
             line += f"  closes {', '.join(item.closes)}"
         if item.quiz_gates:
             line += f"  counts after quiz {', '.join(item.quiz_gates)}"
+        if item.unchanged_tiers:
+            asked = "not asked again" if item.opens_requirement else "nothing to acknowledge"
+            line += f"  {'/'.join(item.unchanged_tiers)} text unchanged: {asked}"
         click.echo(line)
     for translation in plan.translations:
         click.echo(

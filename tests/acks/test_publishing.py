@@ -514,3 +514,87 @@ def test_site_page_maps_to_its_sop_only_for_readers_of_that_tier(roster, sop_dir
         assert sop_for_site_page(session, "/sop/procedures/t2-infra/", "T2") == "T2-INFRA"
         for junk in ("", "/sop/", "/elsewhere/procedures/ato-recovery/", "/sop/../procedures/ato-recovery/"):
             assert sop_for_site_page(session, junk, "T2") is None
+
+
+class TestTierMateriality:
+    """A change a tier cannot see asks nothing of that tier (issue 16, finding 10)."""
+
+    BODY = "## Purpose\n\nVerify the caller.\n\n/// tier | T2\nCheck the login IP history.\n///\n"
+    T2_EDIT = "## Purpose\n\nVerify the caller.\n\n/// tier | T2\nCheck the login IP history and the ASN list.\n///\n"
+
+    def _first(self, roster, sop_dir):
+        sop_dir.write("ATO-RECOVERY", body=self.BODY)
+        run_publish(roster, sop_dir)
+
+    def _t2_change(self, roster, sop_dir, now):
+        sop_dir.write("ATO-RECOVERY", version="2.0", changelog=bump("2.0"), body=self.T2_EDIT)
+        return run_publish(roster, sop_dir, now=now)
+
+    def test_a_change_inside_a_tier_2_block_asks_no_tier_1_agent_who_read_the_text(self, roster, sop_dir):
+        self._first(roster, sop_dir)
+        for emp in ("N1", "N2", "A1", "H1"):
+            ack(roster, emp, "ATO-RECOVERY")
+        plan = self._t2_change(roster, sop_dir, NOW + timedelta(days=1))
+        item = plan.changes[0]
+        assert item.opens_requirement and item.unchanged_tiers == ["T1"]
+        with session_scope(roster) as session:
+            for emp in ("N1", "N2", "A1"):
+                assert reading_list(session, agent(session, emp), now=NOW + timedelta(days=1)) == []
+            # Tier 2 read a different text: asked again, even the one who read v1.0
+            owed = [i.sop_id for i in reading_list(session, agent(session, "H1"), now=NOW + timedelta(days=1))]
+            assert owed == ["ATO-RECOVERY"]
+            # Coverage counts the Tier 1 acknowledgements of the unchanged text for the new version
+            new = session.scalars(select(Requirement).where(Requirement.closed_at.is_(None))).one()
+            covered = session.scalar(
+                select(func.count())
+                .select_from(Assignment)
+                .where(Assignment.requirement_id == new.id, Assignment.acknowledged_at.is_not(None))
+            )
+            assert (new.major, covered) == (2, 3)
+
+    def test_a_tier_1_agent_who_still_owed_the_text_keeps_the_old_due_date(self, roster, sop_dir):
+        self._first(roster, sop_dir)
+        with session_scope(roster) as session:
+            old_due = session.scalars(select(Assignment.due_at).join(Agent).where(Agent.employee_id == "N3")).one()
+        self._t2_change(roster, sop_dir, NOW + timedelta(days=3))
+        with session_scope(roster) as session:
+            n3 = reading_list(session, agent(session, "N3"), now=NOW + timedelta(days=3))
+            h1 = reading_list(session, agent(session, "H1"), now=NOW + timedelta(days=3))
+            assert [i.due_at for i in n3] == [old_due]  # same text, same deadline
+            assert h1[0].due_at > old_due  # new text for Tier 2: a new deadline
+        # and acknowledging the text now served covers the new version
+        ack(roster, "N3", "ATO-RECOVERY", now=NOW + timedelta(days=3))
+        with session_scope(roster) as session:
+            assert reading_list(session, agent(session, "N3"), now=NOW + timedelta(days=3)) == []
+
+    def test_a_change_no_tier_can_see_opens_nothing_and_keeps_the_open_requirement(self, roster, sop_dir):
+        sop_dir.write("T2-NOTES", visibility="t2_only", audience={"tiers": ["T2"]}, body=self.BODY)
+        sop_dir.write("ATO-RECOVERY", body=self.BODY, audience={"tiers": ["T1"]})
+        run_publish(roster, sop_dir)
+        # Only the Tier 2 block changes in an SOP whose audience is Tier 1: nobody reads a new text
+        sop_dir.write(
+            "ATO-RECOVERY", version="2.0", changelog=bump("2.0"), body=self.T2_EDIT, audience={"tiers": ["T1"]}
+        )
+        plan = run_publish(roster, sop_dir, now=NOW + timedelta(days=1))
+        item = next(i for i in plan.changes if i.sop_id == "ATO-RECOVERY")
+        assert (item.action, item.opens_requirement, item.unchanged_tiers, item.closes) == ("major", False, ["T1"], [])
+        with session_scope(roster) as session:
+            open_ = session.scalars(
+                select(Requirement).where(Requirement.sop_id == "ATO-RECOVERY", Requirement.closed_at.is_(None))
+            ).one()
+            assert open_.major == 1
+            # the agent who owed v1.0 acknowledges the text served now (identical for Tier 1): covered
+        ack(roster, "N1", "ATO-RECOVERY", now=NOW + timedelta(days=1))
+        with session_scope(roster) as session:
+            assert reading_list(session, agent(session, "N1"), now=NOW + timedelta(days=1)) == []
+
+    def test_a_change_tier_1_can_see_asks_both_tiers(self, roster, sop_dir):
+        self._first(roster, sop_dir)
+        ack(roster, "N1", "ATO-RECOVERY")
+        sop_dir.write("ATO-RECOVERY", version="2.0", changelog=bump("2.0"), body="## Purpose\n\nNew rule.\n")
+        item = run_publish(roster, sop_dir, now=NOW + timedelta(days=1)).changes[0]
+        assert item.opens_requirement and item.unchanged_tiers == []
+        with session_scope(roster) as session:
+            assert [i.sop_id for i in reading_list(session, agent(session, "N1"), now=NOW + timedelta(days=1))] == [
+                "ATO-RECOVERY"
+            ]
