@@ -18,6 +18,7 @@ from kb_app.models.quizzes import UpdateGate
 from kb_app.versions import at_least
 from kb_app.models import Agent
 from kb_app.models.acks import Acknowledgement, Assignment, PublishedVersion, Requirement
+from kb_app.models.rollups import BUCKET_BOUNDS, BUCKETS, CoverageRollup
 from kb_app.sqlfuncs import seconds_between
 
 GROUPS = {
@@ -121,6 +122,91 @@ def _base(columns, flt: CoverageFilter) -> Select:
 def coverage(
     session: Session, *, by: list[str], now: datetime, flt: CoverageFilter = CoverageFilter()
 ) -> list[CoverageRow]:
+    """Coverage grouped `by` roster dimensions (and/or requirement), from the rollups: two queries
+    over one row per requirement and roster cell, whatever the number of assignments."""
+    group_cols = _rollup_group_columns(by)
+    r = CoverageRollup.__table__.c
+    query = (
+        select(
+            *group_cols,
+            func.sum(r.population).label("population"),
+            func.sum(r.on_time).label("on_time"),
+            func.sum(r.late).label("late"),
+            func.sum(case((r.due_at > now, r.unacked), else_=0)).label("pending"),
+            func.sum(case((r.due_at <= now, r.unacked), else_=0)).label("overdue"),
+            *(func.sum(r[name]).label(name) for name in BUCKETS),
+        )
+        .select_from(CoverageRollup.__table__)
+        .join(Requirement, Requirement.id == r.requirement_id)
+        .join(PublishedVersion, PublishedVersion.id == Requirement.version_id)
+        .group_by(*group_cols)
+        .having(func.sum(r.population) > 0)
+        .order_by(*group_cols)
+    )
+    if flt.open_only:
+        query = query.where(Requirement.closed_at.is_(None))
+    for value, column in (
+        (flt.requirement_id, r.requirement_id),
+        (flt.sop_id, Requirement.sop_id),
+        (flt.vendor, r.vendor),
+        (flt.site, r.site),
+        (flt.team, r.team),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    awaiting = _awaiting_quiz(session, _group_columns(by), flt)
+    rows = []
+    for row in session.execute(query).mappings():
+        group = {c.name: row[c.name] for c in group_cols}
+        if "team_leader" in group and group["team_leader"] == "":
+            group["team_leader"] = None  # stored as '' in the rollup key
+        key = tuple(group.values())
+        rows.append(
+            CoverageRow(
+                group=group,
+                population=int(row["population"]),
+                on_time=int(row["on_time"] or 0),
+                late=int(row["late"] or 0),
+                pending=int(row["pending"] or 0),
+                overdue=int(row["overdue"] or 0),
+                median_hours_to_ack=median_of_buckets([int(row[name] or 0) for name in BUCKETS]),
+                awaiting_quiz=awaiting.get(key, 0),
+            )
+        )
+    return rows
+
+
+def _rollup_group_columns(by: list[str]):
+    r = CoverageRollup.__table__.c
+    columns = {
+        "sop": Requirement.sop_id,
+        "vendor": r.vendor,
+        "site": r.site,
+        "team": r.team,
+        "team_leader": r.manager,
+        "language": r.language,
+        "tier": r.tier,
+    }
+    out = []
+    for name in by:
+        if name not in GROUPS:
+            raise ReportError(f"cannot group coverage by {name!r}; choose from {', '.join(GROUPS)}")
+        if name == "requirement":
+            out += [
+                Requirement.id.label("requirement_id"),
+                Requirement.sop_id.label("sop_id"),
+                PublishedVersion.version.label("version"),
+            ]
+        else:
+            out.append(columns[name].label(name))
+    return out
+
+
+def coverage_from_rows(
+    session: Session, *, by: list[str], now: datetime, flt: CoverageFilter = CoverageFilter()
+) -> list[CoverageRow]:
+    """The same report as `coverage`, aggregated from the assignment rows themselves: what
+    `kb report coverage --verify` and the rollup property tests compare the rollups with."""
     group_cols = _group_columns(by)
     acked = Assignment.acknowledged_at.is_not(None)
     counts = (
@@ -162,7 +248,13 @@ def coverage(
 
 def _awaiting_quiz(session: Session, group_cols, flt: CoverageFilter) -> dict[tuple, int]:
     """Uncovered assignments whose agent did acknowledge, on requirements gated by an update quiz
-    of the agent's tier."""
+    of the agent's tier. Most requirements have no update quiz: only the gated ones are scanned."""
+    gated_requirements = select(Requirement.id).join(UpdateGate, UpdateGate.version_id == Requirement.version_id)
+    if flt.open_only:
+        gated_requirements = gated_requirements.where(Requirement.closed_at.is_(None))
+    requirement_ids = sorted(set(session.scalars(gated_requirements)))
+    if not requirement_ids:
+        return {}
     satisfied = (
         select(Acknowledgement.id)
         .where(
@@ -180,49 +272,52 @@ def _awaiting_quiz(session: Session, group_cols, flt: CoverageFilter) -> dict[tu
     )
     query = (
         _base([*group_cols, func.count().label("n")], flt)
-        .where(Assignment.acknowledged_at.is_(None), gated, satisfied)
+        .where(Requirement.id.in_(requirement_ids), Assignment.acknowledged_at.is_(None), gated, satisfied)
         .group_by(*group_cols)
     )
     names = [c.name for c in group_cols]
     return {tuple(row[n] for n in names): int(row["n"]) for row in session.execute(query).mappings()}
 
 
-MEDIAN_RESOLUTION_SECONDS = 900
-
-
 def _median_hours(session: Session, group_cols, flt: CoverageFilter) -> dict[tuple, float]:
-    """Median time from assignment to acknowledgement per group.
-
-    The database counts acknowledgements per group in 15-minute buckets of the stored
-    `seconds_to_ack` (one aggregation, no sort of every row, no date arithmetic); the median is
-    read off those counts, to the nearest quarter hour.
-    """
-    bucket = (Assignment.seconds_to_ack // MEDIAN_RESOLUTION_SECONDS).label("bucket")
+    """Median time from assignment to acknowledgement per group, from the assignment rows, with
+    the rollups' buckets (`kb_app.models.rollups.BUCKET_BOUNDS`)."""
+    seconds = Assignment.seconds_to_ack
+    bucket = case(
+        *((seconds < bound, index) for index, bound in enumerate(BUCKET_BOUNDS)), else_=len(BUCKET_BOUNDS)
+    ).label("bucket")
     names = [c.name for c in group_cols]
     query = (
         _base([*group_cols, bucket, func.count().label("n")], flt)
-        .where(Assignment.seconds_to_ack.is_not(None))
+        .where(seconds.is_not(None))
         .group_by(*group_cols, bucket)
     )
-    histograms: dict[tuple, list[tuple[int, int]]] = {}
+    histograms: dict[tuple, list[int]] = {}
     for row in session.execute(query).mappings():
-        histograms.setdefault(tuple(row[n] for n in names), []).append((int(row["bucket"]), int(row["n"])))
-    return {key: median_of_histogram(buckets) for key, buckets in histograms.items()}
+        counts = histograms.setdefault(tuple(row[n] for n in names), [0] * len(BUCKETS))
+        counts[int(row["bucket"])] += int(row["n"])
+    return {key: median for key, counts in histograms.items() if (median := median_of_buckets(counts)) is not None}
 
 
-def median_of_histogram(buckets: list[tuple[int, int]]) -> float:
-    """Median, in hours, of values counted per bucket (bucket index, count), taking the middle
-    of the bucket that holds the middle value (the mean of the two middle ones for an even n)."""
-    buckets = sorted(buckets)
-    total = sum(n for _, n in buckets)
+def median_of_buckets(counts: list[int]) -> float | None:
+    """Median, in hours, of values counted per bucket (`counts[i]` values in bucket i of
+    `BUCKET_BOUNDS`), interpolating linearly inside the bucket that holds the middle value (the mean
+    of the two middle ones for an even n); values in the last, open-ended bucket count as its lower
+    bound. None when nothing was counted."""
+    total = sum(counts)
+    if not total:
+        return None
+    lows = (0, *BUCKET_BOUNDS)
+    highs = (*BUCKET_BOUNDS, BUCKET_BOUNDS[-1])
 
     def value_at(rank: int) -> float:  # rank is 1-based
         seen = 0
-        for index, n in buckets:
+        for index, n in enumerate(counts):
+            if n and seen + n >= rank:
+                share = (rank - seen - 0.5) / n
+                return lows[index] + share * (highs[index] - lows[index])
             seen += n
-            if seen >= rank:
-                return (index + 0.5) * MEDIAN_RESOLUTION_SECONDS
-        return (buckets[-1][0] + 0.5) * MEDIAN_RESOLUTION_SECONDS
+        return float(lows[-1])
 
     middle = (value_at((total + 1) // 2) + value_at(total // 2 + 1)) / 2
     return round(middle / 3600.0, 2)
