@@ -38,6 +38,20 @@ def test_models_and_migrations_agree(engine):
     assert differences == []
 
 
+def test_the_coverage_rollup_triggers_exist_at_head(session, db_backend):
+    # SQLite drops a table's triggers when a batch migration rebuilds it: a later migration of
+    # assignments or agents that forgets to recreate them fails here.
+    from kb_app.models.rollups import TRIGGER_NAMES
+
+    query = (
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        if db_backend == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    )
+    names = set(session.execute(text(query)).scalars())
+    assert set(TRIGGER_NAMES) <= names
+
+
 @pytest.mark.fresh_db
 def test_upgrading_twice_changes_nothing(engine):
     db.upgrade(engine)

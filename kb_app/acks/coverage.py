@@ -158,8 +158,6 @@ def coverage(
     rows = []
     for row in session.execute(query).mappings():
         group = {c.name: row[c.name] for c in group_cols}
-        if "team_leader" in group and group["team_leader"] == "":
-            group["team_leader"] = None  # stored as '' in the rollup key
         key = tuple(group.values())
         rows.append(
             CoverageRow(
@@ -183,7 +181,7 @@ def _rollup_group_columns(by: list[str]):
         "vendor": r.vendor,
         "site": r.site,
         "team": r.team,
-        "team_leader": r.manager,
+        "team_leader": func.nullif(r.manager, ""),  # '' in the rollup key: no team leader
         "language": r.language,
         "tier": r.tier,
     }

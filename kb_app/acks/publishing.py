@@ -14,6 +14,7 @@ from datetime import datetime, time, timedelta, timezone
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from kb_app.acks import rollups
 from kb_app.acks.gates import gated_tiers, mark_covered_assignments, record_gate_decisions
 from kb_app.acks.translations import TranslationItem, plan_translations, record_translations
 from kb_app.catalog import Catalog, Kind, Sop, Status, parse_version
@@ -376,6 +377,7 @@ def sync_assignments(session: Session, *, now: datetime, onboarding_days: int = 
             session.execute(insert(Assignment), rows[chunk : chunk + 5000])
         created += len(rows)
         _mirror_existing_acknowledgements(session, requirement)
+    rollups.prune(session)  # cells that moves and leavers emptied
     return created
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from kb_app.acks import rollups
 from kb_app.acks.coverage import CoverageFilter, ReportError, coverage
 from kb_app.acks.publishing import sync_assignments
 from kb_app.acks.reminders import plan_reminders, send_reminders
@@ -134,13 +135,31 @@ def report_group() -> None:
 @click.option("--site", help="Only this site's agents.")
 @click.option("--include-closed", is_flag=True, help="Include closed (superseded, retired) requirements.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Recompute the coverage rollups from the assignment rows and list every cell that differs (exit 1).",
+)
+@click.option("--repair", is_flag=True, help="Recompute every coverage rollup cell from the rows.")
 @json_option
 def coverage_command(
-    by: str, requirement_id, sop_id, vendor, site, include_closed: bool, as_csv: bool, as_json: bool
+    by: str,
+    requirement_id,
+    sop_id,
+    vendor,
+    site,
+    include_closed: bool,
+    as_csv: bool,
+    verify: bool,
+    repair: bool,
+    as_json: bool,
 ) -> None:
     """Population, acknowledged on time / late, pending, overdue, median hours to acknowledge."""
 
     settings = settings_from()
+    if verify or repair:
+        _check_rollups(settings, repair=repair, as_json=as_json)
+        return
     flt = CoverageFilter(
         requirement_id=requirement_id, sop_id=sop_id, vendor=vendor, site=site, open_only=not include_closed
     )
@@ -169,6 +188,33 @@ def coverage_command(
             if row["awaiting_quiz"]:
                 line += f"  ({row['awaiting_quiz']} acknowledged, awaiting quiz)"
             click.echo(line)
+
+
+def _check_rollups(settings, *, repair: bool, as_json: bool) -> None:
+    with session_scope(engine_for(settings.database_url)) as session:
+        if repair:
+            wrong = rollups.repair(session)
+            differences = []
+        else:
+            differences = rollups.verify(session)
+    if as_json:
+        echo_json(
+            {
+                "ok": not differences,
+                "differences": [d.to_dict() for d in differences],
+                **({"repaired": wrong} if repair else {}),
+            }
+        )
+    elif repair:
+        click.echo(f"recomputed the coverage rollups from the rows: {wrong} cells were wrong")
+    elif differences:
+        for difference in differences:
+            click.echo(str(difference))
+        click.echo(f"{len(differences)} coverage rollup cells differ from their rows (kb report coverage --repair)")
+    else:
+        click.echo("coverage rollups match the assignment rows")
+    if differences:
+        raise SystemExit(1)
 
 
 COUNT_COLUMNS = {
