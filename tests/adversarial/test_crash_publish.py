@@ -5,20 +5,27 @@
   versions" and the new text stayed unsearchable until someone ran `kb index`).
 - Killed while building the index: the next build removes the abandoned temporary build at once,
   and the live build stays complete throughout.
+- Killed at random moments (seeded, printed on failure): the database holds the whole publish or
+  none of it, the live index is complete, and the rerun finishes the release.
 """
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from sqlalchemy import func, select
+
 from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
+from kb_app.models import Assignment, PublishedVersion, Release, Requirement
 from kb_app.quizzes.library import load_directory
 from kb_app.search import SearchService, build_index
 from kb_app.search.index import builds_dir
@@ -60,7 +67,7 @@ CHILD = textwrap.dedent(
             staged.go_live = lambda: None
             return staged
         publishing.stage_release = staged_never_live
-    else:  # while the index is being written
+    elif stage == "while-indexing":
         real = index._build_tier
         def dying(catalog, tier, path, *args):
             real(catalog, tier, path, *args)
@@ -138,5 +145,82 @@ def test_an_index_build_killed_midway_is_pruned_by_the_next_build(engine, db_url
     assert _hits(tmp_path / "index", "identity") >= 1  # the live build still serves, complete
 
     build_index(load_catalog(sop_dir.root), tmp_path / "index")
+    leftovers = [p.name for p in builds_dir(tmp_path / "index").iterdir() if ".tmp" in p.name]
+    assert leftovers == []
+
+
+def _child(db_url, sop_dir, tmp_path, stage: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, db_url, str(sop_dir.root), str(tmp_path), stage],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _whole_or_nothing(engine, version: str) -> bool:
+    """Whether `version` of ATO-RECOVERY is recorded with its requirement, assignments and release."""
+    with session_scope(engine) as session:
+        recorded = session.scalar(
+            select(func.count()).select_from(PublishedVersion).where(PublishedVersion.version == version)
+        )
+        requirement = session.scalar(select(Requirement.id).where(Requirement.major == int(version.split(".")[0])))
+        assignments = (
+            session.scalar(select(func.count()).select_from(Assignment).where(Assignment.requirement_id == requirement))
+            if requirement
+            else 0
+        )
+        releases = session.scalar(select(func.count()).select_from(Release))
+    if recorded:
+        assert requirement is not None and assignments >= 1, "the version is recorded without its requirement"
+    else:
+        assert requirement is None and assignments == 0, "a requirement of an unrecorded version"
+    return bool(recorded) and releases >= 2
+
+
+@pytest.mark.slow
+def test_publishes_killed_at_random_moments_leave_the_whole_publish_or_none(
+    engine, db_url, sop_dir, tmp_path, make_agent
+):
+    seed = random.randrange(1_000_000)
+    rng = random.Random(seed)
+    (tmp_path / "quizzes").mkdir()
+    for n in range(3):
+        make_agent(employee_id=f"N{n}")
+    sop_dir.write("ATO-RECOVERY", version="1.0", changelog=HISTORY, body=BODY)
+    _publish(engine, sop_dir, tmp_path)
+    engine.dispose()
+    # How long a whole publish takes in a child process here, start-up included
+    started = time.monotonic()
+    sop_dir.write(
+        "ATO-RECOVERY",
+        version="2.0",
+        changelog=[{"version": "2.0", "date": "2026-03-01", "summary": "Q."}, *HISTORY],
+        body=BODY + f"2. {NEW_TEXT}.\n",
+    )
+    calibration = _child(db_url, sop_dir, tmp_path, "none")
+    assert calibration.wait(timeout=300) == 0, calibration.stderr.read().decode()[-2000:]
+    whole = time.monotonic() - started
+    for round_ in range(3, 8):
+        version = f"{round_}.0"
+        sop_dir.write(
+            "ATO-RECOVERY",
+            version=version,
+            changelog=[{"version": version, "date": "2026-03-01", "summary": f"Round {round_}."}, *HISTORY],
+            body=BODY + f"2. {NEW_TEXT} round{round_}.\n",
+        )
+        delay = rng.uniform(0.3, whole)
+        child = _child(db_url, sop_dir, tmp_path, "none")
+        time.sleep(delay)
+        child.kill()
+        child.wait(timeout=60)
+        where = f"seed {seed}, round {round_}, killed after {delay:.2f} s of {whole:.2f} s"
+        _whole_or_nothing(engine, version)  # the database holds all of it or none of it
+        assert _hits(tmp_path / "index", "identity") >= 1, where  # the live index is complete
+        engine.dispose()
+        _publish(engine, sop_dir, tmp_path)  # finishes what the killed one did not
+        assert _whole_or_nothing(engine, version), where
+        assert _hits(tmp_path / "index", f"round{round_}") == 1, where
+        assert _publish(engine, sop_dir, tmp_path).notes == [], where
+        engine.dispose()
     leftovers = [p.name for p in builds_dir(tmp_path / "index").iterdir() if ".tmp" in p.name]
     assert leftovers == []
