@@ -80,7 +80,9 @@ class CoverageRow:
         }
 
 
-def _group_columns(by: list[str]):
+def _group_columns(by: list[str], sources=None):
+    """SELECT columns for grouping `by`, from the assignment rows (or the given `sources`)."""
+    sources = sources or GROUPS
     columns = []
     for name in by:
         if name not in GROUPS:
@@ -92,7 +94,7 @@ def _group_columns(by: list[str]):
                 PublishedVersion.version.label("version"),
             ]
         else:
-            columns.append(GROUPS[name].label(name))
+            columns.append(sources[name].label(name))
     return columns
 
 
@@ -175,29 +177,20 @@ def coverage(
 
 
 def _rollup_group_columns(by: list[str]):
+    """The group columns of the rollup table (the team leader is '' there when there is none)."""
     r = CoverageRollup.__table__.c
-    columns = {
-        "sop": Requirement.sop_id,
-        "vendor": r.vendor,
-        "site": r.site,
-        "team": r.team,
-        "team_leader": func.nullif(r.manager, ""),  # '' in the rollup key: no team leader
-        "language": r.language,
-        "tier": r.tier,
-    }
-    out = []
-    for name in by:
-        if name not in GROUPS:
-            raise ReportError(f"cannot group coverage by {name!r}; choose from {', '.join(GROUPS)}")
-        if name == "requirement":
-            out += [
-                Requirement.id.label("requirement_id"),
-                Requirement.sop_id.label("sop_id"),
-                PublishedVersion.version.label("version"),
-            ]
-        else:
-            out.append(columns[name].label(name))
-    return out
+    return _group_columns(
+        by,
+        {
+            "sop": Requirement.sop_id,
+            "vendor": r.vendor,
+            "site": r.site,
+            "team": r.team,
+            "team_leader": func.nullif(r.manager, ""),
+            "language": r.language,
+            "tier": r.tier,
+        },
+    )
 
 
 def coverage_from_rows(

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from kb_app.models.rollups import COUNTS, KEY, PRUNE_SQL, contribution_select, rebuild_sql
+from kb_app.models.rollups import COUNTS, KEY, PRUNE_SQL, grouped_contributions, rebuild_sql
 
 
 @dataclass(frozen=True)
@@ -65,17 +65,7 @@ def verify(session: Session) -> list[RollupDifference]:
     """Every rollup cell whose stored counts are not what its assignments add up to (cells of
     zeros count as absent)."""
     stored = _cells(session, f"SELECT {', '.join((*KEY, *COUNTS))} FROM coverage_rollups")
-    expected = _cells(
-        session,
-        contribution_select(
-            rows="r",
-            cell="c",
-            from_="assignments r JOIN agents c ON c.id = r.agent_id",
-            where="1 = 1",
-            sign=1,
-            grouped=True,
-        ),
-    )
+    expected = _cells(session, grouped_contributions())
     differences = []
     for cell in sorted(stored.keys() | expected.keys(), key=repr):
         key, have = stored.get(cell, (None, {}))

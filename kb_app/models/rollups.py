@@ -112,6 +112,19 @@ def contribution_select(*, rows: str, cell: str, from_: str, where: str, sign: i
     return sql
 
 
+def grouped_contributions(rows_source: str = "assignments", cells_source: str = "agents", sign: int = 1) -> str:
+    """Counts per rollup key of the assignment rows `rows_source`, in the roster cells of
+    `cells_source` (a table, or a subquery of agent rows); everything, by default."""
+    return contribution_select(
+        rows="r",
+        cell="c",
+        from_=f"{rows_source} r JOIN {cells_source} c ON c.id = r.agent_id",
+        where="1 = 1",
+        sign=sign,
+        grouped=True,
+    )
+
+
 def _upsert(select: str) -> str:
     columns = ", ".join((*KEY, *COUNTS))
     updates = ", ".join(f"{c} = coverage_rollups.{c} + excluded.{c}" for c in COUNTS)
@@ -170,33 +183,14 @@ def _postgresql_ddl() -> list[str]:
         return " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in columns)
 
     def assignments(source: str, sign: int) -> str:
-        return _upsert(
-            contribution_select(
-                rows="r",
-                cell="c",
-                from_=f"{source} r JOIN agents c ON c.id = r.agent_id",
-                where="1 = 1",
-                sign=sign,
-                grouped=True,
-            )
-        )
+        return _upsert(grouped_contributions(rows_source=source, sign=sign))
 
     def changed_rows(side: str, columns) -> str:
         """The OLD (`o`) or NEW (`n`) side of the statement's rows whose `columns` changed."""
         return f"(SELECT {side}.* FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {changed(columns)})"
 
     def agents(side: str, sign: int) -> str:
-        cells = changed_rows(side, _AGENT_DIMENSIONS)
-        return _upsert(
-            contribution_select(
-                rows="r",
-                cell="c",
-                from_=f"assignments r JOIN {cells} c ON c.id = r.agent_id",
-                where="1 = 1",
-                sign=sign,
-                grouped=True,
-            )
-        )
+        return _upsert(grouped_contributions(cells_source=changed_rows(side, _AGENT_DIMENSIONS), sign=sign))
 
     return [
         f"""CREATE FUNCTION kb_rollup_assignments() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -254,12 +248,4 @@ def drop_trigger_ddl(dialect: str) -> list[str]:
 
 def rebuild_sql() -> list[str]:
     """Recompute every rollup row from the assignments and the roster (migration, repair)."""
-    everything = contribution_select(
-        rows="r",
-        cell="c",
-        from_="assignments r JOIN agents c ON c.id = r.agent_id",
-        where="1 = 1",
-        sign=1,
-        grouped=True,
-    )
-    return ["DELETE FROM coverage_rollups", _upsert(everything)]
+    return ["DELETE FROM coverage_rollups", _upsert(grouped_contributions())]
