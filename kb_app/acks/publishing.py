@@ -29,6 +29,7 @@ from kb_app.models.acks import (
 )
 from kb_app.versions import at_least, latest_version, latest_versions, tier_floors
 
+ASSIGNMENT_CHUNK = 2000
 DIMENSIONS = {"tier": Agent.tier, "vendor": Agent.vendor, "site": Agent.site, "language": Agent.language}
 
 
@@ -373,8 +374,10 @@ def sync_assignments(session: Session, *, now: datetime, onboarding_days: int = 
             }
             for agent_id, start_date in missing
         ]
-        for chunk in range(0, len(rows), 5000):
-            session.execute(insert(Assignment), rows[chunk : chunk + 5000])
+        # Multi-row INSERTs: PostgreSQL's rollup trigger then adds up a chunk per statement (an
+        # executemany would run it once per row); 2,000 rows x 4 values stays under SQLite's limit.
+        for chunk in range(0, len(rows), ASSIGNMENT_CHUNK):
+            session.execute(insert(Assignment).values(rows[chunk : chunk + ASSIGNMENT_CHUNK]))
         created += len(rows)
         _mirror_existing_acknowledgements(session, requirement)
     rollups.prune(session)  # cells that moves and leavers emptied
