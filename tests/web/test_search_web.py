@@ -130,7 +130,7 @@ def test_search_page_without_javascript_shows_results_with_sections_snippets_and
     links = result_links(html)
     assert links and all(link.startswith("/search/open?") for link in links)
     assert target_of(links[0]).startswith("/sop/procedures/two-step-reset/#")
-    assert re.search(r"\d+ results", html)
+    assert re.search(r"\d+ SOPs?<", html)
 
 
 def test_first_visit_shows_tips_and_records_nothing(client, auth, engine):
@@ -174,11 +174,18 @@ def test_retired_sop_is_marked(client, auth):
 def test_facets_count_by_kind_and_tag_and_narrow_as_links(client, auth):
     auth.login_as("agent")
     html = page_of(client, q="escalate threats")
-    facet = re.search(r'<a href="([^"]+)"\s*><span>escalation</span> <span class="facet__count">(\d+)</span>', html)
+    facet = re.search(
+        r'<a href="([^"]+)"\s*><span>escalation</span> <span class="facet__count">(\d+)'
+        r'<span class="visually-hidden"> SOPs</span></span>',
+        html,
+    )
     assert facet, "no kind facet link"
     narrowed = client.get(unescape(facet.group(1))).get_data(as_text=True)
     assert "Remove the filter kind: escalation" in narrowed
     assert all(target_of(link).startswith("/sop/escalations/") for link in result_links(narrowed))
+    # The page counts SOPs: the facet says how many escalation paths matched, not their sections.
+    grouped = api(client, q="escalate threats", kind="escalation", group="sop")
+    assert int(facet.group(2)) == grouped["total_sops"] == len({g["sop_id"] for g in grouped["groups"]})
 
 
 def test_filter_parameters_narrow_and_repeat(client, auth):
