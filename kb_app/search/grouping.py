@@ -24,14 +24,15 @@ ranking by section does, on our SOPs and on the GitLab support handbook.
 
 from __future__ import annotations
 
-import heapq
+from collections import Counter
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 MAX_SECTIONS = 5
 SECTION_SHARE = 0.5
 SUPPORT = 0.05
 NEXT_SHARE = 0.8
+CEILING = 1 + SUPPORT * (MAX_SECTIONS - 1)  # an SOP's score is at most its best section's times this
 
 
 @dataclass(frozen=True)
@@ -57,37 +58,49 @@ def listed(docs: Sequence[int], scores: Mapping[int, float], next_best: float) -
     return (docs[0],) + tuple(doc for doc in docs[1:MAX_SECTIONS] if scores[doc] >= next_best * NEXT_SHARE)
 
 
-def by_sop(scores: Mapping[int, float], sop_of: Sequence[int]) -> dict[int, list[int]]:
-    """Matching sections per SOP number, unordered."""
-    groups: dict[int, list[int]] = {}
-    for doc in scores:
-        sop = sop_of[doc]
-        members = groups.get(sop)
-        if members is None:
-            groups[sop] = [doc]
-        else:
-            members.append(doc)
-    return groups
+@dataclass(frozen=True)
+class Ranking:
+    page: list[RankedGroup]  # the SOPs [offset, offset + limit), best first
+    total: int  # matching SOPs
+    representatives: list[int]  # one matching section of every matching SOP (for counting SOPs)
 
 
 def rank_groups(
-    scores: Mapping[int, float], sop_of: Sequence[int], *, offset: int, limit: int
-) -> tuple[list[RankedGroup], int]:
-    """The page of SOPs [offset, offset + limit) and the number of matching SOPs.
+    scores: Mapping[int, float],
+    sop_of: Sequence[int],
+    members: Callable[[int], Iterable[int]],
+    *,
+    offset: int,
+    limit: int,
+) -> Ranking:
+    """The page of SOPs [offset, offset + limit), the number of matching SOPs, one section of each.
 
-    Ties break by SOP number (SOP id order), and sections of one SOP by document number (their
-    order in the SOP), so the same query always gives the same page.
+    `members(doc)` gives every section of the SOP of section `doc`. Ties break by document number
+    (SOP id order, then section order), so the same query always gives the same page.
+
+    Only SOPs that can reach the page are looked at closely: an SOP's score is at most
+    `best * CEILING`, so once enough SOPs are scored, the rest (in order of their best section)
+    cannot overtake them.
     """
-    groups = by_sop(scores, sop_of)
-    ranked = []
-    for sop, docs in groups.items():
-        if len(docs) > 1:
-            docs.sort(key=lambda doc: (-scores[doc], doc))
-        ranked.append((support(docs, scores), sop, docs))
-    page = heapq.nsmallest(offset + limit + 1, ranked, key=lambda item: (-item[0], item[1]))
-    out = []
-    for position in range(offset, min(offset + limit, len(page))):
-        score, sop, docs = page[position]
-        next_best = scores[page[position + 1][2][0]] if position + 1 < len(page) else 0.0
-        out.append(RankedGroup(sop, score, listed(docs, scores, next_best), len(docs)))
-    return out, len(groups)
+    order = sorted(sorted(scores), key=scores.__getitem__, reverse=True)  # ties: lower document first
+    counts = Counter(map(sop_of.__getitem__, order))
+    # SOP -> its best section: built from the worst section up, so the last write per SOP wins.
+    best_of = dict(zip(map(sop_of.__getitem__, reversed(order)), reversed(order)))
+    leaders = sorted(best_of.values(), key=lambda doc: (-scores[doc], doc))
+    wanted = offset + limit + 1  # one more than the page: its best section bounds the last card's list
+    scored: list[tuple[float, int, list[int]]] = []
+    for leader in leaders:
+        if len(scored) >= wanted:
+            scored.sort(key=lambda item: (-item[0], item[1]))
+            del scored[wanted:]
+            if scored[-1][0] > scores[leader] * CEILING:
+                break
+        docs = sorted(sorted(filter(scores.__contains__, members(leader))), key=scores.__getitem__, reverse=True)
+        scored.append((support(docs, scores), docs[0], docs))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    page = []
+    for position in range(offset, min(offset + limit, len(scored))):
+        score, leader, docs = scored[position]
+        next_best = scores[scored[position + 1][1]] if position + 1 < len(scored) else 0.0
+        page.append(RankedGroup(sop_of[leader], score, listed(docs, scores, next_best), counts[sop_of[leader]]))
+    return Ranking(page, len(best_of), leaders)

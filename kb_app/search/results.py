@@ -46,7 +46,7 @@ class SearchGroup:
     version: str
     url: str  # the SOP's page in the reader's own site
     score: float  # what the SOP is ranked by (see kb_app.search.grouping)
-    sections: tuple[SearchHit, ...]  # the best sections, at most grouping.MAX_SECTIONS
+    sections: tuple[SearchHit, ...]  # the best sections, at most grouping.MAX_SECTIONS; only the first has a snippet
     matched_sections: int  # every section of the SOP the query matched
     tags: tuple[str, ...] = ()
     owner: str = ""

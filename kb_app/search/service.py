@@ -7,11 +7,14 @@ restart, and a search that started on the old build finishes on it.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 import os
 import threading
 import time
+from collections import Counter
+from itertools import chain
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -277,10 +280,15 @@ class SearchService:
         matched = set(scores)
         results.total = len(matched)
         if group:
-            ranked_groups, results.total_sops = rank_groups(scores, index.sop_number, offset=offset, limit=limit)
-            results.facets = _sop_facets(index, matched)
-            for ranked_group in ranked_groups:
-                hits = [self._hit(searcher, doc, scores[doc], compiled) for doc in ranked_group.docs]
+            ranking = rank_groups(
+                scores, index.sop_number, lambda doc: index.by_sop[index.sop_ids[doc]], offset=offset, limit=limit
+            )
+            results.total_sops = ranking.total
+            results.facets = _sop_facets(index, ranking.representatives)
+            for ranked_group in ranking.page:
+                # A card shows its best section's snippet; the others are heading links.
+                best = self._hit(searcher, ranked_group.docs[0], scores[ranked_group.docs[0]], compiled)
+                hits = [best] + [_further_section(index, best, doc, scores[doc]) for doc in ranked_group.docs[1:]]
                 results.groups.append(_group_of(hits, ranked_group.matched, ranked_group.score))
                 results.hits.extend(hits)
         else:
@@ -341,6 +349,20 @@ class SearchService:
             )
         pinned.sort(key=lambda p: (not p.matched, p.sop_id))
         return pinned
+
+
+def _further_section(index: TierIndex, best: SearchHit, doc: int, score: float) -> SearchHit:
+    """Another section of the best hit's SOP, as a card lists it: heading and link, no snippet."""
+    anchor = _anchor_of(index.keys[doc])
+    page_url = best.url.split("#", 1)[0]
+    return dataclasses.replace(
+        best,
+        section=index.heading(doc),
+        anchor=anchor,
+        url=f"{page_url}#{anchor}" if anchor else page_url,
+        snippet="",
+        score=score,
+    )
 
 
 def _group_of(hits: list[SearchHit], matched: int, score: float) -> SearchGroup:
@@ -460,21 +482,13 @@ def _facets(index: TierIndex, matched: set[int]) -> dict[str, dict[str, int]]:
     return {"kind": dict(counts(index.by_kind)), "tag": dict(counts(index.by_tag)[:TOP_TAGS])}
 
 
-def _sop_facets(index: TierIndex, matched: set[int]) -> dict[str, dict[str, int]]:
+def _sop_facets(index: TierIndex, representatives: list[int]) -> dict[str, dict[str, int]]:
     """Matching SOPs per kind and per tag (the most frequent tags): kind and tags are the SOP's,
-    so one section of each matching SOP stands for it."""
-    one: dict[int, int] = {}
-    sop_number = index.sop_number
-    for doc in matched:
-        one.setdefault(sop_number[doc], doc)
-    kinds: dict[str, int] = {}
-    tags: dict[str, int] = {}
-    for doc in one.values():
-        kinds[index.kinds[doc]] = kinds.get(index.kinds[doc], 0) + 1
-        for tag in index.tags[doc]:
-            tags[tag] = tags.get(tag, 0) + 1
+    so one matching section of each SOP stands for it."""
+    kinds = Counter(map(index.kinds.__getitem__, representatives))
+    tags = Counter(chain.from_iterable(map(index.tags.__getitem__, representatives)))
 
-    def ordered(counts: dict[str, int]) -> list[tuple[str, int]]:
+    def ordered(counts: Counter) -> list[tuple[str, int]]:
         return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
     return {"kind": dict(ordered(kinds)), "tag": dict(ordered(tags)[:TOP_TAGS])}

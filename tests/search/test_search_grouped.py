@@ -3,6 +3,7 @@ SOPs, paging by SOP, the same tier rules. On the fixture corpus and on the real 
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -127,9 +128,25 @@ def test_rank_groups_breaks_ties_by_sop_and_lists_the_strong_sections():
     # Two SOPs tied on their best section; SOP 0 (the lower number) comes first.
     scores = {0: 10.0, 1: 9.0, 2: 1.0, 3: 10.0, 4: 2.0}
     sop_of = [0, 0, 0, 1, 1]
-    page, total = rank_groups(scores, sop_of, offset=0, limit=10)
-    assert total == 2
+    members = {0: (0, 1, 2), 1: (3, 4)}
+    ranking = rank_groups(scores, sop_of, lambda doc: members[sop_of[doc]], offset=0, limit=10)
+    assert ranking.total == 2 and sorted(ranking.representatives) == [0, 3]
+    page = ranking.page
     assert [group.sop for group in page] == [0, 1]
     assert page[0].docs == (0, 1)  # 9.0 is strong beside the next card's 10.0; 1.0 is not
     assert page[0].matched == 3
     assert page[1].docs == (3, 4)  # the last card has no next card to yield to
+
+
+def test_rank_groups_pages_like_ranking_every_sop():
+    """Looking only at SOPs that can reach the page gives the same page as scoring them all."""
+    rng = random.Random(3)
+    sop_of = [doc // 7 for doc in range(700)]
+    members = {sop: tuple(range(sop * 7, sop * 7 + 7)) for sop in range(100)}
+    scores = {doc: round(rng.uniform(0.1, 20), 1) for doc in range(700) if rng.random() < 0.4}
+    everything = rank_groups(scores, sop_of, lambda doc: members[sop_of[doc]], offset=0, limit=100).page
+    for offset in (0, 3, 10, 40):
+        page = rank_groups(scores, sop_of, lambda doc: members[sop_of[doc]], offset=offset, limit=10).page
+        assert [(g.sop, g.score, g.matched) for g in page] == [
+            (g.sop, g.score, g.matched) for g in everything[offset : offset + 10]
+        ]
