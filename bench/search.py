@@ -5,15 +5,20 @@ Run by hand (it takes a few minutes):
     .venv/bin/python bench/search.py                  # relevance + 1k and 10k synthetic sections
     .venv/bin/python bench/search.py --sizes 1000 --no-write
 
-1. Relevance: the judged queries of tests/search_eval/queries.yml on the real corpus (sop/),
-   one document per SOP section for every engine; MRR@10, recall@5 and success@5.
+1. Relevance on two corpora: our SOPs (sop/, judged queries in tests/search_eval/queries.yml) and
+   the GitLab support handbook (--handbook, default KB_HANDBOOK_DIR or ../shared/corpora/gitlab-handbook
+   next to the repository; judged queries in tests/search_eval/gitlab_handbook_queries.yml). One
+   document per section for every engine; MRR@10, recall@5 and success@5. Ours is measured by
+   section (one row per section, the search page before grouping) and grouped by SOP, counted two
+   ways (kb_app.search.evaluation): every listed section one rank ("as read"), every card one rank.
 2. Speed: synthetic corpora of N sections (sentences of the real corpus, re-mixed, with extra
    invented words so the vocabulary grows the way a bigger corpus's would). For each engine:
    index build time, index size, and query latency p50/p95/p99 over the judged queries typed
    as Tier 1 agents would, with one warm searcher reused across queries (as a web worker does).
-   The process is pinned to one CPU core.
+   The process is pinned to one CPU core. Ours is timed by section and grouped by SOP (the search
+   page's query) in the same run.
 
-Writes a `## Search` section into bench/RESULTS.md (other sections are left alone).
+Writes the `## Search` section of bench/RESULTS.md through bench/results.py (other sections are left alone).
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -29,19 +33,28 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 from kb_app.catalog import load_catalog  # noqa: E402
 from kb_app.search import SearchService, build_index  # noqa: E402
+from kb_app.search.corpora import handbook_pages, write_handbook_sops  # noqa: E402
 from kb_app.search.documents import tier_documents  # noqa: E402
-from kb_app.search.evaluation import evaluate, load_judged_queries  # noqa: E402
+from kb_app.search.evaluation import (  # noqa: E402
+    card_keys,
+    evaluate,
+    evaluate_cards,
+    grouped_keys,
+    load_judged_queries,
+    section_keys,
+)
+from results import write_section  # noqa: E402
 
 CORPUS = ROOT / "sop"
 QUERIES = ROOT / "tests" / "search_eval" / "queries.yml"
-RESULTS = ROOT / "bench" / "RESULTS.md"
+HANDBOOK_QUERIES = ROOT / "tests" / "search_eval" / "gitlab_handbook_queries.yml"
+DEFAULT_HANDBOOK = ROOT.parent / "shared" / "corpora" / "gitlab-handbook"
 SECTIONS_PER_SOP = 10
 
 
@@ -49,7 +62,7 @@ SECTIONS_PER_SOP = 10
 
 
 class Ours:
-    name = "kb_app (Whoosh)"
+    name = "kb_app (Whoosh), by section"
 
     def __init__(self, catalog, workdir: Path):
         self.index_dir = workdir / "ours"
@@ -61,7 +74,19 @@ class Ours:
         self.service.warm()  # what a web worker does at start-up
 
     def search(self, query: str, tier: str = "T1") -> list[str]:
-        return [f"{hit.sop_id}#{hit.anchor}" for hit in self.service.search(query, tier=tier, limit=10).hits]
+        return section_keys(self.service.search(query, tier=tier, limit=10))
+
+
+class OursGrouped(Ours):
+    """The search page's query: one result per SOP, its best sections beneath it."""
+
+    name = "kb_app (Whoosh), grouped by SOP"
+
+    def search(self, query: str, tier: str = "T1") -> list[str]:
+        return grouped_keys(self.service.search(query, tier=tier, limit=10, group="sop"))
+
+    def cards(self, query: str, tier: str = "T1") -> list[list[str]]:
+        return card_keys(self.service.search(query, tier=tier, limit=10, group="sop"))
 
 
 class Lunr:
@@ -137,7 +162,7 @@ class Tantivy:
         return [searcher.doc(address)["key"][0] for _, address in hits]
 
 
-ENGINES = (Ours, Tantivy, Lunr)
+ENGINES = (Ours, OursGrouped, Tantivy, Lunr)
 
 
 # -- synthetic corpora ----------------------------------------------------------------------------
@@ -247,27 +272,35 @@ def _load() -> str:
 
 
 def render(
-    relevance: dict, speed: list[SpeedRow], queries: int, runs: int, pinning: str, corpus_sops: int, load: str
+    relevance: dict[str, dict[str, dict]],
+    corpora: dict[str, str],
+    speed: list[SpeedRow],
+    runs: int,
+    pinning: str,
+    load: str,
 ) -> str:
     lines = [
-        "## Search",
+        f"Run by `bench/search.py` ({pinning}, {load} at the start; other work shares the machine, so",
+        "latencies include its noise).",
         "",
-        f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `bench/search.py` on {platform.machine()} "
-        f"with {os.cpu_count()} cores ({pinning}), Python {platform.python_version()}, {platform.system()}, "
-        f"{load} at the start (other work shares the machine; latencies include its noise).",
-        "",
-        f"### Relevance ({queries} judged queries, real corpus of {corpus_sops} SOPs)",
-        "",
-        "Queries from `tests/search_eval/queries.yml`, typed the way agents type them (symptoms, acronyms, typos,",
-        "partial words, customer quotes). One document per SOP section for every engine.",
-        "",
-        "| engine | MRR@10 | recall@5 | success@5 |",
-        "| --- | ---: | ---: | ---: |",
     ]
-    for name, summary in relevance.items():
-        lines.append(f"| {name} | {summary['mrr@10']:.3f} | {summary['recall@5']:.3f} | {summary['success@5']:.3f} |")
+    for corpus, described in corpora.items():
+        lines += [
+            f"### Relevance: {described}",
+            "",
+            "| engine | MRR@10 | recall@5 | success@5 |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for name, summary in relevance[corpus].items():
+            lines.append(
+                f"| {name} | {summary['mrr@10']:.3f} | {summary['recall@5']:.3f} | {summary['success@5']:.3f} |"
+            )
+        lines.append("")
     lines += [
-        "",
+        "*By section* is one row per section (the search page before grouping; the API without `group`).",
+        "*Grouped by SOP, as read* counts every section a card lists as one rank, in reading order: the",
+        "like-for-like figure. *Per card* counts every card as one rank (how many results an agent passes",
+        "before the right SOP); its recall@5 counts the sections listed on the first five cards.",
         "lunr.py is configured like the MkDocs search plugin (section heading boosted 10, section text).",
         "tantivy uses English stemming and the same field boosts as ours, without synonyms or typo tolerance.",
         "",
@@ -294,38 +327,56 @@ def render(
         "reads postings its terms have not needed before; repeated and overlapping queries (the usual traffic",
         "on a live queue) come from memory. Ours also returns more per query than the others: snippets with",
         "marks, facet counts over every match, total, suggestions and pinned bulletins; tantivy and lunr",
-        "return ranked ids only.",
+        "return ranked ids only. Grouped by SOP builds up to five sections (with snippets) per card.",
         "",
     ]
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    existing = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"^## Search\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(existing):
-        updated = pattern.sub(lambda _: text.rstrip() + "\n\n", existing)
-    else:
-        updated = existing.rstrip() + "\n\n" + text.rstrip() + "\n"
-    path.write_text(updated.rstrip() + "\n", encoding="utf-8")
+def relevance_of(catalog, judged, workdir: Path) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for engine_class in ENGINES:
+        engine = engine_class(catalog, workdir / f"rel-{engine_class.__name__}")
+        if isinstance(engine, OursGrouped):
+            out[f"{engine.name}, as read"] = evaluate(engine.search, judged).summary()
+            out[f"{engine.name}, per card"] = evaluate_cards(engine.cards, judged).summary()
+        else:
+            out[engine.name] = evaluate(engine.search, judged).summary()
+    for name, summary in out.items():
+        print(f"relevance {name}: {summary}", file=sys.stderr)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000", help="synthetic corpus sizes in sections (comma separated)")
     parser.add_argument("--runs", type=int, default=5, help="runs of the query set per engine and size")
+    parser.add_argument(
+        "--handbook",
+        type=Path,
+        default=Path(os.environ.get("KB_HANDBOOK_DIR") or DEFAULT_HANDBOOK),
+        help="the GitLab handbook corpus (default: KB_HANDBOOK_DIR, else ../shared/corpora/gitlab-handbook)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing bench/RESULTS.md")
     args = parser.parse_args(argv)
+    if not handbook_pages(args.handbook):
+        parser.error(f"no handbook pages under {args.handbook}/content/handbook (set --handbook or KB_HANDBOOK_DIR)")
     load = _load()
     pinning = pin_to_one_core()
     catalog = load_catalog(CORPUS)
     judged = load_judged_queries(QUERIES)
+    handbook_judged = load_judged_queries(HANDBOOK_QUERIES)
     relevance = {}
     with tempfile.TemporaryDirectory() as workdir:
-        for engine_class in ENGINES:
-            engine = engine_class(catalog, Path(workdir) / f"rel-{engine_class.__name__}")
-            relevance[engine.name] = evaluate(engine.search, judged).summary()
-            print(f"relevance {engine.name}: {relevance[engine.name]}", file=sys.stderr)
+        write_handbook_sops(args.handbook, Path(workdir) / "handbook")
+        handbook = load_catalog(Path(workdir) / "handbook")
+        relevance["ours"] = relevance_of(catalog, judged, Path(workdir) / "ours")
+        relevance["handbook"] = relevance_of(handbook, handbook_judged, Path(workdir) / "hb")
+        corpora = {
+            "ours": f"our SOPs ({len(catalog)} SOPs, {len(judged)} judged queries in `tests/search_eval/queries.yml`)",
+            "handbook": f"GitLab support handbook ({len(handbook)} pages, {len(handbook_judged)} judged queries "
+            "in `tests/search_eval/gitlab_handbook_queries.yml`)",
+        }
         speed = []
         queries = [q.query for q in judged if q.tier == "T1"]
         for size in (int(s) for s in args.sizes.split(",") if s.strip()):
@@ -348,12 +399,12 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
             shutil.rmtree(corpus_dir, ignore_errors=True)
-    section = render(relevance, speed, len(judged), args.runs, pinning, len(catalog), load)
+    section = render(relevance, corpora, speed, args.runs, pinning, load)
     if args.no_write:
         print(section)
     else:
-        write_section(section)
-        print(f"wrote the Search section of {RESULTS.relative_to(ROOT)}", file=sys.stderr)
+        write_section("Search", section)
+        print("wrote the Search section of bench/RESULTS.md", file=sys.stderr)
     return 0
 
 

@@ -4,7 +4,8 @@ The web layer and the `kb` command use only what is exported here:
 
     report = build_index(sop_dir, index_dir, progress=print)    # `kb index`
     service = SearchService(index_dir)                           # one per process, thread-safe
-    results = service.search("2fa reset", tier="T1", limit=10)   # SearchResults
+    results = service.search("2fa reset", tier="T1", limit=10)   # SearchResults, one hit per section
+    grouped = service.search("2fa reset", tier="T1", group="sop")  # grouped.groups: one per SOP
 """
 
 from kb_app.search.index import (
@@ -17,7 +18,7 @@ from kb_app.search.index import (
     rollback,
 )
 from kb_app.search.query import parse_query
-from kb_app.search.results import PinnedBulletin, SearchHit, SearchResults
+from kb_app.search.results import PinnedBulletin, SearchGroup, SearchHit, SearchResults
 from kb_app.search.service import SearchService
 from kb_app.search.synonyms import SynonymTable, load_synonyms
 
@@ -26,6 +27,7 @@ __all__ = [
     "BuildReport",
     "IndexNotFound",
     "PinnedBulletin",
+    "SearchGroup",
     "SearchHit",
     "SearchIndexError",
     "SearchResults",

@@ -3,6 +3,15 @@
 A judged query names the sections that answer it as `SOP-ID#anchor` (or just `SOP-ID` when any
 section of that SOP will do). The same code scores our engine in the tests and other engines
 in bench/search.py, so the figures compare like with like.
+
+A grouped search (one card per SOP, its best sections beneath it) is measured two ways:
+
+- `grouped_keys`: the cards' listed sections in reading order, each one a rank, exactly as the
+  sections of an ungrouped search are counted. This is the like-for-like figure: grouping only
+  wins where it brings an answer closer to the top of the list an agent reads.
+- `evaluate_cards`: each card is one rank, and it answers when one of its listed sections does
+  (or, for a bare `SOP-ID` answer, when it is that SOP). This is how many results an agent
+  passes before the right procedure; recall@5 then counts the sections on the first five cards.
 """
 
 from __future__ import annotations
@@ -18,6 +27,23 @@ RECALL_DEPTH = 5
 
 # (query, tier) -> ranked section keys "SOP-ID#anchor"
 SearchFunction = Callable[[str, str], list[str]]
+# (query, tier) -> ranked cards, each the section keys it lists, best first
+CardSearchFunction = Callable[[str, str], list[list[str]]]
+
+
+def section_keys(results) -> list[str]:
+    """The ranked section keys of a SearchResults (its hits, in order)."""
+    return [f"{hit.sop_id}#{hit.anchor}" for hit in results.hits]
+
+
+def grouped_keys(results) -> list[str]:
+    """A grouped SearchResults read top to bottom: each card's listed sections in order."""
+    return [f"{hit.sop_id}#{hit.anchor}" for group in results.groups for hit in group.sections]
+
+
+def card_keys(results) -> list[list[str]]:
+    """A grouped SearchResults as cards of section keys."""
+    return [[f"{hit.sop_id}#{hit.anchor}" for hit in group.sections] for group in results.groups]
 
 
 @dataclass(frozen=True)
@@ -94,5 +120,23 @@ def evaluate(search: SearchFunction, queries: Iterable[JudgedQuery]) -> Evaluati
         found = sum(
             1 for answer in judged.answers if any(key == answer or key.split("#", 1)[0] == answer for key in top)
         )
+        report.outcomes.append(QueryOutcome(judged, ranked, rank, found / len(judged.answers)))
+    return report
+
+
+def evaluate_cards(search: CardSearchFunction, queries: Iterable[JudgedQuery]) -> EvaluationReport:
+    """Each card one rank (see the module docstring); recall@5 over the first five cards' sections."""
+    report = EvaluationReport()
+    for judged in queries:
+        cards = search(judged.query, judged.tier)[: max(MRR_DEPTH, RECALL_DEPTH)]
+        rank = next(
+            (i for i, card in enumerate(cards[:MRR_DEPTH], start=1) if any(judged.is_answer(key) for key in card)),
+            None,
+        )
+        top = [key for card in cards[:RECALL_DEPTH] for key in card]
+        found = sum(
+            1 for answer in judged.answers if any(key == answer or key.split("#", 1)[0] == answer for key in top)
+        )
+        ranked = tuple(card[0] for card in cards if card)
         report.outcomes.append(QueryOutcome(judged, ranked, rank, found / len(judged.answers)))
     return report

@@ -1,4 +1,5 @@
-"""What a search returns: hits (one per SOP section), facet counts, suggestions, pinned bulletins."""
+"""What a search returns: hits (one per SOP section) or groups (one per SOP, its best sections
+beneath it), facet counts, suggestions, pinned bulletins."""
 
 from __future__ import annotations
 
@@ -35,6 +36,37 @@ class SearchHit:
 
 
 @dataclass(frozen=True)
+class SearchGroup:
+    """One SOP of a grouped search: its best matching sections, best first (deep links)."""
+
+    sop_id: str
+    title: str
+    kind: str
+    status: str
+    version: str
+    url: str  # the SOP's page in the reader's own site
+    score: float  # what the SOP is ranked by (see kb_app.search.grouping)
+    sections: tuple[SearchHit, ...]  # the best sections, at most grouping.MAX_SECTIONS; only the first has a snippet
+    matched_sections: int  # every section of the SOP the query matched
+    tags: tuple[str, ...] = ()
+    owner: str = ""
+    language: str = "en"
+
+    @property
+    def retired(self) -> bool:
+        return self.status == "retired"
+
+    @property
+    def best(self) -> SearchHit:
+        return self.sections[0]
+
+    @property
+    def more_sections(self) -> int:
+        """Matching sections not listed on the card."""
+        return self.matched_sections - len(self.sections)
+
+
+@dataclass(frozen=True)
 class PinnedBulletin:
     """An open bulletin, shown above the results while it is open (whatever the query)."""
 
@@ -50,10 +82,13 @@ class PinnedBulletin:
 class SearchResults:
     query: str
     tier: str
-    hits: list[SearchHit] = field(default_factory=list)
+    hits: list[SearchHit] = field(default_factory=list)  # one per section; grouped: the groups' sections in order
     total: int = 0  # matching sections (after filters), not just this page
     total_sops: int = 0
+    # Matching sections per kind and tag; grouped: matching SOPs per kind and tag.
     facets: dict[str, dict[str, int]] = field(default_factory=lambda: {"kind": {}, "tag": {}})
+    group: str = ""  # "sop" when grouped: `groups` is the page, offset and limit count SOPs
+    groups: list[SearchGroup] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)  # "did you mean" queries
     pinned: list[PinnedBulletin] = field(default_factory=list)
     filters: dict[str, list[str]] = field(default_factory=dict)  # filters in effect (typed and passed)

@@ -7,11 +7,14 @@ restart, and a search that started on the old build finishes on it.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 import os
 import threading
 import time
+from collections import Counter
+from itertools import chain
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -19,6 +22,7 @@ from typing import Callable, Iterable, Mapping
 from whoosh.index import IndexError as WhooshIndexError
 
 from kb_app.search.documents import TIERS, section_url
+from kb_app.search.grouping import MAX_SECTIONS, rank_groups
 from kb_app.search.index import FORMAT, POINTER, IndexNotFound, builds_dir, read_pointer
 from kb_app.search.languages import LanguageIndex, index_name
 from kb_app.search.query import (
@@ -31,12 +35,13 @@ from kb_app.search.query import (
     parse_query,
     suggestion_text,
 )
-from kb_app.search.results import PinnedBulletin, SearchHit, SearchResults
+from kb_app.search.results import PinnedBulletin, SearchGroup, SearchHit, SearchResults
 from kb_app.search.snippets import snippet
 from kb_app.search.synonyms import SynonymTable, load_synonyms
 from kb_app.search.tier_index import TierIndex
 
 MAX_LIMIT = 100
+GROUPINGS = ("sop",)  # `group=`: "" ranks sections, "sop" ranks SOPs with their best sections
 MAX_OFFSET = 1000
 TOP_TAGS = 20
 
@@ -175,11 +180,19 @@ class SearchService:
         filters: Mapping[str, str | Iterable[str]] | None = None,
         now: datetime | None = None,
         language: str | None = None,
+        group: str | None = None,
     ) -> SearchResults:
         """Search `tier`'s index. With `language`, sections of translations in that language come
-        first (ranked by that language's analyzer), then the source-language results."""
+        first (ranked by that language's analyzer), then the source-language results.
+
+        With `group="sop"` the results are SOPs (`results.groups`, each with its best sections),
+        `offset` and `limit` count SOPs, and facets count SOPs; `results.hits` then holds the
+        listed sections in page order. Without it, one hit per section, as always."""
         if tier not in TIERS:
             raise ValueError(f"unknown tier {tier!r} (expected one of {', '.join(TIERS)})")
+        group = group or ""
+        if group and group not in GROUPINGS:
+            raise ValueError(f"unknown grouping {group!r} (expected one of {', '.join(GROUPINGS)})")
         started = time.perf_counter()
         limit = max(1, min(int(limit), MAX_LIMIT))
         offset = max(0, min(int(offset), MAX_OFFSET))
@@ -189,12 +202,15 @@ class SearchService:
         if now.tzinfo is None:
             now = now.replace(tzinfo=timezone.utc)  # naive times are taken as UTC, like the SOP files
         try:
-            results = self._search(self.current(), parsed, tier, limit, offset, now)
+            results = self._search(self.current(), parsed, tier, limit, offset, now, group)
         except (OSError, EOFError, WhooshIndexError):
             # The build was pruned under us (two rebuilds during one search): reopen and retry once.
-            results = self._search(self.current(force=True), parsed, tier, limit, offset, now)
+            results = self._search(self.current(force=True), parsed, tier, limit, offset, now, group)
         if language and not parsed.filters and offset == 0:
-            self._with_language(results, query, tier, language, limit)
+            if group:
+                self._groups_with_language(results, query, tier, language, limit)
+            else:
+                self._with_language(results, query, tier, language, limit)
         results.elapsed_ms = (time.perf_counter() - started) * 1000
         return results
 
@@ -213,8 +229,34 @@ class SearchService:
         results.total = max(results.total, len(results.hits))
         results.language = language
 
+    def _groups_with_language(self, results: SearchResults, query: str, tier: str, language: str, limit: int) -> None:
+        """Grouped: SOPs with sections in the reader's language first, then the other SOPs."""
+        index = self.current().language(tier, language)
+        if index is None:
+            return
+        translated = index.search(query, limit=limit * MAX_SECTIONS, url_prefix=self.url_prefix)
+        if not translated:
+            return
+        sections: dict[str, list[SearchHit]] = {}
+        for hit in translated:
+            sections.setdefault(hit.sop_id, []).append(hit)
+        groups = [_group_of(hits[:MAX_SECTIONS], len(hits), hits[0].score) for hits in sections.values()]
+        rest = [g for g in results.groups if g.sop_id not in sections]
+        results.groups = (groups + rest)[:limit]
+        results.hits = [hit for g in results.groups for hit in g.sections]
+        results.total = max(results.total, len(results.hits))
+        results.total_sops = max(results.total_sops, len(results.groups))
+        results.language = language
+
     def _search(
-        self, build: Build, parsed: ParsedQuery, tier: str, limit: int, offset: int, now: datetime
+        self,
+        build: Build,
+        parsed: ParsedQuery,
+        tier: str,
+        limit: int,
+        offset: int,
+        now: datetime,
+        group: str = "",
     ) -> SearchResults:
         index = build.tier(tier)
         results = SearchResults(
@@ -224,6 +266,7 @@ class SearchService:
             limit=limit,
             build_id=build.build_id,
             filters={name: sorted(values) for name, values in parsed.filters.items()},
+            group=group,
         )
         compiled = QueryBuilder(index, self.synonyms).compile(parsed)
         allowed = _allowed_documents(index, parsed.filters)
@@ -236,13 +279,26 @@ class SearchService:
             scores = {}
         matched = set(scores)
         results.total = len(matched)
-        results.total_sops = len(set(map(index.sop_number.__getitem__, matched)))
-        results.facets = _facets(index, matched)
-        # Documents are numbered in (SOP id, section order), so the number breaks ties stably.
-        ranked = heapq.nlargest(offset + limit, scores, key=scores.__getitem__)
-        ranked.sort(key=lambda doc: (-scores[doc], doc))
-        for doc in ranked[offset:]:
-            results.hits.append(self._hit(searcher, doc, scores[doc], compiled))
+        if group:
+            ranking = rank_groups(
+                scores, index.sop_number, lambda doc: index.by_sop[index.sop_ids[doc]], offset=offset, limit=limit
+            )
+            results.total_sops = ranking.total
+            results.facets = _sop_facets(index, ranking.representatives)
+            for ranked_group in ranking.page:
+                # A card shows its best section's snippet; the others are heading links.
+                best = self._hit(searcher, ranked_group.docs[0], scores[ranked_group.docs[0]], compiled)
+                hits = [best] + [_further_section(index, best, doc, scores[doc]) for doc in ranked_group.docs[1:]]
+                results.groups.append(_group_of(hits, ranked_group.matched, ranked_group.score))
+                results.hits.extend(hits)
+        else:
+            results.total_sops = len(set(map(index.sop_number.__getitem__, matched)))
+            results.facets = _facets(index, matched)
+            # Documents are numbered in (SOP id, section order), so the number breaks ties stably.
+            ranked = heapq.nlargest(offset + limit, scores, key=scores.__getitem__)
+            ranked.sort(key=lambda doc: (-scores[doc], doc))
+            for doc in ranked[offset:]:
+                results.hits.append(self._hit(searcher, doc, scores[doc], compiled))
         results.suggestions = _suggestions(index, parsed, compiled.unknown)
         results.pinned = self._pinned(index, scores, matched, now)
         return results
@@ -293,6 +349,38 @@ class SearchService:
             )
         pinned.sort(key=lambda p: (not p.matched, p.sop_id))
         return pinned
+
+
+def _further_section(index: TierIndex, best: SearchHit, doc: int, score: float) -> SearchHit:
+    """Another section of the best hit's SOP, as a card lists it: heading and link, no snippet."""
+    anchor = _anchor_of(index.keys[doc])
+    page_url = best.url.split("#", 1)[0]
+    return dataclasses.replace(
+        best,
+        section=index.heading(doc),
+        anchor=anchor,
+        url=f"{page_url}#{anchor}" if anchor else page_url,
+        snippet="",
+        score=score,
+    )
+
+
+def _group_of(hits: list[SearchHit], matched: int, score: float) -> SearchGroup:
+    best = hits[0]
+    return SearchGroup(
+        sop_id=best.sop_id,
+        title=best.title,
+        kind=best.kind,
+        status=best.status,
+        version=best.version,
+        url=best.url.split("#", 1)[0],
+        score=score,
+        sections=tuple(hits),
+        matched_sections=matched,
+        tags=best.tags,
+        owner=best.owner,
+        language=best.language,
+    )
 
 
 def _anchor_of(key: str) -> str:
@@ -392,6 +480,18 @@ def _facets(index: TierIndex, matched: set[int]) -> dict[str, dict[str, int]]:
         return sorted(((value, n) for value, n in found if n), key=lambda item: (-item[1], item[0]))
 
     return {"kind": dict(counts(index.by_kind)), "tag": dict(counts(index.by_tag)[:TOP_TAGS])}
+
+
+def _sop_facets(index: TierIndex, representatives: list[int]) -> dict[str, dict[str, int]]:
+    """Matching SOPs per kind and per tag (the most frequent tags): kind and tags are the SOP's,
+    so one matching section of each SOP stands for it."""
+    kinds = Counter(map(index.kinds.__getitem__, representatives))
+    tags = Counter(chain.from_iterable(map(index.tags.__getitem__, representatives)))
+
+    def ordered(counts: Counter) -> list[tuple[str, int]]:
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+    return {"kind": dict(ordered(kinds)), "tag": dict(ordered(tags)[:TOP_TAGS])}
 
 
 def _suggestions(index: TierIndex, parsed: ParsedQuery, unknown: list[str]) -> list[str]:

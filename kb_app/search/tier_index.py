@@ -131,6 +131,7 @@ class TierIndex:
         self._postings = _Cache(POSTINGS_CACHE_SIZE)
         self._clauses = _Cache(CLAUSE_CACHE_SIZE)
         self._weights = _Cache(CLAUSE_CACHE_SIZE)
+        self._headings = _Cache(CACHE_SIZE)
         self._field_norms: dict[str, list[float]] = {}
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -152,6 +153,13 @@ class TierIndex:
             with self._lock:
                 self._searchers.append(searcher)
         return searcher
+
+    def heading(self, doc: int) -> str:
+        """A section's heading (cached: a grouped search lists further sections by heading only)."""
+        heading = self._headings.get(doc)
+        if heading is None:
+            heading = self._headings.remember(doc, self.searcher().stored_fields(doc)["heading"])
+        return heading
 
     def postings(self, leaf: Leaf) -> tuple[tuple[int, ...], tuple[float, ...]]:
         """Documents containing the leaf's term (or phrase) and their BM25F scores, boost 1.

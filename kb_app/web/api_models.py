@@ -458,6 +458,11 @@ class SearchQuery(Query):
     tag: list[Line64] = Field(default_factory=list, max_length=8, description="Only SOPs with this tag.")
     id: list[Line64] = Field(default_factory=list, max_length=8, description="Only this SOP id (`ESC-*`: prefix).")
     refines: Line200 | None = Field(None, description="The previous response's search_token while still typing.")
+    group: Literal["sop"] | None = Field(
+        None,
+        description="`sop`: one result per SOP in `groups`, each with its best sections; `limit` and `offset` "
+        "then count SOPs, facets count SOPs, and `results` lists the groups' sections in order.",
+    )
 
 
 class SearchResult(Out):
@@ -498,6 +503,44 @@ class SearchResult(Out):
         )
 
 
+class SearchGroup(Out):
+    """One SOP of a grouped search, with its best matching sections (deep links), best first"""
+
+    sop_id: str
+    title: str
+    kind: Literal["sop", "escalation", "bulletin"]
+    status: str
+    version: str
+    url: str = Field(description="The SOP's page in the caller's own site")
+    score: float
+    tags: list[str]
+    owner: str
+    retired: bool
+    language: str = Field(description="Language of the sections found (ISO 639-1)")
+    matched_sections: int = Field(description="Every section of this SOP the query matched")
+    sections: list[SearchResult] = Field(
+        description="The best sections, at most 5, the best first; only the first carries a snippet (the others: \"\")"
+    )
+
+    @classmethod
+    def of(cls, group: Any, open_urls: list[str]) -> SearchGroup:
+        return cls(
+            sop_id=group.sop_id,
+            title=group.title,
+            kind=group.kind,
+            status=group.status,
+            version=group.version,
+            url=group.url,
+            score=round(group.score, 4),
+            tags=list(group.tags),
+            owner=group.owner,
+            retired=group.retired,
+            language=group.language,
+            matched_sections=group.matched_sections,
+            sections=[SearchResult.of(hit, url) for hit, url in zip(group.sections, open_urls)],
+        )
+
+
 class PinnedBulletin(Out):
     sop_id: str
     title: str
@@ -512,12 +555,16 @@ class SearchResults(Out):
 
     query: str
     tier: Tier
-    total: int
-    total_sops: int
+    total: int = Field(description="Matching sections")
+    total_sops: int = Field(description="Matching SOPs")
     offset: int
     limit: int
     results: list[SearchResult]
-    facets: dict[str, dict[str, int]]
+    group: Literal["sop"] | None = Field(None, description="The grouping asked for (`group=sop`), else null")
+    groups: list[SearchGroup] | None = Field(None, description="With `group=sop`: the page of SOPs, best first")
+    facets: dict[str, dict[str, int]] = Field(
+        description="Counts per kind and per tag: of matching sections, or with `group=sop` of matching SOPs"
+    )
     suggestions: list[str]
     pinned: list[PinnedBulletin]
     filters: dict[str, list[str]]
@@ -526,7 +573,10 @@ class SearchResults(Out):
     search_token: str | None
 
     @classmethod
-    def of(cls, results: Any, open_urls: list[str], token: str) -> SearchResults:
+    def of(
+        cls, results: Any, open_urls: list[str], token: str, group_urls: list[list[str]] | None = None
+    ) -> SearchResults:
+        """`open_urls` for `results.hits`; with a grouping, `group_urls` for each group's sections."""
         return cls(
             query=results.query,
             tier=results.tier,
@@ -535,6 +585,10 @@ class SearchResults(Out):
             offset=results.offset,
             limit=results.limit,
             results=[SearchResult.of(hit, url) for hit, url in zip(results.hits, open_urls)],
+            group=results.group or None,
+            groups=[SearchGroup.of(group, urls) for group, urls in zip(results.groups, group_urls or [])]
+            if results.group
+            else None,
             facets=results.facets,
             suggestions=list(results.suggestions),
             pinned=[

@@ -102,16 +102,24 @@ def filters_from(args) -> dict[str, list[str]]:
 
 
 def run_search(
-    user, query: str, filters: dict[str, list[str]], *, limit: int, offset: int, refines: str | None
+    user,
+    query: str,
+    filters: dict[str, list[str]],
+    *,
+    limit: int,
+    offset: int,
+    refines: str | None,
+    group: str | None = None,
 ) -> Outcome:
     """Search the reader's own tier and record it. Raises IndexNotFound when there is no index.
 
     A first page is recorded (or refines the search `refines` names); later pages only carry
-    the token on, so opening a result from page 2 still counts for the search.
+    the token on, so opening a result from page 2 still counts for the search. `group="sop"`
+    gives one result per SOP (see SearchService.search).
     """
     tier = users.audience_of(user)
     results = search_service().search(
-        query, tier=tier, limit=limit, offset=offset, filters=filters, language=reading_language(user)
+        query, tier=tier, limit=limit, offset=offset, filters=filters, language=reading_language(user), group=group
     )
     search_id = search_id_from(refines)
     if offset == 0:
@@ -146,6 +154,14 @@ def open_url(hit, token: str, rank: int) -> str:
     return url_for("search.open_result", t=token, to=hit.url, sop=hit.sop_id, rank=rank)
 
 
+def group_open_urls(results: SearchResults, token: str, first_rank: int) -> list[list[str]]:
+    """Links of each group's sections; a click records the SOP's rank on the page."""
+    return [
+        [open_url(hit, token, rank) for hit in group.sections]
+        for rank, group in enumerate(results.groups, start=first_rank)
+    ]
+
+
 def _page_number() -> int:
     try:
         page = int(request.args.get("page", "1"))
@@ -169,12 +185,18 @@ def search_page():
     tier = users.audience_of(user)
     try:
         outcome = run_search(
-            user, query, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, refines=request.args.get("refines")
+            user,
+            query,
+            filters,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+            refines=request.args.get("refines"),
+            group="sop",
         )
     except IndexNotFound:
         return render_template("search/unavailable.html", query=query, tier=tier), 503
     results = outcome.results
-    pages = min(-(-results.total // PAGE_SIZE), MAX_OFFSET // PAGE_SIZE + 1)
+    pages = min(-(-results.total_sops // PAGE_SIZE), MAX_OFFSET // PAGE_SIZE + 1)
     return render_template(
         "search/search.html",
         query=query,
@@ -185,7 +207,7 @@ def search_page():
         page=page,
         pages=pages,
         first_rank=(page - 1) * PAGE_SIZE + 1,
-        open_url=open_url,
+        group_urls=group_open_urls(results, outcome.token, (page - 1) * PAGE_SIZE + 1),
         keep=_page_args(query, filters, outcome.token),
         active_filters=[
             (
@@ -346,6 +368,9 @@ def analytics_csv():
     "A first page is recorded for the training team's search analytics without the caller's identity (tier, role "
     "and vendor only; e-mail addresses and long numbers are redacted). Send the previous response's `search_token` "
     "as `refines` while the user is still typing, so one typing burst counts as one search. "
+    "With `group=sop` the answer is one result per SOP (`groups`, each with its best sections as deep links; "
+    "`limit` and `offset` count SOPs, facets count SOPs); `results` then lists those sections in order, so a "
+    "client reading only `results` keeps working. "
     "503 `index_not_built` until `kb index` has run.",
     query=SearchQuery,
     responses={200: api_models.SearchResults},
@@ -355,9 +380,21 @@ def search_api(query: SearchQuery) -> api_models.SearchResults:
     user = api_user()
     filters = {name: list(dict.fromkeys(getattr(query, name))) for name in FILTER_PARAMS if getattr(query, name)}
     try:
-        outcome = run_search(user, query.q, filters, limit=query.limit, offset=query.offset, refines=query.refines)
+        outcome = run_search(
+            user,
+            query.q,
+            filters,
+            limit=query.limit,
+            offset=query.offset,
+            refines=query.refines,
+            group=query.group,
+        )
     except IndexNotFound:
         raise ApiError(503, "index_not_built", "The search index is not built yet: run `kb index`.") from None
-    hits = outcome.results.hits
-    urls = [open_url(hit, outcome.token, rank) for rank, hit in enumerate(hits, start=query.offset + 1)]
-    return api_models.SearchResults.of(outcome.results, urls, outcome.token)
+    results = outcome.results
+    if results.group:
+        group_urls = group_open_urls(results, outcome.token, query.offset + 1)
+        urls = [url for urls_of_group in group_urls for url in urls_of_group]
+        return api_models.SearchResults.of(results, urls, outcome.token, group_urls)
+    urls = [open_url(hit, outcome.token, rank) for rank, hit in enumerate(results.hits, start=query.offset + 1)]
+    return api_models.SearchResults.of(results, urls, outcome.token)

@@ -67,3 +67,16 @@ def test_tagalog_has_no_whoosh_stemmer_and_matches_words():
     tokens = [t.text for t in language_analyzer("tl")("Tulungan ang customer")]
     assert tokens == ["tulungan", "ang", "customer"]
     assert [t.text for t in language_analyzer("es")("las cuentas hackeadas")] == ["cuent", "hack"]
+
+
+def test_grouped_search_puts_the_readers_language_first_one_card_per_sop(service):
+    svc, _ = service
+    results = svc.search("protejan cuentas", tier="T1", language="es", group="sop")
+    assert results.groups and results.language == "es"
+    first = results.groups[0]
+    assert (first.sop_id, first.language) == ("ATO-RECOVERY", "es")
+    assert first.sections[0].anchor == "steps" and "<mark>" in first.sections[0].snippet
+    ids = [group.sop_id for group in results.groups]
+    assert len(ids) == len(set(ids))  # a translated SOP is not listed again in English
+    assert results.hits == [hit for group in results.groups for hit in group.sections]
+    assert results.total_sops >= len(results.groups)

@@ -130,7 +130,7 @@ def test_search_page_without_javascript_shows_results_with_sections_snippets_and
     links = result_links(html)
     assert links and all(link.startswith("/search/open?") for link in links)
     assert target_of(links[0]).startswith("/sop/procedures/two-step-reset/#")
-    assert re.search(r"\d+ results", html)
+    assert re.search(r"\d+ SOPs?<", html)
 
 
 def test_first_visit_shows_tips_and_records_nothing(client, auth, engine):
@@ -174,11 +174,18 @@ def test_retired_sop_is_marked(client, auth):
 def test_facets_count_by_kind_and_tag_and_narrow_as_links(client, auth):
     auth.login_as("agent")
     html = page_of(client, q="escalate threats")
-    facet = re.search(r'<a href="([^"]+)"\s*><span>escalation</span> <span class="facet__count">(\d+)</span>', html)
+    facet = re.search(
+        r'<a href="([^"]+)"\s*><span>escalation</span> <span class="facet__count">(\d+)'
+        r'<span class="visually-hidden"> SOPs</span></span>',
+        html,
+    )
     assert facet, "no kind facet link"
     narrowed = client.get(unescape(facet.group(1))).get_data(as_text=True)
     assert "Remove the filter kind: escalation" in narrowed
     assert all(target_of(link).startswith("/sop/escalations/") for link in result_links(narrowed))
+    # The page counts SOPs: the facet says how many escalation paths matched, not their sections.
+    grouped = api(client, q="escalate threats", kind="escalation", group="sop")
+    assert int(facet.group(2)) == grouped["total_sops"] == len({g["sop_id"] for g in grouped["groups"]})
 
 
 def test_filter_parameters_narrow_and_repeat(client, auth):
@@ -210,6 +217,7 @@ def test_open_bulletins_are_pinned_above_the_results(client, auth):
 def test_pages_of_results(client, auth):
     auth.login_as("agent")
     first = page_of(client, q="lighthouse keeper")
+    assert f"{LIGHTHOUSES} SOPs<" in first  # one result per SOP, counted as SOPs
     assert "Page 1 of 2" in first
     next_link = unescape(re.search(r'rel="next" href="([^"]+)"', first).group(1))
     second = client.get(next_link).get_data(as_text=True)
@@ -281,6 +289,8 @@ EXTRA_PARAMS = (
     {"id": "T2-INSIDER-RISK"},
     {"tag": "insider-risk"},
     {"audience": "T2", "tier": "T2", "kind": "sop"},
+    {"group": "sop"},
+    {"group": "sop", "audience": "T2", "tag": "insider-risk"},
 )
 
 
@@ -376,9 +386,73 @@ def test_api_refuses_bad_paging(client, auth, params):
 def test_api_is_in_the_openapi_document(client):
     document = client.get("/api/v1/openapi.json").get_json()
     operation = document["paths"]["/search"]["get"]
-    assert {p["name"] for p in operation["parameters"]} >= {"q", "limit", "offset", "kind", "tag", "id"}
-    assert {"SearchResults", "SearchResult", "PinnedBulletin"} <= set(document["components"]["schemas"])
+    assert {p["name"] for p in operation["parameters"]} >= {"q", "limit", "offset", "kind", "tag", "id", "group"}
+    schemas = document["components"]["schemas"]
+    assert {"SearchResults", "SearchResult", "SearchGroup", "PinnedBulletin"} <= set(schemas)
+    assert {"group", "groups"} <= set(schemas["SearchResults"]["properties"])
+    assert "sections" in schemas["SearchGroup"]["properties"]
     assert "503" in operation["responses"]
+
+
+def test_api_without_group_keeps_answering_one_result_per_section(client, auth):
+    """Clients that read `results` (the SOP site's search box) see sections, as before."""
+    auth.login_as("agent")
+    data = api(client, q="lighthouse keeper", limit=10)
+    assert data["group"] is None and data["groups"] is None
+    assert len(data["results"]) == 10 and all(r["anchor"] == "step" for r in data["results"])
+    assert data["facets"]["tag"]["lighthouse"] == LIGHTHOUSES  # sections
+
+
+def test_api_grouped_answers_one_result_per_sop_with_its_sections(client, auth):
+    auth.login_as("agent")
+    data = api(client, q="hacked account recovery", limit=5, group="sop")
+    assert data["group"] == "sop" and 1 <= len(data["groups"]) <= 5
+    ids = [g["sop_id"] for g in data["groups"]]
+    assert len(ids) == len(set(ids)) and data["total_sops"] >= len(ids)
+    first = data["groups"][0]
+    assert first["sop_id"] == "ATO-RECOVERY" and first["url"] == "/sop/procedures/ato-recovery/"
+    assert 1 <= len(first["sections"]) <= 5 and first["matched_sections"] >= len(first["sections"])
+    assert first["sections"][0]["snippet"] and all(s["snippet"] == "" for s in first["sections"][1:])
+    for group in data["groups"]:
+        for section in group["sections"]:
+            assert section["sop_id"] == group["sop_id"] and section["url"].startswith(group["url"])
+            assert target_of(section["open_url"]) == section["url"]
+    # `results` lists the same sections in the same order, for clients that know only sections.
+    flattened = [(s["sop_id"], s["anchor"]) for g in data["groups"] for s in g["sections"]]
+    assert [(r["sop_id"], r["anchor"]) for r in data["results"]] == flattened
+    # Facets and paging count SOPs.
+    assert sum(data["facets"]["kind"].values()) == data["total_sops"]
+    second = api(client, q="hacked account recovery", limit=5, offset=5, group="sop")
+    assert set(ids).isdisjoint(g["sop_id"] for g in second["groups"])
+
+
+def test_api_grouped_pages_and_counts_sops(client, auth):
+    auth.login_as("agent")
+    first = api(client, q="lighthouse keeper", limit=5, group="sop")
+    second = api(client, q="lighthouse keeper", limit=5, offset=5, group="sop")
+    assert first["total_sops"] == second["total_sops"] == LIGHTHOUSES
+    assert first["facets"]["tag"]["lighthouse"] == LIGHTHOUSES
+    assert {g["sop_id"] for g in first["groups"]}.isdisjoint(g["sop_id"] for g in second["groups"])
+
+
+def test_api_refuses_an_unknown_grouping(client, auth):
+    auth.login_as("agent")
+    data = api(client, expect=400, q="hacked", group="section")
+    assert data["error"]["code"] == "bad_request" and "group" in data["error"]["message"]
+
+
+def test_a_click_on_a_grouped_section_records_the_sops_rank(client, auth, engine, fake_sites):
+    auth.login_as("agent")
+    data = api(client, q="hacked account recovery", group="sop")
+    group = data["groups"][1]
+    section = group["sections"][-1]
+    page = group["url"].removeprefix("/sop/")
+    (fake_sites / "T1" / page).mkdir(parents=True, exist_ok=True)
+    (fake_sites / "T1" / page / "index.html").write_text("<h1>page</h1>", encoding="utf-8")
+    response = client.get(section["open_url"])
+    assert response.status_code == 302 and response.headers["Location"].endswith(section["url"])
+    [click] = clicks(engine)
+    assert (click.sop_id, click.rank, click.target) == (group["sop_id"], 2, section["url"])
 
 
 def test_any_query_text_gets_an_answer(client, auth):

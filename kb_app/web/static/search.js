@@ -1,5 +1,6 @@
 // Results as you type on the search page. Progressive only: without this file the form is a
-// plain GET and the server renders the same page.
+// plain GET and the server renders the same page: one card per SOP (group=sop), its best
+// section first and its other listed sections beneath it.
 //
 // One request at a time, the latest text wins: each request carries the previous answer's
 // search_token (`refines`), so the training team's analytics count a typing burst as one search.
@@ -31,6 +32,10 @@
   var keys = document.getElementById("search-keys");
   if (keys) keys.hidden = false;  // the keyboard hints are only true with this file running
 
+  // On a phone the filters follow the results, folded until asked for.
+  var filters = document.getElementById("search-filters");
+  if (filters && window.matchMedia && window.matchMedia("(max-width: 50rem)").matches) filters.open = false;
+
   var timer = null;
   var busy = false;
   var again = false;
@@ -51,10 +56,8 @@
   function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
 
   function statusText(data) {
-    if (!data.total) return "No results for \u201c" + data.query + "\u201d";
-    var text = plural(data.total, "result");
-    if (data.total_sops > 1) text += " in " + data.total_sops + " SOPs";
-    return text;
+    if (!data.total_sops) return "No results for \u201c" + data.query + "\u201d";
+    return plural(data.total_sops, "SOP");
   }
 
   function setSnippet(el, html) {
@@ -71,23 +74,42 @@
     el.replaceChildren.apply(el, parts);
   }
 
-  function hitItem(hit, rank) {
+  function groupItem(group, rank) {
     var item = template.content.firstElementChild.cloneNode(true);
+    var best = group.sections[0];
     var link = item.querySelector(".result__link");
-    link.href = hit.open_url || hit.url;
+    link.href = best.open_url || best.url;
     link.setAttribute("data-rank", String(rank));
-    item.querySelector(".result__id").textContent = hit.sop_id;
-    item.querySelector(".result__title").textContent = hit.title;
+    item.querySelector(".result__id").textContent = group.sop_id;
+    item.querySelector(".result__title").textContent = group.title;
     var section = item.querySelector(".result__section");
-    if (hit.anchor) section.textContent = hit.section;
+    if (best.anchor) section.textContent = best.section;
     else section.remove();
-    setSnippet(item.querySelector(".result__snippet"), hit.snippet);
-    item.querySelector(".result__version").textContent = "v" + hit.version;
+    setSnippet(item.querySelector(".result__snippet"), best.snippet);
+    var more = item.querySelector(".result__more");
+    var others = group.sections.slice(1).map(function (hit) {
+      var sublink = document.createElement("a");
+      sublink.className = "result__sublink";
+      sublink.href = hit.open_url || hit.url;
+      sublink.setAttribute("data-rank", String(rank));
+      sublink.textContent = hit.section;
+      var li = document.createElement("li");
+      li.append(sublink);
+      return li;
+    });
+    if (others.length) {
+      more.setAttribute("aria-label", "More sections of " + group.sop_id);
+      more.replaceChildren.apply(more, others);
+    } else {
+      more.remove();
+    }
+    item.querySelector(".result__version").textContent = "v" + group.version;
     var kind = item.querySelector(".result__kind");
-    kind.textContent = hit.kind;
-    kind.classList.add("result__kind--" + hit.kind);
-    if (hit.retired) item.classList.add("result--retired");
+    kind.textContent = group.kind;
+    kind.classList.add("result__kind--" + group.kind);
+    if (group.retired) item.classList.add("result--retired");
     else item.querySelector(".result__retired").remove();
+    item.querySelector(".result__count").textContent = plural(group.matched_sections, "matching section");
     return item;
   }
 
@@ -158,7 +180,7 @@
   }
 
   function renderPager(data) {
-    var pages = Math.ceil(data.total / LIMIT);
+    var pages = Math.ceil(data.total_sops / LIMIT);
     if (pages <= 1) { pager.hidden = true; return; }
     var label = document.createElement("span");
     label.className = "muted";
@@ -176,12 +198,12 @@
     status.textContent = statusText(data);
     renderPinned(data.pinned || []);
     renderSuggestions(data.suggestions || [], data.query);
-    var items = (data.results || []).map(function (hit, index) { return hitItem(hit, index + 1); });
+    var items = (data.groups || []).map(function (group, index) { return groupItem(group, index + 1); });
     list.replaceChildren.apply(list, items);
     list.setAttribute("start", "1");
     list.hidden = !items.length;
     emptyQuery.textContent = data.query;
-    empty.hidden = data.total > 0;
+    empty.hidden = data.total_sops > 0;
     start.hidden = true;
     renderFacets(data);
     renderPager(data);
@@ -208,7 +230,7 @@
     if (!query) { if (shown) clearResults(false); return; }
     if (query === shown) return;
     busy = true;
-    var params = new URLSearchParams({ q: query, limit: String(LIMIT) });
+    var params = new URLSearchParams({ q: query, limit: String(LIMIT), group: "sop" });
     filterPairs().forEach(function (pair) { params.append(pair[0], pair[1]); });
     if (refines.value) params.set("refines", refines.value);
     fetch(api + "?" + params.toString(), { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -232,8 +254,9 @@
       });
   }
 
+  // Every link of every card, in reading order: an SOP's best section, then its other sections.
   function resultLinks() {
-    return Array.prototype.slice.call(list.querySelectorAll(".result__link"));
+    return Array.prototype.slice.call(list.querySelectorAll(".result__link, .result__sublink"));
   }
 
   function clearAll() {
