@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 from kb_app.catalog import load_catalog, validate_catalog  # noqa: E402
+from kb_app.catalog.facts import FACTS_FILE  # noqa: E402
 from kb_app.catalog.sections import MARKDOWN_EXTENSIONS  # noqa: E402
 from kb_app.sites import build_sites, find_mermaid  # noqa: E402
 from results import median, table, write_section  # noqa: E402
@@ -44,6 +45,9 @@ def progress(message: str) -> None:
 def scaled_corpus(source: Path, target: Path, copies: int) -> int:
     """Write `copies` copies of the corpus with every id (and file name) suffixed per copy."""
     catalog = load_catalog(source)
+    if (source / FACTS_FILE).is_file():  # the facts every copy's `{{ fact:... }}` markers name
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / FACTS_FILE, target / FACTS_FILE)
     ids = sorted((s.id for s in catalog), key=len, reverse=True)
     id_pattern = re.compile(r"(?<![A-Z0-9-])(" + "|".join(map(re.escape, ids)) + r")(?![A-Z0-9-])")
     stem_pattern = re.compile(r"(?<![a-z0-9-])(" + "|".join(re.escape(i.lower()) for i in ids) + r")\.md")
