@@ -307,7 +307,7 @@ def build_sites(
     languages: Iterable[str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
     swap: bool = True,
-    previews: bool = True,
+    previews: bool = False,
 ) -> BuildResult:
     """Validate the catalog, build each audience's site, swap them all in. Raises SiteBuildError.
 
