@@ -164,10 +164,25 @@
   function nameThemeParts() {
     var dialog = document.querySelector(".md-search[role=dialog]");
     if (dialog && !dialog.hasAttribute("aria-label")) dialog.setAttribute("aria-label", "Search the SOPs");
-    // Wide tables and code scroll inside their box: make each box reachable by keyboard.
+    // A wide table or code block scrolls inside its box: a box that does is reachable by keyboard.
     document.querySelectorAll(".md-typeset__scrollwrap, .md-typeset pre > code").forEach(function (el) {
-      if (!el.hasAttribute("tabindex")) el.setAttribute("tabindex", "0");
+      if (el.hasAttribute("tabindex") || el.scrollWidth <= el.clientWidth) return;
+      el.setAttribute("tabindex", "0");
+      if (el.classList.contains("md-typeset__scrollwrap")) {
+        el.setAttribute("role", "region");
+        el.setAttribute("aria-label", "Table (scrolls sideways)");
+      }
     });
+  }
+
+  function whenThemeReady(fn) {
+    // The theme wraps tables once the page is mounted (its document$), after this file runs.
+    if (window.document$ && typeof window.document$.subscribe === "function") {
+      window.document$.subscribe(function () { setTimeout(fn, 0); });
+    } else {
+      window.addEventListener("load", fn);
+    }
+    window.addEventListener("resize", function () { clearTimeout(fn.timer); fn.timer = setTimeout(fn, 200); });
   }
 
   // --- the app's bar (when the web app serves the site) --------------------------------------
@@ -347,7 +362,7 @@
   flagStaleReviews(now);
   refreshBanner();
   fetchUserBanner();
-  nameThemeParts();
+  whenThemeReady(nameThemeParts);
   addCopyButtons();
   if (!serverSearchAsYouType(appBar())) useServerSearch();
 })();
