@@ -95,9 +95,7 @@ class BuildResult:
             "ok": True,
             "site_dir": str(self.site_dir),
             "diagrams": self.diagrams,
-            "audiences": {
-                b.tier: b.to_dict() for b in self.builds if b.language == SOURCE_LANGUAGE and not b.preview
-            },
+            "audiences": {b.tier: b.to_dict() for b in self.builds if b.language == SOURCE_LANGUAGE and not b.preview},
             "sites": {b.key: b.to_dict() for b in self.builds},
             "warnings": [w.to_dict() for w in self.warnings],
         }

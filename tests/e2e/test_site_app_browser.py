@@ -186,9 +186,7 @@ def test_an_agent_never_meets_a_draft(open_page, make_user, default_password):
 # --- search as you type --------------------------------------------------------------------------
 
 
-def test_the_search_box_shows_server_results_as_you_type_keyboard_only(
-    open_page, make_user, default_password, engine
-):
+def test_the_search_box_shows_server_results_as_you_type_keyboard_only(open_page, make_user, default_password, engine):
     agent = make_user("agent", tier="T1")
     page = open_page(agent, default_password)
     page.goto("/sop/")

@@ -63,7 +63,12 @@ def test_an_agent_page_carries_the_app_bar_with_their_name_and_links(client, aut
     page = text(client.get("/sop/procedures/ato-recovery/"))
     bar = app_bar(page)
     assert agent.display_name in bar and "<!--kb:app-bar-->" not in page
-    for label, href in (("Home", "/"), ("Search", "/search"), ("Reading list", "/reading-list"), ("Quizzes", "/quizzes")):
+    for label, href in (
+        ("Home", "/"),
+        ("Search", "/search"),
+        ("Reading list", "/reading-list"),
+        ("Quizzes", "/quizzes"),
+    ):
         assert re.search(rf'<a href="{re.escape(href)}"[^>]*>{label}</a>', bar), label
     assert re.search(r'<a href="/sop/" aria-current="page">SOPs</a>', bar)
     assert 'data-search-api="/api/v1/search"' in bar and 'name="csrf_token"' in bar
@@ -113,7 +118,7 @@ def test_trainers_and_admins_preview_drafts_clearly_marked(client, auth, role):
         assert "Zebrafish callback rules" in page and "Draft: not in force" in page
         assert "Preview for the training team" in page and "kb-meta--draft" in page
         assert "Draft: Zebrafish callback rules" in page  # in the navigation, too
-        assert "data-search-api=\"\"" in app_bar(page)  # the preview keeps its own search, which has the drafts
+        assert 'data-search-api=""' in app_bar(page)  # the preview keeps its own search, which has the drafts
     assert "Walrus" not in text(client.get("/sop-preview/T1/"))
     assert "Walrus" in text(client.get("/sop-preview/T2/"))
     assert client.get("/sop-preview/T3/").status_code == 404
