@@ -81,9 +81,11 @@ def plain_build(sop_dir: Path, work: Path) -> float:
     return time.perf_counter() - started
 
 
-def our_build(sop_dir: Path, site_dir: Path, audiences: list[str], mermaid: Path | None) -> float:
+def our_build(
+    sop_dir: Path, site_dir: Path, audiences: list[str], mermaid: Path | None, previews: bool = False
+) -> float:
     started = time.perf_counter()
-    build_sites(sop_dir, site_dir, audiences, mermaid_js=mermaid)
+    build_sites(sop_dir, site_dir, audiences, mermaid_js=mermaid, previews=previews)
     return time.perf_counter() - started
 
 
@@ -102,11 +104,15 @@ def run(source: Path, scales: list[int], repeat: int) -> list[list]:
             validation = time.perf_counter() - started
             if not report.ok:
                 raise SystemExit(f"the {scale}x corpus does not validate: {report.errors[0]}")
-            times: dict[str, list[float]] = {"T1": [], "T2": [], "both": [], "plain": []}
+            times: dict[str, list[float]] = {"T1": [], "T2": [], "both": [], "previews": [], "plain": []}
             for attempt in range(repeat):
                 progress(f"{scale}x ({count} SOPs), run {attempt + 1}/{repeat} ...")
                 for key, audiences in (("T1", ["T1"]), ("T2", ["T2"]), ("both", ["T1", "T2"])):
                     times[key].append(our_build(sop_dir, work / f"site-{key}", audiences, mermaid))
+                # What `kb build-site` and a publish build: both sites and each audience's preview.
+                times["previews"].append(
+                    our_build(sop_dir, work / "site-previews", ["T1", "T2"], mermaid, previews=True)
+                )
                 times["plain"].append(plain_build(sop_dir, work / f"plain-{attempt}"))
             t1_pages = sum(1 for _ in (work / "site-both" / "T1").rglob("index.html"))
             t2_pages = sum(1 for _ in (work / "site-both" / "T2").rglob("index.html"))
@@ -120,6 +126,7 @@ def run(source: Path, scales: list[int], repeat: int) -> list[list]:
                     f"{median(times['T1']):.2f}",
                     f"{t2:.2f}",
                     f"{median(times['both']):.2f}",
+                    f"{median(times['previews']):.2f}",
                     f"{plain:.2f}",
                     f"{t2 / plain:.2f}x",
                 ]
@@ -154,6 +161,7 @@ def main() -> None:
         "kb T1 (s)",
         "kb T2 (s)",
         "kb T1+T2 (s)",
+        "kb T1+T2 + previews (s)",
         "plain mkdocs (s)",
         "kb T2 / plain",
     ]
@@ -167,7 +175,9 @@ def main() -> None:
         "SOP files with a default Material config (same Markdown extensions, search plugin, no hooks, overrides "
         "or generated index pages, not strict). T2 has every page, so *kb T2 / plain* compares the same pages. "
         "Copies are the real corpus with ids and file names suffixed `-C<n>`. *load + validate* is the catalog "
-        "part of every kb build (one run), included in the kb columns."
+        "part of every kb build (one run), included in the kb columns. *+ previews* adds the preview build of "
+        "each audience (drafts included, for trainers), which `kb build-site` and a publish also build. "
+        "The copies hold no draft, so each preview has the pages of its audience's site."
         + (
             " Mermaid was vendored, so each build also copies mermaid.min.js."
             if find_mermaid(ROOT / "var" / "vendor")

@@ -166,10 +166,16 @@ def test_a_trainer_sees_staff_links_and_the_drafts_preview(open_page, make_user,
     expect(page.locator(".kb-meta__notice--draft")).to_contain_text("Draft: not in force")
     expect(page.locator(".kb-chip--draft")).to_be_visible()
     shoot(page, "site-preview-draft")
+    found = serious_violations(page)
+    assert not found, describe(found)
     # The preview keeps the built-in search, which holds the drafts.
     page.keyboard.press("/")
     page.keyboard.type("callback rules")
     expect(page.locator(".md-search-result__list")).to_contain_text("Callback rules")
+    page.keyboard.press("Escape")
+    page.locator(".kb-preview-note").get_by_role("link", name="Tier 2").click()
+    page.wait_for_url(re.compile(r"/sop-preview/T2/$"))
+    expect(page.locator(".md-header__topic").first).to_contain_text("Tier 2 · Preview")
     assert page.console_errors == []
 
 
