@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 from kb_app.catalog import load_catalog, validate_catalog  # noqa: E402
+from kb_app.catalog.facts import FACTS_FILE  # noqa: E402
 from kb_app.catalog.sections import MARKDOWN_EXTENSIONS  # noqa: E402
 from kb_app.sites import build_sites, find_mermaid  # noqa: E402
 from results import median, table, write_section  # noqa: E402
@@ -44,6 +45,9 @@ def progress(message: str) -> None:
 def scaled_corpus(source: Path, target: Path, copies: int) -> int:
     """Write `copies` copies of the corpus with every id (and file name) suffixed per copy."""
     catalog = load_catalog(source)
+    if (source / FACTS_FILE).is_file():  # the facts every copy's `{{ fact:... }}` markers name
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / FACTS_FILE, target / FACTS_FILE)
     ids = sorted((s.id for s in catalog), key=len, reverse=True)
     id_pattern = re.compile(r"(?<![A-Z0-9-])(" + "|".join(map(re.escape, ids)) + r")(?![A-Z0-9-])")
     stem_pattern = re.compile(r"(?<![a-z0-9-])(" + "|".join(re.escape(i.lower()) for i in ids) + r")\.md")
@@ -77,9 +81,11 @@ def plain_build(sop_dir: Path, work: Path) -> float:
     return time.perf_counter() - started
 
 
-def our_build(sop_dir: Path, site_dir: Path, audiences: list[str], mermaid: Path | None) -> float:
+def our_build(
+    sop_dir: Path, site_dir: Path, audiences: list[str], mermaid: Path | None, previews: bool = False
+) -> float:
     started = time.perf_counter()
-    build_sites(sop_dir, site_dir, audiences, mermaid_js=mermaid)
+    build_sites(sop_dir, site_dir, audiences, mermaid_js=mermaid, previews=previews)
     return time.perf_counter() - started
 
 
@@ -98,11 +104,15 @@ def run(source: Path, scales: list[int], repeat: int) -> list[list]:
             validation = time.perf_counter() - started
             if not report.ok:
                 raise SystemExit(f"the {scale}x corpus does not validate: {report.errors[0]}")
-            times: dict[str, list[float]] = {"T1": [], "T2": [], "both": [], "plain": []}
+            times: dict[str, list[float]] = {"T1": [], "T2": [], "both": [], "previews": [], "plain": []}
             for attempt in range(repeat):
                 progress(f"{scale}x ({count} SOPs), run {attempt + 1}/{repeat} ...")
                 for key, audiences in (("T1", ["T1"]), ("T2", ["T2"]), ("both", ["T1", "T2"])):
                     times[key].append(our_build(sop_dir, work / f"site-{key}", audiences, mermaid))
+                # What `kb build-site` and a publish build: both sites and each audience's preview.
+                times["previews"].append(
+                    our_build(sop_dir, work / "site-previews", ["T1", "T2"], mermaid, previews=True)
+                )
                 times["plain"].append(plain_build(sop_dir, work / f"plain-{attempt}"))
             t1_pages = sum(1 for _ in (work / "site-both" / "T1").rglob("index.html"))
             t2_pages = sum(1 for _ in (work / "site-both" / "T2").rglob("index.html"))
@@ -116,6 +126,7 @@ def run(source: Path, scales: list[int], repeat: int) -> list[list]:
                     f"{median(times['T1']):.2f}",
                     f"{t2:.2f}",
                     f"{median(times['both']):.2f}",
+                    f"{median(times['previews']):.2f}",
                     f"{plain:.2f}",
                     f"{t2 / plain:.2f}x",
                 ]
@@ -150,6 +161,7 @@ def main() -> None:
         "kb T1 (s)",
         "kb T2 (s)",
         "kb T1+T2 (s)",
+        "kb T1+T2 + previews (s)",
         "plain mkdocs (s)",
         "kb T2 / plain",
     ]
@@ -163,7 +175,9 @@ def main() -> None:
         "SOP files with a default Material config (same Markdown extensions, search plugin, no hooks, overrides "
         "or generated index pages, not strict). T2 has every page, so *kb T2 / plain* compares the same pages. "
         "Copies are the real corpus with ids and file names suffixed `-C<n>`. *load + validate* is the catalog "
-        "part of every kb build (one run), included in the kb columns."
+        "part of every kb build (one run), included in the kb columns. *+ previews* adds the preview build of "
+        "each audience (drafts included, for trainers), which `kb build-site` and a publish also build. "
+        "The copies hold no draft, so each preview has the pages of its audience's site."
         + (
             " Mermaid was vendored, so each build also copies mermaid.min.js."
             if find_mermaid(ROOT / "var" / "vendor")

@@ -162,6 +162,7 @@ def stage_release(
             site_url=options.site_url,
             search_url=options.search_url,
             swap=False,
+            previews=True,
         )
         staged.site_builds = result.pending
     return staged

@@ -66,6 +66,7 @@ def build_site_command(
     """Validate the SOPs, then build the static site of each audience with MkDocs (strict).
 
     Tier 1's site leaves out every t2_only page and Tier 2 block; Tier 2's has everything.
+    Drafts are in neither: each audience's preview build (preview-T1, preview-T2) shows them.
     Each site is built next to the live one and swapped in with one rename, so a failed build
     leaves the previous site serving. Exit 1 on any SOP error or broken link or anchor.
     """
@@ -86,6 +87,7 @@ def build_site_command(
             site_url=site_url,
             search_url=search_url,
             progress=progress,
+            previews=True,
         )
     except SiteBuildError as error:
         for problem in error.problems:

@@ -5,6 +5,7 @@ Layout of the site dir:
     <site-dir>/T1 -> .builds/T1-<stamp>     (symlink, replaced with one rename)
     <site-dir>/T2 -> .builds/T2-<stamp>
     <site-dir>/T1.es -> .builds/T1.es-<stamp> (one per audience and translated language)
+    <site-dir>/preview-T1 -> .builds/preview-T1-<stamp> (drafts included: trainers and admins only)
     <site-dir>/.builds/                      (finished builds; old ones removed after a swap)
 
 Every audience is built before any is swapped in, so T1 and T2 always come from the same
@@ -32,7 +33,7 @@ import material
 from kb_app.catalog import Catalog, load_catalog, validate_catalog
 from kb_app.catalog.languages import SOURCE_LANGUAGE, direction, language_name
 from kb_app.problems import Problem
-from kb_app.sites.staging import StagedSite, site_key, stage_site
+from kb_app.sites.staging import StagedSite, preview_key, site_key, stage_site
 
 AUDIENCES = ("T1", "T2")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -63,15 +64,17 @@ class AudienceBuild:
     pages: int
     seconds: float
     language: str = SOURCE_LANGUAGE
+    preview: bool = False  # the trainers' preview build: drafts included
 
     @property
     def key(self) -> str:
-        return site_key(self.tier, self.language)
+        return preview_key(self.tier) if self.preview else site_key(self.tier, self.language)
 
     def to_dict(self) -> dict:
         return {
             "tier": self.tier,
             "language": self.language,
+            "preview": self.preview,
             "path": str(self.path),
             "pages": self.pages,
             "seconds": round(self.seconds, 3),
@@ -92,7 +95,7 @@ class BuildResult:
             "ok": True,
             "site_dir": str(self.site_dir),
             "diagrams": self.diagrams,
-            "audiences": {b.tier: b.to_dict() for b in self.builds if b.language == SOURCE_LANGUAGE},
+            "audiences": {b.tier: b.to_dict() for b in self.builds if b.language == SOURCE_LANGUAGE and not b.preview},
             "sites": {b.key: b.to_dict() for b in self.builds},
             "warnings": [w.to_dict() for w in self.warnings],
         }
@@ -150,11 +153,15 @@ def _mkdocs_build(staged: StagedSite, out_dir: Path, config_file: Path, catalog:
             strict=True,
             nav=staged.nav,
             site_name=f"Account Security KB · {staged.extra['audience_label']}"
-            + (f" · {language_name(staged.language)}" if staged.language != SOURCE_LANGUAGE else ""),
+            + (f" · {language_name(staged.language)}" if staged.language != SOURCE_LANGUAGE else "")
+            + (" · Preview" if staged.extra["preview"] else ""),
             # Only the 404 page, canonical links and the sitemap use it; page links stay relative.
             site_url=options["site_url"].replace("{audience}", staged.tier) if options.get("site_url") else None,
         )
-        config.extra["kb"] = {**staged.extra, "search_url": options.get("search_url") or ""}
+        # A preview keeps the built-in search: the server's index never holds drafts.
+        search_url = "" if staged.extra["preview"] else options.get("search_url") or ""
+        config.extra["kb"] = {**staged.extra, "search_url": search_url}
+        config.extra["homepage"] = staged.extra["app_home"]  # the logo goes to the app's Home
         if staged.language != SOURCE_LANGUAGE:
             # Material's own interface strings and the page direction follow the site's language.
             if (THEME_LANGUAGES / f"{staged.language}.html").is_file():
@@ -171,9 +178,11 @@ def _mkdocs_build(staged: StagedSite, out_dir: Path, config_file: Path, catalog:
         logger.propagate = propagate
 
 
-def _check_no_tier2_material(staged: StagedSite, out_dir: Path) -> None:
-    """Last line of defence: no Tier 2 block and no link to a `t2_only` page in any T1 output file."""
-    markers = ["tier-t2", *staged.extra["t2_only_markers"]]
+def _check_no_hidden_material(staged: StagedSite, out_dir: Path) -> None:
+    """Last line of defence: no Tier 2 block and no link to a `t2_only` page in any T1 output file,
+    and no link to a draft in an agents' site."""
+    markers = ["tier-t2", *staged.extra["t2_only_markers"]] if staged.tier == "T1" else []
+    markers += staged.extra["draft_markers"]
     for file in out_dir.rglob("*"):
         if file.suffix not in TEXT_SUFFIXES or not file.is_file():
             continue
@@ -181,7 +190,8 @@ def _check_no_tier2_material(staged: StagedSite, out_dir: Path) -> None:
         for marker in markers:
             if marker in text:
                 rel = file.relative_to(out_dir)
-                raise SiteBuildError(f"{staged.key} site would leak Tier 2 material: {rel} contains {marker!r}")
+                what = "a draft" if marker in staged.extra["draft_markers"] else "Tier 2 material"
+                raise SiteBuildError(f"{staged.key} site would leak {what}: {rel} contains {marker!r}")
 
 
 def _write_manifest(staged: StagedSite, out_dir: Path, catalog_hash: str) -> None:
@@ -295,11 +305,14 @@ def build_sites(
     languages: Iterable[str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
     swap: bool = True,
+    previews: bool = False,
 ) -> BuildResult:
     """Validate the catalog, build each audience's site, swap them all in. Raises SiteBuildError.
 
     Besides the source-language site, each audience gets one site per language in `languages`
-    (default: every language the catalog has a translation in).
+    (default: every language the catalog has a translation in). Drafts are in none of them;
+    with `previews` each audience also gets a preview build that shows its drafts, marked
+    (`preview-T1`, `preview-T2`: the web app serves them to trainers and admins only).
 
     With `swap=False` the builds are left in `result.pending` for `swap_in_builds`.
 
@@ -319,14 +332,16 @@ def build_sites(
 
     options = {"site_url": site_url, "search_url": search_url}
     site_languages = sorted(set(catalog.translation_languages() if languages is None else languages))
-    sites = [(tier, language) for tier in audiences for language in [SOURCE_LANGUAGE, *site_languages]]
+    sites = [(tier, language, False) for tier in audiences for language in [SOURCE_LANGUAGE, *site_languages]]
+    if previews:
+        sites += [(tier, SOURCE_LANGUAGE, True) for tier in audiences]
     (site_dir / BUILDS).mkdir(parents=True, exist_ok=True)
     result = BuildResult(site_dir, diagrams=mermaid_js is not None, warnings=report.warnings)
     with _build_lock(site_dir):
         finished: list[tuple[str, Path]] = []
         try:
-            for tier, language in sites:
-                key = site_key(tier, language)
+            for tier, language, preview in sites:
+                key = preview_key(tier) if preview else site_key(tier, language)
                 started = time.perf_counter()
                 out_dir = Path(tempfile.mkdtemp(prefix=f"{key}-{now:%Y%m%dT%H%M%S}-", dir=site_dir / BUILDS))
                 finished.append((key, out_dir))
@@ -340,18 +355,20 @@ def build_sites(
                             assets_dir=assets_dir,
                             mermaid_js=mermaid_js,
                             language=language,
-                            site_languages=site_languages,
+                            site_languages=[] if preview else site_languages,
+                            preview=preview,
                         )
                     except ValueError as error:
                         raise SiteBuildError(str(error)) from None
                     progress(f"building {key} site: {len(staged.pages)} pages ...")
                     _mkdocs_build(staged, out_dir, config_file, catalog, options)
-                if tier == "T1":
-                    _check_no_tier2_material(staged, out_dir)
+                _check_no_hidden_material(staged, out_dir)
                 _write_manifest(staged, out_dir, catalog.release_hash)
                 out_dir.chmod(0o755)  # mkdtemp makes it owner-only; a web server user must read it
                 result.builds.append(
-                    AudienceBuild(tier, site_dir / key, len(staged.pages), time.perf_counter() - started, language)
+                    AudienceBuild(
+                        tier, site_dir / key, len(staged.pages), time.perf_counter() - started, language, preview
+                    )
                 )
         except BaseException:
             for _, out_dir in finished:

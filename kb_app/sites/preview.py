@@ -196,6 +196,7 @@ class PreviewSession:
                 now=datetime.now(UTC),
                 assets_dir=self.assets_dir,
                 mermaid_js=self.mermaid_js,
+                preview=True,  # the author's drafts too, marked as such
             )
             for sop in staged.sops:
                 page = staging / sop.rel_path

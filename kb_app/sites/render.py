@@ -132,7 +132,11 @@ def _card_notice(sop: Sop, ctx: PageContext) -> str:
             "use the procedures linked from the home page instead.</p>"
         )
     if sop.status is Status.DRAFT:
-        return '<p class="kb-meta__notice kb-meta__notice--draft"><strong>Draft.</strong> Not yet in force: read it, but keep following the current procedure.</p>'
+        return (
+            '<p class="kb-meta__notice kb-meta__notice--draft"><strong>Draft: not in force.</strong> '
+            "Only this preview shows it; agents' sites and search leave drafts out until the page is published "
+            "as active.</p>"
+        )
     if is_stale(sop, ctx.today):
         return (
             f'<p class="kb-meta__notice kb-meta__notice--stale"><strong>Review overdue.</strong> '
@@ -244,7 +248,7 @@ def escalation_flowchart(sop: Sop) -> str:
 def escalation_section(sop: Sop, ctx: PageContext) -> str:
     chart = escalation_flowchart(sop)
     if ctx.diagrams:
-        diagram = f"```mermaid\n{chart}```\n"
+        diagram = f'<div class="kb-flow" markdown="block">\n\n```mermaid\n{chart}```\n\n</div>\n'
     else:
         # No bundled mermaid.js: Material would fetch it from a CDN, which offline agents cannot
         # reach. Keep the source readable instead.
@@ -260,6 +264,8 @@ def escalation_section(sop: Sop, ctx: PageContext) -> str:
     ]
     for number, step in enumerate(sop.steps, start=1):
         fields = " ".join(f'<code class="kb-nowrap">{esc(f)}</code>' for f in step.required_fields)
+        if fields:
+            fields = f'<span data-kb-copy="{esc(", ".join(step.required_fields))}">{fields}</span>'
         route = f"**{TIER_LABELS[step.from_tier]} → {cell(step.to_team)}**<br>via {cell(step.channel)}"
         promise = ""
         if told:
@@ -269,9 +275,30 @@ def escalation_section(sop: Sop, ctx: PageContext) -> str:
         )
     table = "\n".join(rows)
     return (
-        f"## Escalation flow {{#{FLOW_ANCHOR}}}\n\n{diagram}\n"
+        f"## Escalation flow {{#{FLOW_ANCHOR}}}\n\n{diagram}\n{step_list(sop)}\n"
         f"## Steps and required case fields {{#{STEPS_ANCHOR}}}\n\n" + full_width(table, "steps")
     )
+
+
+def step_list(sop: Sop) -> str:
+    """The escalation steps as a list: what a phone shows instead of the flowchart and the wide
+    table (kb.css); each list of case fields carries its copy text."""
+    items = []
+    for step in sop.steps:
+        facts = [
+            ("When", esc(step.trigger)),
+            ("Route", f"{TIER_LABELS[step.from_tier]} → {esc(step.to_team)}, via {esc(step.channel)}"),
+            ("SLA", esc(duration_text(step.sla))),
+        ]
+        if step.customer_told:
+            facts.append(("Customer told", f"within {esc(duration_words(step.customer_told))}"))
+        if step.required_fields:
+            codes = ", ".join(f"<code>{esc(f)}</code>" for f in step.required_fields)
+            copy = esc(", ".join(step.required_fields))
+            facts.append(("Required case fields", f'<span data-kb-copy="{copy}">{codes}</span>'))
+        facts_html = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in facts)
+        items.append(f"<li><dl>{facts_html}</dl></li>")
+    return f'<ol class="kb-step-list" aria-label="Escalation steps">{"".join(items)}</ol>\n'
 
 
 # --- references and review record --------------------------------------------------------------

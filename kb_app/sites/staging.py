@@ -1,19 +1,22 @@
 """The staging docs dir of one audience: SOP pages as that tier reads them, index pages, assets.
 
 Tier 1 staging never receives a `t2_only` page or the text of a Tier 2 block, so nothing
-downstream (MkDocs, search index, sitemap) can leak it.
+downstream (MkDocs, search index, sitemap) can leak it. Drafts are left out of the agents'
+sites the same way (a link to a draft keeps its text, not its target); only a preview build
+(`preview=True`, served to trainers and admins) stages them, marked as drafts.
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from kb_app.catalog import Catalog, Kind, Sop
+from kb_app.catalog import Catalog, Kind, Sop, Status
 from kb_app.catalog.languages import SOURCE_LANGUAGE, language_name
 from kb_app.catalog.validate import extract_links
 from kb_app.sites import indexes
@@ -22,6 +25,9 @@ from kb_app.sites.translated import ServedPage, note_text, served_page
 
 ASSETS_DIR = "assets/kb"  # site_config/assets is copied here
 MERMAID_PATH = "assets/vendor/mermaid/mermaid.min.js"
+PREVIEW = "preview"  # the site key prefix of a preview build: preview-T1, preview-T2
+APP_HOME = "/"  # the web app's Home, where the site logo goes (the app serves the sites under /sop/)
+_LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]*)\]\((?P<target><[^>]*>|[^)\s]+)(?:\s+\"[^\"]*\")?\)")
 
 
 @dataclass
@@ -43,6 +49,31 @@ class StagedSite:
 def site_key(tier: str, language: str) -> str:
     """The folder of one audience's site in one language: `T1` (source language), `T1.es`."""
     return tier if language == SOURCE_LANGUAGE else f"{tier}.{language}"
+
+
+def preview_key(tier: str) -> str:
+    """The folder of one audience's preview build (drafts included): `preview-T1`."""
+    return f"{PREVIEW}-{tier}"
+
+
+def is_shown(sop: Sop, *, preview: bool) -> bool:
+    """Whether a site build carries `sop`: drafts only in a preview build."""
+    return preview or sop.status is not Status.DRAFT
+
+
+def unlink_pages(body: str, from_page: str, hidden: set[str]) -> str:
+    """`[text](page.md#x)` -> `text` for every link to a page in `hidden` (docs paths)."""
+    if not hidden:
+        return body
+    here = posixpath.dirname(from_page)
+
+    def replace(match: re.Match) -> str:
+        path = unquote(urlsplit(match.group("target").strip("<>")).path)
+        if path and posixpath.normpath(posixpath.join(here, path)) in hidden:
+            return match.group("text")
+        return match.group(0)
+
+    return _LINK.sub(replace, body)
 
 
 def language_site(site_dir: Path, tier: str, language: str) -> Path:
@@ -103,13 +134,19 @@ def stage_site(
     mermaid_js: Path | None,
     language: str = SOURCE_LANGUAGE,
     site_languages: list[str] | None = None,
+    preview: bool = False,
 ) -> StagedSite:
     """Write the docs dir of `tier` in `language` and return what the MkDocs config needs to know.
 
     `site_languages` are the languages built for this tier (for the language switcher).
+    `preview` stages the drafts too (the trainers' preview build); otherwise they are left out.
     """
-    sops = catalog.for_tier(tier)
+    readable = catalog.for_tier(tier)
+    sops = [s for s in readable if is_shown(s, preview=preview)]
+    drafts = {s.rel_path for s in readable if not is_shown(s, preview=preview)}
     served = {s.id: served_page(s, catalog.translation(s.id, language), tier, language, now.date()) for s in sops}
+    for page in served.values():
+        page.body = unlink_pages(page.body, page.sop.rel_path, drafts)
     ctx = PageContext(tier=tier, now=now, diagrams=mermaid_js is not None, visible={s.id: s for s in sops})
     index_ctx = indexes.IndexContext(tier=tier, now=now, sops=sops)
     generated = indexes.index_pages(index_ctx)
@@ -164,8 +201,14 @@ def stage_site(
             for code in [SOURCE_LANGUAGE, *(site_languages or [])]
         ],
         "switch_label": note_text(language, "switch"),
+        "app_home": APP_HOME,
+        "preview": preview,
+        "draft_markers": sorted({f"/{Path(p).stem}/" for p in drafts} | {f"{Path(p).stem}.md" for p in drafts}),
     }
-    titles = {sop_id: page.title for sop_id, page in served.items()}
+    titles = {
+        sop_id: (f"Draft: {page.title}" if page.sop.status is Status.DRAFT else page.title)
+        for sop_id, page in served.items()
+    }
     return StagedSite(
         tier=tier,
         language=language,

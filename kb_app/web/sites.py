@@ -2,6 +2,9 @@
 
 A user is only ever served files from their own audience's build folder, so a Tier 1 user
 cannot reach Tier 2-only pages by any URL: those pages are simply not in the T1 build.
+Trainers and admins also get each audience's preview build (drafts included) under
+/sop-preview/<tier>/. Every page served gets the app's bar (navigation for the reader's role,
+their name, sign out) where the site left its marker, rendered for this request.
 """
 
 from __future__ import annotations
@@ -12,14 +15,14 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, session
+from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, session, url_for
 from flask_login import login_required
 from werkzeug.security import safe_join
 
 from kb_app import users
 from kb_app.catalog.languages import is_iso639_1
-from kb_app.sites.staging import language_site
-from kb_app.web.context import signed_in_user
+from kb_app.sites.staging import language_site, preview_key
+from kb_app.web.context import roles_required, signed_in_user
 
 bp = Blueprint("sites", __name__)
 
@@ -38,6 +41,8 @@ _JS_TYPES = {b"", b"text/javascript", b"application/javascript", b"module"}
 
 
 LANGUAGE_CHOICE = "kb_lang"  # session key of the language picked with the switcher
+APP_BAR_MARKER = "<!--kb:app-bar-->"  # where site_config/overrides/main.html wants the app's bar
+PREVIEW_ROLES = ("trainer", "admin")
 
 
 def reading_language(user) -> str:
@@ -69,6 +74,23 @@ def sop(path: str):
     root = site_root(user)
     if not (root / "index.html").is_file():
         return render_template("errors/site_missing.html", audience=users.audience_of(user)), 503
+    return _serve(root, path, server_search=True)
+
+
+@bp.get("/sop-preview/<any(T1, T2):tier>/", defaults={"path": ""})
+@bp.get("/sop-preview/<any(T1, T2):tier>/<path:path>")
+@roles_required(*PREVIEW_ROLES)
+def preview(tier: str, path: str):
+    """The preview build of an audience's site: what its agents will read, drafts included."""
+    root = Path(current_app.config["SITE_DIR"]) / preview_key(tier)
+    if not (root / "index.html").is_file():
+        abort(404, description="No preview is built yet: `kb build-site` builds it with the sites.")
+    return _serve(root, path, server_search=False)
+
+
+def _serve(root: Path, path: str, *, server_search: bool):
+    """A file of a built site; a page gets the app's bar (`server_search`: the search box asks
+    the server's index as you type, else the site's built-in search stays)."""
     target = _resolve(root, path)
     if target.is_dir():
         if not request.path.endswith("/"):
@@ -77,12 +99,29 @@ def sop(path: str):
         target = target / "index.html"
         if not target.is_file():
             abort(404)
-    response = send_file(target, conditional=True, max_age=0)
+    if target.suffix.lower() in (".html", ".htm"):
+        response = current_app.response_class(with_app_bar(target.read_text(encoding="utf-8"), server_search))
+        response.mimetype = "text/html"
+        response.add_etag()
+        response.make_conditional(request)
+        response.headers["Content-Security-Policy"] = site_csp(target)
+    else:
+        response = send_file(target, conditional=True, max_age=0)
     response.headers["Cache-Control"] = "private, no-cache"
     response.vary.add("Cookie")
-    if target.suffix.lower() in (".html", ".htm"):
-        response.headers["Content-Security-Policy"] = site_csp(target)
     return response
+
+
+def with_app_bar(page: str, server_search: bool) -> str:
+    """The page with the app's bar for the signed-in reader in place of the site's marker."""
+    if APP_BAR_MARKER not in page:
+        return page
+    bar = render_template(
+        "sites/app_bar.html",
+        search_api=url_for("api.search_api") if server_search else "",
+        search_page=url_for("search.search_page"),
+    )
+    return page.replace(APP_BAR_MARKER, bar, 1)
 
 
 def _resolve(root: Path, path: str) -> Path:

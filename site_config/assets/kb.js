@@ -12,6 +12,10 @@
  *   204, any error or no app (file://, plain http server) leaves the page as it is.
  * - When the build set a server search page (<meta name="kb-search-url">), Enter in the search
  *   box opens <url>?q=<query>&audience=<T1|T2> instead of the built-in (offline) search.
+ * - When the web app serves the page (its bar, [data-kb-app], carries data-search-api), the
+ *   search box shows the server's results as you type instead (see serverSearchAsYouType).
+ * - Copy buttons on customer wording and case-field lists; names for the theme's search dialog
+ *   and keyboard access to scrolling tables and code.
  */
 (function () {
   "use strict";
@@ -92,10 +96,273 @@
     }, true);
   }
 
+  // --- copy in one click ------------------------------------------------------------------
+  // Code blocks get Material's own copy button (content.code.copy). Customer wording (a quoted
+  // passage of a sentence or more), case-field lists ("Required fields: `a`, `b`") and
+  // [data-kb-copy] elements get one here, copying the whole text.
+
+  var QUOTE = /["\u201c]([^"\u201c\u201d]{40,})["\u201d]/g;
+
+  function copyText(text, button) {
+    function done(ok) {
+      button.setAttribute("data-copied", ok ? "true" : "false");
+      button.querySelector(".kb-copy__label").textContent = ok ? "Copied" : "Copy failed";
+      setTimeout(function () {
+        button.removeAttribute("data-copied");
+        button.querySelector(".kb-copy__label").textContent = "Copy";
+      }, 2000);
+    }
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(false); });
+    } else {
+      done(false);
+    }
+  }
+
+  function copyButton(text, what) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "kb-copy";
+    button.setAttribute("data-kb-copy-text", text);
+    button.setAttribute("aria-label", "Copy " + what + ": " + (text.length > 60 ? text.slice(0, 57) + "..." : text));
+    var label = document.createElement("span");
+    label.className = "kb-copy__label";
+    label.textContent = "Copy";
+    button.append(label);
+    button.addEventListener("click", function () { copyText(text, button); });
+    return button;
+  }
+
+  function addCopyButtons() {
+    var content = document.querySelector(".md-content .md-typeset");
+    if (!content) return;
+    content.querySelectorAll("p, li, td").forEach(function (el) {
+      if (el.closest("pre, .kb-meta, .kb-copyable, .kb-step-list, .kb-table--changelog, .kb-table--steps") || el.querySelector("p, li")) return;
+      var text = el.textContent.replace(/\s+/g, " ").trim();
+      var codes = el.querySelectorAll("code");
+      if (/^Required (case )?fields:/i.test(text) && codes.length) {
+        var fields = Array.prototype.map.call(codes, function (c) { return c.textContent; }).join(", ");
+        el.classList.add("kb-copyable");
+        el.append(" ", copyButton(fields, "case fields"));
+        return;
+      }
+      var quotes = [];
+      var match;
+      QUOTE.lastIndex = 0;
+      while ((match = QUOTE.exec(text))) quotes.push(match[1].trim());
+      if (!quotes.length) return;
+      el.classList.add("kb-copyable");
+      quotes.forEach(function (quote) { el.append(" ", copyButton(quote, "wording")); });
+    });
+    content.querySelectorAll("[data-kb-copy]").forEach(function (el) {
+      el.append(" ", copyButton(el.getAttribute("data-kb-copy"), "case fields"));
+    });
+  }
+
+  // --- accessibility of the theme's own parts ----------------------------------------------
+
+  function nameThemeParts() {
+    var dialog = document.querySelector(".md-search[role=dialog]");
+    if (dialog && !dialog.hasAttribute("aria-label")) dialog.setAttribute("aria-label", "Search the SOPs");
+    // A wide table or code block scrolls inside its box: a box that does is reachable by keyboard.
+    document.querySelectorAll(".md-typeset__scrollwrap, .md-typeset pre > code").forEach(function (el) {
+      if (el.hasAttribute("tabindex") || el.scrollWidth <= el.clientWidth) return;
+      el.setAttribute("tabindex", "0");
+      if (el.classList.contains("md-typeset__scrollwrap")) {
+        el.setAttribute("role", "region");
+        el.setAttribute("aria-label", "Table (scrolls sideways)");
+      }
+    });
+  }
+
+  function whenThemeReady(fn) {
+    // The theme wraps tables once the page is mounted (its document$), after this file runs.
+    if (window.document$ && typeof window.document$.subscribe === "function") {
+      window.document$.subscribe(function () { setTimeout(fn, 0); });
+    } else {
+      window.addEventListener("load", fn);
+    }
+    window.addEventListener("resize", function () { clearTimeout(fn.timer); fn.timer = setTimeout(fn, 200); });
+  }
+
+  // --- the app's bar (when the web app serves the site) --------------------------------------
+
+  function appBar() {
+    var app = document.querySelector("[data-kb-app]");
+    if (!app) return null;
+    document.documentElement.classList.add("kb-in-app");
+    return app;
+  }
+
+  // --- server search as you type -------------------------------------------------------------
+  // Served by the app, the search box asks the app's search API (the Search page's results, and
+  // its analytics: each answer's search_token goes with the next request as `refines`, so one
+  // typing burst is one search). Results open through their open_url, which records the click.
+  // Keys: ArrowDown/ArrowUp move between the box and the results, Enter opens (from the box: the
+  // first result), Escape closes. Snippets are rebuilt as text and <mark> only, never as HTML.
+
+  function serverSearchAsYouType(app) {
+    var api = app && app.getAttribute("data-search-api");
+    var input = document.querySelector(".md-search__input");
+    var output = document.querySelector(".md-search__output");
+    var toggle = document.getElementById("__search");
+    if (!api || !input || !output || !toggle || !window.fetch || !window.DOMParser) return false;
+    var searchPage = app.getAttribute("data-search-page") || "/search";
+    document.documentElement.classList.add("kb-app-search");
+    input.setAttribute("placeholder", "Search the SOPs");
+    input.setAttribute("aria-label", "Search the SOPs");
+    input.setAttribute("aria-controls", "kb-site-search");
+
+    var box = document.createElement("div");
+    box.id = "kb-site-search";
+    box.className = "kb-site-search";
+    var status = document.createElement("p");
+    status.className = "kb-site-search__status";
+    status.setAttribute("role", "status");
+    var list = document.createElement("ol");
+    list.className = "kb-site-search__list";
+    list.setAttribute("aria-label", "Search results");
+    var more = document.createElement("a");
+    more.className = "kb-site-search__more";
+    more.hidden = true;
+    var keys = document.createElement("p");
+    keys.className = "kb-site-search__keys";
+    keys.textContent = "\u2191 \u2193 move \u00b7 Enter opens \u00b7 Esc closes";
+    box.append(status, list, more, keys);
+    output.append(box);
+
+    var timer = null, busy = false, again = false, shown = "", token = "";
+
+    function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+
+    function snippet(el, html) {
+      var body = new DOMParser().parseFromString(html || "", "text/html").body;
+      Array.prototype.forEach.call(body.childNodes, function (node) {
+        if (node.nodeName === "MARK") {
+          var mark = document.createElement("mark");
+          mark.textContent = node.textContent;
+          el.append(mark);
+        } else {
+          el.append(document.createTextNode(node.textContent));
+        }
+      });
+    }
+
+    function item(hit) {
+      var li = document.createElement("li");
+      var link = document.createElement("a");
+      link.className = "kb-site-search__link";
+      link.href = hit.open_url || hit.url;
+      var head = document.createElement("span");
+      head.className = "kb-site-search__head";
+      var id = document.createElement("span");
+      id.className = "kb-site-search__id";
+      id.textContent = hit.sop_id;
+      var title = document.createElement("span");
+      title.className = "kb-site-search__title";
+      title.textContent = hit.title;
+      head.append(id, " ", title);
+      link.append(head);
+      if (hit.anchor && hit.section) {
+        var section = document.createElement("span");
+        section.className = "kb-site-search__section";
+        section.textContent = hit.section;
+        link.append(section);
+      }
+      var text = document.createElement("span");
+      text.className = "kb-site-search__snippet";
+      snippet(text, hit.snippet);
+      link.append(text);
+      li.append(link);
+      return li;
+    }
+
+    function render(data) {
+      var hits = data.results || [];
+      list.replaceChildren.apply(list, hits.map(item));
+      if (!data.total) status.textContent = "No results for \u201c" + data.query + "\u201d";
+      else status.textContent = plural(data.total, "result") + (data.total_sops > 1 ? " in " + data.total_sops + " SOPs" : "");
+      more.href = searchPage + "?q=" + encodeURIComponent(data.query);
+      more.textContent = data.total > hits.length ? "All " + data.total + " results on the Search page" : "Open the Search page";
+      more.hidden = false;
+    }
+
+    function run() {
+      var query = input.value.trim();
+      if (busy) { again = true; return; }
+      if (!query) { shown = ""; list.replaceChildren(); status.textContent = ""; more.hidden = true; return; }
+      if (query === shown) return;
+      busy = true;
+      var params = new URLSearchParams({ q: query, limit: "10" });
+      if (token) params.set("refines", token);
+      fetch(api + "?" + params.toString(), { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (data) {
+          if (data.search_token) token = data.search_token;
+          if (input.value.trim() === query) { shown = query; render(data); }
+        })
+        .catch(function () { status.textContent = "Results could not be loaded; press Enter for the Search page."; })
+        .then(function () {
+          busy = false;
+          if (again) { again = false; run(); }
+        });
+    }
+
+    function links() { return Array.prototype.slice.call(list.querySelectorAll(".kb-site-search__link")); }
+
+    function close() {
+      if (toggle.checked) {
+        toggle.checked = false;
+        toggle.dispatchEvent(new Event("change"));
+      }
+      input.blur();
+    }
+
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(run, 150);
+    });
+
+    // Window, capture phase: before the theme's own keyboard handling, which never sees these keys.
+    window.addEventListener("keydown", function (event) {
+      var inBox = event.target === input;
+      var inList = box.contains(event.target);
+      if (!inBox && !inList) return;
+      var all = links();
+      var at = all.indexOf(document.activeElement);
+      var handled = true;
+      if (event.key === "ArrowDown") {
+        if (all.length) all[Math.min(at + 1, all.length - 1)].focus();
+      } else if (event.key === "ArrowUp") {
+        if (at > 0) all[at - 1].focus();
+        else input.focus();
+      } else if (event.key === "Enter" && inBox) {
+        var query = input.value.trim();
+        if (!query) return;
+        if (all.length && shown === query) location.href = all[0].href;
+        else location.href = searchPage + "?q=" + encodeURIComponent(query);
+      } else if (event.key === "Escape") {
+        close();
+      } else {
+        handled = false;
+      }
+      if (handled) {
+        event.preventDefault();
+        event.stopImmediatePropagation();
+      }
+    }, true);
+    return true;
+  }
+
   var now = Date.now();
   expireBulletins(now);
   flagStaleReviews(now);
   refreshBanner();
   fetchUserBanner();
-  useServerSearch();
+  whenThemeReady(nameThemeParts);
+  addCopyButtons();
+  if (!serverSearchAsYouType(appBar())) useServerSearch();
 })();

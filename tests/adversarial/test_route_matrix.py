@@ -127,6 +127,7 @@ def scenario(tmp_path_factory) -> Scenario:
             ("unknown", "999999"),
         ],
         "path": [("own", "procedures/ato-recovery/"), ("tier2", "procedures/t2-infra/"), ("unknown", "nope/")],
+        "tier": [("own", "T1"), ("tier2", "T2")],  # the preview builds: trainers and admins only
         "task_id": [("foreign", str(task_id)), ("unknown", "999999")],
         "section_id": [("foreign", str(section_id)), ("unknown", "999999")],
     }

@@ -1,5 +1,5 @@
 """In a real Chromium: results appear as an agent types on the search page and open at the right
-section; the search box of a real MkDocs site served by the app lands on the search page."""
+section; the search box of a real MkDocs site served by the app shows the same results in place."""
 
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ def test_escape_clears_and_no_results_says_what_to_do(page, make_user, default_p
     assert page.console_errors == []
 
 
-def test_mkdocs_search_box_lands_on_the_search_page_and_opens_the_section(
+def test_mkdocs_search_box_shows_the_search_pages_results_in_place_and_opens_the_section(
     page, make_user, default_password, engine, screenshot
 ):
     agent = make_user("agent")
@@ -188,17 +188,22 @@ def test_mkdocs_search_box_lands_on_the_search_page_and_opens_the_section(
     expect(page.locator('meta[name="kb-search-url"]')).to_have_attribute("content", "/search")
     page.locator(".md-search__input").click()
     page.locator(".md-search__input").fill("sim swap carrier")
-    page.locator(".md-search__input").press("Enter")
-    page.wait_for_url(re.compile(r"/search\?q=sim(%20|\+)swap(%20|\+)carrier&audience=T1$"))
-    results = page.locator("#search-results .result")
+    results = page.locator("#kb-site-search .kb-site-search__link")
     expect(results.first).to_contain_text("SIM-SWAP")
-    expect(results.first.locator(".result__section")).to_have_text("Carrier advice")
+    expect(results.first.locator(".kb-site-search__section")).to_have_text("Carrier advice")
+    expect(page).to_have_url(re.compile(r"/sop/$"))  # no hand-off to the search page
     screenshot(page, "search-from-mkdocs")
-    results.first.locator(".result__link").click()
+    page.locator(".md-search__input").press("Enter")
     page.wait_for_url(re.compile(r"/sop/procedures/sim-swap/#carrier-advice$"))
     expect(page.locator("h2#carrier-advice")).to_be_in_viewport()
     searches, opened = recorded(engine)
     assert [q for q, _ in searches] == ["sim swap carrier"] and opened == ["/sop/procedures/sim-swap/#carrier-advice"]
+    page.goto("/sop/")
+    page.locator(".md-search__input").click()
+    page.locator(".md-search__input").fill("sim swap carrier")
+    page.get_by_role("link", name=re.compile(r"results on the Search page|Open the Search page")).click()
+    page.wait_for_url(re.compile(r"/search\?q=sim(%20|\+)swap(%20|\+)carrier$"))
+    expect(page.locator("#search-results .result").first).to_contain_text("SIM-SWAP")
 
 
 def test_a_tier1_reader_asking_for_tier2_gets_tier1(page, make_user, default_password):
