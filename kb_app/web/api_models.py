@@ -235,6 +235,10 @@ class ReadingItem(Out):
     path: str
     acknowledged_at: Timestamp | None = Field(description="Set when acknowledged but waiting for an update quiz")
     quiz_required: list[str] | None = Field(description="Pass one of these update quizzes for it to count")
+    change: Literal["new", "major", "minor"] = Field(
+        description="new: never acknowledged before; major: a material change since the version last acknowledged; "
+        "minor: an editorial one"
+    )
 
     @classmethod
     def of(cls, item: Any) -> ReadingItem:
@@ -251,6 +255,7 @@ class ReadingItem(Out):
             path=item.path,
             acknowledged_at=item.acknowledged_at,
             quiz_required=item.quiz_bank_ids or None,
+            change=item.change,
         )
 
 
