@@ -139,10 +139,13 @@ def viewer_zone() -> tzinfo:
     return g.kb_zone
 
 
-def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> Markup:
-    """`<time>` in the reader's zone, with the UTC time on hover (and in `datetime`)."""
-    if value is None:
+def local_time(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> Markup:
+    """`<time>` in the reader's zone, with the UTC time on hover (and in `datetime`); `value`
+    is an aware (or naive UTC) datetime, or one in ISO 8601 as API views carry it."""
+    if not value:
         return Markup("")
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     shown = roster_sites.local_time(value, viewer_zone(), fmt)
     return Markup('<time datetime="{}" title="{}">{}</time>').format(shown.iso, shown.utc, shown.local)
 
