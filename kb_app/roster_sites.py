@@ -81,7 +81,9 @@ def _checked_code(row: str, value: str, seen: set[str], problems: list[str]) -> 
 def check_sites(rows: Iterable[dict[str, str]], *, label: str = "site row") -> tuple[list[SiteSetting], list[str]]:
     """Valid site settings from form or file rows (`code`, `name`, `time_zone`), and the problems
     (each naming its row and field). Rows numbered from 1."""
-    sites, problems, seen = [], [], set()
+    sites: list[SiteSetting] = []
+    problems: list[str] = []
+    seen: set[str] = set()
     for number, raw in enumerate(rows, start=1):
         row = f"{label} {number}"
         before = len(problems)
@@ -98,7 +100,9 @@ def check_sites(rows: Iterable[dict[str, str]], *, label: str = "site row") -> t
 
 
 def check_vendors(rows: Iterable[dict[str, str]], *, label: str = "vendor row") -> tuple[list[VendorName], list[str]]:
-    vendors, problems, seen = [], [], set()
+    vendors: list[VendorName] = []
+    problems: list[str] = []
+    seen: set[str] = set()
     for number, raw in enumerate(rows, start=1):
         row = f"{label} {number}"
         before = len(problems)

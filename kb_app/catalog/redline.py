@@ -125,7 +125,7 @@ class _Writer:
 
     def _mark(self, kind: str, words: list[Token]) -> str:
         start, end = LABELS[kind]
-        count = sum(1 for t in words if t.kind == "text")
+        count = sum(1 for t in words if t.kind == "text" and any(c.isalnum() for c in t.text))
         if kind == "ins":
             self.inserted += count
         else:
@@ -157,9 +157,9 @@ class _Writer:
                 continue
             flush()
             if structure:
+                # A deleted element is whole (balanced), so the stack is back where it was after it.
                 self.out.append(token.html(drop_ids=kind == "del"))
-                if kind == "ins":
-                    self._track(token)
+                self._track(token)
         flush()
 
     def _flush_words(self, kind: str, words: list[Token]) -> None:
@@ -202,6 +202,52 @@ class _Writer:
         return depth == 0
 
 
+def _balanced(tokens: list[Token]) -> bool:
+    depth = 0
+    for token in tokens:
+        depth += {"start": 1, "end": -1}.get(token.kind, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _slid(opcodes, old: list[Token], new: list[Token]) -> list[list]:
+    """Deletions and insertions moved, where the text around them allows, onto whole elements.
+
+    `difflib` may cut a removed list item as ". </li><li>Sign out" rather than "<li>Sign out.</li>";
+    both are the same change, and the second keeps the list a list."""
+    ops = [list(op) for op in opcodes]
+    for index, op in enumerate(ops):
+        if op[0] not in ("delete", "insert") or index == 0 or index + 1 == len(ops):
+            continue
+        before, after = ops[index - 1], ops[index + 1]
+        if before[0] != "equal" or after[0] != "equal":
+            continue
+        seq, a, b = (old, op[1], op[2]) if op[0] == "delete" else (new, op[3], op[4])
+        if _balanced(seq[a:b]):
+            continue
+        room_left, room_right = before[2] - before[1], after[2] - after[1]
+        shifts = []
+        step = 0
+        while step < room_left and seq[a - 1 - step].key == seq[b - 1 - step].key:
+            step += 1
+            shifts.append(-step)
+        step = 0
+        while step < room_right and b + step < len(seq) and seq[a + step].key == seq[b + step].key:
+            step += 1
+            shifts.append(step)
+        best = next((d for d in sorted(shifts, key=abs) if _balanced(seq[a + d : b + d])), None)
+        if best is None:
+            continue
+        for position in (1, 2, 3, 4):
+            op[position] += best
+        before[2] += best
+        before[4] += best
+        after[1] += best
+        after[3] += best
+    return [op for op in ops if op[0] != "equal" or op[2] > op[1]]
+
+
 def _grouped(opcodes, new: list[Token]) -> list[list]:
     """Opcodes with changes that only whitespace separates merged into one change, so a
     rewritten phrase reads as the old phrase, then the new one, rather than word by word."""
@@ -232,7 +278,7 @@ def redline_html(old_html: str, new_html: str) -> tuple[str, int, int]:
     old, new = tokenize(old_html), tokenize(new_html)
     matcher = difflib.SequenceMatcher(None, [t.key for t in old], [t.key for t in new], autojunk=False)
     writer = _Writer()
-    for op, i1, i2, j1, j2 in _grouped(matcher.get_opcodes(), new):
+    for op, i1, i2, j1, j2 in _grouped(_slid(matcher.get_opcodes(), old, new), new):
         if op == "equal":
             for token in new[j1:j2]:
                 writer.keep(token)
@@ -240,6 +286,10 @@ def redline_html(old_html: str, new_html: str) -> tuple[str, int, int]:
         writer.delete(old[i1:i2])
         writer.insert(new[j1:j2])
     return "".join(writer.out), writer.inserted, writer.deleted
+
+
+def _keys(markup: str) -> list[str]:
+    return [t.key for t in tokenize(markup)]
 
 
 @dataclass(frozen=True)
@@ -280,7 +330,7 @@ def redline(old_text: str, new_text: str, render: Callable[[str], str]) -> Redli
             result.append(SectionRedline(section.anchor, section.heading, "unchanged"))
         else:
             old_html, new_html = render(before.text), render(section.text)
-            if old_html == new_html:  # a change of source layout only: the reader sees the same
+            if _keys(old_html) == _keys(new_html):  # a change of source layout only: the reader sees the same
                 result.append(SectionRedline(section.anchor, section.heading, "unchanged"))
                 continue
             markup, inserted, deleted = redline_html(old_html, new_html)

@@ -159,4 +159,3 @@ def init_template_helpers(app: Flask) -> None:
     @app.context_processor
     def _zone() -> dict[str, Any]:
         return {"viewer_zone": viewer_zone}
-

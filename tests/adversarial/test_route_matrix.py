@@ -124,7 +124,9 @@ def scenario(tmp_path_factory) -> Scenario:
         view = client.post("/api/v1/quiz-attempts", json={"bank_id": bank.id}, headers=t2_headers).get_json()
         if "attempt_id" in view:
             client.post(
-                f"/api/v1/quiz-attempts/{view['attempt_id']}/submit", json={"answers": one_answer(view)}, headers=t2_headers
+                f"/api/v1/quiz-attempts/{view['attempt_id']}/submit",
+                json={"answers": one_answer(view)},
+                headers=t2_headers,
             )
     engine = kb_db.engine_for(settings.database_url)
     with kb_db.session_scope(engine) as session:
