@@ -194,6 +194,7 @@
         ? "Answer at least one question: an empty quiz is not submitted, and nothing counts against you."
         : "You cannot change your answers after submitting.";
       confirm.hidden = empty;
+      confirm.style.display = empty ? "none" : "";  // .btn sets display, which would win over [hidden]
       dialog.showModal();
       // The safe choice has the focus while questions are open; Submit now when all are answered.
       (empty || s.unanswered.length || s.flagged.length ? cancel : confirm).focus();
