@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from kb_app import audit, users
+from kb_app import audit, roster_sites, users
 from kb_app.acks import acknowledge as acks
 from kb_app.acks import coverage as reports
 from kb_app.catalog import load_catalog, validate_catalog
@@ -44,7 +44,7 @@ from kb_app.web.api_models import (
     SopPath,
 )
 from kb_app.web.contract import query_args
-from kb_app.web.context import banks, get_session, roles_required, settings, signed_in_user
+from kb_app.web.context import banks, get_session, roles_required, settings, signed_in_user, viewer_zone
 from kb_app.web.downloads import csv_download
 from kb_app.web.inputs import bounded_int
 from kb_app.web.errors import ApiError
@@ -139,7 +139,7 @@ def acknowledge(sop_id: str):
         return redirect(url_for("acks.read", sop_id=sop_id))
     session.commit()
     ack = result.acknowledgement
-    when = ack.acknowledged_at.strftime("%Y-%m-%d %H:%M UTC")
+    when = roster_sites.local_time(ack.acknowledged_at, viewer_zone()).local
     following = acks.next_to_read(acknowledging.reading_list(session, agent, banks(), now=_now()), after=sop_id)
     flash(
         (
