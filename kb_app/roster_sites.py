@@ -8,6 +8,8 @@ not at all. `Names` is what pages need to show codes as names and times in a rea
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session
 from kb_app import audit
 from kb_app.catalog.languages import english_name
 from kb_app.models import Agent, RosterSite, RosterVendor
+from kb_app.problems import InputError, Problem
 
 CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -57,60 +60,62 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"{name!r} is not an IANA time zone (for example Asia/Manila or Europe/Warsaw)") from None
 
 
-def _checked_name(row: str, value: str, problems: list[str]) -> str:
-    value = (value or "").strip()
+def _name_problem(value: str) -> str | None:
     if not value:
-        problems.append(f"{row}: name is required")
-    elif len(value) > MAX_NAME:
-        problems.append(f"{row}: name is {len(value)} characters; at most {MAX_NAME} are allowed")
-    elif _CONTROL.search(value):
-        problems.append(f"{row}: name contains a control character")
-    return value
+        return "name is required"
+    if len(value) > MAX_NAME:
+        return f"name is {len(value)} characters; at most {MAX_NAME} are allowed"
+    if _CONTROL.search(value):
+        return "name contains a control character"
+    return None
 
 
-def _checked_code(row: str, value: str, seen: set[str], problems: list[str]) -> str:
-    code = (value or "").strip().lower()
+def _code_problem(code: str, raw: str, seen: set[str]) -> str | None:
     if not CODE.match(code):
-        problems.append(f"{row}: code {value!r} must be lower-case letters, digits, '-' or '_' (as on the roster)")
-    elif code in seen:
-        problems.append(f"{row}: code {code!r} is given twice")
-    seen.add(code)
-    return code
+        return f"code {raw!r} must be lower-case letters, digits, '-' or '_' (as on the roster)"
+    if code in seen:
+        return f"code {code!r} is given twice"
+    return None
+
+
+def _checked(
+    rows: Iterable[dict[str, str]], *, with_zone: bool
+) -> tuple[list[dict[str, str]], list[tuple[int, str, str]]]:
+    """Rows cleaned, and problems as (row number from 1, the row's code if valid, message naming the field)."""
+    good: list[dict[str, str]] = []
+    problems: list[tuple[int, str, str]] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(rows, start=1):
+        row = {key: (value or "").strip() for key, value in raw.items()}
+        row["code"] = row.get("code", "").lower()
+        found = [_code_problem(row["code"], raw.get("code") or "", seen), _name_problem(row.get("name", ""))]
+        if with_zone:
+            try:
+                zone(row.get("time_zone", ""))
+            except ValueError as error:
+                found.append(f"time_zone {error}")
+        seen.add(row["code"])
+        code = row["code"] if CODE.match(row["code"]) else ""
+        problems += [(number, code, message) for message in found if message]
+        if not any(found):
+            good.append(row)
+    return good, problems
+
+
+def _labelled(label: str, problems: list[tuple[int, str, str]]) -> list[str]:
+    return [f"{label} {number}{f' ({code})' if code else ''}: {message}" for number, code, message in problems]
 
 
 def check_sites(rows: Iterable[dict[str, str]], *, label: str = "site row") -> tuple[list[SiteSetting], list[str]]:
-    """Valid site settings from form or file rows (`code`, `name`, `time_zone`), and the problems
-    (each naming its row and field). Rows numbered from 1."""
-    sites: list[SiteSetting] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    for number, raw in enumerate(rows, start=1):
-        row = f"{label} {number}"
-        before = len(problems)
-        code = _checked_code(row, raw.get("code", ""), seen, problems)
-        name = _checked_name(row, raw.get("name", ""), problems)
-        time_zone = (raw.get("time_zone") or "").strip()
-        try:
-            zone(time_zone)
-        except ValueError as error:
-            problems.append(f"{row} ({code or 'no code'}): time_zone {error}")
-        if len(problems) == before:
-            sites.append(SiteSetting(code, name, time_zone))
-    return sites, problems
+    """Valid site settings from form or file rows (`code`, `name`, `time_zone`), and the problems,
+    each naming its row (from 1), the row's code and the field."""
+    good, problems = _checked(rows, with_zone=True)
+    return [SiteSetting(r["code"], r["name"], r["time_zone"]) for r in good], _labelled(label, problems)
 
 
 def check_vendors(rows: Iterable[dict[str, str]], *, label: str = "vendor row") -> tuple[list[VendorName], list[str]]:
-    vendors: list[VendorName] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    for number, raw in enumerate(rows, start=1):
-        row = f"{label} {number}"
-        before = len(problems)
-        code = _checked_code(row, raw.get("code", ""), seen, problems)
-        name = _checked_name(row, raw.get("name", ""), problems)
-        if len(problems) == before:
-            vendors.append(VendorName(code, name))
-    return vendors, problems
+    good, problems = _checked(rows, with_zone=False)
+    return [VendorName(r["code"], r["name"]) for r in good], _labelled(label, problems)
 
 
 def save_settings(
@@ -174,6 +179,45 @@ def upsert_settings(session: Session, sites: Sequence[SiteSetting], vendors: Seq
         elif found.name != vendor.name:
             found.name = vendor.name
     session.flush()
+
+
+SITE_COLUMNS = ("code", "name", "time_zone")
+
+
+def read_sites_csv(data: bytes, path: str = "sites.csv") -> list[SiteSetting]:
+    """Site settings from a CSV file with columns code, name, time_zone (one site a line).
+
+    Raises InputError with every problem as `path:line: message`, naming the field."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError([Problem.error(path, 1, f"the file is not UTF-8 ({error.reason})")]) from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in SITE_COLUMNS if c not in header]
+    if missing:
+        raise InputError(
+            [Problem.error(path, 1, f"missing column(s): {', '.join(missing)} (need code,name,time_zone)")]
+        )
+    rows, lines = [], []
+    for record in reader:
+        lines.append(reader.line_num)
+        rows.append({c: record.get(c) or "" for c in SITE_COLUMNS})
+    good, problems = _checked(rows, with_zone=True)
+    if problems:
+        raise InputError(
+            [
+                Problem.error(path, lines[number - 1], f"{f'site {code}: ' if code else ''}{message}")
+                for number, code, message in problems
+            ]
+        )
+    return [SiteSetting(r["code"], r["name"], r["time_zone"]) for r in good]
+
+
+def import_sites(session: Session, sites: Sequence[SiteSetting], *, actor: str) -> None:
+    """Add or update these sites (others stay), audited, in the caller's transaction."""
+    upsert_settings(session, sites, [])
+    audit.record(session, "roster.site_settings", actor=actor, details={"sites": {s.code: s.time_zone for s in sites}})
 
 
 def site_settings(session: Session) -> list[SiteSetting]:

@@ -45,8 +45,8 @@ def test_a_bad_row_names_its_row_and_field_and_nothing_is_written(session):
     assert "site row 1 (manila): time_zone 'Asia/Manilla' is not an IANA time zone" in problems[0]
     assert any(p.startswith("site row 2: code 'Cebu City'") for p in problems)
     assert "site row 2: name is required" in problems
-    assert "site row 4: code 'bogota' is given twice" in problems
-    assert "vendor row 1: name contains a control character" in problems
+    assert "site row 4 (bogota): code 'bogota' is given twice" in problems
+    assert "vendor row 1 (apex-cx): name contains a control character" in problems
     session.rollback()
     assert [s.time_zone for s in roster_sites.site_settings(session)] == ["Asia/Manila"]
     assert session.scalar(select(func.count()).select_from(RosterVendor)) == 0
@@ -81,3 +81,24 @@ def test_the_demo_seed_writes_site_zones_and_vendor_names_once(session):
     assert roster_sites.roster_codes_without_settings(session) == ([], [])
     assert session.get(RosterVendor, "northwind-bpo").name == "Northwind BPO"
     assert session.scalar(select(func.count()).select_from(RosterSite)) == len(zones)
+
+
+def test_kb_roster_sites_imports_a_csv_whole_or_names_each_bad_line(runner, session, tmp_path):
+    path = tmp_path / "sites.csv"
+    path.write_text("code,name,time_zone\nmanila,Manila,Asia/Manila\ncebu,,Asia/Manilla\n", encoding="utf-8")
+    result = runner.invoke(["roster", "sites", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:3: error: site cebu: name is required" in result.stderr
+    assert f"{path}:3: error: site cebu: time_zone 'Asia/Manilla' is not an IANA time zone" in result.stderr
+    assert "nothing was imported" in result.stderr
+    assert roster_sites.site_settings(session) == []
+    path.write_text("code,name,time_zone\nmanila,Manila,Asia/Manila\ncebu,Cebu,Asia/Manila\n", encoding="utf-8")
+    assert runner.invoke(["roster", "sites", str(path), "--dry-run"]).exit_code == 0
+    assert roster_sites.site_settings(session) == []
+    done = runner.invoke(["roster", "sites", str(path), "--json"])
+    assert done.exit_code == 0 and '"time_zone": "Asia/Manila"' in done.stdout
+    session.expire_all()
+    assert [s.code for s in roster_sites.site_settings(session)] == ["cebu", "manila"]
+    path.write_text("name,time_zone\nManila,Asia/Manila\n", encoding="utf-8")
+    missing = runner.invoke(["roster", "sites", str(path)])
+    assert missing.exit_code == 1 and f"{path}:1: error: missing column(s): code" in missing.stderr
