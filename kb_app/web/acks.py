@@ -39,6 +39,7 @@ from kb_app.web.api_models import (
     QuizReview,
     ReadingItem,
     ReadingList,
+    RenderedChange,
     SectionChange,
     SopChanges,
     SopPath,
@@ -409,6 +410,7 @@ def api_changes(sop_id: str, query: ChangesQuery) -> SopChanges:
         change = acknowledging.what_changed(get_session(), agent, sop_id, banks(), now=_now(), language=query.language)
     except acks.AckError as error:
         raise ApiError(error.status, error.code, error.message) from None
+    redline = change.redline()
     return SopChanges(
         sop_id=sop_id,
         version=change.current.version,
@@ -419,6 +421,7 @@ def api_changes(sop_id: str, query: ChangesQuery) -> SopChanges:
         text=change.text if change.diff is None else None,
         language=change.language,
         translation_state=change.translation_state.value if change.translation_state else None,
+        rendered=[RenderedChange.of(s) for s in redline.sections] if redline is not None else None,
     )
 
 

@@ -235,3 +235,14 @@ def test_an_empty_submit_is_refused_on_the_page_and_in_the_api(client, auth, eng
     assert attempt_status(engine, public_id) == "open"
     # No cool-down started: the quizzes page still offers to resume the same attempt.
     assert "Resume" in client.get("/quizzes").get_data(as_text=True)
+
+
+def test_the_api_gives_the_same_rendered_redline(client, auth, floor, make_token):
+    headers = {"Authorization": f"Bearer {make_token(floor)}"}
+    body = client.get("/api/v1/sops/ATO-RECOVERY/changes", headers=headers).get_json()
+    rendered = {s["anchor"]: s for s in body["rendered"]}
+    assert rendered["verify"]["status"] == "changed" and rendered["verify"]["words_inserted"] == 2
+    assert '<ins class="redline-ins">' in rendered["verify"]["html"] and "T2-ONLY" not in str(body)
+    assert body["sections"]  # the line view stays
+    first_read = client.get("/api/v1/sops/SOP-NEW/changes", headers=headers).get_json()
+    assert first_read["rendered"] is None and first_read["text"]
