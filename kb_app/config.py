@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,6 +57,17 @@ class Settings(BaseSettings):
     # shows each as missing until translated. Languages translated into are added automatically.
     languages: str = "es,tl,ar,pl"
     npm: str = "npm"
+    # IANA time zone for readers without a site zone (staff, sites not set on the admin page)
+    time_zone: str = "UTC"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _iana_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (for example UTC or Asia/Manila)") from None
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session
 
-from kb_app import audit, roster, users
+from kb_app import audit, roster, roster_sites, users
 from kb_app.roster import RosterRow
 
 
@@ -111,6 +111,11 @@ def seed(session: Session, *, actor: str = "", settings: dict[str, Any] | None =
     settings = settings or load_settings()
     rows = generate_roster(settings)
     plan = roster.import_roster(session, rows, actor=actor, source="demo roster")
+    roster_sites.upsert_settings(
+        session,
+        [roster_sites.SiteSetting(s["code"], s["name"], s["time_zone"]) for s in settings.get("site_settings", [])],
+        [roster_sites.VendorName(v["code"], v["name"]) for v in settings["vendors"] if v.get("name")],
+    )
     logins = []
     for login in settings["logins"]:
         existing = users.user_by_email(session, login["email"])

@@ -18,12 +18,14 @@ from kb_app.acks.gates import mark_covered_assignments
 from kb_app.acks.translations import ReadingText, latest_translation, reading_text
 from kb_app.catalog import diff_texts, text_for_tier
 from kb_app.catalog.diff import SopDiff
+from kb_app.catalog.redline import Redline, redline
+from kb_app.catalog.rendering import render_markdown
 from kb_app.catalog.languages import SOURCE_LANGUAGE
 from kb_app.catalog.staleness import TranslationState
 from kb_app.models import Agent
 from kb_app.models.acks import Acknowledgement, PublishedVersion
 from kb_app.models.translations import PublishedTranslation
-from kb_app.acks.standing import AgentStanding, OpenAssignment, ReleaseView, agent_standing
+from kb_app.acks.standing import AckFacts, AgentStanding, OpenAssignment, ReleaseView, agent_standing
 from kb_app.versions import latest_version
 
 
@@ -167,10 +169,29 @@ class ReadingItem:
     # Acknowledged, but it counts only once the agent passes one of these update quizzes.
     quiz_bank_ids: list[str] | None = None
     acknowledged_at: datetime | None = None
+    # new: never acknowledged before; major: a material change since the last acknowledged
+    # version; minor: an editorial one
+    change: str = "new"
+
+    @property
+    def to_read(self) -> bool:
+        """Still to be read and acknowledged (not only waiting for an update quiz)."""
+        return self.acknowledged_at is None
+
+
+def change_kind(required_major: int, last: AckFacts | None) -> str:
+    if last is None:
+        return "new"
+    return "major" if required_major > last.major else "minor"
+
+
+def reading_order(item: ReadingItem) -> tuple:
+    """Open bulletins first, then overdue items, then by due date."""
+    return (not item.is_bulletin, not item.overdue, item.due_at, item.sop_id)
 
 
 def reading_list(session: Session, agent: Agent, *, now: datetime) -> list[ReadingItem]:
-    """The agent's open, unacknowledged requirements, soonest due first (overdue on top)."""
+    """The agent's open, unacknowledged requirements: open bulletins, then overdue, then soonest due."""
     return reading_items(ReleaseView.load(session), agent_standing(session, agent), now=now)
 
 
@@ -200,9 +221,15 @@ def reading_items(view: ReleaseView, standing: AgentStanding, *, now: datetime) 
                 path=current.path,
                 quiz_bank_ids=quiz.quiz_bank_ids if quiz else None,
                 acknowledged_at=quiz.acknowledged_at if quiz else None,
+                change=change_kind(assignment.major, last),
             )
         )
-    return items
+    return sorted(items, key=reading_order)
+
+
+def next_to_read(items: list[ReadingItem], after: str) -> ReadingItem | None:
+    """The first item still to read, other than the SOP `after` just acknowledged."""
+    return next((item for item in items if item.sop_id != after and item.to_read), None)
 
 
 def last_acknowledged_versions(session: Session, agent_id: int) -> dict[str, str]:
@@ -228,10 +255,20 @@ class WhatChanged:
     translation_state: TranslationState | None = None  # how that language's translation stands
     translation: PublishedTranslation | None = None  # the translation of `text`, when one is served
     stale_translation: PublishedTranslation | None = None  # the out-of-date one not served
+    previous_text: str | None = None  # the text last acknowledged, as the agent's tier reads it
 
     @property
     def title(self) -> str:
         return self.translation.title if self.translation is not None else self.current.title
+
+    def redline(self) -> Redline | None:
+        """The rendered word-level change since the text last acknowledged (None: show it all).
+
+        Both texts are the agent's tier's, so another tier's block is in neither."""
+        if self.diff is None or self.previous_text is None:
+            return None
+        path = self.current.path
+        return redline(self.previous_text, self.text, lambda markdown: render_markdown(markdown, path))
 
 
 def what_changed(session: Session, agent: Agent, sop_id: str, language: str | None = None) -> WhatChanged:
@@ -248,13 +285,10 @@ def what_changed(session: Session, agent: Agent, sop_id: str, language: str | No
     on_current = next((a for a in acks if a.version_id == current.id), None)
     previous = acks[0].version if acks and acks[0].version_id != current.id else None
     diff = None
+    previous_text = None
     if previous is not None:
-        diff = diff_texts(
-            text_for_tier(previous.body, agent.tier),
-            text,
-            old_label=f"v{previous.version}",
-            new_label=f"v{current.version}",
-        )
+        previous_text = text_for_tier(previous.body, agent.tier)
+        diff = diff_texts(previous_text, text, old_label=f"v{previous.version}", new_label=f"v{current.version}")
     reading = language or agent.language
     served = reading_text(session, current, reading)
     if served.translation is not None:
@@ -270,6 +304,7 @@ def what_changed(session: Session, agent: Agent, sop_id: str, language: str | No
         reading_language=reading,
         translation_state=served.state,
         stale_translation=stale,
+        previous_text=previous_text,
     )
 
 
@@ -282,10 +317,12 @@ def _translated_change(session, agent, current, previous, acks, on_current, serv
         (a for a in acks if a.translation_id is not None and a.language == reading and a.version_id != current.id), None
     )
     diff = None
+    previous_text = None
     if previous is not None and earlier is not None:
         old = session.get(PublishedTranslation, earlier.translation_id)
+        previous_text = text_for_tier(old.body, agent.tier)
         diff = diff_texts(
-            text_for_tier(old.body, agent.tier),
+            previous_text,
             text,
             old_label=f"v{earlier.version.version} ({reading})",
             new_label=f"v{current.version} ({reading})",
@@ -304,6 +341,7 @@ def _translated_change(session, agent, current, previous, acks, on_current, serv
         reading_language=reading,
         translation_state=served.state,
         translation=translation,
+        previous_text=previous_text,
     )
 
 

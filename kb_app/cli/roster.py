@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from kb_app.services import rostering
-from kb_app import audit, db, roster
+from kb_app import audit, db, roster, roster_sites
 from kb_app.cli._common import UserError, echo_json, json_option
 from kb_app.cli.db import cli_actor, database_option, open_current_engine
 from kb_app.problems import InputError
@@ -136,3 +136,36 @@ def export_command(output: Path | None, vendor: str | None, active_only: bool, d
 
 def register(main: click.Group) -> None:
     main.add_command(roster_group)
+
+
+@roster_group.command("sites")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check the file and show the sites; write nothing.")
+@database_option
+@json_option
+def sites_command(file: Path, dry_run: bool, database_url: str | None, as_json: bool) -> None:
+    """Set site names and time zones from FILE.csv (columns code, name, time_zone), all or nothing.
+
+    Each time zone is an IANA name (Asia/Manila); a bad row is reported as FILE:LINE and nothing
+    is written. Sites not in the file keep their settings.
+    """
+    try:
+        sites = roster_sites.read_sites_csv(file.read_bytes(), path=str(file))
+    except InputError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise UserError(f"{file}: {len(exc.problems)} problem(s); nothing was imported") from None
+    if not dry_run:
+        engine = open_current_engine(database_url)
+        try:
+            with db.session_factory(engine)() as session:
+                roster_sites.import_sites(session, sites, actor=cli_actor())
+                session.commit()
+        finally:
+            engine.dispose()
+    if as_json:
+        echo_json({"file": str(file), "dry_run": dry_run, "sites": [vars(s) for s in sites]})
+        return
+    verb = "would set" if dry_run else "set"
+    for site in sites:
+        click.echo(f"{verb} {site.code}: {site.name}, {site.time_zone}")

@@ -2,7 +2,7 @@
 on `Base.metadata`, which Alembic compares against the migrations."""
 
 from kb_app.models.base import Base, NAMING_CONVENTION, utcnow
-from kb_app.models.roster import IN_HOUSE, TIERS, Agent
+from kb_app.models.roster import IN_HOUSE, TIERS, Agent, RosterSite, RosterVendor
 from kb_app.models.users import ROLES, ApiToken, User
 from kb_app.models.audit import AuditEvent
 from kb_app.models.acks import (
@@ -29,6 +29,8 @@ __all__ = [
     "ReminderLog",
     "Requirement",
     "RequirementTarget",
+    "RosterSite",
+    "RosterVendor",
     "AuditEvent",
     "Agent",
     "ApiToken",

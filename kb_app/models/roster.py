@@ -40,3 +40,27 @@ class Agent(Base):
 
     def __repr__(self) -> str:
         return f"<Agent {self.employee_id} {self.tier} {self.vendor}/{self.site}>"
+
+
+class RosterSite(Base):
+    """Settings of one site (a roster `site` code): the name people know it by and its IANA
+    time zone, in which its agents see times."""
+
+    __tablename__ = "roster_sites"
+    __table_args__ = (CheckConstraint("code <> ''", name="code_not_empty"),)
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RosterVendor(Base):
+    """A vendor code of the roster and the name it is shown by."""
+
+    __tablename__ = "roster_vendors"
+    __table_args__ = (CheckConstraint("code <> ''", name="code_not_empty"),)
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -29,7 +29,15 @@ from kb_app.models.quizzes import QuizAnswer, QuizAnswerChoice, QuizAttempt, Qui
 from kb_app.quizzes.bank import bank_hash
 from kb_app.quizzes.certification import record_certification
 from kb_app.quizzes.draw import Attempt, draw_attempt, taker_view
-from kb_app.quizzes.grading import GradeResult, SubmissionError, grade, parse_number, review_view, short_answer_key
+from kb_app.quizzes.grading import (
+    GradeResult,
+    SubmissionError,
+    grade,
+    has_answer,
+    parse_number,
+    review_view,
+    short_answer_key,
+)
 from kb_app.quizzes.library import bank_from_data
 from kb_app.quizzes.remediation import retry_gate
 from kb_app.quizzes.schema import (
@@ -320,6 +328,35 @@ def taker(session: Session, attempt: QuizAttempt, *, now: datetime) -> dict[str,
 # --- submit -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SubmissionSummary:
+    """What the taker is about to submit, by question number: shown before they confirm."""
+
+    answered: list[int]
+    unanswered: list[int]
+    flagged: list[int]  # marked "flag for review" by the taker (answered or not)
+
+    @property
+    def total(self) -> int:
+        return len(self.answered) + len(self.unanswered)
+
+    @property
+    def empty(self) -> bool:
+        return not self.answered
+
+
+def submission_summary(attempt: QuizAttempt, submission: Mapping[str, Any], flagged: Any = ()) -> SubmissionSummary:
+    """Answered, unanswered and flagged questions of a submission (in the taker's labels)."""
+    keys = Attempt.from_dict(attempt.drawn).keys
+    marked = set(flagged)
+    answered = [n for n, key in enumerate(keys, start=1) if has_answer(submission.get(key))]
+    return SubmissionSummary(
+        answered,
+        [n for n in range(1, len(keys) + 1) if n not in answered],
+        [n for n, key in enumerate(keys, start=1) if key in marked],
+    )
+
+
 @dataclass
 class SubmitResult:
     attempt: QuizAttempt
@@ -345,6 +382,14 @@ def submit_attempt(session: Session, user: User, public_id: Any, submission: Any
         result = grade(bank, drawn, submission)
     except SubmissionError as error:
         raise AttemptError("invalid_answers", str(error), 422) from None
+    if not any(has_answer(submission.get(key)) for key in drawn.keys):
+        # An accidental empty submit is not a 0 % fail: nothing is graded, no cool-down starts.
+        raise AttemptError(
+            "empty_submission",
+            "You have not answered any question. Answer at least one before you submit: "
+            "nothing was graded and your attempt is still open.",
+            422,
+        )
     answers = {key: value for key, value in submission.items() if value is not None}
     done = session.execute(
         update(QuizAttempt)

@@ -123,6 +123,20 @@ def grade(bank: Bank, attempt: Attempt, submission: Mapping[str, Any]) -> GradeR
     )
 
 
+def has_answer(answer: Any) -> bool:
+    """Whether an answer says anything: not missing, not blank text, not an empty list or
+    mapping (a matching answer with every prompt left open is empty too)."""
+    if answer is None:
+        return False
+    if isinstance(answer, str):
+        return bool(answer.strip())
+    if isinstance(answer, Mapping):
+        return any(value is not None for value in answer.values())
+    if isinstance(answer, (list, tuple)):
+        return bool(answer)
+    return True
+
+
 # --- checking the submission -------------------------------------------------------------------
 
 

@@ -33,7 +33,7 @@ from kb_app.web import (
     sites,
     translations,
 )
-from kb_app.web.context import close_session, csrf, login_manager
+from kb_app.web.context import close_session, csrf, init_template_helpers, login_manager
 
 
 def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> Flask:
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     errors.init_app(app)
     inputs.init_app(app)
     security.init_app(app)
+    init_template_helpers(app)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

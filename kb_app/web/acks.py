@@ -7,20 +7,18 @@ vendor's coverage only (any other vendor named in a URL is 403); trainers and ad
 from __future__ import annotations
 
 import io
-import posixpath
-import re
 from datetime import date, datetime, timezone
 
-import markdown
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from kb_app import audit, users
+from kb_app import audit, roster_sites, users
 from kb_app.acks import acknowledge as acks
 from kb_app.acks import coverage as reports
 from kb_app.catalog import load_catalog, validate_catalog
 from kb_app.catalog.languages import direction, language_name
-from kb_app.catalog.sections import MARKDOWN_EXTENSION_CONFIGS, MARKDOWN_EXTENSIONS
+from kb_app.catalog import rendering
+from kb_app.catalog.rendering import site_url
 from kb_app.exports import spreadsheet_safe
 from kb_app.models import Requirement
 from kb_app.quizzes import remediation
@@ -41,12 +39,13 @@ from kb_app.web.api_models import (
     QuizReview,
     ReadingItem,
     ReadingList,
+    RenderedChange,
     SectionChange,
     SopChanges,
     SopPath,
 )
 from kb_app.web.contract import query_args
-from kb_app.web.context import banks, get_session, roles_required, settings, signed_in_user
+from kb_app.web.context import banks, get_session, roles_required, settings, signed_in_user, viewer_zone
 from kb_app.web.downloads import csv_download
 from kb_app.web.inputs import bounded_int
 from kb_app.web.errors import ApiError
@@ -61,28 +60,9 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-_TRANSLATED_FILE = re.compile(r"\.[a-z]{2}\.md$")
-_MD_LINK = re.compile(r"\]\((?P<target>[^)\s:#]+\.md)(?P<anchor>#[^)\s]*)?\)")
-
-
 def render_markdown(text: str, sop_path: str) -> Markup:
-    """SOP text comes from the reviewed git corpus; it is rendered like the MkDocs site renders
-    it, with links between SOP files pointing at the reader's own site."""
-    here = posixpath.dirname(sop_path)
-
-    def to_site(match: re.Match) -> str:
-        # A translation's `x.es.md` is the page `x` of the reader's (language) site.
-        target = posixpath.normpath(posixpath.join(here, _TRANSLATED_FILE.sub(".md", match.group("target"))))
-        return f"]({site_url(target, (match.group('anchor') or '').lstrip('#'))})"
-
-    text = _MD_LINK.sub(to_site, text)
-    return Markup(markdown.markdown(text, extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_EXTENSION_CONFIGS))
-
-
-def site_url(path: str, anchor: str = "") -> str:
-    page = path[:-3] if path.endswith(".md") else path
-    page = page[: -len("index")] if page.endswith("index") else page + "/"
-    return f"/sop/{page}" + (f"#{anchor}" if anchor else "")
+    """SOP text comes from the reviewed git corpus; it is rendered like the MkDocs site renders it."""
+    return Markup(rendering.render_markdown(text, sop_path))
 
 
 def _agent_or_404(user):
@@ -126,6 +106,7 @@ def read(sop_id: str):
         "acks/read.html",
         change=change,
         banner=banner,
+        redline=change.redline(),
         full_text=render_markdown(change.text, change.current.path) if change.diff is None else None,
         site_url=site_url(change.current.path),
         site_url_for=site_url,
@@ -159,12 +140,18 @@ def acknowledge(sop_id: str):
         return redirect(url_for("acks.read", sop_id=sop_id))
     session.commit()
     ack = result.acknowledgement
-    when = ack.acknowledged_at.strftime("%Y-%m-%d %H:%M UTC")
+    when = roster_sites.local_time(ack.acknowledged_at, viewer_zone()).local
+    following = acks.next_to_read(acknowledging.reading_list(session, agent, banks(), now=_now()), after=sop_id)
     flash(
-        f"Acknowledged {sop_id} v{ack.version.version} on {when}."
-        if result.created
-        else f"You already acknowledged {sop_id} v{ack.version.version} on {when}."
+        (
+            f"Acknowledged {sop_id} v{ack.version.version} on {when}."
+            if result.created
+            else f"You already acknowledged {sop_id} v{ack.version.version} on {when}."
+        )
+        + (f" Next on your reading list: {following.sop_id}." if following else "")
     )
+    if following is not None:
+        return redirect(url_for("acks.read", sop_id=following.sop_id))
     return redirect(url_for("acks.reading_list"))
 
 
@@ -423,6 +410,7 @@ def api_changes(sop_id: str, query: ChangesQuery) -> SopChanges:
         change = acknowledging.what_changed(get_session(), agent, sop_id, banks(), now=_now(), language=query.language)
     except acks.AckError as error:
         raise ApiError(error.status, error.code, error.message) from None
+    redline = change.redline()
     return SopChanges(
         sop_id=sop_id,
         version=change.current.version,
@@ -433,6 +421,7 @@ def api_changes(sop_id: str, query: ChangesQuery) -> SopChanges:
         text=change.text if change.diff is None else None,
         language=change.language,
         translation_state=change.translation_state.value if change.translation_state else None,
+        rendered=[RenderedChange.of(s) for s in redline.sections] if redline is not None else None,
     )
 
 

@@ -235,6 +235,10 @@ class ReadingItem(Out):
     path: str
     acknowledged_at: Timestamp | None = Field(description="Set when acknowledged but waiting for an update quiz")
     quiz_required: list[str] | None = Field(description="Pass one of these update quizzes for it to count")
+    change: Literal["new", "major", "minor"] = Field(
+        description="new: never acknowledged before; major: a material change since the version last acknowledged; "
+        "minor: an editorial one"
+    )
 
     @classmethod
     def of(cls, item: Any) -> ReadingItem:
@@ -251,6 +255,7 @@ class ReadingItem(Out):
             path=item.path,
             acknowledged_at=item.acknowledged_at,
             quiz_required=item.quiz_bank_ids or None,
+            change=item.change,
         )
 
 
@@ -302,6 +307,29 @@ class SectionChange(Out):
         )
 
 
+class RenderedChange(Out):
+    """One section of the rendered redline: the page's HTML with inserted words in `<ins>` and
+    deleted ones in `<del>` (empty for unchanged sections)"""
+
+    anchor: str
+    heading: str
+    status: Literal["added", "removed", "changed", "unchanged"]
+    html: str
+    words_inserted: int
+    words_deleted: int
+
+    @classmethod
+    def of(cls, section: Any) -> RenderedChange:
+        return cls(
+            anchor=section.anchor,
+            heading=section.heading,
+            status=section.status,
+            html=section.html,
+            words_inserted=section.words_inserted,
+            words_deleted=section.words_deleted,
+        )
+
+
 class SopChanges(Out):
     """What changed since the version the agent last acknowledged"""
 
@@ -315,6 +343,9 @@ class SopChanges(Out):
     language: str = Field(description="Language of the text (ISO 639-1); send it back when acknowledging")
     translation_state: Literal["current", "minor-behind", "stale", "missing"] | None = Field(
         description="How the agent's language's translation stands; stale or missing means the source text is served"
+    )
+    rendered: list[RenderedChange] | None = Field(
+        None, description="The same change as the page shows it: a word-level redline of the rendered text, by section"
     )
 
 

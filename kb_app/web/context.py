@@ -3,15 +3,18 @@ signed-in user, and the extensions that every blueprint decorates with."""
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from functools import wraps
-from typing import Callable
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, g, request
+from flask import Flask, abort, current_app, g, request
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFProtect
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from kb_app import users
+from kb_app import roster_sites, users
 from kb_app.config import Settings
 from kb_app.models import User
 from kb_app.quizzes.library import BankLibrary, LoadedBanks
@@ -114,3 +117,45 @@ def library() -> BankLibrary:
 
 def banks() -> LoadedBanks:
     return library().current()
+
+
+# --- names and local times in templates ------------------------------------------------------------
+
+
+def names() -> roster_sites.Names:
+    """Site, vendor and time-zone names, read once per request on first use."""
+    if "kb_names" not in g:
+        g.kb_names = roster_sites.Names.load(get_session())
+    return g.kb_names
+
+
+def viewer_zone() -> tzinfo:
+    """The signed-in reader's time zone: their site's for an agent, else `KB_TIME_ZONE`."""
+    if "kb_zone" not in g:
+        found = None
+        if current_user.is_authenticated and current_user.role == "agent" and current_user.agent is not None:
+            found = names().site_zone(current_user.agent.site)
+        g.kb_zone = found or ZoneInfo(settings().time_zone)
+    return g.kb_zone
+
+
+def local_time(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> Markup:
+    """`<time>` in the reader's zone, with the UTC time on hover (and in `datetime`); `value`
+    is an aware (or naive UTC) datetime, or one in ISO 8601 as API views carry it."""
+    if not value:
+        return Markup("")
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    shown = roster_sites.local_time(value, viewer_zone(), fmt)
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(shown.iso, shown.utc, shown.local)
+
+
+def init_template_helpers(app: Flask) -> None:
+    app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(lambda code: names().site_name(code), "site_name")
+    app.add_template_filter(lambda code: names().vendor_name(code), "vendor_name")
+    app.add_template_filter(roster_sites.language_label, "language_name")
+
+    @app.context_processor
+    def _zone() -> dict[str, Any]:
+        return {"viewer_zone": viewer_zone}

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 from flask_login import login_required
 
 from kb_app import audit, db, readiness, roster, users
+from kb_app.catalog.rendering import site_url
 from kb_app.quizzes import certification
 from kb_app.services import acknowledging
 from kb_app.web.inputs import page_number
@@ -25,7 +26,11 @@ def home():
     session = get_session()
     if user.role == "agent":
         return render_template(
-            "main/home_agent.html", agent=user.agent, audience=users.audience_of(user), **_agent_standing(session, user)
+            "main/home_agent.html",
+            agent=user.agent,
+            audience=users.audience_of(user),
+            bulletin_url=site_url,
+            **_agent_standing(session, user),
         )
     if user.role == "partner_manager":
         by_site = roster.roster_summary(session, ("site",), vendor=user.vendor)
@@ -51,10 +56,12 @@ def home():
 def _agent_standing(session, user) -> dict:
     """What the agent's home page summarises: acknowledgements due and certification standing."""
     if user.agent is None:
-        return {"reading": [], "certifications": []}
+        return {"reading": [], "certifications": [], "bulletins": []}
     now = datetime.now(timezone.utc)
     loaded = banks()
+    _, view = acknowledging.release_view(session)
     return {
+        "bulletins": view.open_bulletins(user.agent, user.agent.tier, now=now),
         "reading": acknowledging.reading_list(session, user.agent, loaded, now=now),
         "certifications": certification.certifications_of(
             session, user.agent, loaded.banks.values(), now=now, due_days=settings().ack_due_days

@@ -296,8 +296,13 @@ def submit(attempt_id: str):
         session, attempt, now=now, quiz_dir=settings().quiz_dir, language=reading_language(user)
     )
     submission, problems = submission_from_form(request.form, view)
+    flagged = request.form.getlist("flagged")
     if problems:
         return render_template("quizzes/take.html", view=view, values=request.form, problems=problems), 422
+    summary = attempts.submission_summary(attempt, submission, flagged)
+    if request.form.get("step") == "review":
+        # Without JavaScript the confirm step is this page: the answers kept, the summary on top.
+        return render_template("quizzes/take.html", view=view, values=request.form, problems={}, summary=summary)
     try:
         quizzing.submit_quiz(session, user, attempt.public_id, submission, banks(), now=now)
     except AttemptError as error:
@@ -305,6 +310,10 @@ def submit(attempt_id: str):
         if error.code in ("already_submitted", "time_limit_passed"):
             flash(error.message, "error")
             return redirect(url_for("quizzes.attempt_page", attempt_id=attempt.public_id), 303)
+        if error.code == "empty_submission":
+            return render_template(
+                "quizzes/take.html", view=view, values=request.form, problems={}, summary=summary, refused=error.message
+            ), 422
         abort(error.status, description=error.message)
     session.commit()
     return redirect(url_for("quizzes.attempt_page", attempt_id=attempt.public_id), 303)
@@ -605,7 +614,8 @@ def quiz_attempt(attempt_id: str):
     summary="Submit the answers; graded on the server, once",
     description="Refusals: 403 not_your_attempt; 404 attempt_not_found; 409 already_submitted or "
     "time_limit_passed; 413 payload_too_large (over 64 KiB); 422 invalid_answers (a question not in the attempt, "
-    "an unknown option, a wrong shape).",
+    "an unknown option, a wrong shape), 422 empty_submission (no question answered: nothing is graded, the attempt "
+    "stays open and no cool-down starts).",
     path=AttemptPath,
     body=QuizSubmit,
     responses={200: QuizResult},

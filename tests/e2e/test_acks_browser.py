@@ -84,9 +84,10 @@ def test_agent_reads_the_diff_acknowledges_and_the_trainer_sees_coverage_move(br
     page.get_by_role("link", name="Read", exact=True).click()
     page.wait_for_load_state()
     assert "What changed since v1.0" in page.content()
-    changed = page.locator(".diff-changed")
+    changed = page.locator(".redline-section--changed")
     assert changed.count() == 2
-    assert "Two strong signals are needed now." in changed.first.inner_text()
+    inserted = " ".join(changed.first.locator("ins").all_inner_texts())
+    assert "Two" in inserted and "needed now" in inserted  # the rendered redline, words marked
     button = page.locator("#ack-button")
     assert button.is_disabled(), "the button must wait until the changes were scrolled through"
     screenshot(page, "acks-what-changed")

@@ -13,7 +13,7 @@ from kb_app.acks.publishing import publish
 from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
 from kb_app.quizzes.schema import Matching, Numerical
-from tests.e2e.test_quiz_browser import SOP_BODY, answer_on_page, attempt_in_view, sign_in
+from tests.e2e.test_quiz_browser import submit_and_confirm, SOP_BODY, answer_on_page, attempt_in_view, sign_in
 from tests.quizzes.factories import SECRETS, answers_for, make_new_types_bank, write_bank
 
 pytestmark = pytest.mark.browser
@@ -91,7 +91,7 @@ def test_fail_reread_the_missed_sections_then_retry_and_pass_on_a_desktop(
     answer_new_types(page, bank, attempt_in_view(engine, page), right=False, keyboard=True)
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "quiz-new-types-desktop")
-    page.get_by_role("button", name="Submit answers").click()
+    submit_and_confirm(page)
     page.wait_for_load_state()
     assert page.locator(".result__verdict").inner_text() == "Not passed"
     assert page.locator("table.review-pairs tbody tr").count() == 3
@@ -119,7 +119,7 @@ def test_fail_reread_the_missed_sections_then_retry_and_pass_on_a_desktop(
     page.get_by_role("button", name=f"Take the quiz: {TITLE}").click()
     page.wait_for_load_state()
     answer_new_types(page, bank, attempt_in_view(engine, page), right=True, keyboard=True)
-    page.get_by_role("button", name="Submit answers").click()
+    submit_and_confirm(page)
     page.wait_for_load_state()
     assert page.locator(".result__verdict").inner_text() == "Passed"
     expect(page.get_by_text("3 of 3 pairs right")).to_be_visible()
@@ -146,7 +146,7 @@ def test_the_new_types_on_a_phone(browser, live_server, engine, world, screensho
     assert box["height"] >= 44 and box["width"] >= 200, box  # big enough to tap
     screenshot(page, "quiz-new-types-390")
     answer_new_types(page, bank, attempt_in_view(engine, page), right=True, keyboard=False)
-    page.get_by_role("button", name="Submit answers").click()
+    submit_and_confirm(page)
     page.wait_for_load_state()
     assert page.locator(".result__verdict").inner_text() == "Passed"
     no_sideways_scroll(page, 390)

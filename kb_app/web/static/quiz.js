@@ -2,12 +2,15 @@
 // the deadline and positions are plain selects).
 // - a countdown from the server's seconds left, announced at 5 and 1 minute, that submits the
 //   answers when the time is up;
-// - Move up / Move down buttons for ordering questions, kept in step with the position selects.
+// - Move up / Move down buttons for ordering questions, kept in step with the position selects;
+// - before submitting, a dialog with what is answered, unanswered and flagged, and a confirm
+//   (without JavaScript the server shows the same summary as a page).
 (function () {
   "use strict";
 
   var form = document.getElementById("quiz-form");
   var timer = document.getElementById("quiz-timer");
+  var timeUp = false;
 
   function startCountdown() {
     var shown = document.getElementById("time-left");
@@ -34,7 +37,10 @@
       });
       if (left === 0 && form && !submitted) {
         submitted = true;
+        timeUp = true;
         if (announce) announce.textContent = "Time is up: submitting your answers.";
+        var dialog = document.getElementById("submit-dialog");
+        if (dialog && dialog.open) dialog.close();
         form.requestSubmit ? form.requestSubmit() : form.submit();
         return;
       }
@@ -43,11 +49,11 @@
     tick();
   }
 
-  function renumber(list) {
+  function renumber(list, fill) {
     var items = list.querySelectorAll(".quiz-order__item");
     items.forEach(function (item, index) {
       var select = item.querySelector("select");
-      if (select) select.value = String(index + 1);
+      if (select && fill !== false) select.value = String(index + 1);
       var up = item.querySelector("[data-move=up]");
       var down = item.querySelector("[data-move=down]");
       if (up) up.disabled = index === 0;
@@ -80,9 +86,13 @@
   function enhanceOrdering(list) {
     // Start from the order the selects say (a re-shown form keeps the agent's numbers).
     var items = Array.prototype.slice.call(list.querySelectorAll(".quiz-order__item"));
-    items.sort(function (a, b) {
-      return parseInt(a.querySelector("select").value, 10) - parseInt(b.querySelector("select").value, 10);
-    });
+    // Unplaced items (no number yet) keep the order they were drawn in.
+    var placed = items.every(function (item) { return item.querySelector("select").value !== ""; });
+    if (placed) {
+      items.sort(function (a, b) {
+        return parseInt(a.querySelector("select").value, 10) - parseInt(b.querySelector("select").value, 10);
+      });
+    }
     items.forEach(function (item) {
       list.appendChild(item);
       var controls = item.querySelector(".quiz-order__controls");
@@ -99,15 +109,99 @@
       var select = event.target;
       if (!select.matches("select")) return;
       var item = select.closest(".quiz-order__item");
+      if (select.value === "") return;
       var wanted = parseInt(select.value, 10) - 1;
       var others = Array.prototype.filter.call(list.children, function (el) { return el !== item; });
       list.insertBefore(item, others[wanted] || null);
       renumber(list);
       select.focus();
     });
-    renumber(list);
+    renumber(list, placed);
+  }
+
+  // --- the confirm step -------------------------------------------------------------------------
+
+  function answered(fieldset) {
+    var order = fieldset.querySelectorAll("select.quiz-order__position");
+    if (order.length) {
+      return Array.prototype.every.call(order, function (s) { return s.value !== ""; });
+    }
+    var choices = fieldset.querySelectorAll("input[type=radio], input[type=checkbox]:not(.quiz-flag__input)");
+    if (Array.prototype.some.call(choices, function (i) { return i.checked; })) return true;
+    var texts = fieldset.querySelectorAll("input[type=text]");
+    if (Array.prototype.some.call(texts, function (i) { return i.value.trim() !== ""; })) return true;
+    var selects = fieldset.querySelectorAll("select");
+    return Array.prototype.some.call(selects, function (s) { return s.value !== ""; });
+  }
+
+  function summary() {
+    var result = { answered: [], unanswered: [], flagged: [] };
+    form.querySelectorAll("fieldset.quiz-q").forEach(function (fieldset, index) {
+      var item = { number: index + 1, id: fieldset.id };
+      (answered(fieldset) ? result.answered : result.unanswered).push(item);
+      var flag = fieldset.querySelector(".quiz-flag__input");
+      if (flag && flag.checked) result.flagged.push(item);
+    });
+    return result;
+  }
+
+  function listOf(label, items, dialog) {
+    var p = document.createElement("p");
+    p.className = "small";
+    p.appendChild(document.createTextNode(label + ": "));
+    items.forEach(function (item, i) {
+      var a = document.createElement("a");
+      a.href = "#" + item.id;
+      a.textContent = "Question " + item.number;
+      a.addEventListener("click", function (event) {
+        event.preventDefault();
+        dialog.close();
+        var target = document.getElementById(item.id);
+        target.scrollIntoView({ block: "start" });
+        var first = target.querySelector("input:not(.quiz-flag__input), select");
+        (first || target).focus();
+      });
+      p.appendChild(a);
+      if (i < items.length - 1) p.appendChild(document.createTextNode(", "));
+    });
+    p.appendChild(document.createTextNode("."));
+    return p;
+  }
+
+  function enhanceSubmit() {
+    var dialog = document.getElementById("submit-dialog");
+    if (!form || !dialog || typeof dialog.showModal !== "function") return;
+    var counts = document.getElementById("submit-dialog-counts");
+    var lists = document.getElementById("submit-dialog-lists");
+    var title = document.getElementById("submit-dialog-title");
+    var note = document.getElementById("submit-dialog-note");
+    var confirm = document.getElementById("submit-confirm");
+    var cancel = document.getElementById("submit-cancel");
+    cancel.addEventListener("click", function () { dialog.close(); });
+    form.addEventListener("submit", function (event) {
+      if (timeUp || (event.submitter && event.submitter.id !== "submit-answers")) return;
+      event.preventDefault();
+      var s = summary();
+      var total = s.answered.length + s.unanswered.length;
+      counts.textContent = s.answered.length + " of " + total + " answered · " + s.unanswered.length +
+        " unanswered · " + s.flagged.length + " flagged for review";
+      lists.textContent = "";
+      if (s.unanswered.length && s.answered.length) lists.appendChild(listOf("Unanswered (they score zero)", s.unanswered, dialog));
+      if (s.flagged.length) lists.appendChild(listOf("Flagged for review", s.flagged, dialog));
+      var empty = s.answered.length === 0;
+      title.textContent = empty ? "No question answered yet" : "Submit your answers?";
+      note.textContent = empty
+        ? "Answer at least one question: an empty quiz is not submitted, and nothing counts against you."
+        : "You cannot change your answers after submitting.";
+      confirm.hidden = empty;
+      confirm.style.display = empty ? "none" : "";  // .btn sets display, which would win over [hidden]
+      dialog.showModal();
+      // The safe choice has the focus while questions are open; Submit now when all are answered.
+      (empty || s.unanswered.length || s.flagged.length ? cancel : confirm).focus();
+    });
   }
 
   document.querySelectorAll("ol.quiz-order").forEach(enhanceOrdering);
+  enhanceSubmit();
   startCountdown();
 })();
