@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kb_app.acks.coverage import CoverageFilter, overdue_assignments, overdue_by_agent
@@ -217,3 +217,18 @@ def send_reminders(session: Session, reminders: list[Reminder], settings: Settin
             session.commit()
             sent += 1
     return sent
+
+
+def logged_since(session: Session, recipients: list[str], since: datetime) -> int:
+    """How many of `recipients` have a reminder logged at or after `since` (what a send that
+    failed half-way got out: each mail is logged as it goes)."""
+    if not recipients:
+        return 0
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(ReminderLog.recipient))).where(
+                ReminderLog.recipient.in_(recipients), ReminderLog.sent_at >= since
+            )
+        )
+        or 0
+    )

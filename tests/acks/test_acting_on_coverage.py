@@ -173,16 +173,14 @@ def test_the_list_and_its_filter_menus_take_one_query_each_whatever_the_roster_s
                     start_date=date(2025, 6, 1),
                 )
             )
-    with session_scope(world) as session:
-        with CountQueries(session) as small:
-            overdue_by_agent(session, now=LATER)
-            overdue_choices(session, now=LATER)
+    with session_scope(world) as session, CountQueries(session) as small:
+        overdue_by_agent(session, now=LATER)
+        overdue_choices(session, now=LATER)
     with session_scope(world) as session:
         sync_assignments(session, now=NOW, onboarding_days=14)
-    with session_scope(world) as session:
-        with CountQueries(session) as large:
-            rows = overdue_by_agent(session, now=LATER)
-            overdue_choices(session, now=LATER)
+    with session_scope(world) as session, CountQueries(session) as large:
+        rows = overdue_by_agent(session, now=LATER)
+        overdue_choices(session, now=LATER)
     assert len(rows) > 40
     assert small.n == large.n == 2
 
