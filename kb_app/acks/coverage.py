@@ -9,6 +9,7 @@ leave the population.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timezone
 
 from sqlalchemy import Integer, Select, String, and_, case, cast, func, literal, select
@@ -471,8 +472,9 @@ def overdue_by_agent(
     ).group_by(
         Agent.id, Agent.employee_id, Agent.name, Agent.email, Agent.vendor, Agent.site, Agent.team, Agent.manager
     )
+    aggregates: dict[str, Any] = {"owed": owed, "oldest_due_at": oldest}
     column = OVERDUE_SORTS[sort]
-    order = {"owed": owed, "oldest_due_at": oldest}.get(column, column) if isinstance(column, str) else column
+    order: Any = aggregates[column] if isinstance(column, str) else column
     query = query.order_by(order.desc() if descending else order.asc(), Agent.name, Agent.employee_id)
     if limit:
         query = query.limit(limit)

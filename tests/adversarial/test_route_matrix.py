@@ -52,6 +52,7 @@ BODIES: dict[str, dict] = {
     "quizzes.submit": {},
     "api.api_mark_read": {},
     "remediation.mark_read": {},
+    "acks.remind_overdue": {"site": "manila"},
 }
 NOT_EXERCISED = {"static", "auth.logout", "acks.publish_page", "auth.change_password"}  # would end the
 # session or publish; their access rules are tested in tests/web

@@ -27,7 +27,7 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
   function focusableWhenScrolling() {
-    document.querySelectorAll(".table-wrap, pre, .scroll-x").forEach(function (region) {
+    document.querySelectorAll(".table-wrap, pre, .scroll-x, .kb-prose table, .sop-text table").forEach(function (region) {
       var scrolls = region.scrollWidth > region.clientWidth + 1;
       if (scrolls && !region.hasAttribute("tabindex")) {
         region.setAttribute("tabindex", "0");
