@@ -290,7 +290,10 @@ DRILL = {"vendor": "site", "site": "team"}
 
 
 def _sort_args(args, default: str) -> tuple[str, bool]:
+    """`sort=column&dir=desc` (the column headers), or `sort=-column` (the phone's sort menu)."""
     sort = (args.get("sort") or default).strip()
+    if sort.startswith("-"):
+        return sort[1:], True
     return sort, args.get("dir") == "desc"
 
 

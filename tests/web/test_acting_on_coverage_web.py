@@ -109,6 +109,9 @@ def test_overdue_page_is_one_row_per_agent_filterable_and_sortable(client, auth,
     by_name_desc = client.get("/coverage/overdue?sort=name&dir=desc").get_data(as_text=True)
     assert rows_of(by_name_desc)[0] == "N2" and 'aria-sort="descending"' in by_name_desc
     assert client.get("/coverage/overdue?sort=email").status_code == 400
+    # The phone's sort menu says "-owed" for "owes most first".
+    most = client.get("/coverage/overdue?sort=-owed").get_data(as_text=True)
+    assert '<option value="-owed" selected>' in most and 'aria-sort="descending"' in most
     sop = client.get("/coverage/overdue?sop=SIM-SWAP&team=bogota-1").get_data(as_text=True)
     assert sorted(rows_of(sop)) == ["A1", "A2"] and "<strong>ATO-RECOVERY</strong>" not in sop
 
