@@ -14,7 +14,7 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from kb_app.acks.publishing import publish
 from kb_app.catalog import load_catalog
@@ -249,3 +249,54 @@ def test_awaiting_quiz_has_its_own_legend_and_pattern(client, auth, world):
     html = client.get("/coverage").get_data(as_text=True)
     assert 'class="l-awaiting">Acknowledged, awaiting quiz<' in html
     assert 'class="cov-awaiting"' in html and 'id="kb-awaiting-stripes"' in html
+
+
+def statements_for(client, app, path: str) -> int:
+    """SQL statements one request sends (transaction control excluded)."""
+    engine = app.extensions["kb_sessionmaker"].kw["bind"]
+    seen: list[str] = []
+
+    def collect(_conn, _cursor, statement, *_args):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", collect)
+    try:
+        response = client.get(path)
+    finally:
+        event.remove(engine, "before_cursor_execute", collect)
+    assert response.status_code == 200, response.status_code
+    return len(seen)
+
+
+PATHS = ("/coverage/overdue", "/coverage/overdue?site=manila&sort=owed", "/coverage/overdue.csv", "/coverage?by=site")
+
+
+def test_the_overdue_and_coverage_pages_send_a_constant_number_of_statements(app, client, auth, world, engine, sop_dir):
+    auth.login_as("trainer")
+    for path in PATHS:  # warm: the first request of a session loads the user and settings
+        client.get(path)
+    before = {path: statements_for(client, app, path) for path in PATHS}
+    with session_scope(engine) as session:
+        for n in range(30):
+            session.add(
+                Agent(
+                    employee_id=f"X{n}",
+                    name=f"Extra {n}",
+                    email=f"x{n}@northwind-bpo.example",
+                    tier="T1",
+                    vendor="northwind-bpo",
+                    site="manila",
+                    team=f"manila-{n % 4}",
+                    language="en",
+                    manager=f"Lead {n % 3}",
+                    start_date=date(2025, 6, 1),
+                )
+            )
+    for n in range(4):
+        sop_dir.write(f"EXTRA-{n}")
+    with session_scope(engine) as session:
+        publish(session, load_catalog(sop_dir.root), now=datetime.now(timezone.utc) - timedelta(days=9), by="test")
+    after = {path: statements_for(client, app, path) for path in PATHS}
+    assert "X1 · " in client.get("/coverage/overdue").get_data(as_text=True)
+    assert after == before
