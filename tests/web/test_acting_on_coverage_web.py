@@ -229,6 +229,8 @@ def test_coverage_is_worst_first_sortable_and_drills_down(client, auth, world, e
     by_site = client.get("/coverage?by=site&sort=site&dir=desc").get_data(as_text=True)
     assert re.findall(r'data-label="Site"><a href="[^"]+"[^>]*>(\w+)</a>', by_site) == ["manila", "cebu", "bogota"]
     assert client.get("/coverage?by=site&sort=nope").status_code == 400
+    most = client.get("/coverage?by=site&sort=-overdue").get_data(as_text=True)  # the phone's sort menu
+    assert '<option value="-overdue" selected>' in most
 
     # vendor -> site -> team -> agents
     vendors = client.get("/coverage?by=vendor").get_data(as_text=True)
