@@ -34,6 +34,8 @@ ACTIONS = {
     "roster.export": "roster exported",
     "audit.export": "audit log exported",
     "demo.seed": "demo data loaded",
+    "overdue.export": "overdue agents exported (CSV or XLSX)",
+    "reminders.send": "overdue agents reminded from the overdue page",
 }
 CSV_COLUMNS = ("id", "occurred_at", "action", "actor", "actor_user_id", "target", "ip", "details")
 _MAX_TEXT = 254

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float
+from sqlalchemy import Float, String, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -28,3 +28,26 @@ def _seconds_between_default(element, compiler, **kw):
 def _seconds_between_sqlite(element, compiler, **kw):
     end, start = list(element.clauses)
     return f"((julianday({compiler.process(end, **kw)}) - julianday({compiler.process(start, **kw)})) * 86400.0)"
+
+
+class string_list(FunctionElement):
+    """An aggregate: the group's `value`s joined by `separator` (order unspecified)."""
+
+    type = String()
+    inherit_cache = True
+    name = "string_list"
+
+    def __init__(self, value, separator: str):
+        super().__init__(value, literal(separator))
+
+
+@compiles(string_list)
+def _string_list_default(element, compiler, **kw):
+    value, separator = list(element.clauses)
+    return f"string_agg({compiler.process(value, **kw)}, {compiler.process(separator, **kw)})"
+
+
+@compiles(string_list, "sqlite")
+def _string_list_sqlite(element, compiler, **kw):
+    value, separator = list(element.clauses)
+    return f"group_concat({compiler.process(value, **kw)}, {compiler.process(separator, **kw)})"

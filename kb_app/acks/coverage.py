@@ -9,9 +9,10 @@ leave the population.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
+from datetime import datetime, timezone
 
-from sqlalchemy import Integer, Select, and_, case, cast, func, select
+from sqlalchemy import Integer, Select, String, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from kb_app.models.quizzes import UpdateGate
@@ -19,7 +20,7 @@ from kb_app.versions import at_least
 from kb_app.models import Agent
 from kb_app.models.acks import Acknowledgement, Assignment, PublishedVersion, Requirement
 from kb_app.models.rollups import BUCKET_BOUNDS, BUCKETS, CoverageRollup
-from kb_app.sqlfuncs import seconds_between
+from kb_app.sqlfuncs import seconds_between, string_list
 
 GROUPS = {
     "requirement": None,
@@ -44,6 +45,7 @@ class CoverageFilter:
     vendor: str | None = None  # a partner manager's scope is always set here
     site: str | None = None
     team: str | None = None
+    team_leader: str | None = None
     open_only: bool = True
 
 
@@ -57,10 +59,24 @@ class CoverageRow:
     overdue: int
     median_hours_to_ack: float | None
     awaiting_quiz: int = 0  # of pending + overdue: acknowledged, but the gating update quiz is not passed yet
+    awaiting_quiz_overdue: int = 0  # of those, past their due date
 
     @property
     def acknowledged(self) -> int:
         return self.on_time + self.late
+
+    @property
+    def awaiting_quiz_pending(self) -> int:
+        """Of the pending: acknowledged, awaiting the update quiz."""
+        return self.awaiting_quiz - self.awaiting_quiz_overdue
+
+    @property
+    def unacknowledged_pending(self) -> int:
+        return self.pending - self.awaiting_quiz_pending
+
+    @property
+    def unacknowledged_overdue(self) -> int:
+        return self.overdue - self.awaiting_quiz_overdue
 
     @property
     def percent_acknowledged(self) -> float:
@@ -115,6 +131,7 @@ def _base(columns, flt: CoverageFilter) -> Select:
         (flt.vendor, Agent.vendor),
         (flt.site, Agent.site),
         (flt.team, Agent.team),
+        (flt.team_leader, Agent.manager),
     ):
         if value is not None:
             query = query.where(column == value)
@@ -122,11 +139,18 @@ def _base(columns, flt: CoverageFilter) -> Select:
 
 
 def coverage(
-    session: Session, *, by: list[str], now: datetime, flt: CoverageFilter = CoverageFilter()
+    session: Session,
+    *,
+    by: list[str],
+    now: datetime,
+    flt: CoverageFilter = CoverageFilter(),
+    sort: str | None = None,
+    descending: bool = False,
 ) -> list[CoverageRow]:
     """Coverage grouped `by` roster dimensions (and/or requirement), from the rollups: two queries
     over one row per requirement and roster cell, whatever the number of assignments."""
     group_cols = _rollup_group_columns(by)
+    sort_rows([], sort, groups=[c.name for c in group_cols])  # refuse an unknown column before querying
     r = CoverageRollup.__table__.c
     query = (
         select(
@@ -153,10 +177,11 @@ def coverage(
         (flt.vendor, r.vendor),
         (flt.site, r.site),
         (flt.team, r.team),
+        (flt.team_leader, r.manager),
     ):
         if value is not None:
             query = query.where(column == value)
-    awaiting = _awaiting_quiz(session, _group_columns(by), flt)
+    awaiting = _awaiting_quiz(session, _group_columns(by), flt, now)
     rows = []
     for row in session.execute(query).mappings():
         group = {c.name: row[c.name] for c in group_cols}
@@ -170,10 +195,11 @@ def coverage(
                 pending=int(row["pending"] or 0),
                 overdue=int(row["overdue"] or 0),
                 median_hours_to_ack=median_of_buckets([int(row[name] or 0) for name in BUCKETS]),
-                awaiting_quiz=awaiting.get(key, 0),
+                awaiting_quiz=sum(awaiting.get(key, (0, 0))),
+                awaiting_quiz_overdue=awaiting.get(key, (0, 0))[1],
             )
         )
-    return rows
+    return sort_rows(rows, sort, descending=descending, groups=[c.name for c in group_cols])
 
 
 def _rollup_group_columns(by: list[str]):
@@ -194,11 +220,18 @@ def _rollup_group_columns(by: list[str]):
 
 
 def coverage_from_rows(
-    session: Session, *, by: list[str], now: datetime, flt: CoverageFilter = CoverageFilter()
+    session: Session,
+    *,
+    by: list[str],
+    now: datetime,
+    flt: CoverageFilter = CoverageFilter(),
+    sort: str | None = None,
+    descending: bool = False,
 ) -> list[CoverageRow]:
     """The same report as `coverage`, aggregated from the assignment rows themselves: what
     `kb report coverage --verify` and the rollup property tests compare the rollups with."""
     group_cols = _group_columns(by)
+    sort_rows([], sort, groups=[c.name for c in group_cols])  # refuse an unknown column before querying
     acked = Assignment.acknowledged_at.is_not(None)
     counts = (
         _base(
@@ -218,7 +251,7 @@ def coverage_from_rows(
         .order_by(*group_cols)
     )
     medians = _median_hours(session, group_cols, flt)
-    awaiting = _awaiting_quiz(session, group_cols, flt)
+    awaiting = _awaiting_quiz(session, group_cols, flt, now)
     rows = []
     for row in session.execute(counts).mappings():
         key = tuple(row[c.name] for c in group_cols)
@@ -231,21 +264,81 @@ def coverage_from_rows(
                 pending=int(row["pending"] or 0),
                 overdue=int(row["overdue"] or 0),
                 median_hours_to_ack=medians.get(key),
-                awaiting_quiz=awaiting.get(key, 0),
+                awaiting_quiz=sum(awaiting.get(key, (0, 0))),
+                awaiting_quiz_overdue=awaiting.get(key, (0, 0))[1],
             )
         )
-    return rows
+    return sort_rows(rows, sort, descending=descending, groups=[c.name for c in group_cols])
 
 
-def _awaiting_quiz(session: Session, group_cols, flt: CoverageFilter) -> dict[tuple, int]:
+# Columns a coverage table sorts by; "worst" (the default) puts the lowest share acknowledged
+# first, then the most overdue.
+SORT_KEYS = {
+    "worst": lambda r: (r.percent_acknowledged, -r.overdue, -r.population),
+    "population": lambda r: r.population,
+    "acknowledged": lambda r: r.percent_acknowledged,
+    "on_time": lambda r: r.on_time,
+    "late": lambda r: r.late,
+    "pending": lambda r: r.pending,
+    "overdue": lambda r: r.overdue,
+    "awaiting_quiz": lambda r: r.awaiting_quiz,
+    "median": lambda r: (r.median_hours_to_ack is None, r.median_hours_to_ack or 0.0),
+}
+
+
+def sort_rows(
+    rows: list[CoverageRow], sort: str | None, *, descending: bool = False, groups: list[str] | None = None
+) -> list[CoverageRow]:
+    """Order the aggregated rows (one per group, never per agent) by a column of SORT_KEYS or by
+    one of `groups` (the row's group names); None keeps the groups' own order."""
+    if sort is None:
+        return rows
+    if sort in SORT_KEYS:
+        key = SORT_KEYS[sort]
+    elif groups is not None and sort in groups:
+
+        def key(row: CoverageRow):
+            value = row.group.get(sort)
+            return (value is None, str(value if value is not None else "").lower())
+
+    else:
+        choices = [*SORT_KEYS, *(groups or [])]
+        raise ReportError(f"cannot sort coverage by {sort!r}; choose from {', '.join(choices)}")
+    return sorted(rows, key=key, reverse=descending)
+
+
+def _awaiting_quiz(session: Session, group_cols, flt: CoverageFilter, now: datetime) -> dict[tuple, tuple[int, int]]:
     """Uncovered assignments whose agent did acknowledge, on requirements gated by an update quiz
-    of the agent's tier. Most requirements have no update quiz: only the gated ones are scanned."""
+    of the agent's tier: (not yet due, overdue) per group. Most requirements have no update
+    quiz: only the gated ones are scanned."""
     gated_requirements = select(Requirement.id).join(UpdateGate, UpdateGate.version_id == Requirement.version_id)
     if flt.open_only:
         gated_requirements = gated_requirements.where(Requirement.closed_at.is_(None))
     requirement_ids = sorted(set(session.scalars(gated_requirements)))
     if not requirement_ids:
         return {}
+    query = (
+        _base(
+            [
+                *group_cols,
+                func.sum(case((Assignment.due_at > now, 1), else_=0)).label("pending"),
+                func.sum(case((Assignment.due_at <= now, 1), else_=0)).label("overdue"),
+            ],
+            flt,
+        )
+        .where(Requirement.id.in_(requirement_ids), Assignment.acknowledged_at.is_(None), awaiting_quiz_condition())
+        .group_by(*group_cols)
+    )
+    names = [c.name for c in group_cols]
+    return {
+        tuple(row[n] for n in names): (int(row["pending"] or 0), int(row["overdue"] or 0))
+        for row in session.execute(query).mappings()
+    }
+
+
+def awaiting_quiz_condition():
+    """True for an assignment row (joined with its Requirement and Agent) whose agent acknowledged
+    the version, on a requirement gated by an update quiz of the agent's tier."""
     satisfied = (
         select(Acknowledgement.id)
         .where(
@@ -261,13 +354,7 @@ def _awaiting_quiz(session: Session, group_cols, flt: CoverageFilter) -> dict[tu
         .where(UpdateGate.version_id == Requirement.version_id, UpdateGate.tier == Agent.tier)
         .exists()
     )
-    query = (
-        _base([*group_cols, func.count().label("n")], flt)
-        .where(Requirement.id.in_(requirement_ids), Assignment.acknowledged_at.is_(None), gated, satisfied)
-        .group_by(*group_cols)
-    )
-    names = [c.name for c in group_cols]
-    return {tuple(row[n] for n in names): int(row["n"]) for row in session.execute(query).mappings()}
+    return and_(gated, satisfied)
 
 
 def _median_hours(session: Session, group_cols, flt: CoverageFilter) -> dict[tuple, float]:
@@ -356,6 +443,197 @@ def overdue_agents(
     if limit:
         query = query.limit(limit)
     return [OverdueAgent(*row) for row in session.execute(query).all()]
+
+
+@dataclass(frozen=True)
+class OwedSop:
+    sop_id: str
+    version: str
+    due_at: datetime
+    awaiting_quiz: bool  # acknowledged, but the update quiz that gates the version is not passed
+
+    @property
+    def label(self) -> str:
+        return f"{self.sop_id} v{self.version}" + (" (acknowledged, awaiting quiz)" if self.awaiting_quiz else "")
+
+
+@dataclass
+class OverdueAgentRow:
+    """One overdue agent with every SOP they owe (overdue), oldest due first."""
+
+    agent_id: int
+    employee_id: str
+    name: str
+    email: str
+    vendor: str
+    site: str
+    team: str
+    team_leader: str | None
+    owed: int
+    oldest_due_at: datetime
+    sops: list[OwedSop]
+
+    @property
+    def awaiting_quiz(self) -> int:
+        return sum(1 for sop in self.sops if sop.awaiting_quiz)
+
+    def to_dict(self) -> dict:
+        return {
+            "employee_id": self.employee_id,
+            "name": self.name,
+            "email": self.email,
+            "vendor": self.vendor,
+            "site": self.site,
+            "team": self.team,
+            "team_leader": self.team_leader or "",
+            "owed": self.owed,
+            "awaiting_quiz": self.awaiting_quiz,
+            "oldest_due_at": self.oldest_due_at.isoformat(),
+            "sops": "; ".join(sop.label for sop in self.sops),
+        }
+
+
+OVERDUE_EXPORT_COLUMNS = [
+    "employee_id",
+    "name",
+    "email",
+    "vendor",
+    "site",
+    "team",
+    "team_leader",
+    "owed",
+    "awaiting_quiz",
+    "oldest_due_at",
+    "sops",
+]
+OVERDUE_SORTS = {
+    "name": Agent.name,
+    "employee_id": Agent.employee_id,
+    "vendor": Agent.vendor,
+    "site": Agent.site,
+    "team": Agent.team,
+    "team_leader": Agent.manager,
+    "owed": "owed",
+    "oldest_due": "oldest_due_at",
+}
+_ITEM_SEPARATOR, _FIELD_SEPARATOR = "\x1e", "\x1f"  # never in an SOP id, a version or an ISO time
+
+
+def overdue_assignments(flt: CoverageFilter, now: datetime, columns) -> Select:
+    """SELECT `columns` over the overdue assignments of active agents in `flt`."""
+    return _base(columns, flt).where(Assignment.acknowledged_at.is_(None), Assignment.due_at <= now)
+
+
+def overdue_by_agent(
+    session: Session,
+    *,
+    now: datetime,
+    flt: CoverageFilter = CoverageFilter(),
+    sort: str = "oldest_due",
+    descending: bool = False,
+    limit: int | None = None,
+) -> list[OverdueAgentRow]:
+    """Agents with at least one overdue acknowledgement, one row each with the SOPs they owe: one
+    query, grouped by agent in SQL (the SOP list is aggregated into one string per agent)."""
+    if sort not in OVERDUE_SORTS:
+        raise ReportError(f"cannot sort overdue agents by {sort!r}; choose from {', '.join(OVERDUE_SORTS)}")
+    awaiting = case((awaiting_quiz_condition(), "1"), else_="0")
+    item = (
+        Requirement.sop_id
+        + literal(_FIELD_SEPARATOR)
+        + PublishedVersion.version
+        + literal(_FIELD_SEPARATOR)
+        + cast(Assignment.due_at, String)
+        + literal(_FIELD_SEPARATOR)
+        + awaiting
+    )
+    owed = func.count().label("owed")
+    oldest = func.min(Assignment.due_at).label("oldest_due_at")
+    query = overdue_assignments(
+        flt,
+        now,
+        [
+            Agent.id,
+            Agent.employee_id,
+            Agent.name,
+            Agent.email,
+            Agent.vendor,
+            Agent.site,
+            Agent.team,
+            Agent.manager,
+            owed,
+            oldest,
+            string_list(item, _ITEM_SEPARATOR).label("items"),
+        ],
+    ).group_by(
+        Agent.id, Agent.employee_id, Agent.name, Agent.email, Agent.vendor, Agent.site, Agent.team, Agent.manager
+    )
+    aggregates: dict[str, Any] = {"owed": owed, "oldest_due_at": oldest}
+    column = OVERDUE_SORTS[sort]
+    order: Any = aggregates[column] if isinstance(column, str) else column
+    query = query.order_by(order.desc() if descending else order.asc(), Agent.name, Agent.employee_id)
+    if limit:
+        query = query.limit(limit)
+    rows = []
+    for row in session.execute(query).all():
+        sops = sorted(
+            (_owed_sop(part, row.oldest_due_at) for part in (row.items or "").split(_ITEM_SEPARATOR) if part),
+            key=lambda sop: (sop.due_at, sop.sop_id),
+        )
+        rows.append(
+            OverdueAgentRow(
+                agent_id=row.id,
+                employee_id=row.employee_id,
+                name=row.name,
+                email=row.email,
+                vendor=row.vendor,
+                site=row.site,
+                team=row.team,
+                team_leader=row.manager,
+                owed=int(row.owed),
+                oldest_due_at=_aware(row.oldest_due_at),
+                sops=sops,
+            )
+        )
+    return rows
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _owed_sop(part: str, fallback: datetime) -> OwedSop:
+    sop_id, version, due, awaiting = part.split(_FIELD_SEPARATOR)
+    try:
+        due_at = _aware(datetime.fromisoformat(due))
+    except ValueError:
+        due_at = _aware(fallback)
+    return OwedSop(sop_id=sop_id, version=version, due_at=due_at, awaiting_quiz=awaiting == "1")
+
+
+@dataclass
+class OverdueChoices:
+    """What the overdue filters can choose from, within the reader's scope."""
+
+    vendors: list[str]
+    sites: list[str]
+    teams: list[str]
+    team_leaders: list[str]
+    sops: list[str]
+
+
+def overdue_choices(session: Session, *, now: datetime, vendor: str | None = None) -> OverdueChoices:
+    """The distinct vendors, sites, teams, team leaders and SOPs among overdue assignments (one
+    query), for the filter menus; a partner manager's `vendor` confines them."""
+    query = overdue_assignments(
+        CoverageFilter(vendor=vendor), now, [Agent.vendor, Agent.site, Agent.team, Agent.manager, Requirement.sop_id]
+    ).distinct()
+    found: list[set[str]] = [set(), set(), set(), set(), set()]
+    for row in session.execute(query).all():
+        for values, value in zip(found, row):
+            if value:
+                values.add(value)
+    return OverdueChoices(*(sorted(values, key=str.lower) for values in found))
 
 
 def acknowledgements_over_time(

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kb_app.acks.coverage import CoverageFilter, overdue_assignments, overdue_by_agent
 from kb_app.config import Settings
 from kb_app.models import Agent, User
 from kb_app.models.acks import Assignment, PublishedVersion, ReminderLog, Requirement
@@ -75,21 +76,7 @@ def plan_reminders(
             overdue_by_vendor[agent.vendor].append((agent, sop_id, version, due_at))
         if (agent.email, kind, assignment_id) not in sent:
             by_agent[agent.email].append((assignment_id, kind, due_at, sop_id, version, title, agent.name))
-    reminders = []
-    link = f"{base_url.rstrip('/')}/reading-list" if base_url else "/reading-list"
-    for email, items in by_agent.items():
-        overdue = sum(1 for i in items if i[1] == "overdue")
-        lines = [f"Hello {items[0][6]},", "", "Please read and acknowledge these SOP updates:", ""]
-        for _, kind, due_at, sop_id, version, title, _ in items:
-            state = "OVERDUE since" if kind == "overdue" else "due by"
-            lines.append(f"- {sop_id} v{version} {title}: {state} {due_at:%Y-%m-%d %H:%M} UTC")
-        lines += ["", f"Your reading list: {link}", "", "The Account Security training team"]
-        subject = f"Action required: {len(items)} SOP update{'s' if len(items) > 1 else ''} to acknowledge" + (
-            f" ({overdue} overdue)" if overdue else ""
-        )
-        reminders.append(
-            Reminder(email, "agent", subject, "\n".join(lines), [i[0] for i in items], [i[1] for i in items])
-        )
+    reminders = [_agent_reminder(email, items, base_url) for email, items in by_agent.items()]
     managers = session.scalars(select(User).where(User.role == "partner_manager", User.active.is_(True))).all()
     for manager in managers:
         overdue = overdue_by_vendor.get(manager.vendor or "")
@@ -110,6 +97,96 @@ def plan_reminders(
             )
         )
     return reminders
+
+
+def _agent_reminder(email: str, items: list[tuple], base_url: str) -> Reminder:
+    """One mail to an agent; items are (assignment id, kind, due at, sop id, version, title, name)."""
+    link = f"{base_url.rstrip('/')}/reading-list" if base_url else "/reading-list"
+    overdue = sum(1 for i in items if i[1] == "overdue")
+    lines = [f"Hello {items[0][6]},", "", "Please read and acknowledge these SOP updates:", ""]
+    for _, kind, due_at, sop_id, version, title, _ in items:
+        state = "OVERDUE since" if kind == "overdue" else "due by"
+        lines.append(f"- {sop_id} v{version} {title}: {state} {due_at:%Y-%m-%d %H:%M} UTC")
+    lines += ["", f"Your reading list: {link}", "", "The Account Security training team"]
+    subject = f"Action required: {len(items)} SOP update{'s' if len(items) > 1 else ''} to acknowledge" + (
+        f" ({overdue} overdue)" if overdue else ""
+    )
+    return Reminder(email, "agent", subject, "\n".join(lines), [i[0] for i in items], [i[1] for i in items])
+
+
+REMINDER_WINDOW = timedelta(hours=24)  # what `kb remind` uses by default
+
+
+@dataclass
+class Skipped:
+    employee_id: str
+    name: str
+    reason: str
+
+
+@dataclass
+class RemindPlan:
+    """What "remind these agents" will do: one mail per overdue agent, and who is skipped and why."""
+
+    reminders: list[Reminder]
+    skipped: list[Skipped]
+    agents: int  # overdue agents in the selection
+
+    def reasons(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for skip in self.skipped:
+            counts[skip.reason] += 1
+        return dict(counts)
+
+
+def plan_overdue_reminders(
+    session: Session,
+    flt: CoverageFilter,
+    *,
+    now: datetime,
+    window: timedelta = REMINDER_WINDOW,
+    base_url: str = "",
+    limit: int = 5000,
+) -> RemindPlan:
+    """A reminder now to every overdue agent in `flt` (a partner manager's filter carries their
+    vendor), listing each overdue item not reminded within `window`; an agent whose every
+    overdue item was reminded within it (by `kb remind` or an earlier click) is skipped. Two
+    queries, whatever the number of agents."""
+    agents = overdue_by_agent(session, now=now, flt=flt, sort="name", limit=limit)
+    sent = _recently_sent(session, now - window)
+    rows = session.execute(
+        overdue_assignments(
+            flt,
+            now,
+            [
+                Assignment.id,
+                Assignment.agent_id,
+                Assignment.due_at,
+                Requirement.sop_id,
+                PublishedVersion.version,
+                PublishedVersion.title,
+            ],
+        ).order_by(Assignment.due_at)
+    ).all()
+    items_of: dict[int, list] = defaultdict(list)
+    for assignment_id, agent_id, due_at, sop_id, version, title in rows:
+        items_of[agent_id].append((assignment_id, due_at, sop_id, version, title))
+    reminders, skipped = [], []
+    for agent in agents:
+        if not agent.email:
+            skipped.append(Skipped(agent.employee_id, agent.name, "no e-mail address on the roster"))
+            continue
+        fresh = [
+            (assignment_id, "overdue", due_at, sop_id, version, title, agent.name)
+            for assignment_id, due_at, sop_id, version, title in items_of[agent.agent_id]
+            if (agent.email, "overdue", assignment_id) not in sent
+        ]
+        if not fresh:
+            hours = int(window.total_seconds() // 3600)
+            skipped.append(Skipped(agent.employee_id, agent.name, f"already reminded in the last {hours} hours"))
+            continue
+        reminders.append(_agent_reminder(agent.email, fresh, base_url))
+    return RemindPlan(reminders=reminders, skipped=skipped, agents=len(agents))
 
 
 def send_reminders(session: Session, reminders: list[Reminder], settings: Settings, *, now: datetime) -> int:
@@ -140,3 +217,18 @@ def send_reminders(session: Session, reminders: list[Reminder], settings: Settin
             session.commit()
             sent += 1
     return sent
+
+
+def logged_since(session: Session, recipients: list[str], since: datetime) -> int:
+    """How many of `recipients` have a reminder logged at or after `since` (what a send that
+    failed half-way got out: each mail is logged as it goes)."""
+    if not recipients:
+        return 0
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(ReminderLog.recipient))).where(
+                ReminderLog.recipient.in_(recipients), ReminderLog.sent_at >= since
+            )
+        )
+        or 0
+    )

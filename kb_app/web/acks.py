@@ -6,20 +6,19 @@ vendor's coverage only (any other vendor named in a URL is 403); trainers and ad
 
 from __future__ import annotations
 
-import io
 from datetime import date, datetime, timezone
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from kb_app import audit, roster_sites, users
 from kb_app.acks import acknowledge as acks
 from kb_app.acks import coverage as reports
+from kb_app.acks import reminders
 from kb_app.catalog import load_catalog, validate_catalog
 from kb_app.catalog.languages import direction, language_name
 from kb_app.catalog import rendering
 from kb_app.catalog.rendering import site_url
-from kb_app.exports import spreadsheet_safe
 from kb_app.models import Requirement
 from kb_app.quizzes import remediation
 from kb_app.releases import site_options_for
@@ -46,7 +45,7 @@ from kb_app.web.api_models import (
 )
 from kb_app.web.contract import query_args
 from kb_app.web.context import banks, get_session, roles_required, settings, signed_in_user, viewer_zone
-from kb_app.web.downloads import csv_download
+from kb_app.web.downloads import csv_download, xlsx_download
 from kb_app.web.inputs import bounded_int
 from kb_app.web.errors import ApiError
 from kb_app.web.sites import reading_language
@@ -220,6 +219,7 @@ def scoped_filter(args, user, *, open_only: bool | None = None) -> reports.Cover
         vendor=vendor,
         site=(args.get("site") or "").strip() or None,
         team=(args.get("team") or "").strip() or None,
+        team_leader=(args.get("team_leader") or "").strip() or None,
         open_only=open_only,
     )
 
@@ -246,8 +246,14 @@ def coverage_page():
     groups = _group_by(request.args)
     session = get_session()
     now = _now()
+    sort, descending = _sort_args(request.args, "worst")
     by_requirement = reporting.coverage_overview(session, by=["requirement"], now=now, flt=flt)
     grouped = reporting.coverage_overview(session, by=groups, now=now, flt=flt)
+    try:
+        by_requirement = reports.sort_rows(by_requirement, "worst")
+        grouped = reports.sort_rows(grouped, sort, descending=descending, groups=groups)
+    except reports.ReportError as error:
+        abort(400, description=str(error))
     totals = _totals(by_requirement)
     return render_template(
         "acks/coverage.html",
@@ -259,7 +265,23 @@ def coverage_page():
         totals=totals,
         scope=user.vendor if user.role == "partner_manager" else None,
         query={k: v for k, v in request.args.items() if v},
+        sort=sort,
+        descending=descending,
+        drill=DRILL,
+        filter_args={k: request.args[k] for k in OVERDUE_FILTERS if request.args.get(k)},
     )
+
+
+# Drill-down: a row of one level opens the next level filtered to it; a team opens its agents.
+DRILL = {"vendor": "site", "site": "team"}
+
+
+def _sort_args(args, default: str) -> tuple[str, bool]:
+    """`sort=column&dir=desc` (the column headers), or `sort=-column` (the phone's sort menu)."""
+    sort = (args.get("sort") or default).strip()
+    if sort.startswith("-"):
+        return sort[1:], True
+    return sort, args.get("dir") == "desc"
 
 
 def _totals(rows: list[reports.CoverageRow]) -> dict:
@@ -298,12 +320,124 @@ def requirement_page(requirement_id: int):
     )
 
 
+OVERDUE_LIMIT = 2000
+
+
+def _overdue_rows(args, user) -> tuple[reports.CoverageFilter, list[reports.OverdueAgentRow], str, bool]:
+    flt = coverage_filter(args, user)
+    sort, descending = _sort_args(args, "oldest_due")
+    try:
+        rows = reports.overdue_by_agent(
+            get_session(), now=_now(), flt=flt, sort=sort, descending=descending, limit=OVERDUE_LIMIT
+        )
+    except reports.ReportError as error:
+        abort(400, description=str(error))
+    return flt, rows, sort, descending
+
+
+OVERDUE_FILTERS = ("vendor", "site", "team", "team_leader", "sop", "requirement")
+
+
 @bp.get("/coverage/overdue")
 @roles_required(*COVERAGE_ROLES)
 def overdue_page():
-    flt = coverage_filter(request.args, signed_in_user())
-    rows = reports.overdue_agents(get_session(), now=_now(), flt=flt, limit=2000)
-    return render_template("acks/overdue.html", rows=rows, flt=flt, query={k: v for k, v in request.args.items() if v})
+    user = signed_in_user()
+    flt, rows, sort, descending = _overdue_rows(request.args, user)
+    scope = user.vendor if user.role == "partner_manager" else None
+    return render_template(
+        "acks/overdue.html",
+        rows=rows,
+        flt=flt,
+        limit=OVERDUE_LIMIT,
+        sort=sort,
+        descending=descending,
+        scope=scope,
+        choices=reports.overdue_choices(get_session(), now=_now(), vendor=flt.vendor if scope else None),
+        filters={k: request.args[k] for k in OVERDUE_FILTERS if request.args.get(k)},
+        query={k: v for k, v in request.args.items() if v},
+    )
+
+
+def _overdue_export(extension: str):
+    user = signed_in_user()
+    flt, rows, _, _ = _overdue_rows(request.args, user)
+    audit.record(
+        get_session(),
+        "overdue.export",
+        actor=user.email,
+        actor_user_id=user.id,
+        details={"vendor": flt.vendor, "format": extension, "rows": len(rows)},
+    )
+    get_session().commit()
+    name = f"overdue-{flt.vendor or 'all'}-{date.today().isoformat()}.{extension}"
+    return reports.OVERDUE_EXPORT_COLUMNS, [r.to_dict() for r in rows], name
+
+
+@bp.get("/coverage/overdue.csv")
+@roles_required(*COVERAGE_ROLES)
+def overdue_csv():
+    headers, rows, name = _overdue_export("csv")
+    return csv_download(headers, rows, name)
+
+
+@bp.get("/coverage/overdue.xlsx")
+@roles_required(*COVERAGE_ROLES)
+def overdue_xlsx():
+    headers, rows, name = _overdue_export("xlsx")
+    return xlsx_download(headers, rows, name, title="Overdue agents")
+
+
+@bp.post("/coverage/overdue/remind")
+@roles_required(*COVERAGE_ROLES)
+def remind_overdue():
+    """Send the overdue agents of the filter (the form repeats it) their reminder now."""
+    user = signed_in_user()
+    form = {k: request.form[k] for k in OVERDUE_FILTERS if request.form.get(k)}
+    flt = coverage_filter(form, user)
+    cfg = settings()
+    session = get_session()
+    now = _now()
+    plan = reminders.plan_overdue_reminders(session, flt, now=now, base_url=cfg.base_url)
+    sent, failure = 0, None
+    try:
+        sent = reminders.send_reminders(session, plan.reminders, cfg, now=now)
+    except OSError as error:
+        session.rollback()
+        failure = f"the mail server {cfg.smtp_host}:{cfg.smtp_port} did not take them ({error})"
+        sent = _count_sent(plan, session, now)
+    audit.record(
+        session,
+        "reminders.send",
+        actor=user.email,
+        actor_user_id=user.id,
+        details={
+            "filter": {**form, **({"vendor": flt.vendor} if flt.vendor else {})},
+            "agents": plan.agents,
+            "sent": sent,
+            "skipped": plan.reasons(),
+            **({"error": failure} if failure else {}),
+        },
+    )
+    session.commit()
+    flash(_remind_summary(plan, sent), "error" if failure else "message")
+    if failure:
+        flash(f"Not all reminders went out: {failure}. Those sent are logged; try again later.", "error")
+    return redirect(url_for("acks.overdue_page", **form))
+
+
+def _count_sent(plan: reminders.RemindPlan, session, now: datetime) -> int:
+    """After a failure half-way: how many of the plan's mails were sent (each is logged as it goes)."""
+    return reminders.logged_since(session, [r.recipient for r in plan.reminders], now)
+
+
+def _remind_summary(plan: reminders.RemindPlan, sent: int) -> str:
+    if not plan.agents:
+        return "Nobody in this selection is overdue: no reminder sent."
+    text = f"Sent {sent} reminder{'s' if sent != 1 else ''} now"
+    if plan.skipped:
+        reasons = "; ".join(f"{n} {reason}" for reason, n in sorted(plan.reasons().items()))
+        text += f", skipped {len(plan.skipped)} ({reasons})"
+    return text + "."
 
 
 EXPORT_COLUMNS = [
@@ -350,22 +484,8 @@ def coverage_csv():
 @bp.get("/coverage.xlsx")
 @roles_required(*COVERAGE_ROLES)
 def coverage_xlsx():
-    from openpyxl import Workbook
-
     headers, rows, flt = _export_rows()
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "Coverage"
-    sheet.append(headers)
-    for row in rows:
-        sheet.append([spreadsheet_safe(row.get(h)) for h in headers])
-    out = io.BytesIO()
-    workbook.save(out)
-    return Response(
-        out.getvalue(),
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{_export_name(flt, "xlsx")}"'},
-    )
+    return xlsx_download(headers, rows, _export_name(flt, "xlsx"), title="Coverage")
 
 
 # --- JSON API ---------------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def test_fail_reread_the_missed_sections_then_retry_and_pass_on_a_desktop(
     expect(page.get_by_text("Confirm the customer's identity with two strong signals.")).to_be_visible()
     screenshot(page, "quiz-remediation-task")
     for heading in ("Purpose", "Steps"):
-        button = page.get_by_role("button", name=f"I have read {heading}")
+        button = page.get_by_role("button", name=f"I have read this section {heading}")
         button.focus()
         page.keyboard.press("Enter")
         page.wait_for_load_state()
