@@ -17,10 +17,12 @@ from kb_app.models.translations import PublishedTranslation
 from kb_app.models import quizzes as _quizzes  # noqa: F401  (registers the quiz tables)
 from kb_app.models.search_log import SearchClick, SearchQuery  # noqa: F401  (search analytics)
 from kb_app.models.releases import Release
+from kb_app.models.digest import DigestLog
 
 __all__ = [
     "Acknowledgement",
     "Assignment",
+    "DigestLog",
     "PublishedTranslation",
     "PublishedVersion",
     "Release",

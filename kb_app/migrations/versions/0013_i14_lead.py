@@ -1,0 +1,47 @@
+"""The read-only `lead` role (LOB lead and cross-functional stakeholders) and the weekly digest
+log (one row per recipient and week sent).
+
+Revision ID: i14_lead
+Revises: i11_releases
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "i14_lead"
+down_revision = "i11_releases"
+branch_labels = None
+depends_on = None
+
+TZ = sa.DateTime(timezone=True)
+OLD_ROLES = "role IN ('agent', 'partner_manager', 'trainer', 'admin')"
+NEW_ROLES = "role IN ('agent', 'partner_manager', 'trainer', 'admin', 'lead')"
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.drop_constraint(op.f("ck_users_role"), type_="check")
+        batch.create_check_constraint("role", NEW_ROLES)
+    op.create_table(
+        "digest_log",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("recipient", sa.String(254), nullable=False),
+        sa.Column("week_start", sa.Date(), nullable=False),
+        sa.Column("vendor", sa.String(64), nullable=True),
+        sa.Column("sent_at", TZ, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_digest_log")),
+        sa.UniqueConstraint("recipient", "week_start", name="uq_digest_log_recipient_week_start"),
+    )
+
+
+def downgrade() -> None:
+    leads = op.get_bind().scalar(sa.text("SELECT count(*) FROM users WHERE role = 'lead'"))
+    if leads:
+        raise RuntimeError(f"{leads} user(s) have the role lead; give them another role before downgrading")
+    op.drop_table("digest_log")
+    with op.batch_alter_table("users") as batch:
+        batch.drop_constraint(op.f("ck_users_role"), type_="check")
+        batch.create_check_constraint("role", OLD_ROLES)
