@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, or_, select, text, true
 from sqlalchemy.orm import Session, aliased
 
 from kb_app.models import Agent
 from kb_app.models.acks import Acknowledgement, Assignment, PublishedVersion, Requirement
-from kb_app.models.quizzes import Certification, CertificationSop
+from kb_app.models.quizzes import Certification, CertificationSop, UpdateGate
 from kb_app.quizzes.library import LoadedBanks
 from kb_app.sqlfuncs import seconds_between
 from kb_app.versions import at_least
@@ -173,14 +173,23 @@ def _certified(banks_by_tier: Mapping[str, Sequence[str]], now: datetime) -> Col
     return case(*whens, else_=true())
 
 
-def _uncovered(now: datetime, *, unacknowledged: bool) -> ColumnElement[bool]:
-    """The agent has an open critical requirement not covered; with `unacknowledged`, one they
-    have not even acknowledged (rather than acknowledged with the gating quiz still to pass)."""
+def _uncovered(now: datetime, *, gated: bool | None = None, unacknowledged: bool = False) -> ColumnElement[bool]:
+    """The agent has an open critical requirement not covered. With `gated` False, one that no
+    update quiz gates for the agent's tier (then it is not acknowledged: an acknowledgement covers
+    an ungated assignment at once); with `gated` True and `unacknowledged`, a gated one they have
+    not acknowledged either. Split so that only gated requirements consult acknowledgements."""
+    has_gate = (
+        select(UpdateGate.id)
+        .where(UpdateGate.version_id == Requirement.version_id, UpdateGate.tier == Agent.tier)
+        .exists()
+    )
     query = (
         select(Assignment.id)
         .join(Requirement, Requirement.id == Assignment.requirement_id)
         .where(Assignment.agent_id == Agent.id, Assignment.acknowledged_at.is_(None), _open_critical(now))
     )
+    if gated is not None:
+        query = query.where(has_gate if gated else ~has_gate)
     if unacknowledged:
         satisfied = (
             select(Acknowledgement.id)
@@ -195,8 +204,19 @@ def _uncovered(now: datetime, *, unacknowledged: bool) -> ColumnElement[bool]:
     return query.exists()
 
 
+def _without_jit(session: Session) -> None:
+    """PostgreSQL's planner prices the per-agent subqueries as if run once per agent (they run
+    once, hashed), which trips its JIT threshold: compiling the plan then costs seconds while the
+    query itself takes milliseconds. Switch JIT off for the rest of this transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+
+
 def _flag(condition) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
+
+
+STATES = ("ready", "not_certified", "not_acknowledged", "awaiting_quiz")
 
 
 def readiness(
@@ -207,44 +227,39 @@ def readiness(
     certification_banks: Mapping[str, Sequence[str]],
     flt: ReadinessFilter = ReadinessFilter(),
 ) -> list[ReadinessRow]:
-    """Active agents, and how many are ready, grouped by roster dimensions (one query)."""
+    """Active agents, and how many are ready, grouped by roster dimensions: one query, counting
+    agents by group and state (each agent's state is one CASE over their certification and
+    uncovered requirements, evaluated once per agent)."""
     for name in by:
         if name not in GROUPS:
             raise ReadinessError(f"cannot group readiness by {name!r}; choose from {', '.join(GROUPS)}")
     group_cols = [GROUPS[name].label(name) for name in by]
-    certified = _flag(_certified(certification_banks, now)).label("certified")
-    owes = _flag(_uncovered(now, unacknowledged=False)).label("owes")
-    unacked = _flag(_uncovered(now, unacknowledged=True)).label("unacked")
-    per_agent = flt.apply(
-        select(*group_cols, certified, owes, unacked).select_from(Agent).where(Agent.active.is_(True))
-    ).subquery()
+    # Each agent's state, computed once: the first thing that holds them back, or ready.
+    state = case(
+        (~_certified(certification_banks, now), literal("not_certified")),
+        (_uncovered(now, gated=False), literal("not_acknowledged")),
+        (_uncovered(now, gated=True, unacknowledged=True), literal("not_acknowledged")),
+        (_uncovered(now), literal("awaiting_quiz")),
+        else_=literal("ready"),
+    ).label("state")
+    _without_jit(session)
+    per_agent = flt.apply(select(*group_cols, state).select_from(Agent).where(Agent.active.is_(True))).subquery()
     columns = [per_agent.c[name] for name in by]
-    c, o, u = per_agent.c.certified, per_agent.c.owes, per_agent.c.unacked
-    query = select(
-        *columns,
-        func.count().label("headcount"),
-        func.sum(case((and_(c == 1, o == 0), 1), else_=0)).label("ready"),
-        func.sum(case((c == 0, 1), else_=0)).label("not_certified"),
-        func.sum(case((and_(c == 1, u == 1), 1), else_=0)).label("not_acknowledged"),
-        func.sum(case((and_(c == 1, o == 1, u == 0), 1), else_=0)).label("awaiting_quiz"),
+    query = (
+        select(*columns, per_agent.c.state, func.count().label("n"))
+        .group_by(*columns, per_agent.c.state)
+        .order_by(*columns)
     )
-    if columns:
-        query = query.group_by(*columns).order_by(*columns)
-    rows = []
+    totals: dict[tuple, ReadinessRow] = {}
     for row in session.execute(query).mappings():
-        if not row["headcount"]:
-            continue
-        rows.append(
-            ReadinessRow(
-                group={name: row[name] for name in by},
-                headcount=int(row["headcount"]),
-                ready=int(row["ready"] or 0),
-                not_certified=int(row["not_certified"] or 0),
-                not_acknowledged=int(row["not_acknowledged"] or 0),
-                awaiting_quiz=int(row["awaiting_quiz"] or 0),
-            )
-        )
-    return rows
+        key = tuple(row[name] for name in by)
+        total = totals.get(key)
+        if total is None:
+            total = totals[key] = ReadinessRow({name: row[name] for name in by}, 0, 0, 0, 0, 0)
+        n = int(row["n"])
+        total.headcount += n
+        setattr(total, row["state"], getattr(total, row["state"]) + n)
+    return list(totals.values())
 
 
 def rollup(rows: Sequence[ReadinessRow], by: list[str]) -> list[ReadinessRow]:
@@ -531,3 +546,43 @@ def _curves(session: Session, bulletins, *, now: datetime, flt: ReadinessFilter,
             curve.append(CurvePoint(round(at / 3600.0, 2), total))
         curves[requirement_id] = curve
     return curves
+
+
+# --- the report the page, the command and the digest show --------------------------------------
+
+
+@dataclass
+class ReadinessReport:
+    by: list[str]
+    rows: list[ReadinessRow]
+    total: ReadinessRow
+    bulletins: list[BulletinReadiness]
+    certification_banks: dict[str, list[str]]
+    vendor: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "vendor": self.vendor,
+            "certification_banks": self.certification_banks,
+            "total": self.total.to_dict(),
+            "rows": [row.to_dict() for row in self.rows],
+            "bulletins": [b.to_dict() for b in self.bulletins],
+        }
+
+
+def readiness_report(
+    session: Session,
+    *,
+    by: list[str],
+    now: datetime,
+    banks: LoadedBanks,
+    flt: ReadinessFilter = ReadinessFilter(),
+    tier: str = "T2",
+) -> ReadinessReport:
+    """Readiness by `by` with its total, and the open bulletins `tier` may see (four queries)."""
+    certification_banks = certification_banks_by_tier(banks)
+    rows = readiness(session, by=by, now=now, certification_banks=certification_banks, flt=flt)
+    [total] = rollup(rows, []) or [ReadinessRow({}, 0, 0, 0, 0, 0)]
+    bulletins = open_bulletins(session, now=now, flt=flt, tier=tier)
+    return ReadinessReport(by, rows, total, bulletins, certification_banks, flt.vendor)
