@@ -580,9 +580,12 @@ def readiness_report(
     flt: ReadinessFilter = ReadinessFilter(),
     tier: str = "T2",
 ) -> ReadinessReport:
-    """Readiness by `by` with its total, and the open bulletins `tier` may see (four queries)."""
+    """Readiness by `by` with its total, and the open bulletins `tier` (the reader's audience)
+    may see: four queries."""
     certification_banks = certification_banks_by_tier(banks)
     rows = readiness(session, by=by, now=now, certification_banks=certification_banks, flt=flt)
     [total] = rollup(rows, []) or [ReadinessRow({}, 0, 0, 0, 0, 0)]
     bulletins = open_bulletins(session, now=now, flt=flt, tier=tier)
-    return ReadinessReport(by, rows, total, bulletins, certification_banks, flt.vendor)
+    # A Tier 1 reader is told which Tier 1 banks count, never the names of Tier 2 ones.
+    shown = {t: ids for t, ids in certification_banks.items() if tier == "T2" or t == tier}
+    return ReadinessReport(by, rows, total, bulletins, shown, flt.vendor)
