@@ -34,6 +34,7 @@ ACTIONS = {
     "roster.export": "roster exported",
     "audit.export": "audit log exported",
     "demo.seed": "demo data loaded",
+    "digest.send": "weekly digest e-mailed",
 }
 CSV_COLUMNS = ("id", "occurred_at", "action", "actor", "actor_user_id", "target", "ip", "details")
 _MAX_TEXT = 254
