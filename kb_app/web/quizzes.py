@@ -547,7 +547,9 @@ def quiz_banks() -> QuizBankList:
         session.commit()
         return QuizBankList(banks=[QuizBank.of(r.bank, r) for r in rows])
     if user.role not in REPORT_ROLES:
-        raise ApiError(403, "forbidden", "Quiz banks are for agents, partner managers, trainers, admins and the LOB lead.")
+        raise ApiError(
+            403, "forbidden", "Quiz banks are for agents, partner managers, trainers, admins and the LOB lead."
+        )
     return QuizBankList(banks=[QuizBank.of(b) for b in sorted(visible_banks(user), key=lambda b: b.id)])
 
 
