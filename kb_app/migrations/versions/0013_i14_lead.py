@@ -1,5 +1,6 @@
-"""The read-only `lead` role (LOB lead and cross-functional stakeholders) and the weekly digest
-log (one row per recipient and week sent).
+"""The read-only `lead` role (LOB lead and cross-functional stakeholders), the weekly digest
+log (one row per recipient and week sent), and a partial index of uncovered assignments (the
+open work readiness looks for).
 
 Revision ID: i14_lead
 Revises: i11_releases
@@ -35,12 +36,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_digest_log")),
         sa.UniqueConstraint("recipient", "week_start", name="uq_digest_log_recipient_week_start"),
     )
+    op.create_index(
+        "ix_assignments_uncovered",
+        "assignments",
+        ["agent_id", "requirement_id"],
+        sqlite_where=sa.text("acknowledged_at IS NULL"),
+        postgresql_where=sa.text("acknowledged_at IS NULL"),
+    )
 
 
 def downgrade() -> None:
     leads = op.get_bind().scalar(sa.text("SELECT count(*) FROM users WHERE role = 'lead'"))
     if leads:
         raise RuntimeError(f"{leads} user(s) have the role lead; give them another role before downgrading")
+    op.drop_index("ix_assignments_uncovered", table_name="assignments")
     op.drop_table("digest_log")
     with op.batch_alter_table("users") as batch:
         batch.drop_constraint(op.f("ck_users_role"), type_="check")
