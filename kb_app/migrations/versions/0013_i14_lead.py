@@ -22,10 +22,31 @@ OLD_ROLES = "role IN ('agent', 'partner_manager', 'trainer', 'admin')"
 NEW_ROLES = "role IN ('agent', 'partner_manager', 'trainer', 'admin', 'lead')"
 
 
+def _set_role_check(old: str, new: str) -> None:
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        op.drop_constraint(op.f("ck_users_role"), "users", type_="check")
+        op.create_check_constraint(op.f("ck_users_role"), "users", new)
+        return
+    # SQLite cannot alter a CHECK constraint, and rebuilding `users` (batch mode) drops the
+    # table that api_tokens, quiz_attempts and others reference, which foreign keys refuse once
+    # there is data. SQLite's documented procedure for changing a CHECK constraint instead:
+    # edit the table's definition in place and bump the schema version, in this transaction.
+    version = bind.exec_driver_sql("PRAGMA schema_version").scalar()
+    bind.exec_driver_sql("PRAGMA writable_schema = ON")
+    bind.execute(
+        sa.text("UPDATE sqlite_master SET sql = replace(sql, :old, :new) WHERE type = 'table' AND name = 'users'"),
+        {"old": old, "new": new},
+    )
+    bind.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
+    bind.exec_driver_sql("PRAGMA writable_schema = OFF")
+    definition = bind.scalar(sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'"))
+    if new not in definition:
+        raise RuntimeError(f"users: the role check is not {old!r} as expected; nothing changed")
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_constraint(op.f("ck_users_role"), type_="check")
-        batch.create_check_constraint("role", NEW_ROLES)
+    _set_role_check(OLD_ROLES, NEW_ROLES)
     op.create_table(
         "digest_log",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -51,6 +72,4 @@ def downgrade() -> None:
         raise RuntimeError(f"{leads} user(s) have the role lead; give them another role before downgrading")
     op.drop_index("ix_assignments_uncovered", table_name="assignments")
     op.drop_table("digest_log")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_constraint(op.f("ck_users_role"), type_="check")
-        batch.create_check_constraint("role", OLD_ROLES)
+    _set_role_check(NEW_ROLES, OLD_ROLES)
