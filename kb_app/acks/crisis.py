@@ -123,85 +123,96 @@ def _open_critical(now: datetime) -> ColumnElement[bool]:
     return and_(Requirement.closed_at.is_(None), unexpired)
 
 
-def _valid_certification(bank_id: str, now: datetime) -> ColumnElement[bool]:
-    """The agent's latest certification of `bank_id` is valid now (valid or expiring)."""
-    cert = aliased(Certification)
-    newer = aliased(Certification)
-    later = (
-        select(newer.id)
+def _valid_certifications(banks_by_tier: Mapping[str, Sequence[str]], now: datetime):
+    """Per agent, how many of each tier's certification banks they hold validly now: the latest
+    certification per bank, not expired, no covered SOP given a new major since the pass (the
+    rule of `kb_app.quizzes.certification`). Set-based: one pass over the latest certifications;
+    the major-change check starts from the few versions that are a later major."""
+    bank_ids = sorted({b for ids in banks_by_tier.values() for b in ids})
+    latest = (
+        select(Certification.agent_id, Certification.bank_id, func.max(Certification.id).label("id"))
+        .where(Certification.bank_id.in_(bank_ids), Certification.certified_at <= now)
+        .group_by(Certification.agent_id, Certification.bank_id)
+        .subquery("latest")
+    )
+    # Versions that are a later major than their SOP's first: the only ones that can end a pass.
+    first = aliased(PublishedVersion)
+    first_major = select(func.min(first.major)).where(first.sop_id == PublishedVersion.sop_id).scalar_subquery()
+    bumps = (
+        select(PublishedVersion.sop_id, PublishedVersion.major, PublishedVersion.published_at)
+        .where(PublishedVersion.published_at <= now, PublishedVersion.major > first_major)
+        .subquery("bumps")
+    )
+    passed = aliased(Certification)
+    ended = (
+        select(bumps.c.sop_id)
+        .join(passed, passed.id == CertificationSop.certification_id)
         .where(
-            newer.agent_id == cert.agent_id,
-            newer.bank_id == cert.bank_id,
-            newer.id > cert.id,
-            newer.certified_at <= now,
+            bumps.c.sop_id == CertificationSop.sop_id,
+            bumps.c.major > CertificationSop.major_at_pass,
+            bumps.c.published_at > passed.certified_at,
         )
         .exists()
     )
-    changed = (
-        select(PublishedVersion.id)
-        .join(CertificationSop, CertificationSop.sop_id == PublishedVersion.sop_id)
+    # `sop_id IN (...)` reads only the certifications of SOPs that had a later major (an index).
+    changed = select(CertificationSop.certification_id).where(
+        CertificationSop.sop_id.in_(select(bumps.c.sop_id)), CertificationSop.major_at_pass.is_not(None), ended
+    )
+    counts = [
+        func.sum(case((latest.c.bank_id.in_(list(ids)), 1), else_=0)).label(f"n_{tier.lower()}")
+        for tier, ids in sorted(banks_by_tier.items())
+        if ids
+    ]
+    return (
+        select(latest.c.agent_id, *counts)
+        .join(Certification, Certification.id == latest.c.id)
+        .where(Certification.expires_at > now, Certification.id.not_in(changed))
+        .group_by(latest.c.agent_id)
+        .subquery("certified")
+    )
+
+
+def _open_work(now: datetime):
+    """Per agent, their uncovered assignments of open critical requirements (read from the
+    partial index of uncovered assignments): how many, how many an update quiz gates for each
+    tier, and of those how many the agent has not acknowledged either."""
+    gate_tiers = (
+        select(
+            UpdateGate.version_id,
+            func.max(case((UpdateGate.tier == "T1", 1), else_=0)).label("t1"),
+            func.max(case((UpdateGate.tier == "T2", 1), else_=0)).label("t2"),
+        )
+        .group_by(UpdateGate.version_id)
+        .subquery("gate_tiers")
+    )
+    gated_t1 = func.coalesce(gate_tiers.c.t1, 0) == 1
+    gated_t2 = func.coalesce(gate_tiers.c.t2, 0) == 1
+    acknowledged = (
+        select(Acknowledgement.id)
         .where(
-            CertificationSop.certification_id == cert.id,
-            CertificationSop.major_at_pass.is_not(None),
-            PublishedVersion.major > CertificationSop.major_at_pass,
-            PublishedVersion.published_at > cert.certified_at,
-            PublishedVersion.published_at <= now,
+            Acknowledgement.agent_id == Assignment.agent_id,
+            Acknowledgement.sop_id == Requirement.sop_id,
+            at_least(Acknowledgement.major, Acknowledgement.minor, Requirement.major, Requirement.minor),
         )
         .exists()
     )
     return (
-        select(cert.id)
-        .where(
-            cert.agent_id == Agent.id,
-            cert.bank_id == bank_id,
-            cert.certified_at <= now,
-            cert.expires_at > now,
-            ~later,
-            ~changed,
+        select(
+            Assignment.agent_id,
+            func.count().label("n_open"),
+            func.sum(_flag(gated_t1)).label("n_gated_t1"),
+            func.sum(_flag(gated_t2)).label("n_gated_t2"),
+            # The acknowledgement is looked up for gated assignments only (an ungated one is
+            # uncovered because it is not acknowledged).
+            func.sum(case((and_(gated_t1, ~acknowledged), 1), else_=0)).label("n_unacked_t1"),
+            func.sum(case((and_(gated_t2, ~acknowledged), 1), else_=0)).label("n_unacked_t2"),
         )
-        .exists()
-    )
-
-
-def _certified(banks_by_tier: Mapping[str, Sequence[str]], now: datetime) -> ColumnElement[bool]:
-    whens = []
-    for tier, bank_ids in sorted(banks_by_tier.items()):
-        if bank_ids:
-            whens.append((Agent.tier == tier, and_(*(_valid_certification(b, now) for b in bank_ids))))
-    if not whens:
-        return true()
-    return case(*whens, else_=true())
-
-
-def _uncovered(now: datetime, *, gated: bool | None = None, unacknowledged: bool = False) -> ColumnElement[bool]:
-    """The agent has an open critical requirement not covered. With `gated` False, one that no
-    update quiz gates for the agent's tier (then it is not acknowledged: an acknowledgement covers
-    an ungated assignment at once); with `gated` True and `unacknowledged`, a gated one they have
-    not acknowledged either. Split so that only gated requirements consult acknowledgements."""
-    has_gate = (
-        select(UpdateGate.id)
-        .where(UpdateGate.version_id == Requirement.version_id, UpdateGate.tier == Agent.tier)
-        .exists()
-    )
-    query = (
-        select(Assignment.id)
         .join(Requirement, Requirement.id == Assignment.requirement_id)
-        .where(Assignment.agent_id == Agent.id, Assignment.acknowledged_at.is_(None), _open_critical(now))
+        .outerjoin(gate_tiers, gate_tiers.c.version_id == Requirement.version_id)
+        .where(Assignment.acknowledged_at.is_(None), _open_critical(now))
+        .group_by(Assignment.agent_id)
+        .subquery("open_work")
     )
-    if gated is not None:
-        query = query.where(has_gate if gated else ~has_gate)
-    if unacknowledged:
-        satisfied = (
-            select(Acknowledgement.id)
-            .where(
-                Acknowledgement.agent_id == Assignment.agent_id,
-                Acknowledgement.sop_id == Requirement.sop_id,
-                at_least(Acknowledgement.major, Acknowledgement.minor, Requirement.major, Requirement.minor),
-            )
-            .exists()
-        )
-        query = query.where(~satisfied)
-    return query.exists()
 
 
 def _without_jit(session: Session) -> None:
@@ -227,23 +238,40 @@ def readiness(
     certification_banks: Mapping[str, Sequence[str]],
     flt: ReadinessFilter = ReadinessFilter(),
 ) -> list[ReadinessRow]:
-    """Active agents, and how many are ready, grouped by roster dimensions: one query, counting
-    agents by group and state (each agent's state is one CASE over their certification and
-    uncovered requirements, evaluated once per agent)."""
+    """Active agents, and how many are ready, grouped by roster dimensions: one query. Each
+    agent's valid certifications and open work are aggregated once (set-based, not one lookup
+    per agent), joined to the roster, and agents counted by group and state."""
     for name in by:
         if name not in GROUPS:
             raise ReadinessError(f"cannot group readiness by {name!r}; choose from {', '.join(GROUPS)}")
     group_cols = [GROUPS[name].label(name) for name in by]
-    # Each agent's state, computed once: the first thing that holds them back, or ready.
+    work = _open_work(now)
+    needed = [(tier, len(ids)) for tier, ids in sorted(certification_banks.items()) if ids]
+    certified = _valid_certifications(certification_banks, now) if needed else None
+    is_certified: ColumnElement[bool] = true()
+    if certified is not None:
+        is_certified = case(
+            *((Agent.tier == tier, func.coalesce(certified.c[f"n_{tier.lower()}"], 0) >= n) for tier, n in needed),
+            else_=true(),
+        )
+    n_open = func.coalesce(work.c.n_open, 0)
+    gated = case((Agent.tier == "T1", func.coalesce(work.c.n_gated_t1, 0)), else_=func.coalesce(work.c.n_gated_t2, 0))
+    unacked = case(
+        (Agent.tier == "T1", func.coalesce(work.c.n_unacked_t1, 0)), else_=func.coalesce(work.c.n_unacked_t2, 0)
+    )
+    # Each agent's state: the first thing that holds them back, or ready.
     state = case(
-        (~_certified(certification_banks, now), literal("not_certified")),
-        (_uncovered(now, gated=False), literal("not_acknowledged")),
-        (_uncovered(now, gated=True, unacknowledged=True), literal("not_acknowledged")),
-        (_uncovered(now), literal("awaiting_quiz")),
+        (~is_certified, literal("not_certified")),
+        (or_(n_open > gated, unacked > 0), literal("not_acknowledged")),
+        (n_open > 0, literal("awaiting_quiz")),
         else_=literal("ready"),
     ).label("state")
     _without_jit(session)
-    per_agent = flt.apply(select(*group_cols, state).select_from(Agent).where(Agent.active.is_(True))).subquery()
+    query = select(*group_cols, state).select_from(Agent)
+    if certified is not None:
+        query = query.outerjoin(certified, certified.c.agent_id == Agent.id)
+    query = query.outerjoin(work, work.c.agent_id == Agent.id).where(Agent.active.is_(True))
+    per_agent = flt.apply(query).subquery("per_agent")
     columns = [per_agent.c[name] for name in by]
     query = (
         select(*columns, per_agent.c.state, func.count().label("n"))
