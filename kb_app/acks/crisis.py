@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, or_, select, text, true
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, false, func, literal, or_, select, text, true
 from sqlalchemy.orm import Session, aliased
 
 from kb_app.models import Agent
@@ -39,7 +39,7 @@ from kb_app.models.acks import Acknowledgement, Assignment, PublishedVersion, Re
 from kb_app.models.quizzes import Certification, CertificationSop, UpdateGate
 from kb_app.quizzes.library import LoadedBanks
 from kb_app.sqlfuncs import seconds_between
-from kb_app.versions import at_least
+from kb_app.versions import acknowledged_at_least
 
 GROUPS = {
     "vendor": Agent.vendor,
@@ -123,11 +123,53 @@ def _open_critical(now: datetime) -> ColumnElement[bool]:
     return and_(Requirement.closed_at.is_(None), unexpired)
 
 
-def _valid_certifications(banks_by_tier: Mapping[str, Sequence[str]], now: datetime):
+@dataclass(frozen=True)
+class _Critical:
+    """An open critical requirement, and the tiers an update quiz gates it for."""
+
+    id: int
+    sop_id: str
+    major: int
+    minor: int
+    gated: frozenset[str]
+
+
+def _critical_requirements(session: Session, now: datetime) -> list[_Critical]:
+    """The open critical requirements with their gated tiers (one small query)."""
+    rows = session.execute(
+        select(Requirement.id, Requirement.sop_id, Requirement.major, Requirement.minor, UpdateGate.tier)
+        .outerjoin(UpdateGate, UpdateGate.version_id == Requirement.version_id)
+        .where(_open_critical(now))
+        .order_by(Requirement.id)
+    ).all()
+    found: dict[int, _Critical] = {}
+    for rid, sop_id, major, minor, tier in rows:
+        known = found.get(rid)
+        tiers = (known.gated if known else frozenset()) | ({tier} if tier else set())
+        found[rid] = _Critical(rid, sop_id, major, minor, frozenset(tiers))
+    return list(found.values())
+
+
+def _bumped_sops(session: Session, now: datetime) -> list[str]:
+    """SOPs with a version of a later major than their first: only those can end a pass (one
+    small query; usually a handful, so the certification check reads only their rows)."""
+    first = aliased(PublishedVersion)
+    first_major = select(func.min(first.major)).where(first.sop_id == PublishedVersion.sop_id).scalar_subquery()
+    return list(
+        session.scalars(
+            select(PublishedVersion.sop_id)
+            .where(PublishedVersion.published_at <= now, PublishedVersion.major > first_major)
+            .distinct()
+            .order_by(PublishedVersion.sop_id)
+        )
+    )
+
+
+def _valid_certifications(banks_by_tier: Mapping[str, Sequence[str]], now: datetime, bumped: list[str]):
     """Per agent, how many of each tier's certification banks they hold validly now: the latest
     certification per bank, not expired, no covered SOP given a new major since the pass (the
     rule of `kb_app.quizzes.certification`). Set-based: one pass over the latest certifications;
-    the major-change check starts from the few versions that are a later major."""
+    the major-change check reads only the SOPs in `bumped`."""
     bank_ids = sorted({b for ids in banks_by_tier.values() for b in ids})
     latest = (
         select(Certification.agent_id, Certification.bank_id, func.max(Certification.id).label("id"))
@@ -135,81 +177,70 @@ def _valid_certifications(banks_by_tier: Mapping[str, Sequence[str]], now: datet
         .group_by(Certification.agent_id, Certification.bank_id)
         .subquery("latest")
     )
-    # Versions that are a later major than their SOP's first: the only ones that can end a pass.
-    first = aliased(PublishedVersion)
-    first_major = select(func.min(first.major)).where(first.sop_id == PublishedVersion.sop_id).scalar_subquery()
-    bumps = (
-        select(PublishedVersion.sop_id, PublishedVersion.major, PublishedVersion.published_at)
-        .where(PublishedVersion.published_at <= now, PublishedVersion.major > first_major)
-        .subquery("bumps")
-    )
-    passed = aliased(Certification)
-    ended = (
-        select(bumps.c.sop_id)
-        .join(passed, passed.id == CertificationSop.certification_id)
-        .where(
-            bumps.c.sop_id == CertificationSop.sop_id,
-            bumps.c.major > CertificationSop.major_at_pass,
-            bumps.c.published_at > passed.certified_at,
-        )
-        .exists()
-    )
-    # `sop_id IN (...)` reads only the certifications of SOPs that had a later major (an index).
-    changed = select(CertificationSop.certification_id).where(
-        CertificationSop.sop_id.in_(select(bumps.c.sop_id)), CertificationSop.major_at_pass.is_not(None), ended
-    )
     counts = [
         func.sum(case((latest.c.bank_id.in_(list(ids)), 1), else_=0)).label(f"n_{tier.lower()}")
         for tier, ids in sorted(banks_by_tier.items())
         if ids
     ]
-    return (
+    query = (
         select(latest.c.agent_id, *counts)
         .join(Certification, Certification.id == latest.c.id)
-        .where(Certification.expires_at > now, Certification.id.not_in(changed))
+        .where(Certification.expires_at > now)
         .group_by(latest.c.agent_id)
-        .subquery("certified")
     )
+    if bumped:
+        passed = aliased(Certification)
+        ended = (
+            select(PublishedVersion.id)
+            .join(passed, passed.id == CertificationSop.certification_id)
+            .where(
+                PublishedVersion.sop_id == CertificationSop.sop_id,
+                PublishedVersion.major > CertificationSop.major_at_pass,
+                PublishedVersion.published_at > passed.certified_at,
+                PublishedVersion.published_at <= now,
+            )
+            .exists()
+        )
+        changed = select(CertificationSop.certification_id).where(
+            CertificationSop.sop_id.in_(bumped), CertificationSop.major_at_pass.is_not(None), ended
+        )
+        query = query.where(Certification.id.not_in(changed))
+    return query.subquery("certified")
 
 
-def _open_work(now: datetime):
-    """Per agent, their uncovered assignments of open critical requirements (read from the
-    partial index of uncovered assignments): how many, how many an update quiz gates for each
-    tier, and of those how many the agent has not acknowledged either."""
-    gate_tiers = (
-        select(
-            UpdateGate.version_id,
-            func.max(case((UpdateGate.tier == "T1", 1), else_=0)).label("t1"),
-            func.max(case((UpdateGate.tier == "T2", 1), else_=0)).label("t2"),
+def _open_work(critical: list[_Critical]):
+    """Per agent, their uncovered assignments of the open critical requirements, read from the
+    partial index of uncovered assignments: how many, how many an update quiz gates for each
+    tier, and of those how many the agent has not acknowledged either (looked up for gated ones
+    only: an ungated assignment is uncovered because it is not acknowledged)."""
+    columns = [Assignment.agent_id, func.count().label("n_open")]
+    for tier in ("T1", "T2"):
+        gated = [c for c in critical if tier in c.gated]
+        if not gated:
+            columns += [literal(0).label(f"n_gated_{tier.lower()}"), literal(0).label(f"n_unacked_{tier.lower()}")]
+            continue
+        unacked = case(
+            *(
+                (
+                    Assignment.requirement_id == c.id,
+                    ~select(Acknowledgement.id)
+                    .where(
+                        Acknowledgement.agent_id == Assignment.agent_id,
+                        acknowledged_at_least(c.sop_id, c.major, c.minor),
+                    )
+                    .exists(),
+                )
+                for c in gated
+            ),
+            else_=false(),
         )
-        .group_by(UpdateGate.version_id)
-        .subquery("gate_tiers")
-    )
-    gated_t1 = func.coalesce(gate_tiers.c.t1, 0) == 1
-    gated_t2 = func.coalesce(gate_tiers.c.t2, 0) == 1
-    acknowledged = (
-        select(Acknowledgement.id)
-        .where(
-            Acknowledgement.agent_id == Assignment.agent_id,
-            Acknowledgement.sop_id == Requirement.sop_id,
-            at_least(Acknowledgement.major, Acknowledgement.minor, Requirement.major, Requirement.minor),
-        )
-        .exists()
-    )
+        columns += [
+            func.sum(_flag(Assignment.requirement_id.in_([c.id for c in gated]))).label(f"n_gated_{tier.lower()}"),
+            func.sum(_flag(unacked)).label(f"n_unacked_{tier.lower()}"),
+        ]
     return (
-        select(
-            Assignment.agent_id,
-            func.count().label("n_open"),
-            func.sum(_flag(gated_t1)).label("n_gated_t1"),
-            func.sum(_flag(gated_t2)).label("n_gated_t2"),
-            # The acknowledgement is looked up for gated assignments only (an ungated one is
-            # uncovered because it is not acknowledged).
-            func.sum(case((and_(gated_t1, ~acknowledged), 1), else_=0)).label("n_unacked_t1"),
-            func.sum(case((and_(gated_t2, ~acknowledged), 1), else_=0)).label("n_unacked_t2"),
-        )
-        .join(Requirement, Requirement.id == Assignment.requirement_id)
-        .outerjoin(gate_tiers, gate_tiers.c.version_id == Requirement.version_id)
-        .where(Assignment.acknowledged_at.is_(None), _open_critical(now))
+        select(*columns)
+        .where(Assignment.acknowledged_at.is_(None), Assignment.requirement_id.in_([c.id for c in critical]))
         .group_by(Assignment.agent_id)
         .subquery("open_work")
     )
@@ -238,16 +269,19 @@ def readiness(
     certification_banks: Mapping[str, Sequence[str]],
     flt: ReadinessFilter = ReadinessFilter(),
 ) -> list[ReadinessRow]:
-    """Active agents, and how many are ready, grouped by roster dimensions: one query. Each
-    agent's valid certifications and open work are aggregated once (set-based, not one lookup
-    per agent), joined to the roster, and agents counted by group and state."""
+    """Active agents, and how many are ready, grouped by roster dimensions: three queries, two
+    small ones (the open critical requirements and their gates; the SOPs that had a later major)
+    and the aggregate. Each agent's valid certifications and open work are aggregated once
+    (set-based, not one lookup per agent), joined to the roster, and counted by group and state."""
     for name in by:
         if name not in GROUPS:
             raise ReadinessError(f"cannot group readiness by {name!r}; choose from {', '.join(GROUPS)}")
     group_cols = [GROUPS[name].label(name) for name in by]
-    work = _open_work(now)
+    _without_jit(session)
+    critical = _critical_requirements(session, now)
     needed = [(tier, len(ids)) for tier, ids in sorted(certification_banks.items()) if ids]
-    certified = _valid_certifications(certification_banks, now) if needed else None
+    certified = _valid_certifications(certification_banks, now, _bumped_sops(session, now)) if needed else None
+    work = _open_work(critical)
     is_certified: ColumnElement[bool] = true()
     if certified is not None:
         is_certified = case(
@@ -266,7 +300,6 @@ def readiness(
         (n_open > 0, literal("awaiting_quiz")),
         else_=literal("ready"),
     ).label("state")
-    _without_jit(session)
     query = select(*group_cols, state).select_from(Agent)
     if certified is not None:
         query = query.outerjoin(certified, certified.c.agent_id == Agent.id)
