@@ -20,8 +20,10 @@ the acknowledgements of the last hour (or since opening, when younger), extrapol
 With no acknowledgement yet, or none in that window, there is no rate, and the projection says
 so instead of inventing one.
 
-Everything is aggregated in SQL: the readiness table is one query whatever the grouping, and
-the bulletin projection three (the open bulletins, their counts by vendor, their curves).
+Everything is aggregated in SQL, in a constant number of queries: the readiness table is three
+whatever the grouping and the size of the roster (the open requirements and their gates, the SOPs
+that had a later major, the aggregate), the bulletin projection three (the open bulletins, their
+counts by vendor, their curves).
 """
 
 from __future__ import annotations
@@ -256,9 +258,6 @@ def _without_jit(session: Session) -> None:
 
 def _flag(condition) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
-
-
-STATES = ("ready", "not_certified", "not_acknowledged", "awaiting_quiz")
 
 
 def readiness(
@@ -642,7 +641,7 @@ def readiness_report(
     tier: str = "T2",
 ) -> ReadinessReport:
     """Readiness by `by` with its total, and the open bulletins `tier` (the reader's audience)
-    may see: four queries."""
+    may see: six queries."""
     certification_banks = certification_banks_by_tier(banks)
     rows = readiness(session, by=by, now=now, certification_banks=certification_banks, flt=flt)
     [total] = rollup(rows, []) or [ReadinessRow({}, 0, 0, 0, 0, 0)]
