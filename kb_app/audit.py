@@ -36,6 +36,7 @@ ACTIONS = {
     "demo.seed": "demo data loaded",
     "overdue.export": "overdue agents exported (CSV or XLSX)",
     "reminders.send": "overdue agents reminded from the overdue page",
+    "digest.send": "weekly digest e-mailed",
 }
 CSV_COLUMNS = ("id", "occurred_at", "action", "actor", "actor_user_id", "target", "ip", "details")
 _MAX_TEXT = 254

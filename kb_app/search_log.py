@@ -34,7 +34,7 @@ MAX_WEEKS = 52
 TOP_LIMIT = 25
 EMAIL_MARK = "[email]"
 NUMBER_MARK = "[number]"
-ROLES = ("agent", "partner_manager", "trainer", "admin")
+ROLES = ("agent", "partner_manager", "trainer", "admin", "lead")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _EMAIL = re.compile(r"[^\s@\"'<>()]+@[^\s@\"'<>()]+\.[^\s@\"'<>()]+")

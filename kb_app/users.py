@@ -24,6 +24,9 @@ from kb_app.models import ROLES, Agent, ApiToken, User, utcnow
 MIN_PASSWORD_LENGTH = 10
 TOKEN_PREFIX = "kbt_"
 ROSTER_ROLES = ("partner_manager", "trainer", "admin")
+# Who reads coverage, quiz reports, item analysis and readiness: partner managers (their own
+# vendor only), and the training team, admins and the read-only LOB lead (every vendor).
+REPORT_ROLES = ("partner_manager", "trainer", "admin", "lead")
 _EMAIL = re.compile(r"^[^@\s,;<>\"']+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _VENDOR = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _hasher = PasswordHasher()
@@ -287,6 +290,16 @@ def roster_vendor_scope(user: User) -> str | None:
     if user.role in ("trainer", "admin"):
         return None
     raise PermissionError("the roster is for partner managers, trainers and admins")
+
+
+def report_vendor_scope(user: User) -> str | None:
+    """The only vendor whose reports (coverage, readiness, quiz results) the user may see, or
+    None for every vendor. Raises PermissionError for users who may not see reports at all."""
+    if user.role == "partner_manager":
+        return user.vendor
+    if user.role in REPORT_ROLES:
+        return None
+    raise PermissionError("reports are for partner managers, trainers, admins and the LOB lead")
 
 
 # --- API tokens ----------------------------------------------------------------------------

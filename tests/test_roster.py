@@ -352,6 +352,7 @@ def test_kb_demo_seed_is_idempotent_and_prints_the_logins(runner, session):
         "pm.northwind@demo.example",
         "trainer@demo.example",
         "admin@demo.example",
+        "lead@demo.example",
     ):
         assert email in first.stdout
     assert "demo-admin-pw" in first.stdout

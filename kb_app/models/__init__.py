@@ -18,11 +18,13 @@ from kb_app.models import quizzes as _quizzes  # noqa: F401  (registers the quiz
 from kb_app.models.search_log import SearchClick, SearchQuery  # noqa: F401  (search analytics)
 from kb_app.models.releases import Release
 from kb_app.models.rollups import CoverageRollup
+from kb_app.models.digest import DigestLog
 
 __all__ = [
     "Acknowledgement",
     "Assignment",
     "CoverageRollup",
+    "DigestLog",
     "PublishedTranslation",
     "PublishedVersion",
     "Release",

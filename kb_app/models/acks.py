@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kb_app.models.base import Base, utcnow
@@ -126,6 +126,14 @@ class Assignment(Base):
     __table_args__ = (
         UniqueConstraint("requirement_id", "agent_id", name="uq_assignments_requirement_id_agent_id"),
         Index("ix_assignments_agent_id_acknowledged_at", "agent_id", "acknowledged_at"),
+        # The open work: uncovered assignments only (a small share of all), for readiness.
+        Index(
+            "ix_assignments_uncovered",
+            "agent_id",
+            "requirement_id",
+            sqlite_where=text("acknowledged_at IS NULL"),
+            postgresql_where=text("acknowledged_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -10,15 +10,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from kb_app.models.base import Base, utcnow
 from kb_app.models.roster import Agent
 
-ROLES = ("agent", "partner_manager", "trainer", "admin")
+ROLES = ("agent", "partner_manager", "trainer", "admin", "lead")
 
 
 class User(Base):
-    """A login. An `agent` is tied to a roster entry; a `partner_manager` to one vendor."""
+    """A login. An `agent` is tied to a roster entry; a `partner_manager` to one vendor; a `lead`
+    (the LOB lead, cross-functional stakeholders) reads every vendor's reports and changes nothing."""
 
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("role IN ('agent', 'partner_manager', 'trainer', 'admin')", name="role"),
+        CheckConstraint("role IN ('agent', 'partner_manager', 'trainer', 'admin', 'lead')", name="role"),
         CheckConstraint("role <> 'agent' OR agent_id IS NOT NULL", name="agent_has_roster_entry"),
         CheckConstraint("(role = 'partner_manager') = (vendor IS NOT NULL)", name="vendor_only_for_partner_manager"),
         CheckConstraint("email <> ''", name="email_not_empty"),

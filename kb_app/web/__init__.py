@@ -23,6 +23,7 @@ from kb_app.web import (
     admin,
     api,
     auth,
+    crisis,
     errors,
     inputs,
     main,
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         acks.bp,
         quizzes.bp,
         remediation.bp,
+        crisis.bp,
         search.bp,
         translations.bp,
     ):

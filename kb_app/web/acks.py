@@ -1,7 +1,7 @@
 """Pages and API for publishing, reading lists, acknowledgements and coverage.
 
 Agents see only their own reading list and acknowledgements; partner managers see their own
-vendor's coverage only (any other vendor named in a URL is 403); trainers and admins see all.
+vendor's coverage only (any other vendor named in a URL is 403); trainers, admins and the read-only LOB lead see all.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from kb_app.web.errors import ApiError
 from kb_app.web.sites import reading_language
 
 bp = Blueprint("acks", __name__)
-COVERAGE_ROLES = ("partner_manager", "trainer", "admin")
+COVERAGE_ROLES = users.REPORT_ROLES
 GROUP_CHOICES = ["vendor", "site", "team", "team_leader", "language", "tier"]
 
 
@@ -661,7 +661,7 @@ def _banner_text(banner: acks.Banner) -> str:
 def api_coverage(query: CoverageQuery) -> Coverage:
     user = api_user()
     if user.role not in COVERAGE_ROLES:
-        raise ApiError(403, "forbidden", "Coverage is for partner managers, trainers and admins.")
+        raise ApiError(403, "forbidden", "Coverage is for partner managers, trainers, admins and the LOB lead.")
     groups = list(dict.fromkeys(query.by.split(",")))
     try:
         flt = scoped_filter(query_args(query), user)

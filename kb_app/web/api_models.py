@@ -478,6 +478,78 @@ class Coverage(Out):
     rows: list[CoverageRow]
 
 
+# --- readiness for a crisis ------------------------------------------------------------------------
+
+READINESS_GROUP = r"(vendor|site|team|team_leader|language|tier)"
+
+
+class ReadinessQuery(Query):
+    by: Annotated[str, StringConstraints(max_length=96, pattern=rf"^{READINESS_GROUP}(,{READINESS_GROUP}){{0,5}}$")] = (
+        Field("vendor,site", description="Comma-separated: vendor, site, team, team_leader, language, tier.")
+    )
+    vendor: Line64 | None = None
+    site: Line64 | None = None
+    team: Line128 | None = None
+
+
+class ReadinessRow(Out):
+    """The grouping columns (vendor, site, ...), then active agents and why the others are not ready."""
+
+    model_config = ConfigDict(extra="allow")
+    headcount: int = Field(description="Active agents")
+    ready: int = Field(description="Active, certified for their tier, every open requirement covered")
+    ready_pct: float
+    not_ready: int
+    not_certified: int
+    not_acknowledged: int = Field(description="Certified, but an open requirement not acknowledged")
+    awaiting_quiz: int = Field(description="Certified and all acknowledged, but a gating update quiz not passed")
+
+
+class BulletinProjection(Out):
+    vendor: str | None = Field(description="None: every vendor in scope")
+    population: int
+    acknowledged: int
+    acknowledged_pct: float
+    remaining: int
+    acknowledged_last_window: int
+    window_hours: float
+    rate_per_hour: float | None
+    state: Literal["complete", "on_track", "late", "cannot_project", "no_agents"]
+    projected_full_at: Timestamp | None
+    hours_to_full: float | None
+    note: str
+
+
+class CurvePoint(Out):
+    hours: float = Field(description="Since the bulletin opened")
+    acknowledged: int = Field(description="Cumulative")
+
+
+class BulletinReadiness(Out):
+    requirement_id: int
+    sop_id: str
+    version: str
+    title: str
+    opened_at: Timestamp
+    due_at: Timestamp
+    deadline_hours: float
+    elapsed_hours: float
+    overall: BulletinProjection
+    by_vendor: list[BulletinProjection]
+    curve: list[CurvePoint]
+
+
+class Readiness(Out):
+    """Readiness by roster dimension, and each open bulletin's curve and projection by vendor."""
+
+    by: list[str]
+    vendor: str | None = Field(description="The vendor the figures are confined to, if any")
+    certification_banks: dict[str, list[str]] = Field(description="Tier -> the certification banks it must hold")
+    total: ReadinessRow
+    rows: list[ReadinessRow]
+    bulletins: list[BulletinReadiness]
+
+
 # --- search --------------------------------------------------------------------------------------
 
 

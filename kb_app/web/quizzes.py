@@ -47,7 +47,7 @@ from kb_app.web.errors import ApiError
 from kb_app.web.sites import reading_language
 
 bp = Blueprint("quizzes", __name__)
-REPORT_ROLES = ("partner_manager", "trainer", "admin")
+REPORT_ROLES = users.REPORT_ROLES
 MAX_SUBMIT_BYTES = 64 * 1024  # a full attempt's answers are a few kilobytes
 COVERAGE_GROUPS = ["vendor,site", "vendor", "site", "team", "team_leader", "language", "site,team"]
 
@@ -556,7 +556,9 @@ def quiz_banks() -> QuizBankList:
         session.commit()
         return QuizBankList(banks=[QuizBank.of(r.bank, r) for r in rows])
     if user.role not in REPORT_ROLES:
-        raise ApiError(403, "forbidden", "Quiz banks are for agents, partner managers, trainers and admins.")
+        raise ApiError(
+            403, "forbidden", "Quiz banks are for agents, partner managers, trainers, admins and the LOB lead."
+        )
     return QuizBankList(banks=[QuizBank.of(b) for b in sorted(visible_banks(user), key=lambda b: b.id)])
 
 

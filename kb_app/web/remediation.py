@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from kb_app import audit
+from kb_app import audit, users
 from kb_app.quizzes import remediation
 from kb_app.quizzes.remediation import RemediationError
 from kb_app.web.acks import render_markdown, site_url
@@ -30,7 +30,7 @@ from kb_app.web.errors import ApiError
 from kb_app.web.quizzes import visible_banks
 
 bp = Blueprint("remediation", __name__)
-REPORT_ROLES = ("partner_manager", "trainer", "admin")
+REPORT_ROLES = users.REPORT_ROLES
 
 
 def _now() -> datetime:
@@ -210,7 +210,7 @@ def api_mark_read(task_id: int, section_id: int) -> RemediationTask:
 def api_who(query: WhoQuery) -> InRemediationList:
     user = api_user()
     if user.role not in REPORT_ROLES:
-        raise ApiError(403, "forbidden", "Remediation is for partner managers, trainers and admins.")
+        raise ApiError(403, "forbidden", "Remediation is for partner managers, trainers, admins and the LOB lead.")
     vendor = query.vendor
     if user.role == "partner_manager":
         if vendor is not None and vendor != user.vendor:

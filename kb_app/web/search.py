@@ -38,7 +38,7 @@ API_MAX_LIMIT = 50
 MAX_QUERY_CHARS = 300
 FILTER_PARAMS = ("kind", "tag", "id")
 MAX_FILTER_VALUES = 8
-ANALYTICS_ROLES = ("trainer", "admin")
+ANALYTICS_ROLES = ("trainer", "admin", "lead")
 WEEK_CHOICES = (1, 2, 4, 8, 12, 26, 52)
 TOKEN_SALT = "kb.search-log"
 # A result link's target: a page of the SOP site, optionally a heading anchor. No dot segments,

@@ -206,6 +206,7 @@ def _password(role: str) -> str:
         "partner_manager": "demo-partner-mgr",
         "trainer": "demo-trainer-pw",
         "admin": "demo-admin-pw",
+        "lead": "demo-lead-pw",
     }[role]
 
 
