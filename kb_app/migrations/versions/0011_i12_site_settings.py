@@ -1,7 +1,7 @@
 """Roster site settings (name and IANA time zone of each site) and vendor names.
 
 Revision ID: i12_site_settings
-Revises: i11_releases
+Revises: i11_rollups
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "i12_site_settings"
-down_revision = "i11_releases"
+down_revision = "i11_rollups"
 branch_labels = None
 depends_on = None
 

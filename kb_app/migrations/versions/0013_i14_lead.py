@@ -3,7 +3,7 @@ log (one row per recipient and week sent), and a partial index of uncovered assi
 open work readiness looks for).
 
 Revision ID: i14_lead
-Revises: i11_releases
+Revises: i12_site_settings
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "i14_lead"
-down_revision = "i11_releases"
+down_revision = "i12_site_settings"
 branch_labels = None
 depends_on = None
 
