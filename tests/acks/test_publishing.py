@@ -438,13 +438,14 @@ def test_median_from_buckets_is_within_the_width_of_its_bucket_of_the_true_media
     import bisect
     import statistics
 
-    from hypothesis import given, strategies as st
+    from hypothesis import HealthCheck, given, settings, strategies as st
 
     from kb_app.acks.coverage import median_of_buckets
     from kb_app.models.rollups import BUCKET_BOUNDS
 
     lows, highs = (0, *BUCKET_BOUNDS), (*BUCKET_BOUNDS, BUCKET_BOUNDS[-1])
 
+    @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(st.integers(min_value=0, max_value=29 * 86400), min_size=1, max_size=200))
     def check(seconds):
         counts = [0] * (len(BUCKET_BOUNDS) + 1)
