@@ -26,7 +26,6 @@
       var next = theme === "dark" ? "light" : "dark";
       button.setAttribute("aria-label", "Switch to " + next + " mode");
       button.setAttribute("title", "Switch to " + next + " mode");
-      button.setAttribute("aria-pressed", theme === "dark" ? "true" : "false");
     }
   }
 
