@@ -98,8 +98,9 @@
 
   // --- copy in one click ------------------------------------------------------------------
   // Code blocks get Material's own copy button (content.code.copy). Customer wording (a quoted
-  // passage of a sentence or more), case-field lists ("Required fields: `a`, `b`") and
-  // [data-kb-copy] elements get one here, copying the whole text.
+  // passage of a sentence or more in a "Customer communication" or "Macro library" section),
+  // case-field lists ("Required fields: `a`, `b`") and [data-kb-copy] elements get one here,
+  // copying the whole text.
 
   var QUOTE = /["\u201c]([^"\u201c\u201d]{40,})["\u201d]/g;
 
@@ -133,19 +134,35 @@
     return button;
   }
 
+  // Sections whose quoted lines are wording to send (elsewhere a quote may be what never to say).
+  var WORDING_SECTIONS = /^(customer-communication|macro-library)$/;
+
+  function wordingBlocks(content) {
+    var blocks = [];
+    var section = "";
+    Array.prototype.forEach.call(content.children, function (child) {
+      if (child.tagName === "H2") { section = child.id; return; }
+      if (!WORDING_SECTIONS.test(section)) return;
+      if (/^(P|LI|TD)$/.test(child.tagName)) blocks.push(child);
+      Array.prototype.push.apply(blocks, child.querySelectorAll("p, li, td"));
+    });
+    return blocks;
+  }
+
   function addCopyButtons() {
     var content = document.querySelector(".md-content .md-typeset");
     if (!content) return;
-    content.querySelectorAll("p, li, td").forEach(function (el) {
-      if (el.closest("pre, .kb-meta, .kb-copyable, .kb-step-list, .kb-table--changelog, .kb-table--steps") || el.querySelector("p, li")) return;
-      var text = el.textContent.replace(/\s+/g, " ").trim();
+    content.querySelectorAll("p, li").forEach(function (el) {
+      if (el.closest("pre, .kb-meta, .kb-step-list")) return;
       var codes = el.querySelectorAll("code");
-      if (/^Required (case )?fields:/i.test(text) && codes.length) {
-        var fields = Array.prototype.map.call(codes, function (c) { return c.textContent; }).join(", ");
-        el.classList.add("kb-copyable");
-        el.append(" ", copyButton(fields, "case fields"));
-        return;
-      }
+      if (!codes.length || !/^Required (case )?fields:/i.test(el.textContent.trim())) return;
+      var fields = Array.prototype.map.call(codes, function (c) { return c.textContent; }).join(", ");
+      el.classList.add("kb-copyable");
+      el.append(" ", copyButton(fields, "case fields"));
+    });
+    wordingBlocks(content).forEach(function (el) {
+      if (el.classList.contains("kb-copyable") || el.closest("pre") || el.querySelector("p, li")) return;
+      var text = el.textContent.replace(/\s+/g, " ").trim();
       var quotes = [];
       var match;
       QUOTE.lastIndex = 0;

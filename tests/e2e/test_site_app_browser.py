@@ -290,8 +290,14 @@ def test_macros_templates_and_case_fields_copy_in_full(open_page, make_user, def
     expect(button).to_have_text("Copied")
     assert clipboard(page) == M01
     shoot(page, "site-copy-macro")
-    # Every quoted macro in the library has its button.
+    # Every quoted macro in the library has its button; the closing message too. A quote in the
+    # advice on tone ("say X, not Y") is not wording to send, and gets none.
     assert page.locator("#macro-library ~ div table .kb-copy").count() >= 5
+    closing = page.locator("#customer-communication ~ p.kb-copyable").last
+    closing.get_by_role("button", name=re.compile(r"^Copy wording")).click()
+    assert clipboard(page).startswith("You're all set.") and clipboard(page).endswith("pick it up right away.")
+    expect(page.locator("#tone + ol")).to_have_count(1)
+    assert page.locator("#tone + ol .kb-copy").count() == 0
 
     page.goto("/sop/procedures/backlog-sla/")
     block = page.locator("pre", has_text="SURGE UPDATE")
