@@ -519,7 +519,7 @@ class SearchGroup(Out):
     language: str = Field(description="Language of the sections found (ISO 639-1)")
     matched_sections: int = Field(description="Every section of this SOP the query matched")
     sections: list[SearchResult] = Field(
-        description="The best sections, at most 5, the best first; only the first carries a snippet (the others: \"\")"
+        description='The best sections, at most 5, the best first; only the first carries a snippet (the others: "")'
     )
 
     @classmethod
