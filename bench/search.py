@@ -327,7 +327,7 @@ def render(
         "reads postings its terms have not needed before; repeated and overlapping queries (the usual traffic",
         "on a live queue) come from memory. Ours also returns more per query than the others: snippets with",
         "marks, facet counts over every match, total, suggestions and pinned bulletins; tantivy and lunr",
-        "return ranked ids only. Grouped by SOP builds up to five sections (with snippets) per card.",
+        "return ranked ids only. Grouped by SOP lists up to five sections per card (a snippet for the first).",
         "",
     ]
     return "\n".join(lines)

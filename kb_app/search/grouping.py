@@ -24,7 +24,7 @@ ranking by section does, on our SOPs and on the GitLab support handbook.
 
 from __future__ import annotations
 
-from collections import Counter
+import heapq
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -78,29 +78,38 @@ def rank_groups(
     `members(doc)` gives every section of the SOP of section `doc`. Ties break by document number
     (SOP id order, then section order), so the same query always gives the same page.
 
-    Only SOPs that can reach the page are looked at closely: an SOP's score is at most
-    `best * CEILING`, so once enough SOPs are scored, the rest (in order of their best section)
-    cannot overtake them.
+    Only SOPs that can reach the page are looked at closely: the best sections come first (a heap,
+    as ranking by section does), and an SOP's score is at most `best * CEILING`, so once enough
+    SOPs are scored, the rest (in order of their best section) cannot overtake them; when the first
+    sections looked at cannot settle the page, more are.
     """
-    order = sorted(sorted(scores), key=scores.__getitem__, reverse=True)  # ties: lower document first
-    counts = Counter(map(sop_of.__getitem__, order))
-    # SOP -> its best section: built from the worst section up, so the last write per SOP wins.
-    best_of = dict(zip(map(sop_of.__getitem__, reversed(order)), reversed(order)))
-    leaders = sorted(best_of.values(), key=lambda doc: (-scores[doc], doc))
     wanted = offset + limit + 1  # one more than the page: its best section bounds the last card's list
-    scored: list[tuple[float, int, list[int]]] = []
-    for leader in leaders:
-        if len(scored) >= wanted:
-            scored.sort(key=lambda item: (-item[0], item[1]))
-            del scored[wanted:]
-            if scored[-1][0] > scores[leader] * CEILING:
-                break
-        docs = sorted(sorted(filter(scores.__contains__, members(leader))), key=scores.__getitem__, reverse=True)
-        scored.append((support(docs, scores), docs[0], docs))
+    depth = wanted * MAX_SECTIONS * 2  # sections looked at first; deepened when they are not enough
+    while True:
+        top = heapq.nlargest(depth, scores, key=scores.__getitem__)
+        top.sort(key=lambda doc: (-scores[doc], doc))
+        seen_all = len(top) == len(scores)
+        floor = scores[top[-1]] if top else 0.0  # no SOP outside `top` has a best section above this
+        # Each SOP's best section among `top`: written from the worst up, so the last write wins.
+        leaders = sorted({sop_of[doc]: doc for doc in reversed(top)}.values(), key=lambda doc: (-scores[doc], doc))
+        scored: list[tuple[float, int, list[int]]] = []
+        for leader in leaders:
+            if len(scored) >= wanted:
+                scored.sort(key=lambda item: (-item[0], item[1]))
+                del scored[wanted:]
+                if scored[-1][0] > scores[leader] * CEILING:
+                    break
+            docs = sorted(sorted(filter(scores.__contains__, members(leader))), key=scores.__getitem__, reverse=True)
+            scored.append((support(docs, scores), docs[0], docs))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        if seen_all or (len(scored) >= wanted and scored[wanted - 1][0] > floor * CEILING):
+            break
+        depth *= 4
     scored.sort(key=lambda item: (-item[0], item[1]))
     page = []
     for position in range(offset, min(offset + limit, len(scored))):
         score, leader, docs = scored[position]
         next_best = scores[scored[position + 1][1]] if position + 1 < len(scored) else 0.0
-        page.append(RankedGroup(sop_of[leader], score, listed(docs, scores, next_best), counts[sop_of[leader]]))
-    return Ranking(page, len(best_of), leaders)
+        page.append(RankedGroup(sop_of[leader], score, listed(docs, scores, next_best), len(docs)))
+    one_per_sop = dict(zip(map(sop_of.__getitem__, scores), scores))
+    return Ranking(page, len(one_per_sop), list(one_per_sop.values()))
