@@ -17,6 +17,7 @@ from kb_app.models.translations import PublishedTranslation
 from kb_app.models import quizzes as _quizzes  # noqa: F401  (registers the quiz tables)
 from kb_app.models.search_log import SearchClick, SearchQuery  # noqa: F401  (search analytics)
 from kb_app.models.releases import Release
+from kb_app.models import improvement as _improvement  # noqa: F401  (feedback, actions)
 
 __all__ = [
     "Acknowledgement",
