@@ -28,3 +28,28 @@ def _seconds_between_default(element, compiler, **kw):
 def _seconds_between_sqlite(element, compiler, **kw):
     end, start = list(element.clauses)
     return f"((julianday({compiler.process(end, **kw)}) - julianday({compiler.process(start, **kw)})) * 86400.0)"
+
+
+class median(FunctionElement):
+    """The median of a numeric column, as an aggregate: `percentile_cont(0.5)` on PostgreSQL,
+    `kb_median` on SQLite (an aggregate that `kb_app.db` registers on every SQLite connection,
+    with the same definition: the mean of the two middle values for an even count)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "median"
+
+    def __init__(self, value):
+        super().__init__(value)
+
+
+@compiles(median)
+def _median_default(element, compiler, **kw):
+    (value,) = list(element.clauses)
+    return f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {compiler.process(value, **kw)})"
+
+
+@compiles(median, "sqlite")
+def _median_sqlite(element, compiler, **kw):
+    (value,) = list(element.clauses)
+    return f"kb_median({compiler.process(value, **kw)})"

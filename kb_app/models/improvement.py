@@ -88,7 +88,9 @@ class ImprovementAction(Base):
     sections: Mapped[list["ActionSection"]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="ActionSection.id"
     )
-    gaps: Mapped[list["ActionGap"]] = relationship(cascade="all, delete-orphan", lazy="selectin", order_by="ActionGap.id")
+    gaps: Mapped[list["ActionGap"]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="ActionGap.id"
+    )
     events: Mapped[list["ActionEvent"]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="ActionEvent.id"
     )
@@ -98,7 +100,9 @@ class ActionSection(Base):
     """An SOP section an action fixes (anchor "" for the whole SOP)."""
 
     __tablename__ = "action_sections"
-    __table_args__ = (UniqueConstraint("action_id", "sop_id", "anchor", name="uq_action_sections_action_id_sop_id_anchor"),)
+    __table_args__ = (
+        UniqueConstraint("action_id", "sop_id", "anchor", name="uq_action_sections_action_id_sop_id_anchor"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     action_id: Mapped[int] = mapped_column(ForeignKey("improvement_actions.id", ondelete="CASCADE"), index=True)
