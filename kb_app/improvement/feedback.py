@@ -185,6 +185,11 @@ def list_flags(
     return _views(session, list(session.scalars(query)))
 
 
+def list_flags_of_action(session: Session, action_id: int) -> list[FlagView]:
+    query = select(FeedbackFlag).where(FeedbackFlag.action_id == action_id).order_by(FeedbackFlag.id)
+    return _views(session, list(session.scalars(query)))
+
+
 def my_flags(session: Session, user: User, *, limit: int = 100) -> list[FlagView]:
     query = (
         select(FeedbackFlag)

@@ -21,6 +21,7 @@ with the most weight among its evidence. Weights (`score`) rank the gaps.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from kb_app.models.improvement import ActionGap, FeedbackFlag, ImprovementAction
 from kb_app.models.quizzes import QuizAnswer, QuizAttempt
 from kb_app.models.search_log import SearchClick, SearchQuery
 from kb_app.quizzes.reports import LOW_DISCRIMINATION, TOO_HARD, section_url
+from kb_app.search import IndexNotFound, SearchService
 from kb_app.search_log import week_of
 from kb_app.sqlfuncs import median
 from kb_app.versions import latest_versions
@@ -541,6 +543,21 @@ def new_gaps(
     reader such as a partner manager: Tier 2-only SOPs stay out)."""
     found = find_gaps(session, GapQuery(since=since, now=now, vendor=vendor, tier=tier), matcher=matcher, sops=sops)
     return [g for g in found if not g.action_ids]
+
+
+def search_matcher(service: SearchService) -> Matcher:
+    """The section the full index (Tier 2, no filters) ranks first for a query; None when the
+    index finds nothing. Answers are remembered for the life of the matcher (one index build)."""
+
+    @functools.lru_cache(maxsize=4096)
+    def match(query: str) -> tuple[str, str] | None:
+        try:
+            hits = service.search(query, tier="T2", limit=1).hits
+        except IndexNotFound:
+            return None
+        return (hits[0].sop_id, hits[0].anchor) if hits else None
+
+    return match
 
 
 def default_since(now: datetime, days: int = DEFAULT_DAYS) -> datetime:

@@ -24,6 +24,7 @@ from kb_app.web import (
     api,
     auth,
     errors,
+    improvement,
     inputs,
     main,
     quizzes,
@@ -81,11 +82,13 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         remediation.bp,
         search.bp,
         translations.bp,
+        improvement.bp,
     ):
         app.register_blueprint(blueprint)
     search.init_app(app, settings.index_dir)
     auth.apply_rate_limits(app, limiter)
     api.apply_rate_limits(app, limiter)
+    improvement.apply_rate_limits(app, limiter)
     errors.init_app(app)
     inputs.init_app(app)
     security.init_app(app)
@@ -126,6 +129,7 @@ def _config(settings: Settings) -> dict[str, Any]:
         "LOGIN_RATE_LIMIT": settings.login_rate_limit,
         "LOGIN_IDENTIFIER_RATE_LIMIT": settings.login_identifier_rate_limit,
         "API_RATE_LIMIT": settings.api_rate_limit,
+        "FEEDBACK_RATE_LIMIT": settings.feedback_rate_limit,
         "REQUEST_LOG": True,
     }
 

@@ -184,14 +184,14 @@ def test_partner_managers_see_their_vendor_only_and_triage_reaches_the_agent(ses
 
 
 def _action_input(**overrides) -> ActionInput:
-    values = dict(
-        title="Reorder the steps",
-        owner_email="owner@example.com",
-        team="Training",
-        due_date=date(2026, 11, 20),
-        action_type="sop",
-        sections=("ATO-RECOVERY#steps",),
-    )
+    values = {
+        "title": "Reorder the steps",
+        "owner_email": "owner@example.com",
+        "team": "Training",
+        "due_date": date(2026, 11, 20),
+        "action_type": "sop",
+        "sections": ("ATO-RECOVERY#steps",),
+    }
     values.update(overrides)
     return ActionInput(**values)
 

@@ -88,6 +88,14 @@
     kind.classList.add("result__kind--" + hit.kind);
     if (hit.retired) item.classList.add("result--retired");
     else item.querySelector(".result__retired").remove();
+    var flag = item.querySelector(".result__flag");
+    var flagBase = list.getAttribute("data-flag");
+    if (flag && flagBase) {
+      var params = new URLSearchParams({ sop_id: hit.sop_id, anchor: hit.anchor || "", version: hit.version,
+        section: hit.section || "", next: location.pathname + location.search });
+      flag.href = flagBase + "?" + params.toString();
+      flag.hidden = false;
+    } else if (flag) flag.remove();
     return item;
   }
 
