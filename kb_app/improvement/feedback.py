@@ -172,12 +172,16 @@ def list_flags(
     vendor: str | None = None,
     status: str | None = None,
     sop_id: str | None = None,
+    tier: str | None = None,
     limit: int = LIST_LIMIT,
 ) -> list[FlagView]:
-    """Flags, newest first; `vendor` confines them to one vendor's agents (a partner manager)."""
+    """Flags, newest first; `vendor` confines them to one vendor's agents (a partner manager),
+    `tier="T1"` to flags raised by Tier 1 readers (who only ever flag what Tier 1 may read)."""
     query = select(FeedbackFlag).order_by(FeedbackFlag.created_at.desc(), FeedbackFlag.id.desc()).limit(limit)
     if vendor is not None:
         query = query.where(FeedbackFlag.vendor == vendor)
+    if tier is not None:
+        query = query.where(FeedbackFlag.tier == tier)
     if status is not None:
         query = query.where(FeedbackFlag.status == status)
     if sop_id is not None:

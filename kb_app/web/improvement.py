@@ -255,7 +255,9 @@ def feedback_page():
         status = None
     sop_id = (request.args.get("sop") or "").strip()[:64] or None
     session = get_session()
-    flags = feedback.list_flags(session, vendor=vendor, status=status, sop_id=sop_id)
+    # A Tier 1 reader (a partner manager) sees Tier 1 agents' flags only: never a Tier 2 section.
+    tier = "T1" if users.audience_of(signed_in_user()) == "T1" else None
+    flags = feedback.list_flags(session, vendor=vendor, status=status, sop_id=sop_id, tier=tier)
     triager = users.can_triage(signed_in_user())
     open_actions = actions.list_actions(session, status=None) if triager else []
     return render_template(
