@@ -139,6 +139,23 @@ def raise_flag(
     return flag
 
 
+def flaggable_anchors(session: Session, user: User, sop_id: str) -> list[str]:
+    """The sections of the newest version of `sop_id` that `user` may flag ("" is the text before
+    the first heading); none for an SOP they cannot read, like an unknown one."""
+    if user.role != "agent":
+        return []
+    tier = audience_of(user)
+    newest = session.scalars(
+        select(PublishedVersion)
+        .where(PublishedVersion.sop_id == sop_id[:64])
+        .order_by(PublishedVersion.id.desc())
+        .limit(1)
+    ).first()
+    if newest is None or (tier != "T2" and newest.visibility == "t2_only"):
+        return []
+    return list(_sections(newest, tier))
+
+
 @dataclass(frozen=True)
 class FlagView:
     flag: FeedbackFlag

@@ -925,3 +925,8 @@ class FeedbackForm(Out):
     kinds: list[dict[str, str]]
     max_comment_chars: int
     mine_url: str
+    anchors: list[str] = Field(description="With `sop_id`: the sections of its newest version the agent may flag")
+
+
+class FeedbackFormQuery(Query):
+    sop_id: Id | None = None

@@ -27,7 +27,7 @@ from kb_app.improvement.feedback import KIND_LABELS, FeedbackError
 from kb_app.models.improvement import ACTION_STATUSES, ACTION_TYPES, COMMENT_CHARS, FLAG_STATUSES
 from kb_app.search import IndexNotFound
 from kb_app.web.api import api, api_user
-from kb_app.web.api_models import FeedbackFlag, FeedbackForm, FeedbackRequest
+from kb_app.web.api_models import FeedbackFlag, FeedbackForm, FeedbackFormQuery, FeedbackRequest
 from kb_app.web.context import get_session, login_manager, settings, signed_in_user
 from kb_app.web.downloads import csv_download
 from kb_app.web.errors import ApiError
@@ -185,18 +185,21 @@ def my_feedback():
     summary="What a page needs to offer the flag control (agents)",
     description="The session's CSRF token (for a cookie-authenticated POST /feedback), the kinds of flag and "
     "the comment limit. 403 for users who do not flag.",
+    query=FeedbackFormQuery,
     responses={200: FeedbackForm},
     errors=(403,),
     tags=("feedback",),
 )
-def api_feedback_form() -> FeedbackForm:
-    if api_user().role != "agent":
+def api_feedback_form(query: FeedbackFormQuery) -> FeedbackForm:
+    user = api_user()
+    if user.role != "agent":
         raise ApiError(403, "forbidden", "Only agents flag SOP sections.")
     return FeedbackForm(
         csrf_token=generate_csrf(),
         kinds=[{"value": k, "label": v} for k, v in KIND_LABELS.items()],
         max_comment_chars=COMMENT_CHARS,
         mine_url=url_for("improvement.my_feedback"),
+        anchors=feedback.flaggable_anchors(get_session(), user, query.sop_id) if query.sop_id else [],
     )
 
 

@@ -13,7 +13,7 @@
  * - When the build set a server search page (<meta name="kb-search-url">), Enter in the search
  *   box opens <url>?q=<query>&audience=<T1|T2> instead of the built-in (offline) search.
  * - On an SOP page served by the app to an agent (GET <api>/feedback/form answers 200), puts a
- *   "Flag this section" control under the title and under each section heading; it posts
+ *   "Flag this section" control under each section heading the API lists for the SOP; it posts
  *   {sop_id, version, anchor, kind, comment} as JSON to <api>/feedback with the session's CSRF
  *   token. Messages are set as text, never as HTML.
  */
@@ -137,7 +137,7 @@
     comment.rows = 3;
     comment.required = true;
     box.appendChild(comment);
-    var send = element("button", "md-button md-button--primary kb-flag__send", "Send");
+    var send = element("button", "kb-flag__send", "Send");
     send.type = "submit";
     box.appendChild(send);
     var status = element("p", "kb-flag__status");
@@ -177,7 +177,7 @@
     var toggle = element("button", "kb-flag__toggle", "Flag this section");
     toggle.type = "button";
     toggle.setAttribute("aria-expanded", "false");
-    toggle.setAttribute("aria-label", "Flag the section " + (heading || "at the top of the page"));
+    toggle.setAttribute("aria-label", "Flag this section: " + (heading || "the top of the page"));
     toggle.addEventListener("click", function () {
       box.hidden = !box.hidden;
       toggle.setAttribute("aria-expanded", box.hidden ? "false" : "true");
@@ -193,15 +193,20 @@
     var sop = document.querySelector('meta[name="kb-sop"]');
     var base = apiBase();
     if (!sop || !sop.content || !base) return;
-    fetch(base + "/feedback/form", { credentials: "same-origin", headers: { Accept: "application/json" } })
+    var url = base + "/feedback/form?sop_id=" + encodeURIComponent(sop.content);
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) { return response.status === 200 ? response.json() : null; })
       .then(function (form) {
-        if (!form || !Array.isArray(form.kinds)) return;
+        if (!form || !Array.isArray(form.kinds) || !Array.isArray(form.anchors) || !form.anchors.length) return;
         var article = document.querySelector(".md-content article") || document.querySelector("article");
         if (!article) return;
         var title = article.querySelector("h1");
-        if (title) title.insertAdjacentElement("afterend", flagForm(base, form, sop, "", title.textContent));
-        article.querySelectorAll("h2[id], h3[id]").forEach(function (heading) {
+        if (title && form.anchors.indexOf("") >= 0) {
+          title.insertAdjacentElement("afterend", flagForm(base, form, sop, "", title.textContent));
+        }
+        // Only the SOP's own sections (not the changelog or references the theme adds).
+        article.querySelectorAll("h2[id], h3[id], h4[id]").forEach(function (heading) {
+          if (form.anchors.indexOf(heading.id) < 0) return;
           var text = heading.textContent.replace(/\u00b6/g, "").trim();
           heading.insertAdjacentElement("afterend", flagForm(base, form, sop, heading.id, text));
         });
