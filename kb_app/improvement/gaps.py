@@ -9,10 +9,12 @@ Signals (each counted in SQL over a window, `since` to `now`, optionally one ven
 - **item**: quiz questions (their `source` is `SOP-ID#anchor`) too hard or discriminating badly,
   with at least MIN_ITEM_ANSWERS answers in the window.
 - **feedback**: agents' flags on the section (open or accepted).
-- **ack_lag**: a site whose median time to acknowledge an SOP is at least LAG_RATIO times the
-  SOP's median over every site (at least MIN_LAG_HOURS, MIN_LAG_ACKS acknowledgements).
-- **overdue**: a site or team with at least MIN_OVERDUE overdue acknowledgements of an open
-  requirement and an overdue rate at least OVERDUE_RATIO times the SOP's overall rate.
+- **ack_lag**: over the requirements opened in the window, a site whose median time to
+  acknowledge an SOP is at least LAG_RATIO times the median of the SOP's other sites' medians
+  (at least MIN_LAG_HOURS, MIN_LAG_ACKS acknowledgements).
+- **overdue**: over the open requirements due in the window, a site or team with at least
+  MIN_OVERDUE overdue acknowledgements and an overdue rate at least OVERDUE_RATIO times the
+  SOP's overall rate.
 - **review**: an active SOP past its `review_by` date (from the catalog, when given).
 
 Each signal says the kind of gap it points to, by a fixed rule (RULES); a gap's kind is the kind
@@ -23,11 +25,12 @@ from __future__ import annotations
 
 import functools
 import math
+import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from kb_app.catalog.model import Sop
@@ -56,7 +59,7 @@ RULES = {
         "a question that does not tell strong from weak agents (low or negative discrimination)",
     ),
     "feedback": ("sop", "agents flagged the section as unclear, outdated, wrong or missing a step"),
-    "ack_lag": ("tooling", "a site takes far longer than others to acknowledge: the update is not reaching it"),
+    "ack_lag": ("tooling", "a site takes far longer than the others to acknowledge: the update is not reaching it"),
     "overdue": ("training", "a site or team is far behind the rest on reading the SOP"),
     "review": ("sop", "the SOP is past its review date"),
 }
@@ -67,6 +70,7 @@ MIN_LAG_ACKS = 5
 MIN_OVERDUE = 5
 OVERDUE_RATIO = 2.0
 SEARCH_LIMIT = 50
+UNOPENED_MIN = 3  # searches of a query, all with results, none opened
 DEFAULT_DAYS = 28
 
 # A matcher maps a query to the section it should have found: (sop_id, anchor) or None.
@@ -218,7 +222,13 @@ def find_gap(session: Session, key: str, q: GapQuery, **kwargs) -> Gap | None:
 
 
 def _search_signals(session: Session, q: GapQuery, matcher: Matcher | None, gap_for, gaps: dict[str, Gap]) -> None:
-    clicked = select(SearchClick.search_id).distinct().subquery("clicked")
+    """One aggregation over the window's searches; the clicks counted are the window's."""
+    clicked = (
+        select(SearchClick.search_id)
+        .where(SearchClick.clicked_at >= q.since, SearchClick.clicked_at <= q.now)
+        .distinct()
+        .subquery("clicked")
+    )
     searches = func.count().label("searches")
     zero = func.sum(case((SearchQuery.result_count == 0, 1), else_=0)).label("zero")
     opened = func.count(clicked.c.search_id).label("opened")
@@ -233,12 +243,18 @@ def _search_signals(session: Session, q: GapQuery, matcher: Matcher | None, gap_
             SearchQuery.query != "",
         )
         .group_by(SearchQuery.query)
+        .having(or_(zero > 0, and_(searches > zero, opened == 0, searches >= UNOPENED_MIN)))
     )
     if q.vendor is not None:
         stmt = stmt.where(SearchQuery.vendor == q.vendor)
     if q.tier is not None:
         stmt = stmt.where(SearchQuery.tier == q.tier)
-    zero_rows = session.execute(stmt.having(zero > 0).order_by(zero.desc(), SearchQuery.query).limit(SEARCH_LIMIT))
+    rows = session.execute(stmt).all()
+    zero_rows = sorted((r for r in rows if r.zero), key=lambda r: (-int(r.zero), r.query))[:SEARCH_LIMIT]
+    unopened_rows = sorted(
+        (r for r in rows if not r.opened and int(r.searches) > int(r.zero or 0) and int(r.searches) >= UNOPENED_MIN),
+        key=lambda r: (-int(r.searches), r.query),
+    )[:SEARCH_LIMIT]
     for row in zero_rows:
         found = matcher(row.query) if matcher else None
         n = int(row.zero)
@@ -270,11 +286,6 @@ def _search_signals(session: Session, q: GapQuery, matcher: Matcher | None, gap_
                 (row.query,),
             )
         )
-    unopened_rows = session.execute(
-        stmt.having(and_(searches > zero, opened == 0), searches >= 3)
-        .order_by(searches.desc(), SearchQuery.query)
-        .limit(SEARCH_LIMIT)
-    )
     for row in unopened_rows:
         found = matcher(row.query) if matcher else None
         if found is None:
@@ -413,43 +424,42 @@ def _assignment_base(q: GapQuery, *columns):
 
 
 def _ack_lag_signals(session: Session, q: GapQuery, gap_for) -> None:
-    hours = median(Assignment.seconds_to_ack).label("median_seconds")
+    """Median time to acknowledge per SOP and site, over the requirements opened in the window;
+    a site is an outlier against the median of the SOP's other sites' medians."""
     where = [Requirement.opened_at >= q.since, Requirement.opened_at <= q.now, Assignment.seconds_to_ack.is_not(None)]
-    overall = {
-        row.sop_id: (float(row.median_seconds), int(row.n))
-        for row in session.execute(
-            _assignment_base(q, Requirement.sop_id, hours, func.count().label("n"))
-            .where(*where)
-            .group_by(Requirement.sop_id)
+    rows = session.execute(
+        _assignment_base(
+            q, Requirement.sop_id, Agent.site, median(Assignment.seconds_to_ack).label("m"), func.count().label("n")
         )
-    }
-    by_site = session.execute(
-        _assignment_base(q, Requirement.sop_id, Agent.site, hours, func.count().label("n"))
         .where(*where)
         .group_by(Requirement.sop_id, Agent.site)
         .order_by(Requirement.sop_id, Agent.site)
-    )
-    for row in by_site:
-        sop_median, _ = overall.get(row.sop_id, (0.0, 0))
-        site_hours = float(row.median_seconds) / 3600.0
-        if int(row.n) < MIN_LAG_ACKS or site_hours < MIN_LAG_HOURS or sop_median <= 0:
-            continue
-        ratio = float(row.median_seconds) / sop_median
-        if ratio < LAG_RATIO:
-            continue
-        gap = gap_for(row.sop_id, "")
-        if gap is None:
-            continue
-        gap.evidence.append(
-            Evidence(
-                "ack_lag",
-                f"site {row.site}: median {site_hours:.1f} h to acknowledge, {ratio:.1f}x the SOP's "
-                f"{sop_median / 3600.0:.1f} h ({int(row.n)} acknowledgements)",
-                int(row.n),
-                3.0 + min(5.0, ratio),
-                f"/coverage?by=site&sop={row.sop_id}",
+    ).all()
+    by_sop: dict[str, list[tuple[str, float, int]]] = {}
+    for row in rows:
+        by_sop.setdefault(row.sop_id, []).append((row.site, float(row.m), int(row.n)))
+    for sop_id, sites in by_sop.items():
+        for site, seconds, n in sites:
+            others = [m for other, m, _ in sites if other != site]
+            if not others or n < MIN_LAG_ACKS or seconds / 3600.0 < MIN_LAG_HOURS:
+                continue
+            baseline = statistics.median(others)
+            if baseline <= 0 or seconds / baseline < LAG_RATIO:
+                continue
+            gap = gap_for(sop_id, "")
+            if gap is None:
+                continue
+            ratio = seconds / baseline
+            gap.evidence.append(
+                Evidence(
+                    "ack_lag",
+                    f"site {site}: median {seconds / 3600.0:.1f} h to acknowledge, {ratio:.1f}x the other sites' "
+                    f"{baseline / 3600.0:.1f} h ({n} acknowledgements)",
+                    n,
+                    3.0 + min(5.0, ratio),
+                    f"/coverage?by=site&sop={sop_id}",
+                )
             )
-        )
 
 
 def _overdue_signals(session: Session, q: GapQuery, gap_for) -> None:
@@ -457,7 +467,8 @@ def _overdue_signals(session: Session, q: GapQuery, gap_for) -> None:
         case((and_(Assignment.acknowledged_at.is_(None), Assignment.due_at <= q.now), 1), else_=0)
     ).label("overdue")
     population = func.count().label("population")
-    where = [Requirement.closed_at.is_(None)]
+    # Requirements still open and due within the window: clusters that are news, not last year's.
+    where = [Requirement.closed_at.is_(None), Requirement.due_at >= q.since, Requirement.due_at <= q.now]
     rows = session.execute(
         _assignment_base(q, Requirement.sop_id, Agent.site, Agent.team, population, overdue)
         .where(*where)
