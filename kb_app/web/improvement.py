@@ -26,7 +26,7 @@ from kb_app.improvement.actions import ActionError, ActionInput, GapLink
 from kb_app.improvement.feedback import KIND_LABELS, FeedbackError
 from kb_app.models.improvement import ACTION_STATUSES, ACTION_TYPES, COMMENT_CHARS, FLAG_STATUSES
 from kb_app.search import IndexNotFound
-from kb_app.web.api import api, api_user
+from kb_app.web.api import api, api_user, identified_user
 from kb_app.web.api_models import FeedbackFlag, FeedbackForm, FeedbackFormQuery, FeedbackRequest
 from kb_app.web.context import get_session, login_manager, settings, signed_in_user
 from kb_app.web.downloads import csv_download
@@ -53,9 +53,14 @@ def apply_rate_limits(app: Flask, limiter: Limiter) -> None:
 
 
 def _user_key() -> str:
-    if current_user.is_authenticated:
-        return f"user:{current_user.user.id}"
-    return f"ip:{request.remote_addr or ''}"
+    """Per person: the bearer token's or the session's user (never the address: a BPO site puts
+    hundreds of agents behind one)."""
+    user = (
+        identified_user()
+        if request.blueprint == "api"
+        else (current_user.user if current_user.is_authenticated else None)
+    )
+    return f"user:{user.id}" if user is not None else f"ip:{request.remote_addr or ''}"
 
 
 def _signed_in():

@@ -18,6 +18,7 @@ from kb_app.db import session_scope
 from kb_app.improvement import actions
 from kb_app.models import AuditEvent
 from kb_app.models.improvement import ActionReminder, FeedbackFlag, ImprovementAction
+from tests.web.test_hot_paths import counted
 
 SCRIPT = "<script>alert('x')</script>"
 
@@ -305,3 +306,26 @@ def test_kb_gaps_and_kb_actions_list_export_and_remind_owners_over_smtp(
     assert count(engine, ActionReminder) == 1
     bad = runner.invoke(["gaps", "--days", "0"])
     assert bad.exit_code == 2
+
+
+def test_the_gaps_page_is_a_constant_number_of_queries(client, auth, make_user, make_token, published, engine):
+    auth.login_as("trainer")
+    first = make_token(make_user("agent", site="site-first"))
+    body = {"sop_id": "ATO-RECOVERY", "anchor": "steps", "kind": "wrong", "comment": "first"}
+    assert client.post("/api/v1/feedback", json=body, headers={"Authorization": f"Bearer {first}"}).status_code == 201
+    client.get("/gaps")  # the catalog and the matcher are loaded once
+    with counted(engine) as few:
+        assert client.get("/gaps").status_code == 200
+    for n in range(6):
+        token = make_token(make_user("agent", site=f"site-{n}"))
+        for anchor in ("steps", "purpose"):
+            response = client.post(
+                "/api/v1/feedback",
+                json={"sop_id": "ATO-RECOVERY", "anchor": anchor, "kind": "wrong", "comment": f"n{n}"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status_code == 201
+    with counted(engine) as many:
+        html = client.get("/gaps").get_data(as_text=True)
+    assert "7 flag(s)" in html
+    assert len(many) == len(few), many
