@@ -27,7 +27,7 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, insert, text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,10 +54,35 @@ VENDORS = [
     ("in-house", ["dublin"]),
 ]
 ANCHORS = ["purpose", "verify", "steps", "escalate", "close"]
-WORDS = (
-    "hacked account sim swap 2fa reset recovery email changed phone lost code never arrives locked "
-    "suspicious login device passkey backup codes takeover refund wallet crypto port out"
-).split()
+WORDS = [
+    "hacked",
+    "account",
+    "sim",
+    "swap",
+    "2fa",
+    "reset",
+    "recovery",
+    "email",
+    "changed",
+    "phone",
+    "lost",
+    "code",
+    "never",
+    "arrives",
+    "locked",
+    "suspicious",
+    "login",
+    "device",
+    "passkey",
+    "backup",
+    "codes",
+    "takeover",
+    "refund",
+    "wallet",
+    "crypto",
+    "port",
+    "out",
+]
 
 
 def progress(message: str) -> None:
@@ -312,7 +337,7 @@ def populate(engine, n_agents: int, n_requirements: int, n_answers: int, n_searc
     counts["searches"], counts["clicks"] = search_id, click_id
 
     flags = []
-    for i in range(2000):
+    for _ in range(2000):
         agent = agents[rng.randrange(len(user_rows))]
         r = 1 + int(rng.paretovariate(1.5)) % n_requirements
         flags.append(
