@@ -11,7 +11,8 @@ Measures (each counted in SQL, per window; `vendor` confines them to one vendor'
   linked section (or any section of a linked whole SOP), of attempts submitted in the window;
 - zero-result rate of the related queries: the queries behind the action's search gaps;
 - feedback count on the linked sections;
-- median hours to acknowledge: assignments of the linked SOPs' requirements, made in the window.
+- median hours to acknowledge: the fix's requirements against each linked SOP's requirement just
+  before it, counting on both sides the acknowledgements made within W of assignment.
 
 Fewer than MIN_SAMPLE observations on either side is reported as "n=3, too few to compare", with
 no before/after direction.
