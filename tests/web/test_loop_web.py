@@ -4,9 +4,12 @@ CSRF, vendor scope, tiers, escaping, the per-agent flood limit, SMTP reminders."
 from __future__ import annotations
 
 import json
+import re
 import socket
 from datetime import date, datetime, timedelta, timezone
 from email import message_from_bytes, policy
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -16,6 +19,8 @@ from kb_app.acks.publishing import publish
 from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
 from kb_app.improvement import actions
+from kb_app.search import build_index
+from improvement.loop_data import add_searches
 from kb_app.models import AuditEvent
 from kb_app.models.improvement import ActionReminder, FeedbackFlag, ImprovementAction
 from tests.web.test_hot_paths import counted
@@ -329,3 +334,57 @@ def test_the_gaps_page_is_a_constant_number_of_queries(client, auth, make_user, 
         html = client.get("/gaps").get_data(as_text=True)
     assert "7 flag(s)" in html
     assert len(many) == len(few), many
+
+
+def test_search_results_offer_the_flag_and_gaps_map_failed_searches_to_sections(
+    make_app, make_auth, settings, sop_dir, published, engine, tmp_path, csrf_from
+):
+    build_index(sop_dir.root, tmp_path / "loop-index")
+    app = make_app(settings.replace(index_dir=tmp_path / "loop-index"))
+    client = app.test_client()
+    make_auth(client).login_as("agent")
+    html = client.get("/search", query_string={"q": "confirm identity"}).get_data(as_text=True)
+    links = [unescape(m) for m in re.findall(r'class="result__flag small" href="([^"]+)"', html)]
+    assert links, "no flag link on the results"
+    params = parse_qs(urlsplit(links[0]).query)
+    assert params["sop_id"] == ["ATO-RECOVERY"] and params["anchor"] == ["steps"] and params["version"] == ["1.0"]
+    form = client.get(links[0]).get_data(as_text=True)
+    sent = client.post(
+        "/feedback",
+        data={
+            "sop_id": "ATO-RECOVERY",
+            "anchor": "steps",
+            "version": "1.0",
+            "kind": "unclear",
+            "comment": "which identity checks?",
+            "next": params["next"][0],
+            "csrf_token": csrf_from(form),
+        },
+    )
+    assert sent.status_code == 303 and sent.headers["Location"].startswith("/search?")
+    # An outside `next` is not followed.
+    outside = client.post(
+        "/feedback",
+        data={
+            "sop_id": "ATO-RECOVERY",
+            "anchor": "steps",
+            "kind": "unclear",
+            "comment": "x",
+            "next": "//evil.example/",
+            "csrf_token": csrf_from(form),
+        },
+    )
+    assert outside.headers["Location"] == "/feedback/mine"
+    # A Tier 1 search that found nothing, which the full index answers: a tooling gap on that section.
+    with session_scope(engine) as session:
+        add_searches(session, "confirm identity", 4, at=datetime.now(timezone.utc) - timedelta(days=1))
+    staff = make_app(settings.replace(index_dir=tmp_path / "loop-index")).test_client()
+    make_auth(staff).login_as("trainer")
+    assert 'data-flag="/feedback/new"' not in staff.get("/search", query_string={"q": "confirm identity"}).get_data(
+        as_text=True
+    )
+    gaps_html = staff.get("/gaps").get_data(as_text=True)
+    assert "searches found nothing, yet the full index finds this section" in gaps_html
+    assert (
+        "&#39;confirm identity&#39;: 4 of 5 searches found nothing" in gaps_html
+    )  # and the agent's own, which found it
