@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import smtplib
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
 from typing import Any
 
@@ -300,7 +300,7 @@ def actions_due(
 ) -> list[ActionDue]:
     """Open and in-progress actions due on or before `until` (overdue ones included)."""
     last = until.date() if isinstance(until, datetime) else until
-    today = today or date.today()
+    today = today or datetime.now(timezone.utc).date()
     query = (
         select(ImprovementAction)
         .where(ImprovementAction.status.in_(OPEN_STATUSES), ImprovementAction.due_date <= last)

@@ -28,7 +28,7 @@ import math
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
@@ -545,13 +545,14 @@ def new_gaps(
     since: datetime,
     vendor: str | None = None,
     *,
-    now: datetime,
+    now: datetime | None = None,
     matcher: Matcher | None = None,
     sops: Iterable[Sop] = (),
     tier: str | None = None,
 ) -> list[Gap]:
     """Gaps with evidence since `since` that no action answers yet (pass tier="T1" for a Tier 1
     reader such as a partner manager: Tier 2-only SOPs stay out)."""
+    now = now or datetime.now(timezone.utc)
     found = find_gaps(session, GapQuery(since=since, now=now, vendor=vendor, tier=tier), matcher=matcher, sops=sops)
     return [g for g in found if not g.action_ids]
 

@@ -21,7 +21,7 @@ no before/after direction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
@@ -260,9 +260,12 @@ def _measures(
     return measures
 
 
-def recent_outcomes(session: Session, since: datetime, vendor: str | None = None, *, now: datetime) -> list[Outcome]:
+def recent_outcomes(
+    session: Session, since: datetime, vendor: str | None = None, *, now: datetime | None = None
+) -> list[Outcome]:
     """Outcomes of the actions done since `since` (for a vendor: its own and the all-vendor
     actions, measured on its agents)."""
+    now = now or datetime.now(timezone.utc)
     query = (
         select(ImprovementAction)
         .where(ImprovementAction.status == "done", ImprovementAction.done_at >= since)
