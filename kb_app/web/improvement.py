@@ -128,6 +128,26 @@ def _matcher() -> gaps.Matcher:
     return cache["match"]
 
 
+def _cached_gaps(days: int, now: datetime) -> list[gaps.Gap]:
+    """The gaps of the last `days` days, computed at most once per KB_CACHE_SECONDS per process
+    (the signals move by the hour; a page reload must not rescan the window each time)."""
+    ttl = settings().cache_seconds
+    cache = current_app.extensions.setdefault("kb_gap_cache", {})
+    hit = cache.get(days)
+    if ttl and hit is not None and time.monotonic() - hit[0] < ttl:
+        return hit[1]
+    query = gaps.GapQuery(since=now - timedelta(days=days), now=now)
+    found = gaps.find_gaps(get_session(), query, matcher=_matcher(), sops=_catalog_sops())
+    if ttl:
+        cache[days] = (time.monotonic(), found)
+    return found
+
+
+def forget_gaps() -> None:
+    """Drop this process's cached gaps (after a triage or an action changes which gaps are answered)."""
+    current_app.extensions.pop("kb_gap_cache", None)
+
+
 # --- feedback: agents -------------------------------------------------------------------------------
 
 
@@ -302,6 +322,7 @@ def triage(flag_id: int):
         flash(str(error), "error")
         return redirect(url_for("improvement.feedback_page"), 303)
     session.commit()
+    forget_gaps()
     flash(f"Flag {flag_id} triaged.", "ok")
     return redirect(url_for("improvement.feedback_page"), 303)
 
@@ -321,8 +342,7 @@ def gaps_page():
     _gap_reader()
     days = _days()
     now = _now()
-    query = gaps.GapQuery(since=now - timedelta(days=days), now=now)
-    found = gaps.find_gaps(get_session(), query, matcher=_matcher(), sops=_catalog_sops())
+    found = _cached_gaps(days, now)
     return render_template("improvement/gaps.html", gaps=found, days=days, rules=gaps.RULES)
 
 
@@ -448,6 +468,7 @@ def create_action():
             error=error,
         ), 422
     session.commit()
+    forget_gaps()
     flash(f"Action {action.id} opened.", "ok")
     return redirect(url_for("improvement.action_page", action_id=action.id), 303)
 

@@ -313,8 +313,11 @@ def test_kb_gaps_and_kb_actions_list_export_and_remind_owners_over_smtp(
     assert bad.exit_code == 2
 
 
-def test_the_gaps_page_is_a_constant_number_of_queries(client, auth, make_user, make_token, published, engine):
-    auth.login_as("trainer")
+def test_the_gaps_page_is_a_constant_number_of_queries(
+    make_app, make_auth, settings, make_user, make_token, published, engine
+):
+    client = make_app(settings.replace(cache_seconds=0)).test_client()
+    make_auth(client).login_as("trainer")
     first = make_token(make_user("agent", site="site-first"))
     body = {"sop_id": "ATO-RECOVERY", "anchor": "steps", "kind": "wrong", "comment": "first"}
     assert client.post("/api/v1/feedback", json=body, headers={"Authorization": f"Bearer {first}"}).status_code == 201
@@ -334,6 +337,32 @@ def test_the_gaps_page_is_a_constant_number_of_queries(client, auth, make_user, 
         html = client.get("/gaps").get_data(as_text=True)
     assert "7 flag(s)" in html
     assert len(many) == len(few), many
+
+
+def test_the_gaps_page_reuses_its_gaps_for_a_while_and_forgets_them_on_a_new_action(
+    client, auth, make_user, make_token, published, engine
+):
+    auth.login_as("trainer")
+    assert "No gap" in client.get("/gaps").get_data(as_text=True)
+    token = make_token(make_user("agent"))
+    body = {"sop_id": "ATO-RECOVERY", "anchor": "steps", "kind": "wrong", "comment": "late"}
+    assert client.post("/api/v1/feedback", json=body, headers={"Authorization": f"Bearer {token}"}).status_code == 201
+    with counted(engine) as statements:
+        assert "No gap" in client.get("/gaps").get_data(as_text=True)  # within KB_CACHE_SECONDS
+    assert not [s for s in statements if "feedback_flags" in s]
+    made = client.post(
+        "/actions",
+        data={
+            "title": "x",
+            "owner_email": "o@example.com",
+            "team": "T",
+            "due_date": "2030-01-01",
+            "action_type": "sop",
+            "csrf_token": auth.csrf_token(),
+        },
+    )
+    assert made.status_code == 303
+    assert "1 flag(s)" in client.get("/gaps").get_data(as_text=True)
 
 
 def test_search_results_offer_the_flag_and_gaps_map_failed_searches_to_sections(
