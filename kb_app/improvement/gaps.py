@@ -224,9 +224,7 @@ def find_gap(session: Session, key: str, q: GapQuery, **kwargs) -> Gap | None:
 def _search_signals(session: Session, q: GapQuery, matcher: Matcher | None, gap_for, gaps: dict[str, Gap]) -> None:
     """One aggregation over the window's searches."""
     # Opened: a click on the search (its index answers each row; no scan of every click).
-    was_opened = (
-        select(SearchClick.id).where(SearchClick.search_id == SearchQuery.id).correlate(SearchQuery).exists()
-    )
+    was_opened = select(SearchClick.id).where(SearchClick.search_id == SearchQuery.id).correlate(SearchQuery).exists()
     searches = func.count().label("searches")
     zero = func.sum(case((SearchQuery.result_count == 0, 1), else_=0)).label("zero")
     opened = func.sum(case((was_opened, 1), else_=0)).label("opened")
