@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     login_rate_limit: str = "10 per minute;100 per hour"
     login_identifier_rate_limit: str = "30 per hour"
     api_rate_limit: str = "600 per minute"
+    feedback_rate_limit: str = "10 per hour;30 per day"  # feedback flags per agent (page and API together)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     connection_limit: int = Field(1000, ge=10, le=10000)

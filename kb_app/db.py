@@ -50,6 +50,27 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
+    dbapi_connection.create_aggregate("kb_median", 1, _Median)
+
+
+class _Median:
+    """SQLite has no median: `kb_median(x)`, what `percentile_cont(0.5)` is on PostgreSQL
+    (NULLs ignored; the mean of the two middle values for an even count; NULL for none)."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def step(self, value) -> None:
+        if value is not None:
+            self.values.append(value)
+
+    def finalize(self) -> float | None:
+        values = sorted(self.values)
+        n = len(values)
+        if not n:
+            return None
+        middle = n // 2
+        return float(values[middle]) if n % 2 else (values[middle - 1] + values[middle]) / 2.0
 
 
 def _sqlite_savepoint_inside_a_transaction(connection, _name) -> None:

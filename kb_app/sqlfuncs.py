@@ -51,3 +51,28 @@ def _string_list_default(element, compiler, **kw):
 def _string_list_sqlite(element, compiler, **kw):
     value, separator = list(element.clauses)
     return f"group_concat({compiler.process(value, **kw)}, {compiler.process(separator, **kw)})"
+
+
+class median(FunctionElement):
+    """The median of a numeric column, as an aggregate: `percentile_cont(0.5)` on PostgreSQL,
+    `kb_median` on SQLite (an aggregate that `kb_app.db` registers on every SQLite connection,
+    with the same definition: the mean of the two middle values for an even count)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "median"
+
+    def __init__(self, value):
+        super().__init__(value)
+
+
+@compiles(median)
+def _median_default(element, compiler, **kw):
+    (value,) = list(element.clauses)
+    return f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {compiler.process(value, **kw)})"
+
+
+@compiles(median, "sqlite")
+def _median_sqlite(element, compiler, **kw):
+    (value,) = list(element.clauses)
+    return f"kb_median({compiler.process(value, **kw)})"

@@ -411,3 +411,30 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
             details={"token_id": token.id, "name": token.name, "new_address": True},
         )
     return token.user
+
+
+# --- closing the loop (gaps, actions, feedback triage) ----------------------------------------
+
+GAP_VIEW_ROLES = ("trainer", "admin")  # the integrator adds "lead" (read-only) here
+TRIAGE_ROLES = ("trainer", "admin")
+
+
+def can_view_gaps(user: User) -> bool:
+    """Who reads the gaps, the action plans and their outcomes (every vendor, Tier 2 names)."""
+    return user.role in GAP_VIEW_ROLES
+
+
+def can_triage(user: User) -> bool:
+    """Who answers, dismisses or accepts feedback flags and opens and moves actions."""
+    return user.role in TRIAGE_ROLES
+
+
+def feedback_vendor_scope(user: User) -> str | None:
+    """The only vendor whose feedback flags the user may read, or None for every vendor.
+
+    Raises PermissionError for users who read no one's flags but their own (agents)."""
+    if user.role == "partner_manager":
+        return user.vendor
+    if can_view_gaps(user) or can_triage(user):
+        return None
+    raise PermissionError("feedback flags are for partner managers, trainers and admins")

@@ -19,6 +19,7 @@ from kb_app.models.search_log import SearchClick, SearchQuery  # noqa: F401  (se
 from kb_app.models.releases import Release
 from kb_app.models.rollups import CoverageRollup
 from kb_app.models.digest import DigestLog
+from kb_app.models import improvement as _improvement  # noqa: F401  (feedback, actions)
 
 __all__ = [
     "Acknowledgement",

@@ -25,6 +25,7 @@ from kb_app.web import (
     auth,
     crisis,
     errors,
+    improvement,
     inputs,
     main,
     quizzes,
@@ -83,11 +84,13 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         crisis.bp,
         search.bp,
         translations.bp,
+        improvement.bp,
     ):
         app.register_blueprint(blueprint)
     search.init_app(app, settings.index_dir)
     auth.apply_rate_limits(app, limiter)
     api.apply_rate_limits(app, limiter)
+    improvement.apply_rate_limits(app, limiter)
     errors.init_app(app)
     inputs.init_app(app)
     security.init_app(app)
@@ -129,6 +132,7 @@ def _config(settings: Settings) -> dict[str, Any]:
         "LOGIN_RATE_LIMIT": settings.login_rate_limit,
         "LOGIN_IDENTIFIER_RATE_LIMIT": settings.login_identifier_rate_limit,
         "API_RATE_LIMIT": settings.api_rate_limit,
+        "FEEDBACK_RATE_LIMIT": settings.feedback_rate_limit,
         "REQUEST_LOG": True,
     }
 

@@ -84,6 +84,11 @@ def _identify() -> tuple[User | None, ApiError | None]:
     return found
 
 
+def identified_user() -> User | None:
+    """Who an API request is (bearer token or session), or None; for rate-limit keys."""
+    return _identify()[0]
+
+
 @bp.before_request
 def authenticate() -> None:
     """Bearer token if the request has an Authorization header, else the signed-in session."""

@@ -1026,3 +1026,64 @@ class InRemediationList(Out):
     """Agents with an open reading task"""
 
     in_remediation: list[InRemediationOut]
+
+
+# --- feedback from the page (issue 14) ------------------------------------------------------------
+
+FlagKind = Literal["unclear", "outdated", "wrong", "missing_step"]
+Anchor = Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_.:-]*$")]
+Comment = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class FeedbackRequest(Request):
+    sop_id: Id
+    anchor: Anchor = Field(description='The section anchor ("" for the text before the first heading)')
+    kind: FlagKind
+    comment: Comment = Field(description="Plain text, at most 500 characters (shown escaped)")
+    version: Line16 | None = Field(None, description="The version on the page; default: the newest published")
+
+
+class FeedbackFlag(Out):
+    """The flag as stored"""
+
+    id: int
+    sop_id: str
+    version: str
+    anchor: str
+    section_title: str
+    kind: FlagKind
+    comment: str
+    status: Literal["open", "accepted", "answered", "dismissed"]
+    answer: str
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, flag: Any) -> FeedbackFlag:
+        return cls.model_validate(
+            {
+                "id": flag.id,
+                "sop_id": flag.sop_id,
+                "version": flag.version,
+                "anchor": flag.anchor,
+                "section_title": flag.section_title,
+                "kind": flag.kind,
+                "comment": flag.comment,
+                "status": flag.status,
+                "answer": flag.answer,
+                "created_at": flag.created_at,
+            }
+        )
+
+
+class FeedbackForm(Out):
+    """What a page needs to offer the flag control: the CSRF token of the session, the kinds"""
+
+    csrf_token: str
+    kinds: list[dict[str, str]]
+    max_comment_chars: int
+    mine_url: str
+    anchors: list[str] = Field(description="With `sop_id`: the sections of its newest version the agent may flag")
+
+
+class FeedbackFormQuery(Query):
+    sop_id: Id | None = None

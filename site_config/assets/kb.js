@@ -16,6 +16,10 @@
  *   search box shows the server's results as you type instead (see serverSearchAsYouType).
  * - Copy buttons on customer wording and case-field lists; names for the theme's search dialog
  *   and keyboard access to scrolling tables and code.
+ * - On an SOP page served by the app to an agent (GET <api>/feedback/form answers 200), puts a
+ *   "Flag this section" control under each section heading the API lists for the SOP; it posts
+ *   {sop_id, version, anchor, kind, comment} as JSON to <api>/feedback with the session's CSRF
+ *   token. Messages are set as text, never as HTML.
  */
 (function () {
   "use strict";
@@ -374,6 +378,124 @@
     return true;
   }
 
+  function apiBase() {
+    var endpoint = banner && banner.getAttribute("data-kb-banner-endpoint");
+    if (!endpoint || !/^https?:$/.test(location.protocol) || !window.fetch) return null;
+    var match = /^(.*)\/me\/banner(?:\?.*)?$/.exec(endpoint);
+    return match ? match[1] : null;
+  }
+
+  function element(tag, className, text) {
+    var el = document.createElement(tag);
+    if (className) el.className = className;
+    if (text) el.textContent = text;
+    return el;
+  }
+
+  function flagForm(base, form, sop, anchor, heading) {
+    var box = element("form", "kb-flag__form");
+    box.hidden = true;
+    var id = "kb-flag-" + (anchor || "top");
+    var kinds = element("fieldset", "kb-flag__kinds");
+    kinds.appendChild(element("legend", "", "This section is"));
+    form.kinds.forEach(function (kind, index) {
+      var label = element("label", "kb-flag__kind");
+      var input = document.createElement("input");
+      input.type = "radio";
+      input.name = id + "-kind";
+      input.value = kind.value;
+      input.checked = index === 0;
+      label.appendChild(input);
+      label.appendChild(document.createTextNode(" " + kind.label));
+      kinds.appendChild(label);
+    });
+    box.appendChild(kinds);
+    var label = element("label", "kb-flag__label", "What should it say?");
+    label.htmlFor = id + "-comment";
+    box.appendChild(label);
+    var comment = element("textarea", "kb-flag__comment");
+    comment.id = id + "-comment";
+    comment.maxLength = form.max_comment_chars;
+    comment.rows = 3;
+    comment.required = true;
+    box.appendChild(comment);
+    var send = element("button", "kb-flag__send", "Send");
+    send.type = "submit";
+    box.appendChild(send);
+    var status = element("p", "kb-flag__status");
+    status.setAttribute("role", "status");
+    box.appendChild(status);
+    box.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var chosen = box.querySelector("input[type=radio]:checked");
+      send.disabled = true;
+      fetch(base + "/feedback", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": form.csrf_token },
+        body: JSON.stringify({
+          sop_id: sop.content, version: sop.getAttribute("data-version"), anchor: anchor,
+          kind: chosen ? chosen.value : "unclear", comment: comment.value
+        })
+      })
+        .then(function (response) {
+          return response.json().then(function (data) { return { ok: response.status === 201, data: data }; });
+        })
+        .then(function (result) {
+          send.disabled = false;
+          if (result.ok) {
+            status.replaceChildren(document.createTextNode("Thank you: the training team will answer under "));
+            var mine = element("a", "", "My feedback");
+            mine.href = form.mine_url;
+            status.appendChild(mine);
+            status.appendChild(document.createTextNode("."));
+            comment.value = "";
+          } else {
+            status.textContent = (result.data && result.data.error && result.data.error.message) || "Not sent.";
+          }
+        })
+        .catch(function () { send.disabled = false; status.textContent = "Not sent: try again."; });
+    });
+    var toggle = element("button", "kb-flag__toggle", "Flag this section");
+    toggle.type = "button";
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.setAttribute("aria-label", "Flag this section: " + (heading || "the top of the page"));
+    toggle.addEventListener("click", function () {
+      box.hidden = !box.hidden;
+      toggle.setAttribute("aria-expanded", box.hidden ? "false" : "true");
+      if (!box.hidden) comment.focus();
+    });
+    var wrap = element("div", "kb-flag");
+    wrap.appendChild(toggle);
+    wrap.appendChild(box);
+    return wrap;
+  }
+
+  function offerFeedback() {
+    var sop = document.querySelector('meta[name="kb-sop"]');
+    var base = apiBase();
+    if (!sop || !sop.content || !base) return;
+    var url = base + "/feedback/form?sop_id=" + encodeURIComponent(sop.content);
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.status === 200 ? response.json() : null; })
+      .then(function (form) {
+        if (!form || !Array.isArray(form.kinds) || !Array.isArray(form.anchors) || !form.anchors.length) return;
+        var article = document.querySelector(".md-content article") || document.querySelector("article");
+        if (!article) return;
+        var title = article.querySelector("h1");
+        if (title && form.anchors.indexOf("") >= 0) {
+          title.insertAdjacentElement("afterend", flagForm(base, form, sop, "", title.textContent));
+        }
+        // Only the SOP's own sections (not the changelog or references the theme adds).
+        article.querySelectorAll("h2[id], h3[id], h4[id]").forEach(function (heading) {
+          if (form.anchors.indexOf(heading.id) < 0) return;
+          var text = heading.textContent.replace(/\u00b6/g, "").trim();
+          heading.insertAdjacentElement("afterend", flagForm(base, form, sop, heading.id, text));
+        });
+      })
+      .catch(function () { /* not served by the app: no control */ });
+  }
+
   var now = Date.now();
   expireBulletins(now);
   flagStaleReviews(now);
@@ -382,4 +504,5 @@
   whenThemeReady(nameThemeParts);
   addCopyButtons();
   if (!serverSearchAsYouType(appBar())) useServerSearch();
+  offerFeedback();
 })();

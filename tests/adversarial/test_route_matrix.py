@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 
 import pytest
@@ -24,9 +25,13 @@ from fixtures.live import DEMO_LOGINS, LiveApp
 from kb_app import db as kb_db
 from kb_app.catalog import load_catalog
 from kb_app.config import Settings
+from kb_app import users
+from kb_app.models import User
+from kb_app.improvement import actions, feedback
 from kb_app.models import Agent, Requirement
 from kb_app.models.quizzes import RemediationSection, RemediationTask
 from kb_app.quizzes.library import BankLibrary
+from kb_app.versions import latest_version
 
 ROLES = tuple(DEMO_LOGINS)
 TIER1_READERS = ("agent_t1", "partner_manager")
@@ -54,6 +59,20 @@ BODIES: dict[str, dict] = {
     "api.api_mark_read": {},
     "remediation.mark_read": {},
     "acks.remind_overdue": {"site": "manila"},
+    "api.api_feedback": {"sop_id": "{sop_id}", "anchor": "purpose", "kind": "unclear", "comment": "<b>matrix</b>"},
+    "improvement.flag_submit": {"sop_id": "{sop_id}", "anchor": "purpose", "kind": "unclear", "comment": "matrix"},
+    "improvement.triage": {"decision": "dismiss"},
+    "improvement.create_action": {
+        "title": "Matrix action",
+        "owner_email": "owner@example.com",
+        "team": "Training",
+        "due_date": "2026-12-31",
+        "action_type": "sop",
+        "sections": "{sop_id}",
+        "vendor": "northwind-bpo",
+        "flag_ids": "{flag_id}",
+    },
+    "improvement.action_status": {"status": "in_progress"},
 }
 NOT_EXERCISED = {"static", "auth.logout", "acks.publish_page", "auth.change_password"}  # would end the
 # session or publish; their access rules are tested in tests/web
@@ -95,6 +114,7 @@ def scenario(tmp_path_factory) -> Scenario:
         database_url=live.env["KB_DATABASE_URL"],
         secret_key="matrix",
         api_rate_limit="100000 per minute",
+        feedback_rate_limit="100000 per minute",
     )
     from kb_app.web import create_app
 
@@ -134,6 +154,7 @@ def scenario(tmp_path_factory) -> Scenario:
         task = session.scalars(select(RemediationTask)).first()
         section_id = session.scalar(select(RemediationSection.id).where(RemediationSection.task_id == task.id))
         task_id = task.id
+        loop_ids = _loop_rows(session, t1_sop.id, t2_sops[0].id)
     engine.dispose()
     ids = {
         "employee_id": [("own", OWN_EMPLOYEE_ID), ("foreign", foreign), ("tier2", t2_agent), ("unknown", UNKNOWN)],
@@ -149,9 +170,42 @@ def scenario(tmp_path_factory) -> Scenario:
         "tier": [("own", "T1"), ("tier2", "T2")],  # the preview builds: trainers and admins only
         "task_id": [("foreign", str(task_id)), ("unknown", "999999")],
         "section_id": [("foreign", str(section_id)), ("unknown", "999999")],
+        # An apex-cx agent's flag, a Tier 2 agent's flag on a Tier 2-only SOP, and an action.
+        "flag_id": [("foreign", loop_ids["foreign_flag"]), ("tier2", loop_ids["t2_flag"]), ("unknown", "999999")],
+        "action_id": [("own", loop_ids["action"]), ("unknown", "999999")],
     }
     titles = [sop.title for sop in t2_sops] + [bank.title for bank in t2_banks] + [T2_ONLY_MARKER]
     return Scenario(app, live.tokens, ids, titles)
+
+
+def _loop_rows(session, t1_sop_id: str, t2_sop_id: str) -> dict[str, str]:
+    """Feedback flags of another vendor's agent and of a Tier 2 agent, and one action."""
+    now = datetime.now(timezone.utc)
+    apex_user = session.scalar(
+        select(User)
+        .join(Agent, Agent.id == User.agent_id)
+        .where(Agent.vendor == "apex-cx", Agent.tier == "T1")
+        .limit(1)
+    )
+    t2_user = users.user_by_email(session, DEMO_LOGINS["agent_t2"])
+    t1_sections = latest_version(session, t1_sop_id).sections
+    t2_sections = latest_version(session, t2_sop_id).sections
+    foreign = feedback.raise_flag(
+        session, apex_user, sop_id=t1_sop_id, anchor=t1_sections[0]["anchor"], kind="wrong", comment="apex", now=now
+    )
+    t2_flag = feedback.raise_flag(
+        session, t2_user, sop_id=t2_sop_id, anchor=t2_sections[0]["anchor"], kind="wrong", comment="t2", now=now
+    )
+    action = actions.create_action(
+        session,
+        actions.ActionInput(
+            title="Matrix", owner_email="o@example.com", team="Training", due_date=now.date(), action_type="sop"
+        ),
+        actor="matrix",
+        now=now,
+    )
+    session.flush()
+    return {"foreign_flag": str(foreign.id), "t2_flag": str(t2_flag.id), "action": str(action.id)}
 
 
 def _routes(app):

@@ -110,6 +110,14 @@
     if (group.retired) item.classList.add("result--retired");
     else item.querySelector(".result__retired").remove();
     item.querySelector(".result__count").textContent = plural(group.matched_sections, "matching section");
+    var flag = item.querySelector(".result__flag");
+    var flagBase = list.getAttribute("data-flag");
+    if (flag && flagBase) {
+      var params = new URLSearchParams({ sop_id: group.sop_id, anchor: best.anchor || "", version: group.version,
+        section: best.section || "", next: location.pathname + location.search });
+      flag.href = flagBase + "?" + params.toString();
+      flag.hidden = false;
+    } else if (flag) flag.remove();
     return item;
   }
 
