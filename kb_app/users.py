@@ -415,7 +415,7 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
 
 # --- closing the loop (gaps, actions, feedback triage) ----------------------------------------
 
-GAP_VIEW_ROLES = ("trainer", "admin")  # the integrator adds "lead" (read-only) here
+GAP_VIEW_ROLES = ("trainer", "admin", "lead")  # the lead reads gaps and actions; only trainers and admins triage
 TRIAGE_ROLES = ("trainer", "admin")
 
 

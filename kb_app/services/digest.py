@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from kb_app import audit
 from kb_app.acks import coverage, crisis
+from kb_app.improvement import actions, gaps, outcomes
 from kb_app.config import Settings
 from kb_app.models import PublishedVersion, Requirement, User
 from kb_app.models.digest import DigestLog
@@ -135,8 +136,63 @@ def readiness_section(session: Session, window: Window, vendor: str | None) -> S
     )
 
 
-# The digest's sections, in order. New gaps, actions due and outcomes join here as providers.
-PROVIDERS: list[Provider] = [coverage_section, readiness_section]
+def gaps_section(session: Session, window: Window, vendor: str | None) -> Section | None:
+    """Candidate gaps with evidence this week that no action answers yet, strongest first. (The
+    search signals are not mapped to sections here: the digest opens no search index.)"""
+    found = gaps.new_gaps(session, window.start, vendor, now=window.end, tier="T1" if vendor else None)
+    if not found:
+        return Section("gaps", "New gaps", "No new gaps this week.", [], "/gaps", "Gaps")
+    strongest = sorted(found, key=lambda g: -g.score)[:TOP_ROWS]
+    return Section(
+        "gaps",
+        "New gaps",
+        f"{len(found)} candidate gaps with evidence this week and no action yet.",
+        [
+            f"{g.title}{' / ' + g.section if g.section else ''}: {g.kind} ({'; '.join(e.summary for e in g.evidence[:2])})"
+            for g in strongest
+        ],
+        "/gaps",
+        "Gaps",
+    )
+
+
+def actions_section(session: Session, window: Window, vendor: str | None) -> Section | None:
+    """Actions due in the coming week, the overdue ones first."""
+    due = actions.actions_due(session, window.end + timedelta(days=7), vendor, today=window.end.date())
+    if not due:
+        return Section("actions", "Actions due", "No open action is due in the coming week.", [], "/actions", "Actions")
+    overdue = [a for a in due if a.overdue]
+    ordered = overdue + [a for a in due if not a.overdue]
+    return Section(
+        "actions",
+        "Actions due",
+        f"{len(due)} actions due by {(window.end + timedelta(days=7)):%Y-%m-%d}, {len(overdue)} overdue.",
+        [
+            f"{'OVERDUE ' if a.overdue else ''}{a.title} ({a.action_type}, {a.owner_email}), due {a.due_date:%Y-%m-%d}"
+            for a in ordered[:TOP_ROWS]
+        ],
+        "/actions",
+        "Actions",
+    )
+
+
+def outcomes_section(session: Session, window: Window, vendor: str | None) -> Section | None:
+    """Actions finished this week and what their measures did, or why they cannot say yet."""
+    done = outcomes.recent_outcomes(session, window.start, vendor, now=window.end)
+    if not done:
+        return None
+    items = []
+    for outcome in done[:TOP_ROWS]:
+        if outcome.state != "measured":
+            items.append(f"{outcome.title}: {outcome.reason or 'not measured yet'}")
+            continue
+        notes = "; ".join(f"{m.name} {m.note}" for m in outcome.measures)
+        items.append(f"{outcome.title}: {notes}")
+    return Section("outcomes", "Outcomes", f"{len(done)} actions done this week.", items, "/actions", "Actions")
+
+
+# The digest's sections, in order.
+PROVIDERS: list[Provider] = [coverage_section, readiness_section, gaps_section, actions_section, outcomes_section]
 
 
 @dataclass

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from waitress import create_server
 
-from fixtures.axe import axe_source, violations
+from fixtures.axe import violations
 from fixtures.fake_sites import build_fake_sites
 from fixtures.live import DEMO_LOGINS, LiveApp
 from fixtures.pages import ANONYMOUS, ERROR_PAGES, NOT_PAGES, PAGES, ROLES, page_routes, visits
@@ -161,7 +161,6 @@ OFF_SCREEN = """() => {
 
 @pytest.mark.parametrize("role", [ANONYMOUS, *ROLES])
 def test_every_page_fits_a_phone_and_passes_axe_light_and_dark(browser, site, role):
-    source = axe_source()
     problems: list[str] = []
     pages = visits(role)
     assert pages, f"no page for {role}"
@@ -188,7 +187,7 @@ def test_every_page_fits_a_phone_and_passes_axe_light_and_dark(browser, site, ro
                     off = page.evaluate(OFF_SCREEN)
                     if off:
                         problems.append(f"{where}: off screen: {off[:5]}")
-                for v in violations(page, source):
+                for v in violations(page):
                     problems.append(f"{where}: axe {v['impact']} {v['id']} ({v['help']}) at {v['targets']}")
                 if entry.screenshot:
                     ARTIFACTS.mkdir(exist_ok=True)  # the first screen, as a person sees it on arrival

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from fixtures.axe import axe_violations
+from fixtures.axe import describe, serious_violations
 from improvement.loop_data import add_agents, add_answers
 from kb_app.acks.publishing import publish
 from kb_app.catalog import load_catalog
@@ -46,8 +46,8 @@ def _look(page, screenshot, name: str, include: list[str] | None = None) -> None
         page.set_viewport_size(size)
         screenshot(page, f"loop-{name}-{label}")
     page.set_viewport_size(DESKTOP)
-    violations = axe_violations(page, include)
-    assert not violations, f"{name}:\n" + "\n".join(violations)
+    found = serious_violations(page, include=include)
+    assert not found, f"{name}:\n" + describe(found)
 
 
 def test_a_flag_becomes_an_action_and_the_fix_shows_before_and_after(

@@ -38,7 +38,7 @@ def _set_role_check(old: str, new: str) -> None:
         sa.text("UPDATE sqlite_master SET sql = replace(sql, :old, :new) WHERE type = 'table' AND name = 'users'"),
         {"old": old, "new": new},
     )
-    bind.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
+    bind.exec_driver_sql(f"PRAGMA schema_version = {int(version or 0) + 1}")
     bind.exec_driver_sql("PRAGMA writable_schema = OFF")
     definition = bind.scalar(sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'"))
     if new not in definition:

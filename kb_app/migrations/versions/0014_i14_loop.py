@@ -2,7 +2,7 @@
 sections, gaps and history, and the reminders sent to action owners.
 
 Revision ID: i14_loop
-Revises: i11_releases
+Revises: i14_lead
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "i14_loop"
-down_revision = "i11_releases"
+down_revision = "i14_lead"
 branch_labels = None
 depends_on = None
 
