@@ -93,13 +93,23 @@ def handle_http_error(exc: HTTPException):
     return response
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """The database cannot be reached (restarting, pool exhausted), as opposed to a bug."""
-    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
-        return True
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, sa_exc.OperationalError) and type(exc.orig).__module__.startswith("psycopg")
+def database_unavailable(exc: BaseException | None) -> bool:
+    """The database cannot be reached (restarting, pool exhausted), as opposed to a bug: the
+    error itself or the one it was raised from (a restart can surface as a closed connection, or
+    as an error raised while cleaning up after one)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
+            return True
+        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) and type(exc.orig).__module__.startswith(
+            "psycopg"
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def handle_unexpected(exc: Exception):

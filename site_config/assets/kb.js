@@ -298,13 +298,17 @@
       return li;
     }
 
+    // One row per SOP, as on the Search page (group=sop): the SOP's best section opens.
     function render(data) {
-      var hits = data.results || [];
+      var hits = (data.groups || []).map(function (group) {
+        var best = group.sections[0] || {};
+        return Object.assign({}, best, { sop_id: group.sop_id, title: group.title });
+      });
       list.replaceChildren.apply(list, hits.map(item));
       if (!data.total) status.textContent = "No results for \u201c" + data.query + "\u201d";
-      else status.textContent = plural(data.total, "result") + (data.total_sops > 1 ? " in " + data.total_sops + " SOPs" : "");
+      else status.textContent = plural(data.total, "SOP");
       more.href = searchPage + "?q=" + encodeURIComponent(data.query);
-      more.textContent = data.total > hits.length ? "All " + data.total + " results on the Search page" : "Open the Search page";
+      more.textContent = data.total > hits.length ? "All " + data.total + " SOPs on the Search page" : "Open the Search page";
       more.hidden = false;
     }
 
@@ -314,7 +318,7 @@
       if (!query) { shown = ""; list.replaceChildren(); status.textContent = ""; more.hidden = true; return; }
       if (query === shown) return;
       busy = true;
-      var params = new URLSearchParams({ q: query, limit: "10" });
+      var params = new URLSearchParams({ q: query, limit: "10", group: "sop" });
       if (token) params.set("refines", token);
       fetch(api + "?" + params.toString(), { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (response) {

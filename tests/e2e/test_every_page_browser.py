@@ -13,6 +13,7 @@ pages land in test-artifacts/pages-*.png.
 from __future__ import annotations
 
 import threading
+from datetime import date, datetime, timedelta, timezone
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ import pytest
 from waitress import create_server
 
 from fixtures.axe import violations
+from kb_app.db import session_scope
+from kb_app.improvement.actions import ActionInput, create_action
 from fixtures.fake_sites import build_fake_sites
 from fixtures.live import DEMO_LOGINS, LiveApp
 from fixtures.pages import ANONYMOUS, ERROR_PAGES, NOT_PAGES, PAGES, ROLES, page_routes, visits
@@ -84,6 +87,21 @@ def _ids(app, live: LiveApp) -> dict[str, str]:
         if tasks:
             ids["task_id"] = str(tasks[0]["task_id"])
     assert {"task_id", "attempt_id"} <= set(ids), f"could not set up a reading task and an open attempt: {ids}"
+    with session_scope(app.extensions["kb_engine"]) as session:  # an action for the action page
+        action = create_action(
+            session,
+            ActionInput(
+                title="Clarify the relay question",
+                owner_email="trainer@demo.example",
+                team="Training",
+                due_date=date.today() + timedelta(days=7),
+                action_type="sop",
+                sections=(sop_id,),
+            ),
+            actor="pages",
+            now=datetime.now(timezone.utc),
+        )
+        ids["action_id"] = str(action.id)
     return ids
 
 

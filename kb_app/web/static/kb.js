@@ -41,3 +41,32 @@ document.addEventListener("DOMContentLoaded", function () {
   focusableWhenScrolling();
   window.addEventListener("resize", focusableWhenScrolling);
 });
+
+// A live coverage page reloads itself every N seconds ([data-kb-live="N"]) until the reader
+// pauses it (WCAG 2.2.1: a refresh the user can stop; a meta refresh cannot be stopped).
+document.addEventListener("DOMContentLoaded", function () {
+  var live = document.querySelector("[data-kb-live]");
+  var toggle = document.querySelector("[data-kb-live-toggle]");
+  if (!live || !toggle) return;
+  var seconds = parseInt(live.getAttribute("data-kb-live"), 10) || 30;
+  var paused = sessionStorage.getItem("kb-live-paused") === "1";
+  var timer = null;
+  function show() {
+    toggle.setAttribute("aria-pressed", paused ? "true" : "false");
+    toggle.textContent = paused ? "Resume updates" : "Pause updates";
+    live.textContent = paused ? "live updates paused" : "live: refreshes every " + seconds + " s";
+  }
+  function schedule() {
+    clearTimeout(timer);
+    if (!paused) timer = setTimeout(function () { location.reload(); }, seconds * 1000);
+  }
+  toggle.hidden = false;
+  toggle.addEventListener("click", function () {
+    paused = !paused;
+    sessionStorage.setItem("kb-live-paused", paused ? "1" : "0");
+    show();
+    schedule();
+  });
+  show();
+  schedule();
+});
