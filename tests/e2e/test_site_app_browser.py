@@ -96,6 +96,14 @@ def open_page(browser, live_server):
         context.close()
 
 
+def settle(page) -> None:
+    """The page loaded and its own requests (banners, the flag control) answered. Not "networkidle":
+    for a Tier 2 agent on some pages Chromium keeps the favicon and the flag-form request pending
+    while every server thread is idle, so the network never counts as idle (not understood yet)."""
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(400)
+
+
 def shoot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
@@ -361,7 +369,7 @@ def test_every_site_page_fits_a_phone_and_has_no_serious_accessibility_fault(
     assert len(pages) >= 28
     for path in pages:
         page.goto(f"/sop/{path}")
-        page.wait_for_load_state("networkidle")
+        settle(page)
         scheme = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
         assert scheme == ("slate" if dark else "default"), path
         width = page.evaluate("document.documentElement.scrollWidth")
@@ -373,7 +381,7 @@ def test_every_site_page_fits_a_phone_and_has_no_serious_accessibility_fault(
     page.set_viewport_size(DESKTOP)
     for path in ("", "procedures/ato-recovery/", "escalations/esc-threat-mgmt/", "recent-changes/"):
         page.goto(f"/sop/{path}")
-        page.wait_for_load_state("networkidle")
+        settle(page)
         found = serious_violations(page)
         if found:
             problems.append(f"desktop /sop/{path}:\n{describe(found)}")
