@@ -33,16 +33,17 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from kb_app.acks.coverage import median_of_buckets
 from kb_app.catalog.model import Sop
 from kb_app.models import Agent
-from kb_app.models.acks import Assignment, Requirement
+from kb_app.models.acks import Requirement
 from kb_app.models.improvement import ActionGap, FeedbackFlag, ImprovementAction
 from kb_app.models.quizzes import QuizAnswer, QuizAttempt
+from kb_app.models.rollups import BUCKETS, CoverageRollup
 from kb_app.models.search_log import SearchClick, SearchQuery
 from kb_app.quizzes.reports import LOW_DISCRIMINATION, TOO_HARD, section_url
 from kb_app.search import IndexNotFound, SearchService
 from kb_app.search_log import week_of
-from kb_app.sqlfuncs import median
 from kb_app.versions import latest_versions
 
 KINDS = ("sop", "training", "quality", "tooling")
@@ -403,36 +404,35 @@ def _feedback_signals(session: Session, q: GapQuery, gap_for) -> None:
         )
 
 
-def _assignment_base(q: GapQuery, *columns):
-    stmt = (
-        select(*columns)
-        .select_from(Assignment)
-        .join(Requirement, Requirement.id == Assignment.requirement_id)
-        .join(Agent, Agent.id == Assignment.agent_id)
-        .where(Agent.active.is_(True))
-    )
+def _rollup_base(q: GapQuery, *columns):
+    """SELECT over the coverage rollups (one row per requirement, roster cell and due date, active
+    agents only) of the requirements, in the query's vendor and tier."""
+    r = CoverageRollup.__table__.c
+    stmt = select(*columns).select_from(CoverageRollup.__table__).join(Requirement, Requirement.id == r.requirement_id)
     if q.vendor is not None:
-        stmt = stmt.where(Agent.vendor == q.vendor)
+        stmt = stmt.where(r.vendor == q.vendor)
     if q.tier is not None:
-        stmt = stmt.where(Agent.tier == q.tier)
+        stmt = stmt.where(r.tier == q.tier)
     return stmt
 
 
 def _ack_lag_signals(session: Session, q: GapQuery, gap_for) -> None:
-    """Median time to acknowledge per SOP and site, over the requirements opened in the window;
-    a site is an outlier against the median of the SOP's other sites' medians."""
-    where = [Requirement.opened_at >= q.since, Requirement.opened_at <= q.now, Assignment.seconds_to_ack.is_not(None)]
+    """Median time to acknowledge per SOP and site, over the requirements opened in the window
+    (from the coverage rollups' time buckets); a site is an outlier against the median of the
+    SOP's other sites' medians."""
+    r = CoverageRollup.__table__.c
     rows = session.execute(
-        _assignment_base(
-            q, Requirement.sop_id, Agent.site, median(Assignment.seconds_to_ack).label("m"), func.count().label("n")
-        )
-        .where(*where)
-        .group_by(Requirement.sop_id, Agent.site)
-        .order_by(Requirement.sop_id, Agent.site)
+        _rollup_base(q, Requirement.sop_id, r.site, *(func.sum(r[name]).label(name) for name in BUCKETS))
+        .where(Requirement.opened_at >= q.since, Requirement.opened_at <= q.now)
+        .group_by(Requirement.sop_id, r.site)
+        .order_by(Requirement.sop_id, r.site)
     ).all()
     by_sop: dict[str, list[tuple[str, float, int]]] = {}
     for row in rows:
-        by_sop.setdefault(row.sop_id, []).append((row.site, float(row.m), int(row.n)))
+        counts = [int(getattr(row, name) or 0) for name in BUCKETS]
+        hours = median_of_buckets(counts)
+        if hours is not None:
+            by_sop.setdefault(row.sop_id, []).append((row.site, hours * 3600.0, sum(counts)))
     for sop_id, sites in by_sop.items():
         for site, seconds, n in sites:
             others = [m for other, m, _ in sites if other != site]
@@ -458,16 +458,15 @@ def _ack_lag_signals(session: Session, q: GapQuery, gap_for) -> None:
 
 
 def _overdue_signals(session: Session, q: GapQuery, gap_for) -> None:
-    overdue = func.sum(
-        case((and_(Assignment.acknowledged_at.is_(None), Assignment.due_at <= q.now), 1), else_=0)
-    ).label("overdue")
-    population = func.count().label("population")
+    """Sites and teams with a share overdue well above the SOP's, from the coverage rollups."""
+    r = CoverageRollup.__table__.c
+    overdue = func.sum(case((r.due_at <= q.now, r.unacked), else_=0)).label("overdue")
+    population = func.sum(r.population).label("population")
     # Requirements still open and due within the window: clusters that are news, not last year's.
-    where = [Requirement.closed_at.is_(None), Requirement.due_at >= q.since, Requirement.due_at <= q.now]
     rows = session.execute(
-        _assignment_base(q, Requirement.sop_id, Agent.site, Agent.team, population, overdue)
-        .where(*where)
-        .group_by(Requirement.sop_id, Agent.site, Agent.team)
+        _rollup_base(q, Requirement.sop_id, r.site, r.team, population, overdue)
+        .where(Requirement.closed_at.is_(None), Requirement.due_at >= q.since, Requirement.due_at <= q.now)
+        .group_by(Requirement.sop_id, r.site, r.team)
     ).all()
     totals: dict[str, list[int]] = {}
     groups: dict[tuple[str, str, str], list[int]] = {}
