@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         # Later features register blueprints; templates link to them only once they exist.
         return {"kb_version": __version__, "has_endpoint": lambda name: name in app.view_functions}
 
+    app.wsgi_app = errors.DatabaseUnavailableGuard(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
+
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -123,6 +127,39 @@ def handle_unexpected(exc: Exception):
         return response
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     return handle_http_error(InternalServerError())
+
+
+class DatabaseUnavailableGuard:
+    """The last line: an unreachable database that escapes Flask's own handling (raised while the
+    error response is built, or while the request's session is torn down) still answers 503 JSON,
+    not the server's bare 500 page."""
+
+    BODY = json.dumps(
+        {
+            "error": {
+                "code": "database_unavailable",
+                "message": "The database is not reachable right now; try again shortly.",
+            }
+        }
+    ).encode()
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        try:
+            return self.wsgi_app(environ, start_response)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            logging.getLogger("kb_app.web").warning("database unavailable outside the request handlers: %s", exc)
+            headers = [
+                ("Content-Type", "application/json"),
+                ("Retry-After", "5"),
+                ("Content-Length", str(len(self.BODY))),
+            ]
+            start_response("503 SERVICE UNAVAILABLE", headers, sys.exc_info())
+            return [self.BODY]
 
 
 def init_app(app: Flask) -> None:

@@ -201,7 +201,7 @@ def test_mkdocs_search_box_shows_the_search_pages_results_in_place_and_opens_the
     page.goto("/sop/")
     page.locator(".md-search__input").click()
     page.locator(".md-search__input").fill("sim swap carrier")
-    page.get_by_role("link", name=re.compile(r"results on the Search page|Open the Search page")).click()
+    page.get_by_role("link", name=re.compile(r"SOPs on the Search page|Open the Search page")).click()
     page.wait_for_url(re.compile(r"/search\?q=sim(%20|\+)swap(%20|\+)carrier$"))
     expect(page.locator("#search-results .result").first).to_contain_text("SIM-SWAP")
 
