@@ -46,6 +46,13 @@ SEARCHES = ["hacked account", "sim swap", "2fa reset", "phishing email", "passke
 PAGE = "/sop/procedures/ato-recovery/"
 IDENTITY_HEADER = "X-Bench-User"
 ENDPOINTS = ["healthz", "banner", "reading_list", "search", "acknowledge"]
+ENDPOINT_NAMES = {
+    "healthz": "GET /healthz",
+    "banner": "GET /api/v1/me/banner",
+    "reading_list": "GET /api/v1/reading-list",
+    "search": "GET /api/v1/search",
+    "acknowledge": "POST /api/v1/acknowledgements",
+}
 BULLETIN_ID = "BUL-BENCH-WAVE"
 
 
@@ -283,6 +290,37 @@ def run_locust(host: str, scenario: str, data_file: Path, users: int, seconds: i
     return rows, elapsed
 
 
+def run_wrk(host: str, scenario: str, tokens_file: Path | None, connections: int, seconds: int):
+    """One wrk run (bench/crisis_wrk.lua); returns a row shaped like locust's CSV stats."""
+    env = {**os.environ, "KB_WRK_SCENARIO": scenario}
+    if tokens_file is not None:
+        env["KB_WRK_TOKENS"] = str(tokens_file)
+    command = [
+        "wrk",
+        "-t",
+        str(min(2, connections)),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(ROOT / "bench" / "crisis_wrk.lua"),
+        host,
+    ]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    figures = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+    return {
+        "Requests/s": figures["requests"] / figures["seconds"],
+        "50%": f"{figures['p50_ms']:.0f}" if figures["p50_ms"] >= 10 else f"{figures['p50_ms']:.1f}",
+        "95%": f"{figures['p95_ms']:.0f}" if figures["p95_ms"] >= 10 else f"{figures['p95_ms']:.1f}",
+        "99%": f"{figures['p99_ms']:.0f}" if figures["p99_ms"] >= 10 else f"{figures['p99_ms']:.1f}",
+        "Failure Count": figures["non_2xx"] + figures["socket_errors"],
+        "Request Count": figures["requests"],
+    }
+
+
 def _row(label: str, stats: dict, ceiling: float | None) -> list:
     rps = float(stats["Requests/s"])
     share = f"{100 * rps / ceiling:.0f} %" if ceiling else ""
@@ -311,6 +349,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--wave-timeout", type=int, default=300)
     parser.add_argument("--locust-processes", type=int, default=1)
+    parser.add_argument(
+        "--tool",
+        choices=["wrk", "locust"],
+        default="wrk" if shutil.which("wrk") else "locust",
+        help="load tool of the endpoint phase (the wave always runs on locust); wrk, as the issue measured, "
+        "when Debian's wrk is installed",
+    )
     parser.add_argument("--label", default="after")
     parser.add_argument("--no-wave", action="store_true")
     parser.add_argument("--no-write", action="store_true")
@@ -374,22 +419,47 @@ def run(args, url: str, work: Path) -> str:
     data_file.write_text(json.dumps(data))
     ack_file = work / "data-ack.json"
     ack_file.write_text(json.dumps({**data, "agents": t1}))
+    # For wrk: one "token<TAB>extra" line per agent (the page for the banner, the hash to acknowledge).
+    tokens_page = work / "tokens-page.tsv"
+    tokens_page.write_text("".join(f"{a['token']}\t{PAGE}\n" for a in agents))
+    tokens_ack = work / "tokens-ack.tsv"
+    tokens_ack.write_text("".join(f"{a['token']}\t{ack_hash}\n" for a in t1))
 
     kb_port, hello_port = free_port(), free_port()
     serve, served_by = kb_serve_command(kb_port, args.workers)
     rows = []
     with running(hello_command(hello_port, args.workers), env, hello_port, work / "hello.log"):
-        say("ceiling: Flask hello ...")
-        stats, _ = run_locust(
-            f"http://127.0.0.1:{hello_port}", "hello", data_file, args.users, args.seconds, work, args.locust_processes
-        )
-        hello = stats["hello"]
+        say(f"ceiling: Flask hello ({args.tool}) ...")
+        if args.tool == "wrk":
+            hello = run_wrk(f"http://127.0.0.1:{hello_port}", "hello", None, args.users, args.seconds)
+        else:
+            stats, _ = run_locust(
+                f"http://127.0.0.1:{hello_port}",
+                "hello",
+                data_file,
+                args.users,
+                args.seconds,
+                work,
+                args.locust_processes,
+            )
+            hello = stats["hello"]
     ceiling = float(hello["Requests/s"])
     rows.append(_row('Flask "hello" (gunicorn gthread, same workers)', hello, None))
     say(" | ".join(str(c) for c in rows[-1]))
     with running(serve, env, kb_port, work / "kb.log"):
         for endpoint in ENDPOINTS:
             say(f"endpoint: {endpoint} ...")
+            if args.tool == "wrk":
+                values = run_wrk(
+                    f"http://127.0.0.1:{kb_port}",
+                    endpoint,
+                    tokens_ack if endpoint == "acknowledge" else tokens_page,
+                    args.users,
+                    args.seconds,
+                )
+                rows.append(_row(ENDPOINT_NAMES[endpoint], values, ceiling))
+                say(" | ".join(str(c) for c in rows[-1]))
+                continue
             stats, _ = run_locust(
                 f"http://127.0.0.1:{kb_port}",
                 endpoint,
@@ -408,8 +478,9 @@ def run(args, url: str, work: Path) -> str:
     engine.dispose()
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     header = (
-        f"**{args.label}**: {args.agents:,} agents, PostgreSQL, `kb serve` = {served_by}, locust {args.users} users "
-        f"per endpoint for {args.seconds} s (no think time), loopback; the ceiling ran in the same run; "
+        f"**{args.label}**: {args.agents:,} agents, PostgreSQL, `kb serve` = {served_by}, {args.tool} {args.users} "
+        f"{'connections' if args.tool == 'wrk' else 'users'} per endpoint for {args.seconds} s (no think time, "
+        "each request a different agent), loopback; the ceiling ran in the same run; "
         f"load average at the end {load}.\n\n"
     )
     body = header + table(["endpoint", "req/s", "of ceiling", "p50 ms", "p95 ms", "p99 ms", "errors / requests"], rows)

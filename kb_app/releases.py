@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import fcntl
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
+from kb_app import shared_state
 from kb_app.catalog import Catalog, load_catalog
 from kb_app.config import Settings
 from kb_app.models import PublishedVersion, Release
@@ -53,6 +55,49 @@ def release_stamp(session: Session) -> tuple[int, int]:
         select(select(func.max(Release.id)).scalar_subquery(), select(func.max(PublishedVersion.id)).scalar_subquery())
     ).one()
     return (row[0] or 0, row[1] or 0)
+
+
+# The stamp as last read in this process, per database: (read at, monotonic; stamp).
+STAMP_SECONDS = 1.0
+_stamps: dict[str, tuple[float, tuple[int, int]]] = {}
+_stamps_lock = threading.Lock()
+
+
+def recent_release_stamp(session: Session, *, max_age: float = STAMP_SECONDS) -> tuple[int, int]:
+    """`release_stamp`, read from the database at most every `max_age` seconds per process.
+
+    A hot path (every banner) asks this instead of the database. A publish or version recorded
+    through this process forgets the stamp when it commits (`_forget_stamp_on_commit`), so this
+    process never lags itself; another process's publish is seen within `max_age`. Lagging is
+    safe: the site and search swap in before the publish commits, so a stale stamp only delays
+    the request to acknowledge, it never asks for text that is not served.
+    """
+    key = _stamp_key(session)
+    known = _stamps.get(key)
+    now = time.monotonic()
+    if known is not None and now - known[0] < max_age:
+        return known[1]
+    stamp = release_stamp(session)
+    with _stamps_lock:
+        _stamps[key] = (now, stamp)
+    return stamp
+
+
+def forget_release_stamps() -> None:
+    with _stamps_lock:
+        _stamps.clear()
+
+
+def _stamp_key(session: Session) -> str:
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return engine.url.render_as_string(hide_password=False)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_stamp_on_commit(session: Session, _context: Any) -> None:
+    if any(isinstance(obj, (Release, PublishedVersion)) for obj in session.new):
+        shared_state.after_commit(session, forget_release_stamps)
 
 
 @dataclass
@@ -298,6 +343,7 @@ class ReleaseWatcher:
                 finally:
                     fcntl.flock(lock, fcntl.LOCK_UN)
         if self.known is not None and newest != self.known:
+            forget_release_stamps()
             self.state.new_local_generation()
         self.known, self.behind = newest, None
         return rebuilt

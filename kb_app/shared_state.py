@@ -13,6 +13,7 @@ transaction commits (`after_commit`), never before: a reader cannot cache the ol
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -29,6 +30,9 @@ import redis
 STANDING_SECONDS = 30  # an agent's banner and reading-list state
 COVERAGE_SECONDS = 15  # a coverage overview
 RETRY_SECONDS = 2.0  # after a Redis failure, leave it alone this long
+# The generations are read at most this often per process (one round trip serves every request
+# in between); this process's own moves forget them at once, another's show within this time.
+GENERATION_MEMO_SECONDS = 0.05
 REDIS_TIMEOUT_SECONDS = 0.25
 
 
@@ -36,6 +40,7 @@ class Backend(Protocol):
     kind: str
 
     def get(self, key: str) -> str | None: ...
+    def mget(self, *keys: str) -> list[str | None] | None: ...
     def set(self, key: str, value: str, ttl: int) -> None: ...
     def delete(self, *keys: str) -> None: ...
     def incr(self, key: str) -> int | None: ...
@@ -60,6 +65,9 @@ class LocalBackend:
             self._data.pop(key, None)
             return None
         return value
+
+    def mget(self, *keys: str) -> list[str | None]:
+        return [self.get(key) for key in keys]
 
     def set(self, key: str, value: str, ttl: int) -> None:
         with self._lock:
@@ -113,6 +121,9 @@ class RedisBackend:
     def get(self, key: str) -> str | None:
         return self._call(lambda: self.client.get(key))
 
+    def mget(self, *keys: str) -> list[str | None] | None:
+        return self._call(lambda: self.client.mget(keys))
+
     def set(self, key: str, value: str, ttl: int) -> None:
         self._call(lambda: self.client.set(key, value, ex=ttl or None))
 
@@ -135,6 +146,7 @@ class RedisBackend:
         return {"backend": "redis", "ok": True}
 
 
+@functools.lru_cache(maxsize=64)
 def namespace_for(database_url: str) -> str:
     rendered = make_url(database_url).render_as_string(hide_password=False)
     return "kb:" + hashlib.sha256(rendered.encode("utf-8")).hexdigest()[:12]
@@ -148,22 +160,49 @@ class SharedState:
         self.ns = namespace
         self.cache_seconds = cache_seconds
         self._local_generation = 0
+        self._local_auth_generation = 0
+        self._memo: tuple[float, tuple[str | None, str | None]] | None = None
 
     # -- generations ---------------------------------------------------------------------------
 
+    def _generations(self) -> tuple[str | None, str | None]:
+        """(gen, authgen) as the backend holds them, one round trip per GENERATION_MEMO_SECONDS."""
+        memo = self._memo
+        now = time.monotonic()
+        if memo is not None and memo[0] > now:
+            return memo[1]
+        values = self.backend.mget(f"{self.ns}:gen", f"{self.ns}:authgen") or [None, None]
+        found = (values[0], values[1])
+        self._memo = (now + GENERATION_MEMO_SECONDS, found)
+        return found
+
     def generation(self) -> int:
         """Moves on at every publish and roster import; every cached agent state names it."""
-        value = self.backend.get(f"{self.ns}:gen")
+        value = self._generations()[0]
         return int(value) if value is not None else self._local_generation
+
+    def auth_generation(self) -> tuple[int, int]:
+        """Moves on whenever a user, an agent or a token changes (or with `generation`): the
+        bearer-token cache (`kb_app.users.TokenCache`) names it."""
+        value = self._generations()[1]
+        auth = int(value) if value is not None else self._local_auth_generation
+        return self.generation(), auth
 
     def new_local_generation(self) -> None:
         """This process noticed a release another process recorded (no Redis to tell it)."""
         self._local_generation += 1
+        self._memo = None
 
     def new_generation(self) -> None:
         self._local_generation += 1
+        self._memo = None
         self.backend.incr(f"{self.ns}:gen")
         self.backend.incr(f"{self.ns}:covgen")
+
+    def new_auth_generation(self) -> None:
+        self._local_auth_generation += 1
+        self._memo = None
+        self.backend.incr(f"{self.ns}:authgen")
 
     # -- per-agent state -----------------------------------------------------------------------
 

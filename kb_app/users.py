@@ -7,17 +7,20 @@ plain SHA-256 of the secret is enough to store them; the secret is shown once at
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, make_transient_to_detached
 
-from kb_app import audit
+from kb_app import audit, shared_state
 from kb_app.catalog.languages import SOURCE_LANGUAGE
 from kb_app.models import ROLES, Agent, ApiToken, User, utcnow
 
@@ -380,6 +383,69 @@ def revoke_token(session: Session, token: ApiToken, *, actor: str = "", actor_us
 
 
 TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+TOKEN_CACHE_SECONDS = 30.0  # a token checked in this process is believed this long, at most
+TOKEN_CACHE_SIZE = 50_000
+
+
+@dataclass
+class _KnownToken:
+    checked_at: float  # time.monotonic()
+    key: tuple[int, int]  # the shared state's auth generation when it was checked
+    user: User  # a detached copy, with its agent
+    last_used_at: datetime | None
+    last_used_ip: str
+
+
+class TokenCache:
+    """Bearer tokens this process checked recently, so that a request storm reads no token rows.
+
+    An entry is believed for TOKEN_CACHE_SECONDS and only while the shared auth generation is the
+    one it was checked under: a change to any user, agent or token through the ORM, a publish and
+    a roster import move it on (in Redis for every worker and node; `_moves_auth_generation`).
+    With Redis down, another worker's revocation reaches this one within TOKEN_CACHE_SECONDS.
+    A use that is due to be recorded (a minute on, or a new address) always goes to the database.
+    """
+
+    def __init__(self, seconds: float = TOKEN_CACHE_SECONDS, size: int = TOKEN_CACHE_SIZE) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._entries: dict[tuple[str, str], _KnownToken] = {}
+        self._lock = threading.Lock()
+
+    def get(self, ns: str, digest: str, key: tuple[int, int]) -> _KnownToken | None:
+        found = self._entries.get((ns, digest))
+        if found is None or found.key != key or time.monotonic() - found.checked_at >= self.seconds:
+            return None
+        return found
+
+    def put(self, ns: str, digest: str, key: tuple[int, int], token: ApiToken) -> None:
+        entry = _KnownToken(
+            time.monotonic(), key, _detached_copy(token.user), token.last_used_at, token.last_used_ip or ""
+        )
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()  # a bound, not a policy
+            self._entries[(ns, digest)] = entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _detached_copy(user: User) -> User:
+    """A copy of `user` (and its agent) that belongs to no session, as if loaded from the
+    database: `session.merge(copy, load=False)` then gives a request its own instance, no query."""
+    agent = None
+    if user.agent is not None:
+        agent = Agent(**{c.key: getattr(user.agent, c.key) for c in sa_inspect(Agent).column_attrs})
+        make_transient_to_detached(agent)
+    copy = User(**{c.key: getattr(user, c.key) for c in sa_inspect(User).column_attrs})
+    copy.agent = agent
+    make_transient_to_detached(copy)
+    return copy
+
+
+tokens = TokenCache()
 
 
 def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "") -> User | None:
@@ -387,17 +453,24 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
 
     Use is recorded as `last_used_at`, at most once a minute per token (a request storm writes
     nothing); the audit log gets the first use and every use from an address other than the
-    last recorded one, not one row per request.
+    last recorded one, not one row per request. A token checked recently in this process is
+    taken from `tokens` without a query, unless its use is due to be recorded.
     """
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(secret)))
+    digest = _token_hash(secret)
+    state = shared_state.for_session(session)
+    key = state.auth_generation()
+    now = utcnow()
+    known = tokens.get(state.ns, digest, key)
+    if known is not None and not _use_due(known.last_used_at, known.last_used_ip, ip, now):
+        return session.merge(known.user, load=False)
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
     if token is None or token.revoked_at is not None or not is_usable(token.user):
         return None
-    now = utcnow()
     last_used = token.last_used_at
     new_address = last_used is None or (token.last_used_ip or "") != ip
-    if new_address or (last_used is not None and last_used <= now - TOKEN_USE_RESOLUTION):
+    if _use_due(last_used, token.last_used_ip or "", ip, now):
         token.last_used_at = now
         token.last_used_ip = ip[:64]
     if new_address:
@@ -410,7 +483,38 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
             ip=ip,
             details={"token_id": token.id, "name": token.name, "new_address": True},
         )
+    # Believed from now on only if what is about to be recorded commits.
+    shared_state.after_commit(session, lambda: tokens.put(state.ns, digest, key, token))
     return token.user
+
+
+def _use_due(last_used: datetime | None, last_ip: str, ip: str, now: datetime) -> bool:
+    if last_used is None or last_ip != ip[:64]:
+        return True
+    if last_used.tzinfo is None:
+        last_used = last_used.replace(tzinfo=now.tzinfo)
+    return last_used <= now - TOKEN_USE_RESOLUTION
+
+
+# Columns that change with use, not with who someone is or what they may do.
+_USE_COLUMNS = {ApiToken: {"last_used_at", "last_used_ip"}, User: {"last_login_at"}, Agent: set()}
+
+
+@event.listens_for(Session, "before_flush")
+def _moves_auth_generation(session: Session, _context: object, _instances: object) -> None:
+    """A user, agent or token changed (not merely used): cached token checks are stale once this
+    commits, in every process."""
+    for obj in (*session.dirty, *session.deleted):
+        watched = _USE_COLUMNS.get(type(obj))  # type: ignore[call-overload]
+        if watched is None:
+            continue
+        state = sa_inspect(obj)
+        if obj in session.deleted or any(
+            attr.key not in watched and attr.history.has_changes() for attr in state.attrs
+        ):
+            shared = shared_state.for_session(session)
+            shared_state.after_commit(session, shared.new_auth_generation)
+            return
 
 
 # --- closing the loop (gaps, actions, feedback triage) ----------------------------------------

@@ -193,6 +193,21 @@ def test_two_nodes_share_acknowledgements_limits_and_releases(
         _, banner = b.get(f"/api/v1/me/banner?path={PAGE}", headers=bearer)
         assert banner["page"]["state"] == "acknowledged"
 
+        # Each node believes a token it checked for a while; a revocation ends that on both.
+        leaver = make_user("agent")
+        leaving = {"Authorization": f"Bearer {make_token(leaver, 'phone')}"}
+        for node in (a, b, a, b):
+            assert node.get("/api/v1/me", headers=leaving)[0] == 200
+        subprocess.run(
+            [sys.executable, "-m", "kb_app", "token", "revoke", "--user", leaver.email, "--name", "phone"],
+            env=cluster_env,
+            check=True,
+            capture_output=True,
+        )
+        time.sleep(shared_state.GENERATION_MEMO_SECONDS * 2)
+        assert [node.get("/api/v1/me", headers=leaving)[0] for node in (a, b)] == [401, 401]
+        assert a.get("/api/v1/me", headers=bearer)[0] == 200
+
         # The login limit (3 a minute per address) counts attempts on both nodes.
         answers = []
         for node in (a, b, a, b):

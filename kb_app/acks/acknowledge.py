@@ -111,7 +111,7 @@ def acknowledge(
         if existing is None:
             raise
         return AckResult(existing, False)
-    _mark_assignments(session, ack)
+    _mark_assignments(session, ack, agent.tier)
     return AckResult(ack, True)
 
 
@@ -149,9 +149,9 @@ def _existing(session: Session, agent_id: int, version_id: int) -> Acknowledgeme
     ).first()
 
 
-def _mark_assignments(session: Session, ack: Acknowledgement) -> None:
+def _mark_assignments(session: Session, ack: Acknowledgement, tier: str) -> None:
     # Coverage may also wait for an update quiz that gates this version (kb_app.quizzes.certification).
-    mark_covered_assignments(session, ack.agent_id, ack.sop_id)
+    mark_covered_assignments(session, ack.agent_id, ack.sop_id, tier=tier)
 
 
 @dataclass

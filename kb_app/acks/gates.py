@@ -134,18 +134,19 @@ def _first_ack(session: Session, agent_id: int, requirement: Requirement) -> Ack
     ).first()
 
 
-def mark_covered_assignments(session: Session, agent_id: int, sop_id: str) -> int:
+def mark_covered_assignments(session: Session, agent_id: int, sop_id: str, *, tier: str | None = None) -> int:
     """Cover the agent's uncovered assignments of `sop_id` that are now satisfied.
 
     Satisfied: an acknowledgement of the required version (or later) exists and, when an update
     quiz the agent's tier takes gates the required version, the agent has passed it. The
     assignment's `acknowledged_at` is the later of the acknowledgement and the pass.
-    Returns the number of assignments covered.
+    Returns the number of assignments covered. `tier`: the agent's, when the caller has it.
     """
     rows = _uncovered(session, agent_id, sop_id)
     if not rows:
         return 0
-    tier = session.scalar(select(Agent.tier).where(Agent.id == agent_id))
+    if tier is None:
+        tier = session.scalar(select(Agent.tier).where(Agent.id == agent_id))
     gates = _gates_by_version(session, (r.version_id for _, r in rows))
     passes = first_passes(session, agent_id, (g.bank_id for gs in gates.values() for g in gs))
     covered = 0

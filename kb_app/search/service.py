@@ -43,6 +43,11 @@ from kb_app.search.tier_index import TierIndex
 MAX_LIMIT = 100
 GROUPINGS = ("sop",)  # `group=`: "" ranks sections, "sop" ranks SOPs with their best sections
 MAX_OFFSET = 1000
+# Answers are kept per (build, tier, query, filters, page, language, grouping) for the rest of a
+# RESULT_CACHE_SECONDS window of the clock: in a crisis hundreds of agents type the same words,
+# and within one window the same words over the same build give the same answer.
+RESULT_CACHE_SECONDS = 10
+RESULT_CACHE_SIZE = 4096
 TOP_TAGS = 20
 
 # How much matching more of the query counts: a section's score is multiplied by
@@ -122,6 +127,7 @@ class SearchService:
         self._lock = threading.Lock()
         self._build: Build | None = None
         self._pointer_stamp: tuple | None = None
+        self._answers: dict[tuple, SearchResults] = {}
 
     # -- the live build ---------------------------------------------------------------------
 
@@ -201,8 +207,23 @@ class SearchService:
         now = now or self.clock()
         if now.tzinfo is None:
             now = now.replace(tzinfo=timezone.utc)  # naive times are taken as UTC, like the SOP files
+        build = self.current()
+        key = (
+            build.build_id,
+            tier,
+            query,
+            tuple(sorted((name, tuple(sorted(values))) for name, values in parsed.filters.items())),
+            limit,
+            offset,
+            language or "",
+            group,
+            int(now.timestamp()) // RESULT_CACHE_SECONDS,
+        )
+        known = self._answers.get(key)
+        if known is not None:
+            return _fresh_copy(known, elapsed_ms=(time.perf_counter() - started) * 1000)
         try:
-            results = self._search(self.current(), parsed, tier, limit, offset, now, group)
+            results = self._search(build, parsed, tier, limit, offset, now, group)
         except (OSError, EOFError, WhooshIndexError):
             # The build was pruned under us (two rebuilds during one search): reopen and retry once.
             results = self._search(self.current(force=True), parsed, tier, limit, offset, now, group)
@@ -212,6 +233,9 @@ class SearchService:
             else:
                 self._with_language(results, query, tier, language, limit)
         results.elapsed_ms = (time.perf_counter() - started) * 1000
+        if len(self._answers) >= RESULT_CACHE_SIZE:
+            self._answers.clear()  # a bound, not a policy: windows pass quickly
+        self._answers[key] = _fresh_copy(results, elapsed_ms=results.elapsed_ms)
         return results
 
     def _with_language(self, results: SearchResults, query: str, tier: str, language: str, limit: int) -> None:
@@ -503,3 +527,17 @@ def _suggestions(index: TierIndex, parsed: ParsedQuery, unknown: list[str]) -> l
             corrections[word] = correction
     suggestion = suggestion_text(parsed, corrections)
     return [suggestion] if suggestion else []
+
+
+def _fresh_copy(results: SearchResults, *, elapsed_ms: float) -> SearchResults:
+    """A copy whose lists and facets a caller may change without touching the kept answer."""
+    return dataclasses.replace(
+        results,
+        hits=list(results.hits),
+        groups=list(results.groups),
+        suggestions=list(results.suggestions),
+        pinned=list(results.pinned),
+        facets={name: dict(counts) for name, counts in results.facets.items()},
+        filters={name: list(values) for name, values in results.filters.items()},
+        elapsed_ms=elapsed_ms,
+    )

@@ -8,6 +8,7 @@ point that shows or counts acknowledgements goes through here, so no route can f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,22 +21,25 @@ from kb_app.acks.standing import AgentStanding, ReleaseView, VersionFacts, agent
 from kb_app.models import Agent
 from kb_app.quizzes.library import LoadedBanks
 
+# The banks, or how to read them: the hot paths read them only when a gate may need deciding.
+BanksSource = LoadedBanks | Callable[[], LoadedBanks]
+
 # The newest ReleaseView read in this process, per database namespace: (release stamp, view).
 _views: dict[str, tuple[tuple[int, int], ReleaseView]] = {}
 
 
-def decide_gates(session: Session, banks: LoadedBanks, *, now: datetime, counting: bool) -> int:
+def decide_gates(session: Session, banks: BanksSource, *, now: datetime, counting: bool) -> int:
     """Record pending gate decisions (one cheap query when there are none)."""
     if not undecided_versions_exist(session):
         return 0
-    return record_gate_decisions(session, banks, now=now, final=counting)
+    return record_gate_decisions(session, banks() if callable(banks) else banks, now=now, final=counting)
 
 
 def release_view(session: Session) -> tuple[tuple[int, int], ReleaseView]:
     """What every agent shares, read again only when a new release was recorded (one cheap query
-    to know that)."""
+    to know that, at most once a second per process: `releases.recent_release_stamp`)."""
     state = shared_state.for_session(session)
-    stamp = releases.release_stamp(session)
+    stamp = releases.recent_release_stamp(session)
     known = _views.get(state.ns)
     if known is not None and known[0] == stamp:
         return known
@@ -47,7 +51,7 @@ def release_view(session: Session) -> tuple[tuple[int, int], ReleaseView]:
 def standing(
     session: Session,
     agent: Agent,
-    banks: LoadedBanks,
+    banks: BanksSource,
     *,
     now: datetime,
     release: tuple[tuple[int, int], ReleaseView] | None = None,
@@ -80,7 +84,7 @@ def acknowledge_change(
     agent: Agent,
     sop_id: str,
     content_hash: str,
-    banks: LoadedBanks,
+    banks: BanksSource,
     *,
     version: str | None,
     now: datetime,
@@ -96,12 +100,12 @@ def acknowledge_change(
     return result
 
 
-def reading_list(session: Session, agent: Agent, banks: LoadedBanks, *, now: datetime) -> list[core.ReadingItem]:
+def reading_list(session: Session, agent: Agent, banks: BanksSource, *, now: datetime) -> list[core.ReadingItem]:
     view, found = standing(session, agent, banks, now=now)
     return core.reading_items(view, found, now=now)
 
 
-def banner(session: Session, agent: Agent, sop_id: str, banks: LoadedBanks, *, now: datetime) -> core.Banner | None:
+def banner(session: Session, agent: Agent, sop_id: str, banks: BanksSource, *, now: datetime) -> core.Banner | None:
     view, found = standing(session, agent, banks, now=now)
     return core.banner_from(view, found, sop_id, now=now)
 
@@ -124,7 +128,7 @@ class PageBanner:
 
 
 def page_banner(
-    session: Session, agent: Agent | None, tier: str, page_path: str, banks: LoadedBanks, *, now: datetime
+    session: Session, agent: Agent | None, tier: str, page_path: str, banks: BanksSource, *, now: datetime
 ) -> PageBanner:
     """Everything `/api/v1/me/banner` shows, from one release view and one agent standing."""
     release = release_view(session)

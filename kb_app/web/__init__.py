@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         get_remote_address,
         storage_uri=app.config["RATELIMIT_STORAGE_URI"],
         storage_options=_limiter_storage_options(app.config["RATELIMIT_STORAGE_URI"]),
-        headers_enabled=True,
+        headers_enabled=False,  # a Redis round trip per answer; a 429 says Retry-After (errors.py)
         key_prefix=state.ns + ":limits",
         # Redis down: count per process until it is back, rather than refuse or stop limiting.
         in_memory_fallback_enabled=app.config["RATELIMIT_STORAGE_URI"] != "memory://",

@@ -507,7 +507,7 @@ def _api_agent():
 def api_reading_list() -> ReadingList:
     agent = _api_agent()
     session = get_session()
-    items = acknowledging.reading_list(session, agent, banks(), now=_now())
+    items = acknowledging.reading_list(session, agent, banks, now=_now())
     return ReadingList(
         items=[ReadingItem.of(i) for i in items],
         quiz_review=[QuizReview.of(task) for task in remediation.tasks_of(session, agent)],
@@ -565,7 +565,7 @@ def api_acknowledge(body: AcknowledgementRequest):
             agent,
             body.sop_id,
             body.content_hash,
-            banks(),
+            banks,
             version=body.version,
             now=_now(),
             channel="api",
@@ -607,7 +607,7 @@ def api_banner(query: BannerQuery) -> Banner:
     tier = users.audience_of(user)
     agent = user.agent if user.role == "agent" else None
     path = (query.path or "").split("#")[0]
-    found = acknowledging.page_banner(get_session(), agent, tier, path, banks(), now=_now())
+    found = acknowledging.page_banner(get_session(), agent, tier, path, banks, now=_now())
     bulletins = [
         Bulletin(sop_id=b.sop_id, title=b.title, version=b.version, url=site_url(b.path), expires_at=b.expires_at)
         for b in found.bulletins

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 
 from typing import Any
 
@@ -94,7 +95,22 @@ def handle_http_error(exc: HTTPException):
     for name, value in exc.get_headers() if status in (405, 429) else []:
         if name.lower() in ("allow", "retry-after"):
             response.headers[name] = value
+    if status == 429 and "Retry-After" not in response.headers:
+        retry = _retry_after()
+        if retry is not None:
+            response.headers["Retry-After"] = str(retry)
     return response
+
+
+def _retry_after() -> int | None:
+    """Seconds until the breached limit's window resets. The limiter sends no rate-limit headers
+    on answers that pass (each would cost another round trip to Redis), so a refusal says it."""
+    limiter = current_app.extensions.get("kb_limiter")
+    try:
+        current = limiter.current_limit if limiter is not None else None
+        return max(1, int(current.reset_at - time.time())) if current is not None else None
+    except Exception:  # noqa: BLE001 - Redis gone between the refusal and this: no header
+        return None
 
 
 def database_unavailable(exc: BaseException | None) -> bool:

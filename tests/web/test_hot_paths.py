@@ -10,10 +10,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event, func, select
 
+from kb_app import releases, users
 from kb_app.acks.publishing import publish
 from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
-from kb_app.models import ApiToken, AuditEvent, PublishedVersion
+from kb_app.models import ApiToken, AuditEvent, PublishedVersion, User
 from tests.quizzes.factories import make_bank, write_bank
 
 BANNER = "/api/v1/me/banner?path=/sop/procedures/sop-0/"
@@ -95,15 +96,69 @@ def test_agent_reads_are_a_constant_number_of_queries(
     assert few_counts[1] == many_counts[1] <= 8, (few_counts, many_counts)
 
 
-def test_the_cache_answers_a_repeat_banner_with_the_token_and_release_lookups_only(
-    make_app, settings, engine, sop_dir, make_user, make_token
-):
+def test_the_cache_answers_a_repeat_banner_without_a_query(make_app, settings, engine, sop_dir, make_user, make_token):
     app, client, headers = agent_client(make_app, settings, make_user, make_token, cache_seconds=30)
     publish_sops(engine, settings, sop_dir, 5, gated=2)
     first = statements_for(app, client, headers, BANNER)
     again = statements_for(app, client, headers, BANNER)
-    assert len(again) == 2 < len(first), again  # the token, the newest release id
+    # The token was checked, the release stamp read (at most once a second) and the standing
+    # cached by the first request: a repeat reads the shared state only.
+    assert again == [] and first, (first, again)
     assert client.get(BANNER, headers=headers).get_json()["page"]["state"] == "action_required"
+    # The stamp is read again once it is a second old: one query of two index lookups.
+    releases.forget_release_stamps()
+    assert len(statements_for(app, client, headers, BANNER)) == 1
+
+
+def test_a_revoked_token_is_refused_at_once_though_it_was_just_believed(
+    make_app, settings, engine, make_user, make_token, session
+):
+    app = make_app()
+    client = app.test_client()
+    user, other = make_user("agent"), make_user("agent")
+    headers = {"Authorization": f"Bearer {make_token(user)}"}
+    other_headers = {"Authorization": f"Bearer {make_token(other)}"}
+    for _ in range(3):
+        assert client.get("/api/v1/me", headers=headers).status_code == 200
+        assert client.get("/api/v1/me", headers=other_headers).status_code == 200
+    bind = app.extensions["kb_sessionmaker"].kw["bind"]
+    with counted(bind) as believed:
+        assert client.get("/api/v1/me", headers=headers).get_json()["email"] == user.email
+    assert believed == []
+    token = session.scalar(select(ApiToken).where(ApiToken.user_id == user.id))
+    users.revoke_token(session, token, actor="test")
+    session.commit()
+    answer = client.get("/api/v1/me", headers=headers)
+    assert answer.status_code == 401 and answer.get_json()["error"]["code"] == "unauthorized"
+    # Deactivating a user ends their cached token the same way; others' tokens keep working.
+    users.deactivate_user(session, session.get(User, other.id), actor="test")
+    session.commit()
+    assert client.get("/api/v1/me", headers=other_headers).status_code == 401
+
+
+def test_a_role_change_is_seen_on_the_next_request(make_app, settings, engine, make_user, make_token, session):
+    app = make_app()
+    client = app.test_client()
+    user = make_user("trainer")
+    headers = {"Authorization": f"Bearer {make_token(user)}"}
+    assert client.get("/api/v1/me", headers=headers).get_json()["role"] == "trainer"
+    session.get(User, user.id).role = "lead"
+    session.commit()
+    assert client.get("/api/v1/me", headers=headers).get_json()["role"] == "lead"
+
+
+def test_recording_token_use_does_not_end_the_cache_of_other_tokens(make_app, make_user, make_token):
+    app = make_app()
+    client = app.test_client()
+    one, two = make_user("agent"), make_user("agent")
+    first = {"Authorization": f"Bearer {make_token(one)}"}
+    second = {"Authorization": f"Bearer {make_token(two)}"}
+    client.get("/api/v1/me", headers=first)
+    bind = app.extensions["kb_sessionmaker"].kw["bind"]
+    client.get("/api/v1/me", headers=second)  # records the second token's first use
+    with counted(bind) as statements:
+        assert client.get("/api/v1/me", headers=first).status_code == 200
+    assert statements == []
 
 
 def test_acknowledging_is_a_constant_number_of_queries(make_app, settings, engine, sop_dir, make_user, make_token):
