@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     proxy_hops: int = Field(0, ge=0, le=10)
     ratelimit_storage_uri: str = ""  # default: KB_REDIS_URL when set, else memory:// (per process)
     redis_url: str = ""  # shared limits, caches and release notices across workers and nodes
-    cache_seconds: int = Field(30, ge=0, le=3600)  # agent banner/reading-list state; 0 switches it off
+    cache_seconds: int = Field(
+        300, ge=0, le=3600
+    )  # agent banner/reading-list state (events end it sooner); 0 switches it off
     workers: int = Field(0, ge=0, le=64)  # `kb serve` worker processes; 0: two per core
     release_check_seconds: float = Field(2.0, ge=0.1, le=3600)  # how often a node looks for a new release
     login_rate_limit: str = "10 per minute;100 per hour"

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 import redis
 
-STANDING_SECONDS = 30  # an agent's banner and reading-list state
+STANDING_SECONDS = 300  # an agent's banner and reading-list state (events end it sooner: see agent_state)
 COVERAGE_SECONDS = 15  # a coverage overview
 RETRY_SECONDS = 2.0  # after a Redis failure, leave it alone this long
 # The generations are read at most this often per process (one round trip serves every request
@@ -42,6 +42,7 @@ class Backend(Protocol):
     def get(self, key: str) -> str | None: ...
     def mget(self, *keys: str) -> list[str | None] | None: ...
     def set(self, key: str, value: str, ttl: int) -> None: ...
+    def set_many(self, items: dict[str, str], ttl: int) -> None: ...
     def delete(self, *keys: str) -> None: ...
     def incr(self, key: str) -> int | None: ...
     def status(self) -> dict[str, Any]: ...
@@ -74,6 +75,10 @@ class LocalBackend:
             if len(self._data) > 100_000:  # a bound, not a policy: start again rather than grow
                 self._data.clear()
             self._data[key] = (time.monotonic() + ttl if ttl else 0.0, value)
+
+    def set_many(self, items: dict[str, str], ttl: int) -> None:
+        for key, value in items.items():
+            self.set(key, value, ttl)
 
     def delete(self, *keys: str) -> None:
         for key in keys:
@@ -126,6 +131,16 @@ class RedisBackend:
 
     def set(self, key: str, value: str, ttl: int) -> None:
         self._call(lambda: self.client.set(key, value, ex=ttl or None))
+
+    def set_many(self, items: dict[str, str], ttl: int) -> None:
+        def write() -> None:
+            with self.client.pipeline(transaction=False) as pipe:
+                for key, value in items.items():
+                    pipe.set(key, value, ex=ttl or None)
+                pipe.execute()
+
+        if items:
+            self._call(write)
 
     def delete(self, *keys: str) -> None:
         if keys:
@@ -181,12 +196,11 @@ class SharedState:
         value = self._generations()[0]
         return int(value) if value is not None else self._local_generation
 
-    def auth_generation(self) -> tuple[int, int]:
-        """Moves on whenever a user, an agent or a token changes (or with `generation`): the
-        bearer-token cache (`kb_app.users.TokenCache`) names it."""
+    def auth_generation(self) -> int:
+        """Moves on whenever a user, an agent or a token changes, and at every roster import
+        (not at a publish): the bearer-token cache (`kb_app.users.TokenCache`) names it."""
         value = self._generations()[1]
-        auth = int(value) if value is not None else self._local_auth_generation
-        return self.generation(), auth
+        return int(value) if value is not None else self._local_auth_generation
 
     def new_local_generation(self) -> None:
         """This process noticed a release another process recorded (no Redis to tell it)."""
@@ -209,23 +223,51 @@ class SharedState:
     def _standing_key(self, agent_id: int) -> str:
         return f"{self.ns}:standing:{self.generation()}:{agent_id}"
 
-    def agent_state(self, agent_id: int, release_id: Any) -> dict | None:
-        if not self.cache_seconds:
-            return None
-        raw = self.backend.get(self._standing_key(agent_id))
-        if not raw:
-            return None
-        data = json.loads(raw)
-        return data if data.get("release") == list(release_id) else None
+    def _epoch_key(self, agent_id: int) -> str:
+        return f"{self.ns}:epoch:{agent_id}"
 
-    def keep_agent_state(self, agent_id: int, release_id: Any, data: dict) -> None:
+    def agent_state(self, agent_id: int, release_id: Any) -> tuple[dict | None, str]:
+        """(the kept standing or None, the agent's epoch to keep a new one under).
+
+        A kept standing counts only under the generation (publish, roster import), the release
+        and the agent's epoch it was computed under: an acknowledgement or quiz pass moves the
+        epoch on (`forget_agent`), so a standing computed from the rows before that commit, and
+        kept after it, is never believed. One round trip.
+        """
+        if not self.cache_seconds:
+            return None, ""
+        raw, epoch = self.backend.mget(self._standing_key(agent_id), self._epoch_key(agent_id)) or (None, None)
+        epoch = epoch or "0"
+        if not raw:
+            return None, epoch
+        data = json.loads(raw)
+        if data.get("release") != list(release_id) or data.get("epoch") != epoch:
+            return None, epoch
+        return data, epoch
+
+    def agent_epochs(self, agent_ids: list[int]) -> list[str]:
+        found = self.backend.mget(*(self._epoch_key(a) for a in agent_ids)) if agent_ids else []
+        return [value or "0" for value in (found or [None] * len(agent_ids))]
+
+    def _payload(self, data: dict, release_id: Any, epoch: str) -> str:
+        return json.dumps({**data, "release": list(release_id), "epoch": epoch}, separators=(",", ":"))
+
+    def keep_agent_state(self, agent_id: int, release_id: Any, data: dict, epoch: str) -> None:
         if self.cache_seconds:
-            payload = json.dumps({**data, "release": list(release_id)}, separators=(",", ":"))
-            self.backend.set(self._standing_key(agent_id), payload, self.cache_seconds)
+            self.backend.set(self._standing_key(agent_id), self._payload(data, release_id, epoch), self.cache_seconds)
+
+    def keep_agent_states(self, states: dict[int, tuple[dict, str]], release_id: Any) -> None:
+        """Many standings in one round trip (the warm-up after a publish)."""
+        if self.cache_seconds:
+            items = {
+                self._standing_key(agent_id): self._payload(data, release_id, epoch)
+                for agent_id, (data, epoch) in states.items()
+            }
+            self.backend.set_many(items, self.cache_seconds)
 
     def forget_agent(self, agent_id: int) -> None:
         """An acknowledgement or quiz pass changed this agent's state (and so coverage)."""
-        self.backend.delete(self._standing_key(agent_id))
+        self.backend.incr(self._epoch_key(agent_id))
         self.backend.incr(f"{self.ns}:covgen")
 
     # -- coverage overview ---------------------------------------------------------------------
@@ -288,7 +330,7 @@ def ensure(database_url: str, redis_url: str = "") -> SharedState:
     """Configure once (for `kb` commands that tell running servers about what they changed)."""
     namespace = namespace_for(database_url)
     found = _states.get(namespace)
-    if found is not None:
+    if found is not None and (found.backend.kind == "redis" or not redis_url):
         return found
     return configure(database_url, redis_url)
 

@@ -390,7 +390,7 @@ TOKEN_CACHE_SIZE = 50_000
 @dataclass
 class _KnownToken:
     checked_at: float  # time.monotonic()
-    key: tuple[int, int]  # the shared state's auth generation when it was checked
+    key: int  # the shared state's auth generation when it was checked
     user: User  # a detached copy, with its agent
     last_used_at: datetime | None
     last_used_ip: str
@@ -400,8 +400,8 @@ class TokenCache:
     """Bearer tokens this process checked recently, so that a request storm reads no token rows.
 
     An entry is believed for TOKEN_CACHE_SECONDS and only while the shared auth generation is the
-    one it was checked under: a change to any user, agent or token through the ORM, a publish and
-    a roster import move it on (in Redis for every worker and node; `_moves_auth_generation`).
+    one it was checked under: a change to any user, agent or token through the ORM and a roster
+    import move it on (in Redis for every worker and node; `_moves_auth_generation`).
     With Redis down, another worker's revocation reaches this one within TOKEN_CACHE_SECONDS.
     A use that is due to be recorded (a minute on, or a new address) always goes to the database.
     """
@@ -412,13 +412,13 @@ class TokenCache:
         self._entries: dict[tuple[str, str], _KnownToken] = {}
         self._lock = threading.Lock()
 
-    def get(self, ns: str, digest: str, key: tuple[int, int]) -> _KnownToken | None:
+    def get(self, ns: str, digest: str, key: int) -> _KnownToken | None:
         found = self._entries.get((ns, digest))
         if found is None or found.key != key or time.monotonic() - found.checked_at >= self.seconds:
             return None
         return found
 
-    def put(self, ns: str, digest: str, key: tuple[int, int], token: ApiToken) -> None:
+    def put(self, ns: str, digest: str, key: int, token: ApiToken) -> None:
         entry = _KnownToken(
             time.monotonic(), key, _detached_copy(token.user), token.last_used_at, token.last_used_ip or ""
         )
@@ -505,7 +505,7 @@ def _moves_auth_generation(session: Session, _context: object, _instances: objec
     """A user, agent or token changed (not merely used): cached token checks are stale once this
     commits, in every process."""
     for obj in (*session.dirty, *session.deleted):
-        watched = _USE_COLUMNS.get(type(obj))  # type: ignore[call-overload]
+        watched = _USE_COLUMNS.get(type(obj))
         if watched is None:
             continue
         state = sa_inspect(obj)

@@ -8,7 +8,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from kb_app import db
+from kb_app import db, shared_state
 from kb_app.cli._common import UserError, echo_json, json_option, settings_from
 
 
@@ -22,7 +22,12 @@ def database_option(func):
 
 
 def open_engine(database_url: str | None) -> Engine:
-    return db.engine_for(database_url or settings_from().database_url)
+    """The engine of `--database-url` (else the settings'); what the command changes reaches
+    running servers' caches through the configured Redis either way."""
+    settings = settings_from()
+    url = database_url or settings.database_url
+    shared_state.ensure(url, settings.redis_url)
+    return db.engine_for(url)
 
 
 def open_current_engine(database_url: str | None) -> Engine:

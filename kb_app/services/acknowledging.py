@@ -12,13 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from kb_app import releases, shared_state
 from kb_app.acks import acknowledge as core
 from kb_app.acks.gates import record_gate_decisions, undecided_versions_exist
-from kb_app.acks.standing import AgentStanding, ReleaseView, VersionFacts, agent_standing
+from kb_app.acks.standing import AgentStanding, ReleaseView, VersionFacts, agent_standing, agent_standings
 from kb_app.models import Agent
+from kb_app.models.quizzes import UpdateGate
 from kb_app.quizzes.library import LoadedBanks
 
 # The banks, or how to read them: the hot paths read them only when a gate may need deciding.
@@ -56,11 +58,12 @@ def standing(
     now: datetime,
     release: tuple[tuple[int, int], ReleaseView] | None = None,
 ) -> tuple[ReleaseView, AgentStanding]:
-    """The agent's standing, from the shared cache when it is there (kept `cache_seconds`,
-    dropped when the agent acknowledges or passes a quiz, and at every publish or roster import)."""
+    """The agent's standing, from the shared cache when it is there (kept up to `cache_seconds`;
+    it stops counting when the agent acknowledges or passes a quiz, at every publish, roster
+    import and recorded update gate: `SharedState.agent_state`)."""
     state = shared_state.for_session(session)
     release_id, view = release or release_view(session)
-    cached = state.agent_state(agent.id, release_id)
+    cached, epoch = state.agent_state(agent.id, release_id)
     if cached is not None:
         return view, AgentStanding.from_dict(cached)
     if decide_gates(session, banks, now=now, counting=False):
@@ -69,8 +72,49 @@ def standing(
         session.commit()
     found = agent_standing(session, agent)
     if state.cache_seconds:
-        state.keep_agent_state(agent.id, release_id, found.to_dict())
+        state.keep_agent_state(agent.id, release_id, found.to_dict(), epoch)
     return view, found
+
+
+WARM_BATCH = 1000
+
+
+def warm_standings(
+    session: Session, banks: BanksSource, *, now: datetime, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Compute every active agent's standing ahead and keep it in the shared cache, so that the
+    banners and reading lists right after a publish (a crisis bulletin: every agent reloads at
+    once) are cache hits. `WARM_BATCH` agents per 2 (+2) queries and one Redis round trip.
+    Returns the number of agents; 0 when the shared state is not Redis (another process could
+    not read it) or the cache is off. The caller commits nothing: gate decisions made here are
+    committed here, as a view makes them."""
+    state = shared_state.for_session(session)
+    if state.backend.kind != "redis" or not state.cache_seconds:
+        return 0
+    if decide_gates(session, banks, now=now, counting=False):
+        session.commit()
+    releases.forget_release_stamps()
+    release_id, _view = release_view(session)
+    ids = list(session.scalars(select(Agent.id).where(Agent.active.is_(True)).order_by(Agent.id)))
+    for start in range(0, len(ids), WARM_BATCH):
+        chunk = ids[start : start + WARM_BATCH]
+        # Epochs first: an acknowledgement committed while this batch is read moves its agent's
+        # epoch on, and the standing kept here under the older epoch is then never believed.
+        epochs = dict(zip(chunk, state.agent_epochs(chunk), strict=True))
+        agents = list(session.scalars(select(Agent).where(Agent.id.in_(chunk))))
+        found = agent_standings(session, agents)
+        state.keep_agent_states({a: (f.to_dict(), epochs[a]) for a, f in found.items()}, release_id)
+        if progress is not None:
+            progress(min(start + WARM_BATCH, len(ids)), len(ids))
+    return len(ids)
+
+
+@event.listens_for(Session, "after_flush")
+def _gates_end_kept_standings(session: Session, _context: object) -> None:
+    """A recorded update gate changes what every agent with that version open must do."""
+    if any(isinstance(obj, UpdateGate) for obj in session.new):
+        state = shared_state.for_session(session)
+        shared_state.after_commit(session, state.new_generation)
 
 
 def forget_agent_on_commit(session: Session, agent_id: int) -> None:

@@ -4,10 +4,12 @@ update-quiz gates, audit it, make it live, and tell every worker and node; in on
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from kb_app import audit, shared_state
@@ -16,9 +18,13 @@ from kb_app.catalog import Catalog
 from kb_app.quizzes.library import LoadedBanks
 from kb_app.releases import SiteOptions, catch_up, stage_release
 from kb_app.search import SearchIndexError, build_index
+from kb_app.services.acknowledging import warm_standings
 from kb_app.sites import SiteBuildError
 
 __all__ = ["PublishRefused", "ReleaseResult", "SiteOptions", "preview_release", "publish_release", "refresh_search"]
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -116,7 +122,20 @@ def publish_release(
         state = shared_state.for_session(session)
         state.new_generation()
         state.announce_release(plan.release_id or 0)
+        warmed = _warm_banners(session, quiz_banks, now=now)
+        if warmed:
+            result.notes.append(f"banners and reading lists computed ahead for {warmed:,} agents")
     return result
+
+
+def _warm_banners(session: Session, quiz_banks: LoadedBanks, *, now: datetime) -> int:
+    """Every active agent's standing, kept in Redis before they reload (never fails a publish)."""
+    try:
+        with Session(session.get_bind()) as own:
+            return warm_standings(own, quiz_banks, now=now)
+    except SQLAlchemyError as error:
+        log.warning("could not compute banners ahead after the publish: %s", error)
+        return 0
 
 
 def refresh_search(catalog: Catalog, index_dir: Path) -> str | None:

@@ -128,10 +128,14 @@ def _matcher() -> gaps.Matcher:
     return cache["match"]
 
 
+GAPS_CACHE_SECONDS = 30
+
+
 def _cached_gaps(days: int, now: datetime) -> list[gaps.Gap]:
-    """The gaps of the last `days` days, computed at most once per KB_CACHE_SECONDS per process
-    (the signals move by the hour; a page reload must not rescan the window each time)."""
-    ttl = settings().cache_seconds
+    """The gaps of the last `days` days, computed at most once per GAPS_CACHE_SECONDS per process
+    (the signals move by the hour; a page reload must not rescan the window each time).
+    KB_CACHE_SECONDS=0 switches it off."""
+    ttl = min(settings().cache_seconds, GAPS_CACHE_SECONDS)
     cache = current_app.extensions.setdefault("kb_gap_cache", {})
     hit = cache.get(days)
     if ttl and hit is not None and time.monotonic() - hit[0] < ttl:

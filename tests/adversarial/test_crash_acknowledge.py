@@ -36,7 +36,7 @@ CHILD = textwrap.dedent(
     from kb_app.acks import acknowledge as core
     from kb_app.models import Agent
 
-    def killed_before_marking(session, ack):
+    def killed_before_marking(session, ack, *_rest):
         session.flush()
         os.kill(os.getpid(), signal.SIGKILL)
 

@@ -1,0 +1,154 @@
+"""The shared cache of agents' standings (banner and reading list) in Redis: computed ahead for
+every agent by a publish, never believed once the agent's state moved on, and equal to what the
+rows say."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import Engine
+
+from kb_app import shared_state
+from kb_app.catalog import load_catalog
+from kb_app.quizzes.library import load_directory
+from kb_app.services import publishing
+from tests.web.test_hot_paths import BANNER, acknowledge, counted
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture
+def redis_settings(settings, session):
+    """Settings with Redis; the test's own sessions (on PostgreSQL, the worker's database under
+    another URL than the settings') share state through the same Redis, as every node does."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
+    try:
+        client.ping()
+    except redis.RedisError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    bind = session.get_bind()
+    session_url = (bind if isinstance(bind, Engine) else bind.engine).url.render_as_string(hide_password=False)
+    urls = {settings.database_url, session_url}
+    namespaces = {shared_state.namespace_for(url) for url in urls}
+    previous = {ns: shared_state._states.get(ns) for ns in namespaces}
+
+    def clear() -> None:
+        for namespace in namespaces:
+            for key in client.scan_iter(f"{namespace}:*"):
+                client.delete(key)
+
+    clear()
+    for url in urls - {settings.database_url}:
+        shared_state.configure(url, REDIS_URL, cache_seconds=300)
+    yield settings.replace(redis_url=REDIS_URL, cache_seconds=300)
+    clear()
+    for namespace, state in previous.items():
+        if state is None:
+            shared_state._states.pop(namespace, None)
+        else:
+            shared_state._states[namespace] = state
+
+
+def _publish(session, settings, sop_dir):
+    return publishing.publish_release(
+        session,
+        load_catalog(sop_dir.root),
+        load_directory(settings.quiz_dir),
+        now=datetime.now(timezone.utc),
+        by="test",
+        due_days=7,
+        onboarding_days=14,
+        index_dir=None,
+    )
+
+
+def test_a_publish_computes_every_agents_banner_ahead(
+    redis_settings, settings, make_app, make_user, make_token, sop_dir, session
+):
+    app = make_app(redis_settings)
+    client = app.test_client()
+    agents = [make_user("agent") for _ in range(3)]
+    headers = [{"Authorization": f"Bearer {make_token(agent)}"} for agent in agents]
+    for h in headers:
+        assert client.get("/api/v1/me", headers=h).status_code == 200  # the tokens' first use is recorded
+    sop_dir.write("SOP-0")
+    sop_dir.write("SOP-1")
+    result = _publish(session, settings, sop_dir)
+    assert any("computed ahead for 3 agents" in note for note in result.notes), result.notes
+    bind = app.extensions["kb_sessionmaker"].kw["bind"]
+    state = shared_state.for_session(session)
+    for agent, h in zip(agents, headers, strict=True):
+        with counted(bind) as statements:
+            ahead = client.get(BANNER, headers=h).get_json()
+        assert statements == [], statements  # the first banner after the publish is a cache hit
+        with counted(bind) as statements:
+            listed = client.get("/api/v1/reading-list", headers=h).get_json()
+        assert len(statements) == 1, statements  # its remediation tasks only
+        assert ahead["page"]["state"] == "action_required" and len(listed["items"]) == 2
+        # What was computed ahead is what the rows say now.
+        state.forget_agent(agent.agent_id)
+        with counted(bind) as statements:
+            assert client.get(BANNER, headers=h).get_json() == ahead
+        assert statements  # read from the rows this time
+        assert client.get("/api/v1/reading-list", headers=h).get_json() == listed
+    # An acknowledgement ends the agent's kept standing at once; the others' stay kept.
+    acknowledge(client, headers[0], "SOP-0")
+    assert client.get(BANNER, headers=headers[0]).get_json()["page"]["state"] == "acknowledged"
+    with counted(bind) as statements:
+        assert client.get(BANNER, headers=headers[1]).get_json()["page"]["state"] == "action_required"
+    assert statements == []
+
+
+@pytest.mark.parametrize("backend", ["local", "redis"])
+def test_a_standing_read_before_an_acknowledgement_is_never_believed_after_it(backend, redis_settings):
+    url = redis_settings.database_url + "?standing-test" if backend == "local" else redis_settings.database_url
+    state = shared_state.SharedState(
+        shared_state.LocalBackend() if backend == "local" else shared_state.RedisBackend(REDIS_URL),
+        shared_state.namespace_for(url),
+    )
+    release = (1, 1)
+    kept, epoch = state.agent_state(7, release)
+    assert kept is None
+    # A banner request reads the rows (the agent has not acknowledged yet) ...
+    before = {"agent_id": 7, "tier": "T1", "open": [], "acks": []}
+    # ... the agent's acknowledgement commits meanwhile ...
+    state.forget_agent(7)
+    # ... and the banner request keeps what it read, under the epoch it started with.
+    state.keep_agent_state(7, release, before, epoch)
+    assert state.agent_state(7, release)[0] is None
+    # Kept under the current epoch, it counts; another release or generation ends it.
+    _, epoch = state.agent_state(7, release)
+    state.keep_agent_state(7, release, before, epoch)
+    assert state.agent_state(7, release)[0]["agent_id"] == 7
+    assert state.agent_state(7, (2, 2))[0] is None
+    state.new_generation()
+    assert state.agent_state(7, release)[0] is None
+
+
+def test_a_recorded_update_gate_ends_every_kept_standing(
+    redis_settings, settings, make_app, make_user, make_token, sop_dir, session
+):
+    from tests.quizzes.factories import make_bank, write_bank
+
+    app = make_app(redis_settings)
+    client = app.test_client()
+    agent = make_user("agent")
+    headers = {"Authorization": f"Bearer {make_token(agent)}"}
+    sop_dir.write("SOP-0")
+    _publish(session, settings, sop_dir)
+    assert client.get(BANNER, headers=headers).get_json()["page"]["state"] == "action_required"
+    state = shared_state.for_session(session)
+    generation = state.generation()
+    sop_dir.write("SOP-0", version="2.0", body="## Purpose {#purpose}\n\nNew text.\n")
+    write_bank(settings.quiz_dir, make_bank("update-sop-0", kind="update", sops=["SOP-0"], version="2.0"))
+    _publish(session, settings, sop_dir)  # the warm-up records the gate the bank names
+    assert state.generation() > generation + 1  # the publish, then the recorded gate
+    content_hash = client.get("/api/v1/sops/SOP-0/changes", headers=headers).get_json()["content_hash"]
+    client.post("/api/v1/acknowledgements", json={"sop_id": "SOP-0", "content_hash": content_hash}, headers=headers)
+    assert client.get(BANNER, headers=headers).get_json()["page"]["state"] == "quiz_required"
