@@ -254,7 +254,7 @@ def agent_standings(session: Session, agents: Sequence[Agent]) -> dict[int, Agen
         .order_by(Assignment.agent_id, Assignment.due_at, Requirement.sop_id)
     ).all()
     standings = {agent_id: AgentStanding(agent_id, agent.tier) for agent_id, agent in by_id.items()}
-    for agent_id, *facts in session.execute(
+    for agent_id, sop_id, version, major, minor, acknowledged_at in session.execute(
         select(
             Acknowledgement.agent_id,
             Acknowledgement.sop_id,
@@ -267,7 +267,7 @@ def agent_standings(session: Session, agents: Sequence[Agent]) -> dict[int, Agen
         .where(Acknowledgement.agent_id.in_(ids))
         .order_by(Acknowledgement.agent_id, Acknowledgement.sop_id, Acknowledgement.major, Acknowledgement.minor)
     ):
-        standings[agent_id].acks.append(AckFacts(*facts))
+        standings[agent_id].acks.append(AckFacts(sop_id, version, major, minor, acknowledged_at))
     gates: dict[int, list[UpdateGate]] = {}
     if rows:
         for gate in session.scalars(select(UpdateGate).where(UpdateGate.version_id.in_({r.version_id for r in rows}))):
