@@ -87,7 +87,8 @@ def postgres_scratch(base_url: str):
 
 
 def populate(url: str, agents: int) -> list[dict]:
-    """Agents with an agent login and an API token each, inserted in bulk."""
+    """Agents with an agent login and an API token each, inserted in bulk; the tokens were last
+    used from this address when the run starts, as for agents who are mid-shift."""
     from sqlalchemy import insert, select
 
     from kb_app.db import engine_for, session_scope, upgrade
@@ -145,6 +146,10 @@ def populate(url: str, agents: int) -> list[dict]:
                     "token_hash": hashlib.sha256(secret.encode()).hexdigest(),
                     "prefix": secret[:10],
                     "created_at": now,
+                    # In use before the crisis (agents mid-shift): the first-use audit row of each
+                    # token is not part of the wave; the once-a-minute last-use write is.
+                    "last_used_at": now,
+                    "last_used_ip": "127.0.0.1",
                 }
             )
             out.append({"employee_id": p["employee_id"], "email": p["email"], "token": tokens[-1]["token_hash"]})
@@ -480,7 +485,8 @@ def run(args, url: str, work: Path) -> str:
     header = (
         f"**{args.label}**: {args.agents:,} agents, PostgreSQL, `kb serve` = {served_by}, {args.tool} {args.users} "
         f"{'connections' if args.tool == 'wrk' else 'users'} per endpoint for {args.seconds} s (no think time, "
-        "each request a different agent), loopback; the ceiling ran in the same run; "
+        "each request a different agent; agents' tokens in use since the start of the run), loopback; "
+        "the ceiling ran in the same run; "
         f"load average at the end {load}.\n\n"
     )
     body = header + table(["endpoint", "req/s", "of ceiling", "p50 ms", "p95 ms", "p99 ms", "errors / requests"], rows)

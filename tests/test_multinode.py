@@ -18,16 +18,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from kb_app import shared_state
-from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
-from kb_app.quizzes.library import load_directory
-from kb_app.services import publishing
+from tests.fixtures.publishing import publish_now
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 PAGE = "/sop/procedures/ato-recovery/"
@@ -125,17 +122,7 @@ def nodes(count: int, env: dict[str, str], tmp: Path):
 def _publish(settings, sop_root: Path, var_dir: Path) -> None:
     node_settings = settings.replace(var_dir=var_dir, index_dir=var_dir / "index", site_dir=var_dir / "site")
     with session_scope(shared_engine(settings)) as session:
-        publishing.publish_release(
-            session,
-            load_catalog(sop_root),
-            load_directory(settings.quiz_dir),
-            now=datetime.now(timezone.utc),
-            by="test",
-            due_days=7,
-            onboarding_days=14,
-            index_dir=node_settings.index_dir,
-            site_dir=node_settings.site_dir,
-        )
+        publish_now(session, settings, sop_root, index_dir=node_settings.index_dir, site_dir=node_settings.site_dir)
 
 
 def shared_engine(settings):
@@ -247,16 +234,7 @@ def test_redis_down_keeps_serving_and_readyz_says_so(make_app, settings, sop_dir
     sop_dir.write("ATO-RECOVERY")
     bearer = {"Authorization": f"Bearer {make_token(make_user('agent'))}"}
     with session_scope(engine) as session:
-        publishing.publish_release(
-            session,
-            load_catalog(sop_dir.root),
-            load_directory(settings.quiz_dir),
-            now=datetime.now(timezone.utc),
-            by="test",
-            due_days=7,
-            onboarding_days=14,
-            index_dir=None,
-        )
+        publish_now(session, settings, sop_dir.root)
     app = make_app(settings.replace(redis_url="redis://127.0.0.1:1/0"))
     client = app.test_client()
     for _ in range(3):

@@ -4,7 +4,6 @@ rebuilds what is older than the recorded release or refuses SOP files that are n
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import select
@@ -13,28 +12,18 @@ from kb_app import releases
 from kb_app.catalog import load_catalog
 from kb_app.db import session_factory
 from kb_app.models import Release, Requirement
-from kb_app.quizzes.library import load_directory
 from kb_app.search import SearchService
 from kb_app.services import publishing
 from kb_app.sites import site_catalog_hash
+from tests.fixtures.publishing import publish_now
 
 # Real MkDocs builds; the node tests read the database from their own sessions.
 pytestmark = [pytest.mark.slow, pytest.mark.fresh_db]
 
 
 def _publish(session, settings, sop_dir, **overrides):
-    return publishing.publish_release(
-        session,
-        load_catalog(sop_dir.root),
-        load_directory(settings.quiz_dir),
-        now=datetime.now(timezone.utc),
-        by="test",
-        due_days=7,
-        onboarding_days=14,
-        index_dir=settings.index_dir,
-        site_dir=overrides.pop("site_dir", settings.site_dir),
-        **overrides,
-    )
+    site_dir = overrides.pop("site_dir", settings.site_dir)
+    return publish_now(session, settings, sop_dir.root, index_dir=settings.index_dir, site_dir=site_dir, **overrides)
 
 
 def _page(settings, tier="T1") -> str:

@@ -5,15 +5,12 @@ rows say."""
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import Engine
 
 from kb_app import shared_state
-from kb_app.catalog import load_catalog
-from kb_app.quizzes.library import load_directory
-from kb_app.services import publishing
+from tests.fixtures.publishing import publish_now
 from tests.web.test_hot_paths import BANNER, acknowledge, counted
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -56,16 +53,7 @@ def redis_settings(settings, session):
 
 
 def _publish(session, settings, sop_dir):
-    return publishing.publish_release(
-        session,
-        load_catalog(sop_dir.root),
-        load_directory(settings.quiz_dir),
-        now=datetime.now(timezone.utc),
-        by="test",
-        due_days=7,
-        onboarding_days=14,
-        index_dir=None,
-    )
+    return publish_now(session, settings, sop_dir.root)
 
 
 def test_a_publish_computes_every_agents_banner_ahead(
