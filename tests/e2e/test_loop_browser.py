@@ -16,7 +16,7 @@ from improvement.loop_data import add_agents, add_answers
 from kb_app.acks.publishing import publish
 from kb_app.catalog import load_catalog
 from kb_app.db import session_scope
-from kb_app.models import Agent
+from kb_app.models import Agent, PublishedVersion
 from kb_app.models.improvement import FeedbackFlag, ImprovementAction
 from kb_app.sites import build_sites
 from kb_app.web import improvement as improvement_web
@@ -133,9 +133,17 @@ def test_a_flag_becomes_an_action_and_the_fix_shows_before_and_after(
             {"version": "1.0", "date": "2026-01-01", "summary": "First version."},
         ],
     )
-    published_at = datetime.now(timezone.utc)
+    # The trainer publishes it from the Publish page (index and sites rebuilt before agents are asked).
+    staff.goto("/publish")
+    expect(staff.locator("main")).to_contain_text("ATO-RECOVERY")
+    staff.get_by_role("button", name="Publish").click()
+    expect(staff.locator("body")).to_contain_text("Published 1 versions", timeout=120_000)
     with session_scope(engine) as session:
-        publish(session, load_catalog(sop_dir.root), now=published_at, by=trainer.email)
+        fixed = session.scalars(
+            select(PublishedVersion).where(PublishedVersion.sop_id == "ATO-RECOVERY", PublishedVersion.version == "1.1")
+        ).one()
+        assert fixed.published_by == trainer.email
+        published_at = fixed.published_at.replace(tzinfo=fixed.published_at.tzinfo or timezone.utc)
     with session_scope(engine) as session:
         agents = list(session.scalars(select(Agent).where(Agent.id.in_(roster_ids))))
         add_answers(
