@@ -7,11 +7,13 @@ plain SHA-256 of the secret is enough to store them; the secret is shown once at
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -87,6 +89,12 @@ def normalize_email(email: str) -> str:
 
 def user_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def signed_in_by_identity(session: Session, identifier: str) -> User | None:
+    """The usable user an SSO proxy's header names (`user_by_identifier`), believed a while."""
+    user = _believed(session, "sso:" + identifier, lambda: user_by_identifier(session, identifier))
+    return user if is_usable(user) else None
 
 
 def user_by_identifier(session: Session, identifier: str) -> User | None:
@@ -240,10 +248,11 @@ def session_id(user: User) -> str:
 
 
 def user_for_session_id(session: Session, value: str) -> User | None:
+    """The signed-in user of a session cookie's id (believed a while: `identities`)."""
     user_id, _, nonce = (value or "").partition(":")
     if not user_id.isdigit() or not nonce:
         return None
-    user = session.get(User, int(user_id))
+    user = _believed(session, "session:" + value, lambda: session.get(User, int(user_id)))
     if user is None or not secrets.compare_digest(user.session_nonce, nonce) or not is_usable(user):
         return None
     return user
@@ -383,49 +392,44 @@ def revoke_token(session: Session, token: ApiToken, *, actor: str = "", actor_us
 
 
 TOKEN_USE_RESOLUTION = timedelta(minutes=1)
-TOKEN_CACHE_SECONDS = 30.0  # a token checked in this process is believed this long, at most
-TOKEN_CACHE_SIZE = 50_000
+IDENTITY_CACHE_SECONDS = 30.0  # who a token, session or SSO header is: believed this long, at most
+IDENTITY_CACHE_SIZE = 50_000
 
 
 @dataclass
 class _KnownToken:
-    checked_at: float  # time.monotonic()
-    key: int  # the shared state's auth generation when it was checked
     user: User  # a detached copy, with its agent
     last_used_at: datetime | None
     last_used_ip: str
 
 
-class TokenCache:
-    """Bearer tokens this process checked recently, so that a request storm reads no token rows.
+class IdentityCache:
+    """Who a bearer token, a session id or an SSO identity stood for when this process last
+    looked, so that a request storm reads no user or token rows.
 
-    An entry is believed for TOKEN_CACHE_SECONDS and only while the shared auth generation is the
-    one it was checked under: a change to any user, agent or token through the ORM and a roster
-    import move it on (in Redis for every worker and node; `_moves_auth_generation`).
-    With Redis down, another worker's revocation reaches this one within TOKEN_CACHE_SECONDS.
-    A use that is due to be recorded (a minute on, or a new address) always goes to the database.
+    An entry is believed for IDENTITY_CACHE_SECONDS and only while the shared auth generation is
+    the one it was read under: a new or changed user, agent or token through the ORM and a roster
+    import move it on (in Redis for every worker and node; `_moves_auth_generation`). With Redis
+    down, another worker's revocation reaches this one within IDENTITY_CACHE_SECONDS.
     """
 
-    def __init__(self, seconds: float = TOKEN_CACHE_SECONDS, size: int = TOKEN_CACHE_SIZE) -> None:
+    def __init__(self, seconds: float = IDENTITY_CACHE_SECONDS, size: int = IDENTITY_CACHE_SIZE) -> None:
         self.seconds = seconds
         self.size = size
-        self._entries: dict[tuple[str, str], _KnownToken] = {}
+        self._entries: dict[tuple[str, str], tuple[float, int, Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, ns: str, digest: str, key: int) -> _KnownToken | None:
-        found = self._entries.get((ns, digest))
-        if found is None or found.key != key or time.monotonic() - found.checked_at >= self.seconds:
+    def get(self, ns: str, key: str, generation: int) -> Any | None:
+        found = self._entries.get((ns, key))
+        if found is None or found[1] != generation or time.monotonic() - found[0] >= self.seconds:
             return None
-        return found
+        return found[2]
 
-    def put(self, ns: str, digest: str, key: int, token: ApiToken) -> None:
-        entry = _KnownToken(
-            time.monotonic(), key, _detached_copy(token.user), token.last_used_at, token.last_used_ip or ""
-        )
+    def put(self, ns: str, key: str, generation: int, value: Any) -> None:
         with self._lock:
             if len(self._entries) >= self.size:
                 self._entries.clear()  # a bound, not a policy
-            self._entries[(ns, digest)] = entry
+            self._entries[(ns, key)] = (time.monotonic(), generation, value)
 
     def clear(self) -> None:
         with self._lock:
@@ -445,7 +449,20 @@ def _detached_copy(user: User) -> User:
     return copy
 
 
-tokens = TokenCache()
+identities = IdentityCache()
+
+
+def _believed(session: Session, key: str, look_up: Callable[[], User | None]) -> User | None:
+    """`look_up()`, or the user it gave for `key` lately (a request's own copy, no query)."""
+    state = shared_state.for_session(session)
+    generation = state.auth_generation()
+    known = identities.get(state.ns, key, generation)
+    if known is not None:
+        return session.merge(known, load=False)
+    user = look_up()
+    if user is not None and is_usable(user):
+        identities.put(state.ns, key, generation, _detached_copy(user))
+    return user
 
 
 def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "") -> User | None:
@@ -454,15 +471,15 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
     Use is recorded as `last_used_at`, at most once a minute per token (a request storm writes
     nothing); the audit log gets the first use and every use from an address other than the
     last recorded one, not one row per request. A token checked recently in this process is
-    taken from `tokens` without a query, unless its use is due to be recorded.
+    taken from `identities` without a query, unless its use is due to be recorded.
     """
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
     digest = _token_hash(secret)
     state = shared_state.for_session(session)
-    key = state.auth_generation()
+    generation = state.auth_generation()
     now = utcnow()
-    known = tokens.get(state.ns, digest, key)
+    known = identities.get(state.ns, "token:" + digest, generation)
     if known is not None and not _use_due(known.last_used_at, known.last_used_ip, ip, now):
         return session.merge(known.user, load=False)
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
@@ -484,8 +501,13 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
             details={"token_id": token.id, "name": token.name, "new_address": True},
         )
     # Believed from now on only if what is about to be recorded commits.
-    shared_state.after_commit(session, lambda: tokens.put(state.ns, digest, key, token))
+    shared_state.after_commit(session, lambda: _believe_token(state.ns, digest, generation, token))
     return token.user
+
+
+def _believe_token(ns: str, digest: str, generation: int, token: ApiToken) -> None:
+    known = _KnownToken(_detached_copy(token.user), token.last_used_at, token.last_used_ip or "")
+    identities.put(ns, "token:" + digest, generation, known)
 
 
 def _use_due(last_used: datetime | None, last_ip: str, ip: str, now: datetime) -> bool:
@@ -502,15 +524,17 @@ _USE_COLUMNS = {ApiToken: {"last_used_at", "last_used_ip"}, User: {"last_login_a
 
 @event.listens_for(Session, "before_flush")
 def _moves_auth_generation(session: Session, _context: object, _instances: object) -> None:
-    """A user, agent or token changed (not merely used): cached token checks are stale once this
-    commits, in every process."""
-    for obj in (*session.dirty, *session.deleted):
+    """A user, agent or token was added, changed (not merely used) or deleted: cached identities
+    are stale once this commits, in every process (an address may come back as another user)."""
+    for obj in (*session.new, *session.dirty, *session.deleted):
         watched = _USE_COLUMNS.get(type(obj))
         if watched is None:
             continue
         state = sa_inspect(obj)
-        if obj in session.deleted or any(
-            attr.key not in watched and attr.history.has_changes() for attr in state.attrs
+        if (
+            obj in session.new
+            or obj in session.deleted
+            or any(attr.key not in watched and attr.history.has_changes() for attr in state.attrs)
         ):
             shared = shared_state.for_session(session)
             shared_state.after_commit(session, shared.new_auth_generation)

@@ -84,8 +84,8 @@ def _load_from_trusted_header(_request) -> SignedIn | None:
     identity = request.headers.get(header, "").strip()
     if not identity:
         return None
-    user = users.user_by_identifier(get_session(), identity)
-    if not users.is_usable(user):
+    user = users.signed_in_by_identity(get_session(), identity)
+    if user is None:
         return None
     g.kb_user_id = user.id
     return SignedIn(user, "header")

@@ -217,3 +217,35 @@ def test_token_use_is_recorded_once_a_minute_and_audited_per_new_address(
     token = session.scalar(select(ApiToken).where(ApiToken.user_id == user.id))
     assert token.last_used_at is not None and token.last_used_ip == "10.9.8.7"
     assert session.scalar(select(func.count()).select_from(PublishedVersion)) == 0
+
+
+def test_a_signed_in_agent_is_believed_until_deactivated(make_app, make_auth, session):
+    app = make_app()
+    client = app.test_client()
+    user = make_auth(client).login_as("agent")
+    bind = app.extensions["kb_sessionmaker"].kw["bind"]
+    assert client.get("/api/v1/me").status_code == 200
+    with counted(bind) as statements:
+        assert client.get("/api/v1/me").get_json()["email"] == user.email
+    assert statements == []  # the session's user was read by the request before
+    users.deactivate_user(session, session.get(User, user.id), actor="test")
+    session.commit()
+    assert client.get("/api/v1/me").status_code == 401
+
+
+def test_an_sso_identity_is_believed_until_its_user_changes(make_app, make_user, session):
+    app = make_app(TRUSTED_HEADER="X-Forwarded-User")
+    client = app.test_client()
+    user = make_user("trainer")
+    header = {"X-Forwarded-User": user.email}
+    bind = app.extensions["kb_sessionmaker"].kw["bind"]
+    assert client.get("/api/v1/me", headers=header).get_json()["role"] == "trainer"
+    with counted(bind) as statements:
+        assert client.get("/api/v1/me", headers=header).get_json()["role"] == "trainer"
+    assert statements == []
+    session.get(User, user.id).role = "lead"
+    session.commit()
+    assert client.get("/api/v1/me", headers=header).get_json()["role"] == "lead"
+    users.deactivate_user(session, session.get(User, user.id), actor="test")
+    session.commit()
+    assert client.get("/api/v1/me", headers=header).status_code == 401
