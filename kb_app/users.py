@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import event, func, select
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kb_app import audit, shared_state
 from kb_app.catalog.languages import SOURCE_LANGUAGE
@@ -398,6 +399,7 @@ IDENTITY_CACHE_SIZE = 50_000
 
 @dataclass
 class _KnownToken:
+    token_id: int
     user: User  # a detached copy, with its agent
     last_used_at: datetime | None
     last_used_ip: str
@@ -468,10 +470,11 @@ def _believed(session: Session, key: str, look_up: Callable[[], User | None]) ->
 def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "") -> User | None:
     """The user a bearer token stands for; None for unknown or revoked.
 
-    Use is recorded as `last_used_at`, at most once a minute per token (a request storm writes
-    nothing); the audit log gets the first use and every use from an address other than the
-    last recorded one, not one row per request. A token checked recently in this process is
-    taken from `identities` without a query, unless its use is due to be recorded.
+    Use is recorded as `last_used_at`, at most once a minute per token and worker (a request
+    storm writes nothing), in batches (`uses`) rather than by the request that uses it; the audit
+    log gets the first use and every use from an address other than the last recorded one, at
+    once, not one row per request. A token checked recently in this process is taken from
+    `identities` without a query, unless it is used from a new address.
     """
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
@@ -479,18 +482,20 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
     state = shared_state.for_session(session)
     generation = state.auth_generation()
     now = utcnow()
+    ip = ip[:64]
     known = identities.get(state.ns, "token:" + digest, generation)
-    if known is not None and not _use_due(known.last_used_at, known.last_used_ip, ip, now):
+    if known is not None and known.last_used_ip == ip:
+        if _use_due(known.last_used_at, known.last_used_ip, ip, now):
+            uses.add(state.ns, known.token_id, now, ip)
+            known.last_used_at = now
+        uses.flush_if_due(session, state.ns)
         return session.merge(known.user, load=False)
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
     if token is None or token.revoked_at is not None or not is_usable(token.user):
         return None
-    last_used = token.last_used_at
-    new_address = last_used is None or (token.last_used_ip or "") != ip
-    if _use_due(last_used, token.last_used_ip or "", ip, now):
-        token.last_used_at = now
-        token.last_used_ip = ip[:64]
-    if new_address:
+    if token.last_used_at is None or (token.last_used_ip or "") != ip:
+        # First use, or from a new address: recorded and audited with this request.
+        token.last_used_at, token.last_used_ip = now, ip
         audit.record(
             session,
             "token.use",
@@ -500,14 +505,63 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
             ip=ip,
             details={"token_id": token.id, "name": token.name, "new_address": True},
         )
+    elif _use_due(token.last_used_at, token.last_used_ip or "", ip, now):
+        uses.add(state.ns, token.id, now, ip)
+        set_committed_value(token, "last_used_at", now)
+    uses.flush_if_due(session, state.ns)
     # Believed from now on only if what is about to be recorded commits.
     shared_state.after_commit(session, lambda: _believe_token(state.ns, digest, generation, token))
     return token.user
 
 
 def _believe_token(ns: str, digest: str, generation: int, token: ApiToken) -> None:
-    known = _KnownToken(_detached_copy(token.user), token.last_used_at, token.last_used_ip or "")
+    known = _KnownToken(token.id, _detached_copy(token.user), token.last_used_at, token.last_used_ip or "")
     identities.put(ns, "token:" + digest, generation, known)
+
+
+USE_FLUSH_SECONDS = 5.0  # a recorded use waits at most this long (or for the next request after it)
+USE_FLUSH_SIZE = 500
+
+
+class PendingUses:
+    """Token uses to write as `last_used_at`: one UPDATE for many tokens, sent by the first
+    request after USE_FLUSH_SECONDS (or USE_FLUSH_SIZE uses), in that request's transaction.
+    A worker that dies loses at most those seconds of last-use times, never an audit row."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, dict[int, tuple[datetime, str]]] = {}
+        self._oldest: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, ns: str, token_id: int, at: datetime, ip: str) -> None:
+        with self._lock:
+            self._pending.setdefault(ns, {})[token_id] = (at, ip)
+            self._oldest.setdefault(ns, time.monotonic())
+
+    def flush_if_due(self, session: Session, ns: str) -> int:
+        oldest = self._oldest.get(ns)
+        if oldest is None:
+            return 0
+        if time.monotonic() - oldest < USE_FLUSH_SECONDS and len(self._pending.get(ns, ())) < USE_FLUSH_SIZE:
+            return 0
+        return self.flush(session, ns)
+
+    def flush(self, session: Session, ns: str) -> int:
+        with self._lock:
+            batch = self._pending.pop(ns, {})
+            self._oldest.pop(ns, None)
+        if batch:
+            table = ApiToken.__table__
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("token_id"))
+                .values(last_used_at=bindparam("at"), last_used_ip=bindparam("ip")),
+                [{"token_id": token_id, "at": at, "ip": ip} for token_id, (at, ip) in batch.items()],
+            )
+        return len(batch)
+
+
+uses = PendingUses()
 
 
 def _use_due(last_used: datetime | None, last_ip: str, ip: str, now: datetime) -> bool:

@@ -249,3 +249,31 @@ def test_an_sso_identity_is_believed_until_its_user_changes(make_app, make_user,
     users.deactivate_user(session, session.get(User, user.id), actor="test")
     session.commit()
     assert client.get("/api/v1/me", headers=header).status_code == 401
+
+
+def test_token_use_a_minute_on_is_written_in_a_batch_not_by_each_request(
+    make_app, make_user, make_token, session, monkeypatch
+):
+    app = make_app()
+    client = app.test_client()
+    tokens = [make_token(make_user("agent")) for _ in range(3)]
+    for secret in tokens:
+        assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    first_use = {t.id: t.last_used_at for t in session.scalars(select(ApiToken))}
+    # Two minutes on, each token is used again from the same address.
+    later = datetime.now(timezone.utc) + timedelta(minutes=2)
+    monkeypatch.setattr(users, "utcnow", lambda: later)
+    bind = app.extensions["kb_sessionmaker"].kw["bind"]
+    with counted(bind) as statements:
+        for secret in tokens:
+            assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    assert statements == []  # nothing written yet, nothing read
+    monkeypatch.setattr(users, "USE_FLUSH_SECONDS", 0.0)
+    with counted(bind) as statements:
+        assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens[0]}"}).status_code == 200
+    assert [s for s in statements if s.lstrip().upper().startswith("UPDATE")], statements  # one batch
+    session.expire_all()
+    for token in session.scalars(select(ApiToken)):
+        assert token.last_used_at > first_use[token.id].replace(tzinfo=token.last_used_at.tzinfo)
+    # No audit row for these uses: same address as before.
+    assert len(session.scalars(select(AuditEvent).where(AuditEvent.action == "token.use")).all()) == 3
