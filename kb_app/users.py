@@ -457,6 +457,8 @@ identities = IdentityCache()
 def _believed(session: Session, key: str, look_up: Callable[[], User | None]) -> User | None:
     """`look_up()`, or the user it gave for `key` lately (a request's own copy, no query)."""
     state = shared_state.for_session(session)
+    if not state.cache_seconds:  # caches off (KB_CACHE_SECONDS=0, or several workers without Redis)
+        return look_up()
     generation = state.auth_generation()
     known = identities.get(state.ns, key, generation)
     if known is not None:
@@ -483,7 +485,7 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
     generation = state.auth_generation()
     now = utcnow()
     ip = ip[:64]
-    known = identities.get(state.ns, "token:" + digest, generation)
+    known = identities.get(state.ns, "token:" + digest, generation) if state.cache_seconds else None
     if known is not None and known.last_used_ip == ip:
         if _use_due(known.last_used_at, known.last_used_ip, ip, now):
             uses.add(state.ns, known.token_id, now, ip)
@@ -509,8 +511,9 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
         uses.add(state.ns, token.id, now, ip)
         set_committed_value(token, "last_used_at", now)
     uses.flush_if_due(session, state.ns)
-    # Believed from now on only if what is about to be recorded commits.
-    shared_state.after_commit(session, lambda: _believe_token(state.ns, digest, generation, token))
+    if state.cache_seconds:
+        # Believed from now on only if what is about to be recorded commits.
+        shared_state.after_commit(session, lambda: _believe_token(state.ns, digest, generation, token))
     return token.user
 
 

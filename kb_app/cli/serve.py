@@ -85,7 +85,7 @@ def serve_command(
     if workers > 1 and not settings.redis_url:
         click.echo(
             f"warning: {workers} workers without KB_REDIS_URL: rate limits count per worker and the "
-            "agent-state cache is off; set KB_REDIS_URL for shared limits and caching",
+            "agent-state and sign-in caches are off; set KB_REDIS_URL for shared limits and caching",
             err=True,
         )
         settings = settings.replace(cache_seconds=0)
