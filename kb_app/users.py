@@ -7,14 +7,14 @@ plain SHA-256 of the secret is enough to store them; the secret is shown once at
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError

@@ -67,6 +67,7 @@ def publish_command(
     days = due_days or settings.ack_due_days
     quiz_banks = load_directory(settings.quiz_dir)
     notes: list[str] = []
+    warmed = 0
     try:
         with session_scope(engine_for(settings.database_url)) as session:
             if dry_run:
@@ -84,7 +85,7 @@ def publish_command(
                     site_dir=None if no_site else settings.site_dir,
                     site_options=site_options_for(settings),
                 )
-                plan, notes = done.plan, done.notes
+                plan, notes, warmed = done.plan, done.notes, done.warmed
     except publishing.PublishRefused as refused:
         for problem in refused.problems:
             click.echo(problem, err=True)
@@ -113,6 +114,8 @@ def publish_command(
         f"{verb} {len(plan.changes)} versions and {len(plan.translations)} translations; "
         f"{len(plan.items) - len(plan.changes)} unchanged"
     )
+    if warmed:
+        click.echo(f"banners and reading lists computed ahead for {warmed:,} agents")
     for note in notes:
         click.echo(note, err=True)
 

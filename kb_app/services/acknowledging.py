@@ -79,15 +79,12 @@ def standing(
 WARM_BATCH = 1000
 
 
-def warm_standings(
-    session: Session, banks: BanksSource, *, now: datetime, progress: Callable[[int, int], None] | None = None
-) -> int:
+def warm_standings(session: Session, banks: BanksSource, *, now: datetime) -> int:
     """Compute every active agent's standing ahead and keep it in the shared cache, so that the
     banners and reading lists right after a publish (a crisis bulletin: every agent reloads at
     once) are cache hits. `WARM_BATCH` agents per 2 (+2) queries and one Redis round trip.
     Returns the number of agents; 0 when the shared state is not Redis (another process could
-    not read it) or the cache is off. The caller commits nothing: gate decisions made here are
-    committed here, as a view makes them."""
+    not read it) or the cache is off. Gate decisions it makes are committed, as a view's are."""
     state = shared_state.for_session(session)
     if state.backend.kind != "redis" or not state.cache_seconds:
         return 0
@@ -104,8 +101,6 @@ def warm_standings(
         agents = list(session.scalars(select(Agent).where(Agent.id.in_(chunk))))
         found = agent_standings(session, agents)
         state.keep_agent_states({a: (f.to_dict(), epochs[a]) for a, f in found.items()}, release_id)
-        if progress is not None:
-            progress(min(start + WARM_BATCH, len(ids)), len(ids))
     return len(ids)
 
 

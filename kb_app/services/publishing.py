@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 class ReleaseResult:
     plan: PublishPlan
     notes: list[str] = field(default_factory=list)  # what worked only partly, for the publisher
+    warmed: int = 0  # agents whose banner and reading list were computed ahead (Redis only)
 
     @property
     def versions(self) -> list[str]:
@@ -122,9 +123,7 @@ def publish_release(
         state = shared_state.for_session(session)
         state.new_generation()
         state.announce_release(plan.release_id or 0)
-        warmed = _warm_banners(session, quiz_banks, now=now)
-        if warmed:
-            result.notes.append(f"banners and reading lists computed ahead for {warmed:,} agents")
+        result.warmed = _warm_banners(session, quiz_banks, now=now)
     return result
 
 

@@ -191,6 +191,8 @@ def publish_page():
             refused = error.problems
         else:
             flash(f"Published {len(done.plan.changes)} versions.")
+            if done.warmed:
+                flash(f"Banners and reading lists computed ahead for {done.warmed:,} agents.")
             for note in done.notes:
                 flash(note[:1].upper() + note[1:] + ".", "error")
             return redirect(url_for("acks.publish_page"))
