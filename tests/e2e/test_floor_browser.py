@@ -231,6 +231,7 @@ def test_quiz_confirm_dialog_with_the_keyboard(browser, live_server, engine, wor
     assert serious_violations(page, CONTENT) == []
     page.keyboard.press("Shift+Tab")
     expect(dialog.get_by_role("button", name="Submit now")).to_be_focused()
+    assert serious_violations(page, CONTENT) == []  # a focused (or hovered) button keeps its contrast
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert page.locator(".result__verdict").inner_text() == "Passed"
