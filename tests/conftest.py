@@ -36,6 +36,7 @@ from sqlalchemy.pool import NullPool
 from kb_app import db as kb_db
 from kb_app.config import Settings
 from fixtures.fake_sites import T2_ONLY_MARKER, build_fake_sites
+from fixtures.smtp import smtp_server
 
 # `tests/` is on sys.path (the `pythonpath` option in pyproject.toml), so helpers import as `fixtures.*`.
 pytest_plugins = ["fixtures.sops", "fixtures.search", "fixtures.contract"]
@@ -485,3 +486,10 @@ def runner(settings) -> KbRunner:
             "KB_TRUSTED_HEADER": "",
         }
     )
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on a free loopback port while the test runs: (inbox, port)."""
+    with smtp_server() as server:
+        yield server

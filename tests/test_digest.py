@@ -9,19 +9,13 @@ import pytest
 from sqlalchemy import func, select
 
 from fixtures.crisis import T2_BULLETIN_TITLE, build_floor
-from fixtures.smtp import free_port, smtp_server
+from fixtures.smtp import free_port
 from kb_app.config import Settings
 from kb_app.db import session_factory
 from kb_app.models import AuditEvent
 from kb_app.models.digest import DigestLog
 from kb_app.quizzes.library import load_directory
 from kb_app.services import digest
-
-
-@pytest.fixture
-def smtp():
-    with smtp_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -4,12 +4,9 @@ real SMTP server, never twice in the window."""
 
 from __future__ import annotations
 
-import socket
 from datetime import date, datetime, timedelta, timezone
-from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import event, func, select
 
 from kb_app.acks.acknowledge import acknowledge, what_changed
@@ -28,6 +25,7 @@ from kb_app.config import Settings
 from kb_app.db import session_factory, session_scope
 from kb_app.models import Agent, ReminderLog
 from kb_app.quizzes.library import load_directory
+from tests.fixtures.smtp import free_port
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 LATER = NOW + timedelta(days=10)  # every requirement published at NOW is overdue
@@ -224,32 +222,15 @@ def test_awaiting_quiz_is_split_between_pending_and_overdue(world):
     assert after.unacknowledged_overdue == after.overdue - 1
 
 
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield inbox, Settings.from_env(smtp_host="127.0.0.1", smtp_port=controller.port, mail_from="kb@example.com")
-    controller.stop()
+def mail(smtp):
+    """The SMTP server's inbox, and settings that send to it."""
+    inbox, port = smtp
+    return inbox, Settings.from_env(smtp_host="127.0.0.1", smtp_port=port, mail_from="kb@example.com")
 
 
-def test_remind_these_agents_sends_now_and_never_twice_in_the_window(world, smtp):
-    inbox, settings = smtp
+def test_remind_these_agents_sends_now_and_never_twice_in_the_window(world, mail):
+    inbox, settings = mail
     scope = CoverageFilter(vendor="northwind-bpo", site="manila")
     with session_factory(world)() as session:
         plan = plan_overdue_reminders(session, scope, now=LATER, base_url="https://kb.example")
@@ -280,8 +261,8 @@ def test_remind_these_agents_sends_now_and_never_twice_in_the_window(world, smtp
         assert len(plan_overdue_reminders(session, scope, now=LATER + timedelta(hours=25)).reminders) == 2
 
 
-def test_remind_never_reaches_agents_outside_the_filter(world, smtp):
-    inbox, settings = smtp
+def test_remind_never_reaches_agents_outside_the_filter(world, mail):
+    inbox, settings = mail
     with session_factory(world)() as session:
         plan = plan_overdue_reminders(session, CoverageFilter(vendor="apex-cx", sop_id="SIM-SWAP"), now=LATER)
         send_reminders(session, plan.reminders, settings, now=LATER)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import date, datetime, timedelta, timezone
-from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from kb_app.catalog import load_catalog
@@ -16,32 +13,9 @@ from kb_app.db import session_factory, session_scope
 from kb_app.models import Agent, ReminderLog, User
 from kb_app.acks.publishing import publish
 from kb_app.acks.reminders import plan_reminders, send_reminders
+from tests.fixtures.smtp import free_port
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield inbox, controller.port
-    controller.stop()
 
 
 @pytest.fixture

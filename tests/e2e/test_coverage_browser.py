@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import csv
 import io
-import socket
 from datetime import date, datetime, timedelta, timezone
-from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from kb_app.acks.publishing import publish
 from kb_app.catalog import load_catalog
@@ -30,27 +27,6 @@ PEOPLE = [
     ("N1", "northwind-bpo", "manila", "manila-1", "Lead Reyes"),
     ("N2", "northwind-bpo", "bogota", "bogota-1", "Lead Gomez"),  # same site and team names, other vendor
 ]
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
 
 
 @pytest.fixture

@@ -7,12 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import re
-import socket
 from datetime import date, datetime, timedelta, timezone
-from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from openpyxl import load_workbook
 from sqlalchemy import event, select
 
@@ -21,6 +18,7 @@ from kb_app.catalog import load_catalog
 from kb_app import shared_state
 from kb_app.db import session_factory, session_scope
 from kb_app.models import Agent, AuditEvent, ReminderLog
+from tests.fixtures.smtp import free_port
 
 PEOPLE = [
     ("N1", "northwind-bpo", "manila", "manila-1", "Lead Reyes", '=HYPERLINK("http://x")'),
@@ -29,30 +27,6 @@ PEOPLE = [
     ("A1", "apex-cx", "bogota", "bogota-1", "Lead Gomez", "Ana One"),
     ("A2", "apex-cx", "bogota", "bogota-1", "Lead Gomez", "Ada Two"),
 ]
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield inbox, controller.port
-    controller.stop()
 
 
 @pytest.fixture

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from datetime import date, datetime, timedelta, timezone
-from email import message_from_bytes, policy
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from kb_app.acks.publishing import publish
@@ -237,30 +234,6 @@ def test_a_trainer_opens_an_action_from_a_gap_moves_it_and_exports_it(
         assert session.get(FeedbackFlag, ids["nw"]).status == "accepted"
         assert session.scalar(select(func.count()).where(AuditEvent.action.like("action.%"))) == 2
     assert client.get("/actions/999999").status_code == 404
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield inbox, controller.port
-    controller.stop()
 
 
 def test_kb_gaps_and_kb_actions_list_export_and_remind_owners_over_smtp(
