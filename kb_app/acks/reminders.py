@@ -4,15 +4,14 @@ window (default 24 hours)."""
 
 from __future__ import annotations
 
-import smtplib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kb_app import mail
 from kb_app.acks.coverage import CoverageFilter, overdue_assignments, overdue_by_agent
 from kb_app.config import Settings
 from kb_app.models import Agent, User
@@ -195,18 +194,9 @@ def send_reminders(session: Session, reminders: list[Reminder], settings: Settin
     if not reminders:
         return 0
     sent = 0
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls()
-        if settings.smtp_user:
-            smtp.login(settings.smtp_user, settings.smtp_password)
+    with mail.smtp_connection(settings) as smtp:
         for reminder in reminders:
-            message = EmailMessage()
-            message["From"] = settings.mail_from
-            message["To"] = reminder.recipient
-            message["Subject"] = reminder.subject
-            message.set_content(reminder.body)
-            smtp.send_message(message)
+            smtp.send_message(mail.message(settings, reminder.recipient, reminder.subject, reminder.body))
             if reminder.kind == "manager_digest":
                 session.add(ReminderLog(recipient=reminder.recipient, kind="manager_digest", sent_at=now))
             else:

@@ -10,16 +10,14 @@ refuses the whole action: nothing is written.
 from __future__ import annotations
 
 import re
-import smtplib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from kb_app import audit
+from kb_app import audit, mail
 from kb_app.config import Settings
 from kb_app.improvement.feedback import FeedbackError, clean_text, link_flag
 from kb_app.models import Agent
@@ -385,18 +383,9 @@ def send_owner_reminders(session: Session, reminders: list[OwnerReminder], setti
     if not reminders:
         return 0
     sent = 0
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls()
-        if settings.smtp_user:
-            smtp.login(settings.smtp_user, settings.smtp_password)
+    with mail.smtp_connection(settings) as smtp:
         for reminder in reminders:
-            message = EmailMessage()
-            message["From"] = settings.mail_from
-            message["To"] = reminder.recipient
-            message["Subject"] = reminder.subject
-            message.set_content(reminder.body)
-            smtp.send_message(message)
+            smtp.send_message(mail.message(settings, reminder.recipient, reminder.subject, reminder.body))
             session.add(
                 ActionReminder(
                     action_id=reminder.action_id, recipient=reminder.recipient, kind=reminder.kind, sent_at=now

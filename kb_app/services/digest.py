@@ -16,7 +16,6 @@ every name from the roster or the catalog is escaped.
 from __future__ import annotations
 
 import html
-import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -26,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kb_app import audit
+from kb_app import audit, mail
 from kb_app.acks import coverage, crisis
 from kb_app.improvement import actions, gaps, outcomes
 from kb_app.config import Settings
@@ -279,11 +278,7 @@ def plan_digests(
 
 
 def message_for(digest: Digest, settings: Settings) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = settings.mail_from
-    message["To"] = digest.recipient
-    message["Subject"] = digest.subject
-    message.set_content(digest.text(settings.base_url))
+    message = mail.message(settings, digest.recipient, digest.subject, digest.text(settings.base_url))
     message.add_alternative(digest.html(settings.base_url), subtype="html")
     return message
 
@@ -294,11 +289,7 @@ def send_digests(session: Session, digests: list[Digest], settings: Settings, *,
     if not digests:
         return 0
     sent = 0
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls()
-        if settings.smtp_user:
-            smtp.login(settings.smtp_user, settings.smtp_password)
+    with mail.smtp_connection(settings) as smtp:
         for digest in digests:
             try:
                 with session.begin_nested():
