@@ -84,6 +84,15 @@ def _sqlite_savepoint_inside_a_transaction(connection, _name) -> None:
         dbapi_connection.execute("BEGIN")
 
 
+def dialect_insert(session: Session, model):
+    """`INSERT` for `model` with the session's dialect's `ON CONFLICT` clauses (SQLite and
+    PostgreSQL spell them alike, and SQLAlchemy has one construct per dialect)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(model)
+
+
 def session_factory(bind: Engine | Connection) -> sessionmaker[Session]:
     """Sessions on `bind`. On a Connection already inside a transaction (as the tests hand over),
     each session works in a SAVEPOINT: its commit releases it, its rollback returns to it."""

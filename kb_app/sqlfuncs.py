@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, String, literal
+from sqlalchemy import Float, Integer, String, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -28,6 +28,33 @@ def _seconds_between_default(element, compiler, **kw):
 def _seconds_between_sqlite(element, compiler, **kw):
     end, start = list(element.clauses)
     return f"((julianday({compiler.process(end, **kw)}) - julianday({compiler.process(start, **kw)})) * 86400.0)"
+
+
+class whole_seconds_between(FunctionElement):
+    """Whole seconds from `start` to `end`, never below 0: `kb_app.models.acks.seconds_between_times`
+    in SQL (SQLite's day fractions are rounded to the millisecond first, so that a whole number of
+    seconds is not truncated to one less)."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "whole_seconds_between"
+
+    def __init__(self, end, start):
+        super().__init__(end, start)
+
+
+@compiles(whole_seconds_between)
+def _whole_seconds_between_default(element, compiler, **kw):
+    end, start = list(element.clauses)
+    seconds = f"EXTRACT(EPOCH FROM ({compiler.process(end, **kw)} - {compiler.process(start, **kw)}))"
+    return f"GREATEST(CAST(TRUNC({seconds}) AS INTEGER), 0)"
+
+
+@compiles(whole_seconds_between, "sqlite")
+def _whole_seconds_between_sqlite(element, compiler, **kw):
+    end, start = list(element.clauses)
+    days = f"(julianday({compiler.process(end, **kw)}) - julianday({compiler.process(start, **kw)}))"
+    return f"MAX(CAST(ROUND({days} * 86400.0, 3) AS INTEGER), 0)"
 
 
 class string_list(FunctionElement):

@@ -59,6 +59,16 @@ def _cheap_password_hashing():
     users._hasher, users._DUMMY_HASH = saved
 
 
+@pytest.fixture(autouse=True)
+def _fresh_release_memory():
+    """Each test's database is new, and on PostgreSQL (a rolled-back transaction) can have the
+    release stamp of the test before: the process-wide release views must not carry over."""
+    from kb_app.services import acknowledging
+
+    acknowledging.forget_releases()
+    yield
+
+
 # --- databases -----------------------------------------------------------------------------
 #
 # SQLite: each test gets a copy of a migrated template file (a copy costs ~2 ms, about what a

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kb_app.acks.gates import mark_covered_assignments
+from kb_app.acks.gates import cover_ungated_assignments, mark_covered_assignments
 from kb_app.acks.translations import ReadingText, latest_translation, reading_text
 from kb_app.catalog import diff_texts, text_for_tier
 from kb_app.catalog.diff import SopDiff
@@ -25,7 +25,8 @@ from kb_app.catalog.staleness import TranslationState
 from kb_app.models import Agent
 from kb_app.models.acks import Acknowledgement, PublishedVersion
 from kb_app.models.translations import PublishedTranslation
-from kb_app.acks.standing import AckFacts, AgentStanding, OpenAssignment, ReleaseView, agent_standing
+from kb_app.acks.standing import AckFacts, AgentStanding, OpenAssignment, ReleaseView, VersionFacts, agent_standing
+from kb_app.db import dialect_insert
 from kb_app.versions import latest_version
 
 
@@ -51,6 +52,17 @@ def in_audience(agent: Agent, version: PublishedVersion) -> bool:
 class AckResult:
     acknowledgement: Acknowledgement
     created: bool
+    version: str  # the acknowledged version, as "MAJOR.MINOR"
+
+
+@dataclass(frozen=True)
+class KnownVersion:
+    """The current version of an SOP as this process last read it (`kb_app.services.acknowledging`
+    keeps it per release, once every version's update-gate decision is recorded), and whether an
+    update quiz gates some version of the SOP for the agent's tier."""
+
+    facts: VersionFacts
+    gated: bool
 
 
 def acknowledge(
@@ -89,7 +101,7 @@ def acknowledge(
 
     existing = _existing(session, agent.id, current.id)
     if existing is not None:
-        return AckResult(existing, False)
+        return AckResult(existing, False, current.version)
     ack = Acknowledgement(
         agent_id=agent.id,
         version_id=current.id,
@@ -110,9 +122,70 @@ def acknowledge(
         existing = _existing(session, agent.id, current.id)
         if existing is None:
             raise
-        return AckResult(existing, False)
+        return AckResult(existing, False, current.version)
     _mark_assignments(session, ack, agent.tier)
-    return AckResult(ack, True)
+    return AckResult(ack, True, current.version)
+
+
+def acknowledge_known(
+    session: Session,
+    agent: Agent,
+    known: KnownVersion,
+    content_hash: str,
+    *,
+    now: datetime,
+    version: str | None,
+    channel: str,
+) -> AckResult | None:
+    """`acknowledge` in two statements, for the source text of a version already read (`known`).
+
+    The acknowledgement is inserted only if that version is still the SOP's newest and the agent
+    has none of it yet, with no read before the write. Returns None when this does not apply (a
+    translation, a refusal to explain, a repeat, a newer version published meanwhile, gates not
+    all decided): the caller then lets `acknowledge` and the rows decide."""
+    facts = known.facts
+    if content_hash != facts.tier_hashes.get(agent.tier):
+        return None
+    if version not in (None, facts.version) or facts.status == "retired":
+        return None
+    if not agent.active or not facts.readable_by(agent.tier) or not facts.addressed_to(agent):
+        return None
+    values = {
+        "agent_id": agent.id,
+        "version_id": facts.id,
+        "sop_id": facts.sop_id,
+        "major": facts.major,
+        "minor": facts.minor,
+        "content_hash": content_hash,
+        "acknowledged_at": now,
+        "channel": channel,
+        "language": SOURCE_LANGUAGE,
+    }
+    # Still this SOP's newest version, and the very version read (a process's memory of a
+    # release could otherwise outlive a restored database).
+    same = select(PublishedVersion.id).where(
+        PublishedVersion.id == facts.id,
+        PublishedVersion.sop_id == facts.sop_id,
+        PublishedVersion.version == facts.version,
+    )
+    newer = select(PublishedVersion.id).where(PublishedVersion.sop_id == facts.sop_id, PublishedVersion.id > facts.id)
+    row = select(*(literal(value, Acknowledgement.__table__.c[name].type) for name, value in values.items())).where(
+        exists(same), ~exists(newer)
+    )
+    insert = dialect_insert(session, Acknowledgement)
+    ack_id = session.scalar(
+        insert.from_select(list(values), row)
+        .on_conflict_do_nothing(index_elements=["agent_id", "version_id"])
+        .returning(Acknowledgement.id)
+    )
+    if ack_id is None:
+        return None
+    ack = Acknowledgement(id=ack_id, translation_id=None, **values)
+    if known.gated:
+        mark_covered_assignments(session, agent.id, facts.sop_id, tier=agent.tier)
+    else:
+        cover_ungated_assignments(session, ack, agent.tier)
+    return AckResult(ack, True, facts.version)
 
 
 def _text_read(

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,8 @@ from kb_app.models.acks import seconds_between_times
 from kb_app.models.quizzes import QuizAttempt, UpdateGate, UpdateGateDecision
 from kb_app.quizzes.attempts import may_take, snapshot_for
 from kb_app.quizzes.schema import Bank
-from kb_app.versions import acknowledged_at_least
+from kb_app.sqlfuncs import whole_seconds_between
+from kb_app.versions import acknowledged_at_least, at_least
 
 
 def undecided_versions_exist(session: Session) -> bool:
@@ -63,6 +64,30 @@ def record_gate_decisions(session: Session, loaded, *, now: datetime, final: boo
             continue
         recorded += 1
     return recorded
+
+
+@dataclass(frozen=True)
+class GateFacts:
+    """What an acknowledgement needs to know of update gates, read in two queries per release.
+
+    `settled`: every published version has its gate decision. Decisions are final and are only
+    ever added for new versions, so this and `gated` hold until the next publish.
+    `gated`: (SOP id, tier) pairs where an update quiz gates some version of the SOP for that tier.
+    """
+
+    settled: bool
+    gated: frozenset[tuple[str, str]]
+
+    def gates(self, sop_id: str, tier: str) -> bool:
+        return (sop_id, tier) in self.gated
+
+
+def gate_facts(session: Session) -> GateFacts:
+    rows = session.execute(
+        select(UpdateGate, PublishedVersion.sop_id).join(PublishedVersion, PublishedVersion.id == UpdateGate.version_id)
+    ).all()
+    gated = {(sop_id, tier) for gate, sop_id in rows for tier in ("T1", "T2") if may_take(gate, tier)}
+    return GateFacts(not undecided_versions_exist(session), frozenset(gated))
 
 
 def gates_for_tier(gates: Iterable[UpdateGate], tier: str) -> list[UpdateGate]:
@@ -172,6 +197,42 @@ def mark_covered_assignments(session: Session, agent_id: int, sop_id: str, *, ti
         )
         covered += 1
     return covered
+
+
+def cover_ungated_assignments(session: Session, ack: Acknowledgement, tier: str) -> int:
+    """Cover, in one statement, the agent's uncovered assignments that `ack` satisfies, for an SOP
+    that no update quiz gates for the agent's tier (`GateFacts.gates` is false).
+
+    The result is `mark_covered_assignments`'s: an uncovered, ungated assignment has no earlier
+    satisfying acknowledgement (one made before the assignment was created covers it then:
+    `kb_app.acks.publishing`), so its first one is `ack`.
+    """
+    # Gates are checked again here: a requirement an update quiz gates for `tier` is never covered
+    # by this statement, whatever the caller believed (`mark_covered_assignments` and the quiz
+    # pass decide those).
+    gate = select(UpdateGate.id).where(UpdateGate.version_id == Requirement.version_id, UpdateGate.tier == tier)
+    satisfied = select(Requirement.id).where(
+        Requirement.sop_id == ack.sop_id,
+        at_least(literal(ack.major), literal(ack.minor), Requirement.major, Requirement.minor),
+        ~exists(gate),
+    )
+    result = session.execute(
+        update(Assignment)
+        .where(
+            Assignment.agent_id == ack.agent_id,
+            Assignment.acknowledged_at.is_(None),
+            Assignment.requirement_id.in_(satisfied.scalar_subquery()),
+        )
+        .values(
+            acknowledged_at=ack.acknowledged_at,
+            acknowledgement_id=ack.id,
+            seconds_to_ack=whole_seconds_between(
+                literal(ack.acknowledged_at, Assignment.assigned_at.type), Assignment.assigned_at
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
 
 
 def pending_quizzes(session: Session, agent: Agent, sop_id: str | None = None) -> dict[str, PendingQuiz]:

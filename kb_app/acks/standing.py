@@ -48,6 +48,7 @@ class VersionFacts:
     tiers: list[str]
     audience: dict[str, Any]
     expires_at: datetime | None
+    tier_hashes: dict[str, str] = field(default_factory=dict)  # tier -> the hash of its text
 
     def readable_by(self, tier: str) -> bool:
         return tier in self.tiers
@@ -110,6 +111,7 @@ class ReleaseView:
                 sorted(row.tier_hashes),
                 dict(row.audience or {}),
                 row.expires_at,
+                dict(row.tier_hashes),
             )
         pages = {}
         for path, sop_id in session.execute(

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from kb_app import releases, shared_state
 from kb_app.acks import acknowledge as core
-from kb_app.acks.gates import record_gate_decisions, undecided_versions_exist
+from kb_app.acks.gates import GateFacts, gate_facts, record_gate_decisions, undecided_versions_exist
+from kb_app.catalog.languages import SOURCE_LANGUAGE
 from kb_app.acks.standing import AgentStanding, ReleaseView, VersionFacts, agent_standing, agent_standings
 from kb_app.models import Agent
 from kb_app.models.quizzes import UpdateGate
@@ -28,6 +29,9 @@ BanksSource = LoadedBanks | Callable[[], LoadedBanks]
 
 # The newest ReleaseView read in this process, per database namespace: (release stamp, view).
 _views: dict[str, tuple[tuple[int, int], ReleaseView]] = {}
+# Likewise the update-gate facts, once every version of that release is decided (final until
+# the next release: decisions are only added, for new versions).
+_gates: dict[str, tuple[tuple[int, int], GateFacts]] = {}
 
 
 def decide_gates(session: Session, banks: BanksSource, *, now: datetime, counting: bool) -> int:
@@ -118,6 +122,26 @@ def forget_agent_on_commit(session: Session, agent_id: int) -> None:
     shared_state.after_commit(session, lambda: state.forget_agent(agent_id))
 
 
+def forget_releases() -> None:
+    """Forget the release views and gate facts this process keeps (a test's fresh database can
+    have the stamp of the one before it)."""
+    _views.clear()
+    _gates.clear()
+    releases.forget_release_stamps()
+
+
+def settled_gates(session: Session, release_id: tuple[int, int]) -> GateFacts:
+    """The gate facts of this release: two queries until every version is decided, then none."""
+    state = shared_state.for_session(session)
+    known = _gates.get(state.ns)
+    if known is not None and known[0] == release_id:
+        return known[1]
+    facts = gate_facts(session)
+    if facts.settled:
+        _gates[state.ns] = (release_id, facts)
+    return facts
+
+
 def acknowledge_change(
     session: Session,
     agent: Agent,
@@ -130,10 +154,22 @@ def acknowledge_change(
     channel: str,
     language: str | None = None,
 ) -> core.AckResult:
-    decide_gates(session, banks, now=now, counting=True)
-    result = core.acknowledge(
-        session, agent, sop_id, content_hash, version=version, now=now, channel=channel, language=language
-    )
+    result = None
+    if language in (None, SOURCE_LANGUAGE):
+        # The common case, the source text of the version this process knows: two statements.
+        release_id, view = release_view(session)
+        facts = view.latest.get(sop_id)
+        gates = settled_gates(session, release_id)
+        if facts is not None and gates.settled:
+            known = core.KnownVersion(facts, gates.gates(sop_id, agent.tier))
+            result = core.acknowledge_known(
+                session, agent, known, content_hash, now=now, version=version, channel=channel
+            )
+    if result is None:
+        decide_gates(session, banks, now=now, counting=True)
+        result = core.acknowledge(
+            session, agent, sop_id, content_hash, version=version, now=now, channel=channel, language=language
+        )
     if result.created:
         forget_agent_on_commit(session, agent.id)
     return result

@@ -143,9 +143,9 @@ def acknowledge(sop_id: str):
     following = acks.next_to_read(acknowledging.reading_list(session, agent, banks(), now=_now()), after=sop_id)
     flash(
         (
-            f"Acknowledged {sop_id} v{ack.version.version} on {when}."
+            f"Acknowledged {sop_id} v{result.version} on {when}."
             if result.created
-            else f"You already acknowledged {sop_id} v{ack.version.version} on {when}."
+            else f"You already acknowledged {sop_id} v{result.version} on {when}."
         )
         + (f" Next on your reading list: {following.sop_id}." if following else "")
     )
@@ -581,7 +581,7 @@ def api_acknowledge(body: AcknowledgementRequest):
     out = Acknowledgement.model_validate(
         {
             "sop_id": ack.sop_id,
-            "version": ack.version.version,
+            "version": result.version,
             "content_hash": ack.content_hash,
             "acknowledged_at": ack.acknowledged_at,
             "channel": ack.channel,
