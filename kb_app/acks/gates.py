@@ -13,10 +13,11 @@ Which banks gate which published version is recorded in the database the first t
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, literal, select, update
+from sqlalchemy import CursorResult, exists, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -232,7 +233,7 @@ def cover_ungated_assignments(session: Session, ack: Acknowledgement, tier: str)
         )
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount
+    return cast(CursorResult, result).rowcount
 
 
 def pending_quizzes(session: Session, agent: Agent, sop_id: str | None = None) -> dict[str, PendingQuiz]:
