@@ -100,9 +100,12 @@ def test_the_live_reload_server_serves_the_preview_and_rebuilds_on_save(session)
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     try:
-        deadline = time.time() + 10
-        while server.server_address[1] == 0 and time.time() < deadline:
+        # serve() binds, starts the file watcher and only then its request thread: wait for that
+        # thread, not just the port, or a slow start leaves shutdown() nothing to join.
+        deadline = time.time() + 30
+        while not server.serve_thread.is_alive() and time.time() < deadline:
             time.sleep(0.05)
+        assert server.serve_thread.is_alive(), "the live-reload server did not start"
         base = f"http://127.0.0.1:{server.server_address[1]}"
         body = urllib.request.urlopen(f"{base}/procedures/ato-recovery/", timeout=10).read().decode()
         assert "Two signals." in body and "livereload" in body
@@ -119,7 +122,8 @@ def test_the_live_reload_server_serves_the_preview_and_rebuilds_on_save(session)
         assert len(session.reports) > count, "no rebuild after the save"
         assert "SOS only." in urllib.request.urlopen(f"{base}/procedures/sim-swap/", timeout=10).read().decode()
     finally:
-        server.shutdown(wait=True)
+        server.shutdown(wait=server.serve_thread.is_alive())
+        thread.join(timeout=10)
 
 
 def test_kb_preview_is_a_command_with_audience_and_language():
