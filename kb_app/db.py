@@ -37,10 +37,14 @@ def pool_options(settings) -> dict:
 
     Each worker holds up to `pool_size + max_overflow` connections: keep
     nodes x workers x that below PostgreSQL's max_connections (README, Production).
+
+    No ping at checkout (a round trip on every request): a connection PostgreSQL dropped fails
+    the one request that meets it (503, `web.errors`), and SQLAlchemy then invalidates every
+    connection of the pool opened before, so each worker reconnects at its next checkout.
     """
     if make_url(settings.database_url).get_backend_name() == "sqlite":
         return {}
-    return {"pool_size": 5, "max_overflow": 5, "pool_timeout": 5, "pool_recycle": 1800}
+    return {"pool_size": 5, "max_overflow": 5, "pool_timeout": 5, "pool_recycle": 1800, "pool_pre_ping": False}
 
 
 def _sqlite_on_connect(dbapi_connection, _record) -> None:

@@ -512,9 +512,19 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
         set_committed_value(token, "last_used_at", now)
     uses.flush_if_due(session, state.ns)
     if state.cache_seconds:
-        # Believed from now on only if what is about to be recorded commits.
-        shared_state.after_commit(session, lambda: _believe_token(state.ns, digest, generation, token))
+        if session.new or session.dirty:
+            # Believed from now on only if what is about to be recorded commits.
+            shared_state.after_commit(session, lambda: _believe_token(state.ns, digest, generation, token))
+        else:
+            _believe_token(state.ns, digest, generation, token)
     return token.user
+
+
+def use_to_commit(session: Session) -> bool:
+    """Whether the token check left writes in the session's transaction (a first use, a use from
+    a new address, a batch of last-use times): a read-only request commits them at once, while a
+    request with nothing to record keeps its transaction and connection for the rest of its work."""
+    return bool(session.new or session.dirty or session.info.pop(_USES_WRITTEN, False))
 
 
 def _believe_token(ns: str, digest: str, generation: int, token: ApiToken) -> None:
@@ -522,6 +532,7 @@ def _believe_token(ns: str, digest: str, generation: int, token: ApiToken) -> No
     identities.put(ns, "token:" + digest, generation, known)
 
 
+_USES_WRITTEN = "kb_token_uses_written"
 USE_FLUSH_SECONDS = 5.0  # a recorded use waits at most this long (or for the next request after it)
 USE_FLUSH_SIZE = 500
 
@@ -561,6 +572,7 @@ class PendingUses:
                 .values(last_used_at=bindparam("at"), last_used_ip=bindparam("ip")),
                 [{"token_id": token_id, "at": at, "ip": ip} for token_id, (at, ip) in batch.items()],
             )
+            session.info[_USES_WRITTEN] = True
         return len(batch)
 
 

@@ -68,7 +68,8 @@ def _identify() -> tuple[User | None, ApiError | None]:
         else:
             session = get_session()
             user = users.user_for_token(session, secret.strip(), ip=client_ip(), path=request.path)
-            session.commit()
+            if users.use_to_commit(session):
+                session.commit()
             found = (
                 (user, None)
                 if user is not None

@@ -110,6 +110,43 @@ def test_the_cache_answers_a_repeat_banner_without_a_query(make_app, settings, e
     assert len(statements_for(app, client, headers, BANNER)) == 1
 
 
+@pytest.mark.parametrize("path", [BANNER, "/api/v1/acknowledgements"])
+def test_a_token_with_nothing_to_record_keeps_one_connection_and_commits_only_writes(
+    make_app, settings, engine, sop_dir, make_user, make_token, path
+):
+    app, client, headers = agent_client(make_app, settings, make_user, make_token, cache_seconds=30)
+    publish_sops(engine, settings, sop_dir, 3)
+    acknowledge(client, headers, "SOP-0")  # the worker's first acknowledgement settles the gates
+    content_hash = client.get("/api/v1/sops/SOP-1/changes", headers=headers).get_json()["content_hash"]
+    users.identities.clear()  # as in another worker: the token is looked up, its use not yet due
+    factory = app.extensions["kb_sessionmaker"]
+    begun: list[object] = []
+    committed: list[object] = []
+
+    def began(_session, _transaction, connection):
+        begun.append(connection)
+
+    def commit(session):
+        committed.append(session)
+
+    event.listen(factory, "after_begin", began)
+    event.listen(factory, "after_commit", commit)
+    try:
+        if path == BANNER:
+            response = client.get(path, headers=headers)
+        else:
+            body = {"sop_id": "SOP-1", "content_hash": content_hash}
+            response = client.post(path, json=body, headers=headers)
+    finally:
+        event.remove(factory, "after_begin", began)
+        event.remove(factory, "after_commit", commit)
+    assert response.status_code < 300, response.get_data(as_text=True)
+    # The token check and the work share one transaction (one connection from the pool, no
+    # commit between them); only the acknowledgement commits.
+    assert len(begun) == 1, begun
+    assert len(committed) == (0 if path == BANNER else 1), committed
+
+
 def test_a_revoked_token_is_refused_at_once_though_it_was_just_believed(
     make_app, settings, engine, make_user, make_token, session
 ):
