@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterable, Mapping
 
-from sqlalchemy import Select, case, delete, exists, func, select
+from sqlalchemy import Select, case, delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from kb_app.models import SearchClick, SearchQuery
@@ -103,21 +103,33 @@ def record_search(
 ) -> SearchQuery | None:
     """Record a settled search (or refine the row `refines` names); None for an empty search.
 
-    The caller commits. `refines` is only honoured for a row of the same tier, refined less
-    than REFINE_SECONDS ago, with no result opened from it: anything else adds a row.
+    The caller commits. A new row comes back as a copy outside the session (its `id` is the
+    row's); a refined one is the session's own. `refines` is only honoured for a row of the same
+    tier, refined less than REFINE_SECONDS ago, with no result opened from it: anything else
+    adds a row.
     """
     text = normalise_query(query)
     filter_text = filters_text(filters)
     if not text and not filter_text:
         return None
+    values = {
+        "query": text,
+        "filters": filter_text,
+        "result_count": max(0, int(result_count)),
+        "searched_at": now,
+        "week_start": week_of(now),
+    }
     row = _refinable(session, refines, searcher.tier, now) if refines is not None else None
-    if row is None:
-        row = SearchQuery(tier=searcher.tier, role=searcher.role, vendor=searcher.vendor)
-        session.add(row)
-    row.query, row.filters, row.result_count = text, filter_text, max(0, int(result_count))
-    row.searched_at, row.week_start = now, week_of(now)
-    session.flush()
-    return row
+    if row is not None:
+        for name, value in values.items():
+            setattr(row, name, value)
+        session.flush()
+        return row
+    # A new row in one INSERT … RETURNING, without the unit of work: every first page of a
+    # search in a crisis writes one.
+    values.update(tier=searcher.tier, role=searcher.role, vendor=searcher.vendor)
+    new_id = session.scalar(insert(SearchQuery).values(**values).returning(SearchQuery.id))
+    return SearchQuery(id=new_id, **values)
 
 
 def _refinable(session: Session, search_id: int, tier: str, now: datetime) -> SearchQuery | None:

@@ -7,13 +7,14 @@ restart, and a search that started on the old build finishes on it.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import heapq
 import json
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from itertools import chain
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,10 +44,11 @@ from kb_app.search.tier_index import TierIndex
 MAX_LIMIT = 100
 GROUPINGS = ("sop",)  # `group=`: "" ranks sections, "sop" ranks SOPs with their best sections
 MAX_OFFSET = 1000
-# Answers are kept per (build, tier, query, filters, page, language, grouping) for the rest of a
-# RESULT_CACHE_SECONDS window of the clock: in a crisis hundreds of agents type the same words,
-# and within one window the same words over the same build give the same answer.
-RESULT_CACHE_SECONDS = 10
+# Answers are kept per (build, tier, query, filters, page, language, grouping) and per stretch of
+# time between two bulletin expiries of the build (the only thing the clock changes in an answer:
+# an expired bulletin is no longer pinned): in a crisis hundreds of agents type the same words,
+# and the same words over the same build give the same answer until a bulletin expires. The
+# RESULT_CACHE_SIZE answers used last are kept.
 RESULT_CACHE_SIZE = 4096
 TOP_TAGS = 20
 
@@ -127,7 +129,8 @@ class SearchService:
         self._lock = threading.Lock()
         self._build: Build | None = None
         self._pointer_stamp: tuple | None = None
-        self._answers: dict[tuple, SearchResults] = {}
+        self._answers: OrderedDict[tuple, SearchResults] = OrderedDict()
+        self._expiries: dict[tuple[str, str], list[datetime]] = {}
 
     # -- the live build ---------------------------------------------------------------------
 
@@ -208,6 +211,12 @@ class SearchService:
         if now.tzinfo is None:
             now = now.replace(tzinfo=timezone.utc)  # naive times are taken as UTC, like the SOP files
         build = self.current()
+        try:
+            expired = self._expired_by(build, tier, now)
+        except (OSError, EOFError, WhooshIndexError):
+            # The build was pruned before this tier of it was opened: the live one answers.
+            build = self.current(force=True)
+            expired = self._expired_by(build, tier, now)
         key = (
             build.build_id,
             tier,
@@ -217,9 +226,12 @@ class SearchService:
             offset,
             language or "",
             group,
-            int(now.timestamp()) // RESULT_CACHE_SECONDS,
+            expired,
         )
-        known = self._answers.get(key)
+        with self._lock:
+            known = self._answers.get(key)
+            if known is not None:
+                self._answers.move_to_end(key)
         if known is not None:
             return _fresh_copy(known, elapsed_ms=(time.perf_counter() - started) * 1000)
         try:
@@ -233,10 +245,27 @@ class SearchService:
             else:
                 self._with_language(results, query, tier, language, limit)
         results.elapsed_ms = (time.perf_counter() - started) * 1000
-        if len(self._answers) >= RESULT_CACHE_SIZE:
-            self._answers.clear()  # a bound, not a policy: windows pass quickly
-        self._answers[key] = _fresh_copy(results, elapsed_ms=results.elapsed_ms)
+        with self._lock:
+            self._answers[key] = _fresh_copy(results, elapsed_ms=results.elapsed_ms)
+            while len(self._answers) > RESULT_CACHE_SIZE:
+                self._answers.popitem(last=False)
         return results
+
+    def _expired_by(self, build: Build, tier: str, now: datetime) -> int:
+        """How many of the build's bulletins for `tier` have expired at `now`: answers at two
+        moments with the same count pin the same bulletins, so they are the same answer."""
+        found = self._expiries.get((build.build_id, tier))
+        if found is None:
+            found = sorted(
+                datetime.fromisoformat(entry["expires"])
+                for entry in build.tier(tier).meta.get("bulletin_list", [])
+                if entry.get("expires")
+            )
+            with self._lock:
+                if len(self._expiries) > 64:  # builds of long ago
+                    self._expiries.clear()
+                self._expiries[(build.build_id, tier)] = found
+        return bisect.bisect_right(found, now)
 
     def _with_language(self, results: SearchResults, query: str, tier: str, language: str, limit: int) -> None:
         """Put the language's own hits first; source-language hits for other pages fill the rest."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -374,6 +374,23 @@ def test_expired_bulletin_is_not_pinned_but_still_searchable(service):
 def test_bulletin_stops_being_pinned_when_it_expires(service):
     later = datetime(2026, 12, 21, tzinfo=timezone.utc)
     assert service.search("wave", now=later).pinned == []
+
+
+def test_an_answer_is_kept_until_a_bulletin_expires_not_for_a_window_of_the_clock(service, monkeypatch):
+    service = SearchService(service.index_dir)  # nothing kept from the other tests
+    computed = []
+    search = service._search
+    monkeypatch.setattr(service, "_search", lambda *args, **kw: computed.append(args[1].text) or search(*args, **kw))
+    expires = datetime(2026, 12, 20, tzinfo=timezone.utc)  # BUL-2026-11-WAVE's expiry
+    early = service.search("wave", now=expires - timedelta(days=3))
+    late = service.search("wave", now=expires - timedelta(seconds=1))
+    assert computed == ["wave"]  # three days apart, the same answer: computed once
+    assert [p.sop_id for p in late.pinned] == [p.sop_id for p in early.pinned] == ["BUL-2026-11-WAVE"]
+    after = service.search("wave", now=expires)
+    assert computed == ["wave", "wave"] and after.pinned == []
+    # What a caller does to an answer does not change the kept one.
+    late.hits.clear()
+    assert service.search("wave", now=expires - timedelta(hours=1)).hits and len(computed) == 2
 
 
 # -- the index itself ---------------------------------------------------------------------------
