@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,33 @@ def echo_json(data: Any) -> None:
 def progress(message: str) -> None:
     """Progress for long work goes to stderr so --json output on stdout stays clean."""
     click.echo(message, err=True)
+
+
+def window_hours_option(func):
+    return click.option(
+        "--window-hours",
+        type=click.IntRange(1, 24 * 14),
+        default=24,
+        show_default=True,
+        help="Never send the same reminder twice within this many hours.",
+    )(func)
+
+
+def send_mail(settings: Settings, send: Callable[[], int]) -> int:
+    """`send()` (which mails and returns how many went out); an SMTP server that cannot be
+    reached is a UserError naming it."""
+    try:
+        return send()
+    except OSError as error:
+        raise UserError(f"cannot send mail through {settings.smtp_host}:{settings.smtp_port}: {error}") from None
+
+
+def report_mail(items: Sequence[Any], noun: str, *, key: str, dry_run: bool, sent: int, as_json: bool) -> None:
+    """What a mailing command planned or sent: one line per message and a count, or JSON
+    (`{"dry_run", "sent", key: [...]}`); each item has `recipient`, `subject` and `to_dict()`."""
+    if as_json:
+        echo_json({"dry_run": dry_run, "sent": sent, key: [item.to_dict() for item in items]})
+        return
+    for item in items:
+        click.echo(f"{'would send' if dry_run else 'sent'}: {item.recipient}: {item.subject}")
+    click.echo(f"{len(items)} {noun} {'planned' if dry_run else 'sent'}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kb_app.cli._common import UserError, echo_json, json_option, settings_from
+from kb_app.cli._common import UserError, json_option, report_mail, send_mail, settings_from
 from kb_app.cli.quiz import quiz_dir_option
 from kb_app.db import engine_for, session_factory
 from kb_app.quizzes.library import load_directory
@@ -36,20 +36,8 @@ def send_command(dry_run: bool, quiz_dir: Path, as_json: bool) -> None:
     now = datetime.now(timezone.utc)
     with session_factory(engine_for(settings.database_url))() as session:
         planned = digest.plan_digests(session, now=now, banks=loaded)
-        sent = 0
-        if not dry_run:
-            try:
-                sent = digest.send_digests(session, planned, settings, now=now)
-            except OSError as error:
-                raise UserError(
-                    f"cannot send mail through {settings.smtp_host}:{settings.smtp_port}: {error}"
-                ) from None
-    if as_json:
-        echo_json({"dry_run": dry_run, "sent": sent, "digests": [d.to_dict() for d in planned]})
-        return
-    for item in planned:
-        click.echo(f"{'would send' if dry_run else 'sent'}: {item.recipient}: {item.subject}")
-    click.echo(f"{len(planned)} digests {'planned' if dry_run else 'sent'}")
+        sent = 0 if dry_run else send_mail(settings, lambda: digest.send_digests(session, planned, settings, now=now))
+    report_mail(planned, "digests", key="digests", dry_run=dry_run, sent=sent, as_json=as_json)
 
 
 def register(main: click.Group) -> None:

@@ -10,7 +10,15 @@ from pathlib import Path
 import click
 
 from kb_app.catalog import load_catalog
-from kb_app.cli._common import UserError, echo_json, json_option, settings_from, sop_dir_option
+from kb_app.cli._common import (
+    echo_json,
+    json_option,
+    report_mail,
+    send_mail,
+    settings_from,
+    sop_dir_option,
+    window_hours_option,
+)
 from kb_app.db import engine_for, session_factory
 from kb_app.exports import csv_text
 from kb_app.improvement import actions, gaps
@@ -113,13 +121,7 @@ def export_command(output: Path | None) -> None:
 
 @actions_group.command("remind")
 @click.option("--dry-run", is_flag=True, help="List the reminders; send nothing.")
-@click.option(
-    "--window-hours",
-    type=click.IntRange(1, 24 * 14),
-    default=24,
-    show_default=True,
-    help="Never send the same reminder twice within this many hours.",
-)
+@window_hours_option
 @json_option
 def remind_command(dry_run: bool, window_hours: int, as_json: bool) -> None:
     """E-mail the owners of actions due within two days or overdue."""
@@ -129,20 +131,12 @@ def remind_command(dry_run: bool, window_hours: int, as_json: bool) -> None:
         reminders = actions.plan_owner_reminders(
             session, now=now, window=timedelta(hours=window_hours), base_url=settings.base_url
         )
-        sent = 0
-        if not dry_run:
-            try:
-                sent = actions.send_owner_reminders(session, reminders, settings, now=now)
-            except OSError as error:
-                raise UserError(
-                    f"cannot send mail through {settings.smtp_host}:{settings.smtp_port}: {error}"
-                ) from None
-    if as_json:
-        echo_json({"dry_run": dry_run, "sent": sent, "reminders": [r.to_dict() for r in reminders]})
-        return
-    for reminder in reminders:
-        click.echo(f"{'would send' if dry_run else 'sent'}: {reminder.recipient}: {reminder.subject}")
-    click.echo(f"{len(reminders)} reminders {'planned' if dry_run else 'sent'}")
+
+        def send() -> int:
+            return actions.send_owner_reminders(session, reminders, settings, now=now)
+
+        sent = 0 if dry_run else send_mail(settings, send)
+    report_mail(reminders, "reminders", key="reminders", dry_run=dry_run, sent=sent, as_json=as_json)
 
 
 def register(main: click.Group) -> None:

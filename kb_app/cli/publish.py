@@ -15,7 +15,16 @@ from kb_app.acks.coverage import CoverageFilter, ReportError, coverage
 from kb_app.acks.publishing import sync_assignments
 from kb_app.acks.reminders import plan_reminders, send_reminders
 from kb_app.catalog import load_catalog, validate_catalog
-from kb_app.cli._common import UserError, echo_json, json_option, settings_from, sop_dir_option
+from kb_app.cli._common import (
+    UserError,
+    echo_json,
+    json_option,
+    report_mail,
+    send_mail,
+    settings_from,
+    sop_dir_option,
+    window_hours_option,
+)
 from kb_app.db import engine_for, session_factory, session_scope
 from kb_app.quizzes.library import load_directory
 from kb_app.releases import site_options_for
@@ -234,13 +243,7 @@ COUNT_COLUMNS = {
 
 @click.command("remind")
 @click.option("--dry-run", is_flag=True, help="List the reminders; send nothing.")
-@click.option(
-    "--window-hours",
-    type=click.IntRange(1, 24 * 14),
-    default=24,
-    show_default=True,
-    help="Never send the same reminder twice within this many hours.",
-)
+@window_hours_option
 @json_option
 def remind_command(dry_run: bool, window_hours: int, as_json: bool) -> None:
     """E-mail agents with items due within a day or overdue, and partner managers a digest."""
@@ -253,20 +256,8 @@ def remind_command(dry_run: bool, window_hours: int, as_json: bool) -> None:
             sync_assignments(session, now=now, onboarding_days=settings.onboarding_days)
             session.commit()
         reminders = plan_reminders(session, now=now, window=timedelta(hours=window_hours), base_url=settings.base_url)
-        sent = 0
-        if not dry_run:
-            try:
-                sent = send_reminders(session, reminders, settings, now=now)
-            except OSError as error:
-                raise UserError(
-                    f"cannot send mail through {settings.smtp_host}:{settings.smtp_port}: {error}"
-                ) from None
-    if as_json:
-        echo_json({"dry_run": dry_run, "sent": sent, "reminders": [r.to_dict() for r in reminders]})
-        return
-    for reminder in reminders:
-        click.echo(f"{'would send' if dry_run else 'sent'}: {reminder.recipient}: {reminder.subject}")
-    click.echo(f"{len(reminders)} reminders {'planned' if dry_run else 'sent'}")
+        sent = 0 if dry_run else send_mail(settings, lambda: send_reminders(session, reminders, settings, now=now))
+    report_mail(reminders, "reminders", key="reminders", dry_run=dry_run, sent=sent, as_json=as_json)
 
 
 def register(main: click.Group) -> None:

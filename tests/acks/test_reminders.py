@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -94,3 +95,22 @@ def test_unreachable_server_logs_nothing(published):
         run(published, free_port(), NOW + timedelta(days=8))
     with session_scope(published) as session:
         assert session.scalar(select(func.count()).select_from(ReminderLog)) == 0
+
+
+def test_kb_remind_sends_over_smtp_and_names_a_server_that_is_down(published, runner, smtp):
+    inbox, port = smtp
+    runner.env.update({"KB_SMTP_HOST": "127.0.0.1", "KB_SMTP_PORT": str(free_port()), "KB_MAIL_FROM": "kb@example.com"})
+    down = runner.invoke(["remind"])
+    assert down.exit_code == 1 and "cannot send mail through 127.0.0.1" in down.output
+    with session_scope(published) as session:
+        assert session.scalar(select(func.count()).select_from(ReminderLog)) == 0
+    runner.env["KB_SMTP_PORT"] = str(port)
+    dry = runner.invoke(["remind", "--dry-run", "--json"])
+    report = json.loads(dry.stdout)
+    assert dry.exit_code == 0 and report["dry_run"] and report["sent"] == 0 and report["reminders"]
+    assert inbox.messages == []
+    sent = runner.invoke(["remind"])
+    assert sent.exit_code == 0, sent.output
+    assert f"{len(report['reminders'])} reminders sent" in sent.output
+    assert len(inbox.messages) == len(report["reminders"])
+    assert "0 reminders sent" in runner.invoke(["remind"]).output  # not twice within the window

@@ -18,6 +18,7 @@ from kb_app.db import session_scope
 from kb_app.improvement import actions
 from kb_app.search import build_index
 from improvement.loop_data import add_searches
+from fixtures.smtp import free_port
 from kb_app.models import AuditEvent
 from kb_app.models.improvement import ActionReminder, FeedbackFlag, ImprovementAction
 from tests.web.test_hot_paths import counted
@@ -273,6 +274,12 @@ def test_kb_gaps_and_kb_actions_list_export_and_remind_owners_over_smtp(
     out = tmp_path / "actions.csv"
     assert runner.invoke(["actions", "export", "-o", str(out)]).exit_code == 0
     assert out.read_text().splitlines()[1].split(",")[1] == "Late one"
+    # The mail server down: said, naming it, and no reminder recorded as sent.
+    runner.env = {**env, "KB_SMTP_PORT": str(free_port())}
+    down = runner.invoke(["actions", "remind"])
+    assert down.exit_code == 1 and "cannot send mail through 127.0.0.1" in down.output
+    assert count(engine, ActionReminder) == 0 and inbox.messages == []
+    runner.env = env
     sent = runner.invoke(["actions", "remind", "--json"])
     assert sent.exit_code == 0, sent.output
     assert json.loads(sent.stdout)["sent"] == 1
