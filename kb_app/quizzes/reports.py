@@ -645,19 +645,29 @@ def certification_coverage(
         .group_by(Certification.agent_id)
         .subquery()
     )
-    changed_at = (
-        select(func.min(PublishedVersion.published_at))
-        .join(CertificationSop, CertificationSop.sop_id == PublishedVersion.sop_id)
-        .where(
-            CertificationSop.certification_id == Certification.id,
-            CertificationSop.major_at_pass.is_not(None),
-            PublishedVersion.major > CertificationSop.major_at_pass,
-            PublishedVersion.published_at > Certification.certified_at,
-            PublishedVersion.published_at <= now,
+    # When a newer major of one of its SOPs was published after the pass: once per certification
+    # in one grouped join (a correlated subquery here ran once per agent and per state counted).
+    changed = (
+        select(
+            CertificationSop.certification_id.label("certification_id"),
+            func.min(PublishedVersion.published_at).label("changed_at"),
         )
-        .correlate(Certification)
-        .scalar_subquery()
+        .join(latest, latest.c.id == CertificationSop.certification_id)
+        .join(Certification, Certification.id == CertificationSop.certification_id)
+        .join(
+            PublishedVersion,
+            and_(
+                PublishedVersion.sop_id == CertificationSop.sop_id,
+                PublishedVersion.major > CertificationSop.major_at_pass,
+                PublishedVersion.published_at > Certification.certified_at,
+                PublishedVersion.published_at <= now,
+            ),
+        )
+        .where(CertificationSop.major_at_pass.is_not(None))
+        .group_by(CertificationSop.certification_id)
+        .subquery()
     )
+    changed_at = changed.c.changed_at
     state = case(
         (Certification.id.is_(None), literal("never")),
         (Certification.expires_at <= now, literal("expired")),
@@ -673,6 +683,7 @@ def certification_coverage(
         .select_from(Agent)
         .outerjoin(latest, latest.c.agent_id == Agent.id)
         .outerjoin(Certification, Certification.id == latest.c.id)
+        .outerjoin(changed, changed.c.certification_id == Certification.id)
         .where(Agent.active.is_(True), Agent.tier == bank.tier)
     ).subquery()
     names = [c.name for c in group_cols]
