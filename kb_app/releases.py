@@ -33,6 +33,8 @@ from kb_app.sites import (
     build_sites,
     discard_builds,
     ensure_mermaid,
+    live_site_keys,
+    planned_site_keys,
     restore_builds,
     site_catalog_hash,
     swap_in_builds,
@@ -111,7 +113,8 @@ class Served:
 
     @property
     def behind(self) -> list[str]:
-        """The parts (index, T1, T2) that do not serve the recorded release."""
+        """The parts (index, each audience's site, its language sites and preview) that do not
+        serve the recorded release."""
         if self.catalog_hash is None:
             return []
         parts = {"index": self.index_hash, **{f"site {tier}": h for tier, h in self.site_hashes.items()}}
@@ -133,7 +136,7 @@ def served(session: Session, index_dir: Path, site_dir: Path) -> Served:
         release_id=release.id if release else 0,
         catalog_hash=release.catalog_hash if release else None,
         index_hash=search_index.build_catalog_hash(index_dir),
-        site_hashes={tier: site_catalog_hash(site_dir, tier) for tier in AUDIENCES},
+        site_hashes={key: site_catalog_hash(site_dir, key) for key in live_site_keys(site_dir)},
     )
 
 
@@ -283,7 +286,7 @@ def catch_up(
     wanted = catalog.release_hash
     parts = {"index": search_index.build_catalog_hash(index_dir)} if index_dir is not None else {}
     if site_dir is not None:
-        parts.update({f"site {tier}": site_catalog_hash(site_dir, tier) for tier in AUDIENCES})
+        parts.update({f"site {key}": site_catalog_hash(site_dir, key) for key in planned_site_keys(catalog)})
     off = [name for name, value in parts.items() if value != wanted]
     if not off:
         return []

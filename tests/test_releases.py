@@ -4,6 +4,8 @@ rebuilds what is older than the recorded release or refuses SOP files that are n
 
 from __future__ import annotations
 
+import json
+import shutil
 
 import pytest
 from sqlalchemy import select
@@ -99,7 +101,7 @@ def test_a_node_behind_the_release_rebuilds_from_matching_files_and_refuses_othe
         rebuilt = releases.prepare_to_serve(
             session, load_catalog(sop_dir.root), index_dir=other.index_dir, site_dir=other.site_dir
         )
-        assert rebuilt == ["index", "site T1", "site T2"]
+        assert rebuilt == ["index", "site T1", "site T2", "site preview-T1", "site preview-T2"]
         assert releases.served(session, other.index_dir, other.site_dir).behind == []
     # Unpublished edits on disk: serving them would show text nobody published.
     sop_dir.write("ATO-RECOVERY", version="1.1", body="## Verify {#verify}\n\nAn unpublished edit.\n")
@@ -107,6 +109,32 @@ def test_a_node_behind_the_release_rebuilds_from_matching_files_and_refuses_othe
         releases.prepare_to_serve(
             session, load_catalog(sop_dir.root), index_dir=other.index_dir, site_dir=other.site_dir
         )
+
+
+def test_a_language_site_older_than_the_release_is_behind_and_rebuilt(engine, settings, sop_dir, tmp_path):
+    settings = settings.replace(site_dir=tmp_path / "site")
+    sop_dir.write("ATO-RECOVERY")
+    sop_dir.translate("ATO-RECOVERY", "es")
+    with session_factory(engine)() as session:
+        _publish(session, settings, sop_dir)
+        state = releases.served(session, settings.index_dir, settings.site_dir)
+        assert state.behind == [] and {"T1.es", "T2.es", "preview-T1"} <= set(state.site_hashes)
+        # The Spanish site left from an older build (a swap cut short, a copy restored by hand):
+        # agents reading Spanish would be asked for text their site does not show.
+        manifest = settings.site_dir / "T1.es" / "kb-site.json"
+        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "catalog_hash": "an older catalog"}))
+        assert releases.served(session, settings.index_dir, settings.site_dir).behind == ["site T1.es"]
+        catalog = load_catalog(sop_dir.root)
+        assert "site T1.es" in releases.catch_up(catalog, index_dir=settings.index_dir, site_dir=settings.site_dir)
+        assert releases.served(session, settings.index_dir, settings.site_dir).behind == []
+        # Gone altogether (never swapped in): the rebuild from the catalog notices it as well.
+        live = settings.site_dir / "T2.es"
+        if live.is_symlink():
+            live.unlink()
+        else:
+            shutil.rmtree(live)
+        assert "site T2.es" in releases.catch_up(catalog, index_dir=settings.index_dir, site_dir=settings.site_dir)
+        assert site_catalog_hash(settings.site_dir, "T2.es") == catalog.release_hash
 
 
 def test_the_release_watcher_brings_a_node_up_to_date(engine, settings, sop_dir, tmp_path):
@@ -123,6 +151,8 @@ def test_the_release_watcher_brings_a_node_up_to_date(engine, settings, sop_dir,
     sop_dir.write("ATO-RECOVERY", version="2.0", body="## Verify {#verify}\n\nSecond text.\n")
     with session_factory(engine)() as session:
         _publish(session, settings, sop_dir)
-    assert watcher.check() == ["index", "site T1", "site T2"] and watcher.behind is None
+    # Behind now: the index and every site the node's live build was built with.
+    assert watcher.check() == ["index", "site T1", "site T2", "site preview-T1", "site preview-T2"]
+    assert watcher.behind is None
     page = (node.site_dir / "T1" / "procedures" / "ato-recovery" / "index.html").read_text(encoding="utf-8")
     assert "Second text" in page

@@ -194,10 +194,13 @@ def _check_no_hidden_material(staged: StagedSite, out_dir: Path) -> None:
                 raise SiteBuildError(f"{staged.key} site would leak {what}: {rel} contains {marker!r}")
 
 
-def _write_manifest(staged: StagedSite, out_dir: Path, catalog_hash: str) -> None:
-    """What the web app needs to tie a served page to the exact text an agent acknowledges."""
+def _write_manifest(staged: StagedSite, out_dir: Path, catalog_hash: str, built_with: list[str]) -> None:
+    """What the web app needs to tie a served page to the exact text an agent acknowledges, and
+    the sites built with this one from the same catalog (`built_with`, its own key included):
+    a node checks them all against the release (`releases.served`)."""
     manifest = {
         "audience": staged.tier,
+        "built_with": built_with,
         "language": staged.language,
         "built_at": staged.extra["built_at"],
         "catalog_hash": catalog_hash,
@@ -279,13 +282,45 @@ def discard_builds(builds: Iterable[Path | None]) -> None:
             shutil.rmtree(build, ignore_errors=True)
 
 
-def site_catalog_hash(site_dir: Path | str, tier: str) -> str | None:
-    """The catalog hash the live site of `tier` was built from (None: none, or an older build)."""
+def _live_manifest(site_dir: Path | str, key: str) -> dict:
     try:
-        manifest = json.loads((Path(site_dir) / tier / MANIFEST).read_text(encoding="utf-8"))
+        found = json.loads((Path(site_dir) / key / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    return manifest.get("catalog_hash")
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def site_catalog_hash(site_dir: Path | str, key: str) -> str | None:
+    """The catalog hash the live site `key` (`T1`, `T1.es`, `preview-T1`) was built from (None:
+    none, or an older build)."""
+    return _live_manifest(site_dir, key).get("catalog_hash")
+
+
+def live_site_keys(site_dir: Path | str, audiences: Iterable[str] = AUDIENCES) -> list[str]:
+    """The sites that should be live: each audience's, and every site its live build was built
+    with (its languages and preview), as its manifest names them."""
+    keys = list(audiences)
+    for tier in audiences:
+        keys += [k for k in _live_manifest(site_dir, tier).get("built_with", []) if isinstance(k, str)]
+    return list(dict.fromkeys(keys))
+
+
+def planned_site_keys(catalog: Catalog, audiences: Iterable[str] = AUDIENCES, *, previews: bool = True) -> list[str]:
+    """The sites `build_sites` builds from `catalog` (every language it has translations in)."""
+    return [key for key, *_ in _site_plan(catalog, audiences, None, previews)]
+
+
+def _site_plan(
+    catalog: Catalog, audiences: Iterable[str], languages: Iterable[str] | None, previews: bool
+) -> list[tuple[str, str, str, bool]]:
+    """(key, tier, language, preview) of every site a build makes, in build order."""
+    wanted = set(audiences)
+    tiers = [a for a in AUDIENCES if a in wanted]
+    site_languages = sorted(set(catalog.translation_languages() if languages is None else languages))
+    plan = [(site_key(t, lang), t, lang, False) for t in tiers for lang in [SOURCE_LANGUAGE, *site_languages]]
+    if previews:
+        plan += [(preview_key(t), t, SOURCE_LANGUAGE, True) for t in tiers]
+    return plan
 
 
 # --- entry point --------------------------------------------------------------------------------
@@ -332,16 +367,14 @@ def build_sites(
 
     options = {"site_url": site_url, "search_url": search_url}
     site_languages = sorted(set(catalog.translation_languages() if languages is None else languages))
-    sites = [(tier, language, False) for tier in audiences for language in [SOURCE_LANGUAGE, *site_languages]]
-    if previews:
-        sites += [(tier, SOURCE_LANGUAGE, True) for tier in audiences]
+    plan = _site_plan(catalog, audiences, site_languages, previews)
+    built_with = [key for key, *_ in plan]
     (site_dir / BUILDS).mkdir(parents=True, exist_ok=True)
     result = BuildResult(site_dir, diagrams=mermaid_js is not None, warnings=report.warnings)
     with _build_lock(site_dir):
         finished: list[tuple[str, Path]] = []
         try:
-            for tier, language, preview in sites:
-                key = preview_key(tier) if preview else site_key(tier, language)
+            for key, tier, language, preview in plan:
                 started = time.perf_counter()
                 out_dir = Path(tempfile.mkdtemp(prefix=f"{key}-{now:%Y%m%dT%H%M%S}-", dir=site_dir / BUILDS))
                 finished.append((key, out_dir))
@@ -363,7 +396,7 @@ def build_sites(
                     progress(f"building {key} site: {len(staged.pages)} pages ...")
                     _mkdocs_build(staged, out_dir, config_file, catalog, options)
                 _check_no_hidden_material(staged, out_dir)
-                _write_manifest(staged, out_dir, catalog.release_hash)
+                _write_manifest(staged, out_dir, catalog.release_hash, built_with)
                 out_dir.chmod(0o755)  # mkdtemp makes it owner-only; a web server user must read it
                 result.builds.append(
                     AudienceBuild(
