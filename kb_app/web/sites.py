@@ -17,6 +17,7 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, session, url_for
 from flask_login import login_required
+from flask_wtf.csrf import generate_csrf
 from werkzeug.security import safe_join
 
 from kb_app import users
@@ -42,6 +43,7 @@ _JS_TYPES = {b"", b"text/javascript", b"application/javascript", b"module"}
 
 LANGUAGE_CHOICE = "kb_lang"  # session key of the language picked with the switcher
 APP_BAR_MARKER = "<!--kb:app-bar-->"  # where site_config/overrides/main.html wants the app's bar
+CSRF_SLOT = "\x00kb:csrf\x00"  # the bar's CSRF token until the page's entity tag is taken (no page has NULs)
 PREVIEW_ROLES = ("trainer", "admin")
 
 
@@ -100,9 +102,13 @@ def _serve(root: Path, path: str, *, server_search: bool):
         if not target.is_file():
             abort(404)
     if target.suffix.lower() in (".html", ".htm"):
-        response = current_app.response_class(with_app_bar(target.read_text(encoding="utf-8"), server_search))
+        page = with_app_bar(target.read_text(encoding="utf-8"), server_search)
+        # The entity tag names the page and the reader's bar, not the CSRF token of its sign-out
+        # form (signed anew every second): a revalidation gets its 304 while the page is the same.
+        etag = hashlib.sha256(page.encode("utf-8")).hexdigest()[:32]
+        response = current_app.response_class(page.replace(CSRF_SLOT, generate_csrf(), 1))
         response.mimetype = "text/html"
-        response.add_etag()
+        response.set_etag(etag)
         response.make_conditional(request)
         response.headers["Content-Security-Policy"] = site_csp(target)
     else:
@@ -120,6 +126,7 @@ def with_app_bar(page: str, server_search: bool) -> str:
         "sites/app_bar.html",
         search_api=url_for("api.search_api") if server_search else "",
         search_page=url_for("search.search_page"),
+        csrf_slot=CSRF_SLOT,
     )
     return page.replace(APP_BAR_MARKER, bar, 1)
 

@@ -4,6 +4,7 @@ of the agents' sites and search, and the preview builds (drafts marked) are for 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -131,4 +132,14 @@ def test_site_pages_are_conditional_per_reader(client, auth):
     assert first.headers["Cache-Control"] == "private, no-cache" and "Cookie" in first.headers["Vary"]
     again = client.get("/sop/", headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304
+    # The sign-out form's CSRF token is signed anew each second; the page is still the same page.
+    time.sleep(1.1)
+    later = client.get("/sop/", headers={"If-None-Match": first.headers["ETag"]})
+    assert later.status_code == 304
+    fresh = client.get("/sop/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]{20,})"', fresh)
+    assert "\x00" not in fresh and token
+    # ... and that token signs the reader out.
+    assert client.post("/logout", data={"csrf_token": token.group(1)}).status_code in (302, 303)
+    assert client.get("/sop/").status_code in (302, 401)
     assert "script-src 'self' 'sha256-" in first.headers["Content-Security-Policy"]
