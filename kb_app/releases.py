@@ -149,10 +149,16 @@ class SiteOptions:
     search_url: str | None = None
 
 
+APP_SEARCH_PAGE = "/search"  # the app's search page (kb_app.web.search), where served sites send queries
+
+
 def site_options_for(settings: Settings) -> SiteOptions:
-    """The site options of this deployment, as `kb build-site` uses them (never fetching mermaid)."""
+    """The site options of this deployment's releases (never fetching mermaid). These are the
+    sites the app serves, so their search box opens its search page (KB_SEARCH_URL, default
+    /search), as `kb setup` builds them: a publish from the web or a node catching up must not
+    swap in sites whose search box goes elsewhere."""
     mermaid, _warning = ensure_mermaid(settings.var_dir / "vendor", fetch=False, npm=settings.npm)
-    return SiteOptions(mermaid_js=mermaid.path if mermaid else None, search_url=settings.search_url or None)
+    return SiteOptions(mermaid_js=mermaid.path if mermaid else None, search_url=settings.search_url or APP_SEARCH_PAGE)
 
 
 @dataclass

@@ -156,3 +156,5 @@ def test_the_release_watcher_brings_a_node_up_to_date(engine, settings, sop_dir,
     assert watcher.behind is None
     page = (node.site_dir / "T1" / "procedures" / "ato-recovery" / "index.html").read_text(encoding="utf-8")
     assert "Second text" in page
+    # Built as `kb setup` builds the sites the app serves: the search box opens the app's search.
+    assert '<meta name="kb-search-url" content="/search">' in page

@@ -5,6 +5,10 @@ from __future__ import annotations
 import click
 
 from kb_app.cli._common import UserError
+from kb_app.config import Settings
+from kb_app.releases import APP_SEARCH_PAGE
+
+SEARCH_URL = "<the app's search page>"  # filled in when the steps run
 
 STEPS = [
     ("validating SOPs and quiz banks", ["validate"]),
@@ -16,8 +20,9 @@ STEPS = [
     ),
     ("recording demo acknowledgements", ["demo", "activity"]),
     ("building the search index", ["index"]),
-    # The search box of the served sites sends queries to the app's search page (/search).
-    ("building the T1 and T2 sites", ["build-site", "--search-url", "/search"]),
+    # The search box of the served sites sends queries to the app's search page (KB_SEARCH_URL,
+    # default /search), as in the sites every later release builds (releases.site_options_for).
+    ("building the T1 and T2 sites", ["build-site", "--search-url", SEARCH_URL]),
 ]
 
 
@@ -40,7 +45,12 @@ def _run(main: click.Group, args: list[str]) -> None:
 def setup_command(ctx: click.Context, no_demo: bool) -> None:
     """Validate, migrate, seed the demo, publish, index and build the sites (what `make run` does)."""
     main = ctx.find_root().command
-    steps = [s for s in STEPS if not (no_demo and s[1][0] == "demo")]
+    search_url = Settings.from_env().search_url or APP_SEARCH_PAGE
+    steps = [
+        (label, [search_url if arg == SEARCH_URL else arg for arg in args])
+        for label, args in STEPS
+        if not (no_demo and args[0] == "demo")
+    ]
     if not no_demo:
         steps.append(("the demo logins", ["demo", "seed"]))  # idempotent; prints the logins last
     for number, (label, args) in enumerate(steps, start=1):
