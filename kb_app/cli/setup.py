@@ -8,8 +8,6 @@ from kb_app.cli._common import UserError
 from kb_app.config import Settings
 from kb_app.releases import APP_SEARCH_PAGE
 
-SEARCH_URL = "<the app's search page>"  # filled in when the steps run
-
 STEPS = [
     ("validating SOPs and quiz banks", ["validate"]),
     ("creating or upgrading the database", ["db", "upgrade"]),
@@ -22,7 +20,7 @@ STEPS = [
     ("building the search index", ["index"]),
     # The search box of the served sites sends queries to the app's search page (KB_SEARCH_URL,
     # default /search), as in the sites every later release builds (releases.site_options_for).
-    ("building the T1 and T2 sites", ["build-site", "--search-url", SEARCH_URL]),
+    ("building the T1 and T2 sites", ["build-site", "--search-url", APP_SEARCH_PAGE]),
 ]
 
 
@@ -45,9 +43,9 @@ def _run(main: click.Group, args: list[str]) -> None:
 def setup_command(ctx: click.Context, no_demo: bool) -> None:
     """Validate, migrate, seed the demo, publish, index and build the sites (what `make run` does)."""
     main = ctx.find_root().command
-    search_url = Settings.from_env().search_url or APP_SEARCH_PAGE
+    search_url = Settings.from_env().search_url or APP_SEARCH_PAGE  # KB_SEARCH_URL, as releases use it
     steps = [
-        (label, [search_url if arg == SEARCH_URL else arg for arg in args])
+        (label, [search_url if arg == APP_SEARCH_PAGE else arg for arg in args])
         for label, args in STEPS
         if not (no_demo and args[0] == "demo")
     ]

@@ -56,6 +56,10 @@ def _publish(session, settings, sop_dir):
     return publish_now(session, settings, sop_dir.root)
 
 
+def _besides_stamp(statements: list[str]) -> list[str]:
+    return [s for s in statements if "max(releases.id)" not in s]
+
+
 def test_a_publish_computes_every_agents_banner_ahead(
     redis_settings, settings, make_app, make_user, make_token, sop_dir, session
 ):
@@ -72,12 +76,14 @@ def test_a_publish_computes_every_agents_banner_ahead(
     bind = app.extensions["kb_sessionmaker"].kw["bind"]
     state = shared_state.for_session(session)
     for agent, h in zip(agents, headers, strict=True):
+        # Besides what is counted, the release stamp is read again once it is a second old: on a
+        # busy machine any of these requests may be the one that reads it.
         with counted(bind) as statements:
             ahead = client.get(BANNER, headers=h).get_json()
-        assert statements == [], statements  # the first banner after the publish is a cache hit
+        assert _besides_stamp(statements) == [], statements  # the first banner after the publish is a cache hit
         with counted(bind) as statements:
             listed = client.get("/api/v1/reading-list", headers=h).get_json()
-        assert len(statements) == 1, statements  # its remediation tasks only
+        assert len(_besides_stamp(statements)) == 1, statements  # its remediation tasks only
         assert ahead["page"]["state"] == "action_required" and len(listed["items"]) == 2
         # What was computed ahead is what the rows say now.
         state.forget_agent(agent.agent_id)
