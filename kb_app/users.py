@@ -524,7 +524,8 @@ def use_to_commit(session: Session) -> bool:
     """Whether the token check left writes in the session's transaction (a first use, a use from
     a new address, a batch of last-use times): a read-only request commits them at once, while a
     request with nothing to record keeps its transaction and connection for the rest of its work."""
-    return bool(session.new or session.dirty or session.info.pop(_USES_WRITTEN, False))
+    flushed_uses = session.info.pop(_USES_WRITTEN, False)
+    return bool(session.new or session.dirty or flushed_uses)
 
 
 def _believe_token(ns: str, digest: str, generation: int, token: ApiToken) -> None:

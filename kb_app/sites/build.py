@@ -282,6 +282,9 @@ def discard_builds(builds: Iterable[Path | None]) -> None:
             shutil.rmtree(build, ignore_errors=True)
 
 
+_SITE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,40}")
+
+
 def _live_manifest(site_dir: Path | str, key: str) -> dict:
     try:
         found = json.loads((Path(site_dir) / key / MANIFEST).read_text(encoding="utf-8"))
@@ -299,9 +302,12 @@ def site_catalog_hash(site_dir: Path | str, key: str) -> str | None:
 def live_site_keys(site_dir: Path | str, audiences: Iterable[str] = AUDIENCES) -> list[str]:
     """The sites that should be live: each audience's, and every site its live build was built
     with (its languages and preview), as its manifest names them."""
-    keys = list(audiences)
-    for tier in audiences:
-        keys += [k for k in _live_manifest(site_dir, tier).get("built_with", []) if isinstance(k, str)]
+    tiers = list(audiences)
+    keys = list(tiers)
+    for tier in tiers:
+        named = _live_manifest(site_dir, tier).get("built_with", [])
+        # Folder names only: a manifest edited by hand must not send the check outside site_dir.
+        keys += [k for k in named if isinstance(k, str) and _SITE_KEY.fullmatch(k)]
     return list(dict.fromkeys(keys))
 
 
