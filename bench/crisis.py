@@ -403,9 +403,8 @@ def run(args, url: str, work: Path) -> str:
         "KB_REDIS_URL": args.redis_url,
     }
     kb = [sys.executable, "-m", "kb_app"]
-    say("publishing the corpus, building index and sites ...")
+    say("publishing the corpus (the release builds the index and the sites the app serves) ...")
     subprocess.run(kb + ["publish", "--by", "bench"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    subprocess.run(kb + ["build-site"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     engine = engine_for(url)
     with session_scope(engine) as session:
         ack_sop = session.scalar(select(PublishedVersion).where(PublishedVersion.sop_id == "ATO-RECOVERY"))
