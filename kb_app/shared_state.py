@@ -285,6 +285,22 @@ class SharedState:
         """An acknowledgement or quiz pass changed this agent's state (and so coverage)."""
         self.backend.incr_each(self._epoch_key(agent_id), f"{self.ns}:covgen")
 
+    # -- identities, shared by every worker and node ------------------------------------------
+
+    def _identity_key(self, key: str) -> str:
+        return f"{self.ns}:identity:{key}"
+
+    def shared_identity(self, key: str) -> str | None:
+        """What `keep_identity` kept for `key`, when that is shared (Redis): in one process the
+        caller's own cache already holds it."""
+        if not self.cache_seconds or self.backend.kind != "redis":
+            return None
+        return self.backend.get(self._identity_key(key))
+
+    def keep_identity(self, key: str, value: str, ttl: int) -> None:
+        if self.cache_seconds and self.backend.kind == "redis":
+            self.backend.set(self._identity_key(key), value, min(ttl, self.cache_seconds))
+
     # -- coverage overview ---------------------------------------------------------------------
 
     def _coverage_key(self, question: str) -> str:

@@ -6,14 +6,16 @@ plain SHA-256 of the secret is enough to store them; the secret is shown once at
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -395,6 +397,12 @@ def revoke_token(session: Session, token: ApiToken, *, actor: str = "", actor_us
 TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 IDENTITY_CACHE_SECONDS = 30.0  # who a token, session or SSO header is: believed this long, at most
 IDENTITY_CACHE_SIZE = 50_000
+# A token's identity as one worker read it, kept in Redis for every worker and node: believed only
+# under the auth generation it was read under (any change to a user, agent or token moves that on
+# everywhere), so its lifetime bounds memory, not staleness. Without Redis it is not kept.
+IDENTITY_SHARED_SECONDS = 300
+# Not kept outside the database: loaded from it, on first access, by a request that needs them.
+_UNSHARED_COLUMNS = {"password_hash", "session_nonce"}
 
 
 @dataclass
@@ -476,7 +484,8 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
     storm writes nothing), in batches (`uses`) rather than by the request that uses it; the audit
     log gets the first use and every use from an address other than the last recorded one, at
     once, not one row per request. A token checked recently in this process is taken from
-    `identities` without a query, unless it is used from a new address.
+    `identities` without a query, and, with Redis, one checked by any worker or node from the
+    shared copy (one round trip), unless it is used from a new address.
     """
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
@@ -485,11 +494,18 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
     generation = state.auth_generation()
     now = utcnow()
     ip = ip[:64]
-    known = identities.get(state.ns, "token:" + digest, generation) if state.cache_seconds else None
+    known = None
+    if state.cache_seconds:
+        known = identities.get(state.ns, "token:" + digest, generation)
+        if known is None:
+            known = _shared_token(state, digest, generation)
+            if known is not None:
+                identities.put(state.ns, "token:" + digest, generation, known)
     if known is not None and known.last_used_ip == ip:
         if _use_due(known.last_used_at, known.last_used_ip, ip, now):
             uses.add(state.ns, known.token_id, now, ip)
             known.last_used_at = now
+            _share_token(state, digest, generation, known)  # the other workers need not record it too
         uses.flush_if_due(session, state.ns)
         return session.merge(known.user, load=False)
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
@@ -514,9 +530,9 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
     if state.cache_seconds:
         if session.new or session.dirty:
             # Believed from now on only if what is about to be recorded commits.
-            shared_state.after_commit(session, lambda: _believe_token(state.ns, digest, generation, token))
+            shared_state.after_commit(session, lambda: _believe_token(state, digest, generation, token))
         else:
-            _believe_token(state.ns, digest, generation, token)
+            _believe_token(state, digest, generation, token)
     return token.user
 
 
@@ -528,9 +544,77 @@ def use_to_commit(session: Session) -> bool:
     return bool(session.new or session.dirty or flushed_uses)
 
 
-def _believe_token(ns: str, digest: str, generation: int, token: ApiToken) -> None:
+def _believe_token(state: shared_state.SharedState, digest: str, generation: int, token: ApiToken) -> None:
     known = _KnownToken(token.id, _detached_copy(token.user), token.last_used_at, token.last_used_ip or "")
-    identities.put(ns, "token:" + digest, generation, known)
+    identities.put(state.ns, "token:" + digest, generation, known)
+    _share_token(state, digest, generation, known)
+
+
+def _share_token(state: shared_state.SharedState, digest: str, generation: int, known: _KnownToken) -> None:
+    user = known.user
+    payload = {
+        "generation": generation,
+        "token_id": known.token_id,
+        "last_used_at": _plain(known.last_used_at),
+        "last_used_ip": known.last_used_ip,
+        "user": _columns(user),
+        "agent": _columns(user.agent) if user.agent is not None else None,
+    }
+    state.keep_identity("token:" + digest, json.dumps(payload, separators=(",", ":")), IDENTITY_SHARED_SECONDS)
+
+
+def _shared_token(state: shared_state.SharedState, digest: str, generation: int) -> _KnownToken | None:
+    """The identity another worker or node read for this token, if read under `generation`."""
+    raw = state.shared_identity("token:" + digest)
+    if raw is None:
+        return None
+    try:
+        payload = json.loads(raw)
+        if payload["generation"] != generation:
+            return None
+        agent = None
+        if payload["agent"] is not None:
+            agent = Agent(**_from_columns(Agent, payload["agent"]))
+            make_transient_to_detached(agent)
+        user = User(**_from_columns(User, payload["user"]))
+        user.agent = agent
+        make_transient_to_detached(user)
+        last_used = payload["last_used_at"]
+        return _KnownToken(
+            payload["token_id"],
+            user,
+            datetime.fromisoformat(last_used) if last_used else None,
+            payload["last_used_ip"],
+        )
+    except (ValueError, KeyError, TypeError):  # written by another version: read the database
+        return None
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _columns(obj: User | Agent) -> dict[str, Any]:
+    return {c.key: _plain(getattr(obj, c.key)) for c in obj.__mapper__.column_attrs if c.key not in _UNSHARED_COLUMNS}
+
+
+def _from_columns(cls: type[User] | type[Agent], values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    for key, kind in _temporal_columns(cls):
+        if out.get(key) is not None:
+            out[key] = datetime.fromisoformat(out[key]) if kind is datetime else date.fromisoformat(out[key])
+    return out
+
+
+@functools.cache
+def _temporal_columns(cls: type[User] | type[Agent]) -> tuple[tuple[str, type], ...]:
+    found = []
+    for attr in cls.__mapper__.column_attrs:
+        column_type = attr.columns[0].type
+        python_type = column_type.impl.python_type if hasattr(column_type, "impl") else column_type.python_type
+        if python_type in (datetime, date):
+            found.append((attr.key, python_type))
+    return tuple(found)
 
 
 _USES_WRITTEN = "kb_token_uses_written"

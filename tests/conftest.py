@@ -36,6 +36,7 @@ from sqlalchemy.pool import NullPool
 from kb_app import db as kb_db
 from kb_app.config import Settings
 from fixtures.fake_sites import T2_ONLY_MARKER, build_fake_sites
+from fixtures.redis_state import redis_settings  # noqa: F401 - a fixture
 from fixtures.smtp import smtp_server
 
 # `tests/` is on sys.path (the `pythonpath` option in pyproject.toml), so helpers import as `fixtures.*`.

@@ -4,52 +4,12 @@ rows say."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from sqlalchemy import Engine
 
 from kb_app import shared_state
 from tests.fixtures.publishing import publish_now
+from tests.fixtures.redis_state import REDIS_URL
 from tests.web.test_hot_paths import BANNER, acknowledge, counted
-
-REDIS_URL = "redis://127.0.0.1:6379/13"
-
-
-@pytest.fixture
-def redis_settings(settings, session):
-    """Settings with Redis; the test's own sessions (on PostgreSQL, the worker's database under
-    another URL than the settings') share state through the same Redis, as every node does."""
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-    except redis.RedisError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    bind = session.get_bind()
-    session_url = (bind if isinstance(bind, Engine) else bind.engine).url.render_as_string(hide_password=False)
-    urls = {settings.database_url, session_url}
-    namespaces = {shared_state.namespace_for(url) for url in urls}
-    previous = {ns: shared_state._states.get(ns) for ns in namespaces}
-
-    def clear() -> None:
-        for namespace in namespaces:
-            for key in client.scan_iter(f"{namespace}:*"):
-                client.delete(key)
-
-    clear()
-    for url in urls - {settings.database_url}:
-        shared_state.configure(url, REDIS_URL, cache_seconds=300)
-    yield settings.replace(redis_url=REDIS_URL, cache_seconds=300)
-    clear()
-    for namespace, state in previous.items():
-        if state is None:
-            shared_state._states.pop(namespace, None)
-        else:
-            shared_state._states[namespace] = state
 
 
 def _publish(session, settings, sop_dir):
