@@ -326,6 +326,38 @@ def run_wrk(host: str, scenario: str, tokens_file: Path | None, connections: int
     }
 
 
+def mid_shift(host: str, agents: list[dict], path: str, connections: int = 8) -> tuple[float, dict[int, int]]:
+    """Every agent makes one request (`path`, with their token), as agents mid-shift have in the
+    minutes before the measured load: their identities are believed by every worker. Returns
+    (seconds, statuses)."""
+    import http.client
+    import threading
+    from urllib.parse import urlsplit
+
+    where = urlsplit(host)
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    chunks = [agents[n::connections] for n in range(connections)]
+
+    def walk(chunk: list[dict]) -> None:
+        connection = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+        for agent in chunk:
+            connection.request("GET", path, headers={"Authorization": f"Bearer {agent['token']}"})
+            response = connection.getresponse()
+            response.read()
+            with lock:
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+        connection.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=walk, args=(chunk,)) for chunk in chunks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.monotonic() - started, statuses
+
+
 def _row(label: str, stats: dict, ceiling: float | None) -> list:
     rps = float(stats["Requests/s"])
     share = f"{100 * rps / ceiling:.0f} %" if ceiling else ""

@@ -25,6 +25,7 @@ from kb_app.web import (
     auth,
     crisis,
     errors,
+    hot_paths,
     improvement,
     inputs,
     main,
@@ -44,10 +45,6 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.config.from_mapping(_config(settings))
     if test_config:
         app.config.update(test_config)
-
-    hops = settings.proxy_hops
-    if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
 
     engine = db.engine_for(app.config["DATABASE_URL"], **db.pool_options(settings))
     app.extensions["kb_engine"] = engine
@@ -101,6 +98,11 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         # Later features register blueprints; templates link to them only once they exist.
         return {"kb_version": __version__, "has_endpoint": lambda name: name in app.view_functions}
 
+    # Outermost last: the database guard, then the proxy fix-up, then the hot paths, then Flask.
+    hot_paths.install(app, limiter)
+    hops = settings.proxy_hops
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]  # Flask documents wrapping wsgi_app
     app.wsgi_app = errors.DatabaseUnavailableGuard(app.wsgi_app)  # type: ignore[method-assign]
     return app
 

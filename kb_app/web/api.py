@@ -45,10 +45,10 @@ PUBLIC_ENDPOINTS = {"api.openapi_document"}
 
 
 def apply_rate_limits(app: Flask, limiter: Limiter) -> None:
-    limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=_rate_key)(bp)
+    limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=rate_key)(bp)
 
 
-def _rate_key() -> str:
+def rate_key() -> str:
     """Per user once the request is authenticated (a BPO site puts hundreds of agents behind one
     address, and one busy token must not lock them all out); per address before that."""
     user, _ = _identify()

@@ -42,7 +42,7 @@ ERROR_DESCRIPTIONS = {
     415: "The body is not JSON",
     422: "Well-formed but refused (`problems` says why)",
     429: "Rate limited",
-    503: "Not available yet",
+    503: "Not available right now: the database is unreachable (`Retry-After` says when to try again), or what is asked is not built yet",
 }
 _CONVERTER = re.compile(r"<(?:(?P<converter>[a-z]+):)?(?P<name>\w+)>")
 
@@ -156,8 +156,9 @@ class Contract:
 
         def decorator(view: Callable) -> Callable:
             endpoint = f"{self.blueprint.name}.{view.__name__}"
-            # Any request can be malformed (the input layer answers 400) or rate limited.
-            all_errors = set(errors) | {400, 429} | ({401} if not public else set())
+            # Any request can be malformed (the input layer answers 400) or rate limited, and any
+            # that reads the database can find it unreachable (503 `database_unavailable`).
+            all_errors = set(errors) | {400, 429} | ({401, 503} if not public else set())
             if query is not None or path is not None or body is not None:
                 all_errors.add(400)
             if body is not None:
