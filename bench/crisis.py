@@ -5,8 +5,10 @@ driven by locust headless, beside a bare Flask "hello" served the same way in th
     python bench/crisis.py --label today --no-wave --no-write
 
 Phases:
-1. endpoints: for each endpoint, locust saturates it alone for --seconds with --users concurrent
-   clients (random agents, API tokens); the hello ceiling runs the same way first.
+1. endpoints: every agent first makes one request (mid-shift: their tokens were in use minutes
+   before); then for each endpoint, wrk (or locust) saturates it alone for --seconds with --users
+   concurrent clients (a different agent each request, API tokens); the hello ceiling runs the
+   same way first.
 2. wave: a bulletin is published with `kb publish` (the release path agents are asked through),
    then every agent once, in turn, loads an SOP page and its banner, searches twice, opens the
    bulletin and acknowledges it; measured until every agent is done (or --wave-timeout).
@@ -483,6 +485,8 @@ def run(args, url: str, work: Path) -> str:
     rows.append(_row('Flask "hello" (gunicorn gthread, same workers)', hello, None))
     say(" | ".join(str(c) for c in rows[-1]))
     with running(serve, env, kb_port, work / "kb.log"):
+        seconds, statuses = mid_shift(f"http://127.0.0.1:{kb_port}", agents, "/api/v1/me")
+        say(f"mid-shift: every agent made one request in {seconds:.0f} s ({statuses})")
         for endpoint in ENDPOINTS:
             say(f"endpoint: {endpoint} ...")
             if args.tool == "wrk":
@@ -516,7 +520,8 @@ def run(args, url: str, work: Path) -> str:
     header = (
         f"**{args.label}**: {args.agents:,} agents, PostgreSQL, `kb serve` = {served_by}, {args.tool} {args.users} "
         f"{'connections' if args.tool == 'wrk' else 'users'} per endpoint for {args.seconds} s (no think time, "
-        "each request a different agent; agents' tokens in use since the start of the run), loopback; "
+        "each request a different agent; every agent made one request (`GET /api/v1/me`) just before, as agents "
+        "mid-shift have, so their identities are shared by every worker), loopback; "
         "the ceiling ran in the same run; "
         f"load average at the end {load}.\n\n"
     )

@@ -150,6 +150,7 @@ def head_revision() -> str | None:
 
 
 def ping(engine: Engine) -> None:
-    """Raises if the database cannot answer a trivial query."""
+    """Raises if the database cannot answer a trivial query. One round trip: outside a transaction
+    (autocommit), so there is no BEGIN before it and no ROLLBACK when the connection goes back."""
     with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+        connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("SELECT 1"))
