@@ -1,5 +1,6 @@
-"""The three requests every agent makes, many times, in a crisis wave (the banner of each SOP page
-view, the reading list, the acknowledgement), answered with less of Flask's per-request machinery.
+"""The requests every agent makes, many times, in a crisis wave (the banner of each SOP page view,
+the reading list, a search, the acknowledgement), answered with less of Flask's per-request
+machinery.
 
 A bearer request to one of them runs, in its own request context, exactly what Flask would run for
 it: the input check, `api.authenticate`, the API rate limit (the same counters in the same
@@ -12,8 +13,11 @@ dispatch and error machinery.
 Anything that is not the plain case is handed to Flask untouched, which then answers it as it
 always does: no bearer token or an unknown one, a refused input, a rate limit reached, rate-limit
 storage down, a view that refuses (403, 404, 409, a malformed body), an unexpected error. A
-request is counted against its limit once whichever way it goes. The database being unreachable
-is answered at once with the same 503 as Flask's handler, not tried twice.
+request is counted against its limit once whichever way it goes (one already over the limit may
+be counted twice, which changes nothing: it is refused, and the window ends when it would). An
+acknowledgement that commits and then fails to answer is answered by Flask as already recorded
+(200, the first record). The database being unreachable is answered at once with the same 503
+as Flask's handler, not tried twice.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, g, request
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
 
@@ -34,6 +38,7 @@ from kb_app.web import api, errors, inputs, security
 ROUTES = {
     ("GET", "/api/v1/me/banner"): "api.api_banner",
     ("GET", "/api/v1/reading-list"): "api.api_reading_list",
+    ("GET", "/api/v1/search"): "api.search_api",
     ("POST", "/api/v1/acknowledgements"): "api.api_acknowledge",
 }
 MAX_BODY_BYTES = 16 * 1024  # an acknowledgement is a few hundred bytes; anything bigger goes to Flask
@@ -50,8 +55,6 @@ def install(app: Flask, limiter: Limiter) -> None:
 
     @limiter.request_filter
     def _counted_by_the_hot_path() -> bool:
-        from flask import request
-
         return bool(request.environ.get(COUNTED))
 
 

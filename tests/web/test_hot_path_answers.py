@@ -14,12 +14,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 
 from kb_app.models import Acknowledgement
+from kb_app.search import build_index
 from kb_app.services import acknowledging
 from kb_app.web import security
 from tests.web.test_hot_paths import BANNER, publish_sops
 
 READING_LIST = "/api/v1/reading-list"
 ACKS = "/api/v1/acknowledgements"
+SEARCH = "/api/v1/search?q=account%20takeover"
 
 
 @pytest.fixture
@@ -55,6 +57,7 @@ def log_lines() -> list[dict]:
 @pytest.fixture
 def agent(make_app, settings, engine, sop_dir, make_user, make_token):
     publish_sops(engine, settings, sop_dir, 2)
+    build_index(sop_dir.root, settings.index_dir)
     app = make_app(REQUEST_LOG=True)
     user = make_user("agent")
     secret = make_token(user)
@@ -88,6 +91,14 @@ def test_the_hot_paths_answer_what_flask_answers(agent, flask_dispatches, log_li
             assert line["duration_ms"] >= 0 and line["remote"] == "127.0.0.1"
             line.pop("duration_ms")
         assert hot_line == flask_line and hot_line["path"] == path.split("?")[0] and hot_line["user_id"]
+    fast, slow = (client.get(SEARCH, headers=headers) for headers in (hot, flask))
+    assert flask_dispatches == ["/api/v1/search"]
+    flask_dispatches.clear()
+    # Each first page is recorded (its own search token, in its links); the rest is the same.
+    one, other = fast.get_json(), slow.get_json()
+    assert one["search_token"] != other["search_token"] and one["total"] == other["total"] > 0
+    assert [r["sop_id"] for r in one["results"]] == [r["sop_id"] for r in other["results"]]
+    assert fast.headers["Cache-Control"] == slow.headers["Cache-Control"] == "no-store"
     body = {"sop_id": "SOP-0", "content_hash": content_hash}
     first = client.post(ACKS, json=body, headers=hot)
     assert first.status_code == 201 and flask_dispatches == []
@@ -137,7 +148,7 @@ def test_a_request_counts_once_against_the_limit_whichever_path_answers(
     limited = client.get(BANNER, headers=hot)
     assert limited.status_code == 429 and limited.get_json()["error"]["code"] == "rate_limited"
     assert limited.headers["Retry-After"]
-    # A refused request handed over is counted once too, by Flask.
+    # A request the view refuses (handed over to Flask to answer) is counted once too.
     other = {"Authorization": f"Bearer {make_token(make_user('agent'))}"}
     refused = [client.get("/api/v1/me/banner?path=" + "x" * 2000, headers=other).status_code for _ in range(4)]
     assert refused == [400] * 4 and client.get(BANNER, headers=other).status_code == 429
