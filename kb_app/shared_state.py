@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
 import threading
 import time
@@ -187,10 +188,15 @@ def namespace_for(database_url: str) -> str:
 class SharedState:
     """The caches and release notices of one database, on one backend."""
 
-    def __init__(self, backend: Backend, namespace: str, *, cache_seconds: int = STANDING_SECONDS) -> None:
+    def __init__(
+        self, backend: Backend, namespace: str, *, cache_seconds: int = STANDING_SECONDS, secret: str = ""
+    ) -> None:
         self.backend = backend
         self.ns = namespace
         self.cache_seconds = cache_seconds
+        # Signs what says who someone is (`keep_identity`): whoever can write to Redis cannot
+        # make a node believe a forged identity without the app's secret key as well.
+        self._identity_key_bytes = hashlib.sha256(b"kb-identity:" + secret.encode()).digest() if secret else b""
         self._local_generation = 0
         self._local_auth_generation = 0
         self._memo: tuple[float, tuple[str | None, str | None]] | None = None
@@ -290,16 +296,28 @@ class SharedState:
     def _identity_key(self, key: str) -> str:
         return f"{self.ns}:identity:{key}"
 
+    def _shares_identities(self) -> bool:
+        # In one process the caller's own cache already holds them; unsigned, never.
+        return bool(self.cache_seconds and self.backend.kind == "redis" and self._identity_key_bytes)
+
+    def _signature(self, key: str, value: str) -> str:
+        message = f"{key}\n{value}".encode()
+        return hmac.new(self._identity_key_bytes, message, hashlib.sha256).hexdigest()
+
     def shared_identity(self, key: str) -> str | None:
-        """What `keep_identity` kept for `key`, when that is shared (Redis): in one process the
-        caller's own cache already holds it."""
-        if not self.cache_seconds or self.backend.kind != "redis":
+        """What `keep_identity` kept for `key` (Redis only), if its signature holds."""
+        if not self._shares_identities():
             return None
-        return self.backend.get(self._identity_key(key))
+        raw = self.backend.get(self._identity_key(key))
+        if raw is None:
+            return None
+        signature, _, value = raw.partition(".")
+        return value if hmac.compare_digest(signature, self._signature(key, value)) else None
 
     def keep_identity(self, key: str, value: str, ttl: int) -> None:
-        if self.cache_seconds and self.backend.kind == "redis":
-            self.backend.set(self._identity_key(key), value, min(ttl, self.cache_seconds))
+        if self._shares_identities():
+            signed = f"{self._signature(key, value)}.{value}"
+            self.backend.set(self._identity_key(key), signed, min(ttl, self.cache_seconds))
 
     # -- coverage overview ---------------------------------------------------------------------
 
@@ -338,10 +356,14 @@ _states: dict[str, SharedState] = {}
 _lock = threading.Lock()
 
 
-def configure(database_url: str, redis_url: str = "", *, cache_seconds: int = STANDING_SECONDS) -> SharedState:
+def configure(
+    database_url: str, redis_url: str = "", *, cache_seconds: int = STANDING_SECONDS, secret: str = ""
+) -> SharedState:
     """Choose the backend for `database_url` in this process (the app and `kb serve` call it).
 
-    `cache_seconds=0` switches the agent-state cache off (release notices still work).
+    `cache_seconds=0` switches the agent-state cache off (release notices still work); `secret`
+    (the app's secret key, the same on every node) signs the identities shared through Redis,
+    which are not shared without it.
     """
     namespace = namespace_for(database_url)
     if redis_url:
@@ -350,7 +372,7 @@ def configure(database_url: str, redis_url: str = "", *, cache_seconds: int = ST
         backend = LocalBackend()
     with _lock:
         previous = _states.get(namespace)
-        state = SharedState(backend, namespace, cache_seconds=cache_seconds)
+        state = SharedState(backend, namespace, cache_seconds=cache_seconds, secret=secret)
         if previous is not None:
             state._local_generation = previous._local_generation + 1
         _states[namespace] = state

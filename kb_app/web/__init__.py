@@ -50,7 +50,9 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.extensions["kb_engine"] = engine
     app.extensions["kb_sessionmaker"] = db.session_factory(engine)
     app.teardown_appcontext(close_session)
-    state = shared_state.configure(settings.database_url, settings.redis_url, cache_seconds=settings.cache_seconds)
+    state = shared_state.configure(
+        settings.database_url, settings.redis_url, cache_seconds=settings.cache_seconds, secret=app.config["SECRET_KEY"]
+    )
     app.extensions["kb_shared_state"] = state
     # Started per worker by `kb serve`; tests call its check() themselves.
     app.extensions["kb_release_watcher"] = releases.ReleaseWatcher(settings, engine, state)

@@ -34,18 +34,27 @@ def _shared_keys() -> list[str]:
     return list(client.scan_iter("kb:*:identity:*"))
 
 
-def test_another_worker_believes_a_token_read_by_one_without_reading_its_rows(
-    redis_settings,
-    make_app,
-    make_user,
-    make_token,
-):
+def _signed_in_agent(redis_settings, make_app, make_user, make_token):
+    """An app on Redis, an agent whose token one request has used (so its identity is shared)."""
     app = make_app(redis_settings)
     client = app.test_client()
     agent = make_user("agent")
     headers = {"Authorization": f"Bearer {make_token(agent)}"}
     first = client.get(ME, headers=headers)
     assert first.status_code == 200
+    return app, client, agent, headers, first
+
+
+def _kept(key: str) -> dict:
+    """The payload of a shared identity (after its signature)."""
+    raw = redis.Redis.from_url(REDIS_URL, decode_responses=True).get(key)
+    return json.loads(raw.partition(".")[2])
+
+
+def test_another_worker_believes_a_token_read_by_one_without_reading_its_rows(
+    redis_settings, make_app, make_user, make_token
+):
+    app, client, agent, headers, first = _signed_in_agent(redis_settings, make_app, make_user, make_token)
     _another_worker()
     bind = app.extensions["kb_sessionmaker"].kw["bind"]
     with counted(bind) as statements:
@@ -55,17 +64,11 @@ def test_another_worker_believes_a_token_read_by_one_without_reading_its_rows(
 
 
 def test_the_shared_copy_keeps_no_password_hash_or_session_nonce(
-    redis_settings,
-    make_app,
-    make_user,
-    make_token,
-    engine,
+    redis_settings, make_app, make_user, make_token, engine
 ):
-    app = make_app(redis_settings)
-    agent = make_user("agent")
-    assert app.test_client().get(ME, headers={"Authorization": f"Bearer {make_token(agent)}"}).status_code == 200
+    app, client, agent, headers, first = _signed_in_agent(redis_settings, make_app, make_user, make_token)
     (key,) = _shared_keys()
-    payload = json.loads(redis.Redis.from_url(REDIS_URL).get(key))
+    payload = _kept(key)
     assert payload["user"]["email"] == agent.email and payload["agent"]["tier"] == agent.agent.tier
     assert "password_hash" not in payload["user"] and "session_nonce" not in payload["user"]
     # A request that needs them reads them from the database.
@@ -79,11 +82,7 @@ def test_the_shared_copy_keeps_no_password_hash_or_session_nonce(
 
 
 def test_a_revoked_token_or_a_leaver_is_refused_by_every_worker_at_once(
-    redis_settings,
-    make_app,
-    make_user,
-    make_token,
-    engine,
+    redis_settings, make_app, make_user, make_token, engine
 ):
     app = make_app(redis_settings)
     client = app.test_client()
@@ -103,24 +102,18 @@ def test_a_revoked_token_or_a_leaver_is_refused_by_every_worker_at_once(
     assert client.get(ME, headers=leaver_headers).status_code == 401
 
 
-def test_a_shared_copy_that_cannot_be_read_is_ignored(
-    redis_settings,
-    make_app,
-    make_user,
-    make_token,
-):
-    app = make_app(redis_settings)
-    client = app.test_client()
-    agent = make_user("agent")
-    headers = {"Authorization": f"Bearer {make_token(agent)}"}
-    assert client.get(ME, headers=headers).status_code == 200
+def test_a_shared_copy_that_cannot_be_read_or_is_forged_is_ignored(redis_settings, make_app, make_user, make_token):
+    app, client, agent, headers, first = _signed_in_agent(redis_settings, make_app, make_user, make_token)
     (key,) = _shared_keys()
+    payload = _kept(key)
+    # Someone who can write to Redis but has not the app's secret key claims to be an admin.
+    forged = json.dumps({**payload, "user": {**payload["user"], "role": "admin"}})
     store = redis.Redis.from_url(REDIS_URL)
-    for garbage in (b"{not json", json.dumps({"generation": 0}).encode(), b"[]"):
+    for garbage in (b"{not json", b"0" * 64 + b"." + forged.encode(), forged.encode(), b"[]", b"."):
         store.set(key, garbage)
         _another_worker()
         answer = client.get(ME, headers=headers)
-        assert answer.status_code == 200 and answer.get_json()["email"] == agent.email
+        assert answer.status_code == 200 and answer.get_json() == first.get_json(), garbage[:80]
         store.set(key, garbage)
     _another_worker()
     store.delete(key)
