@@ -29,6 +29,9 @@ from sqlalchemy.orm import Session
 import redis
 
 STANDING_SECONDS = 300  # an agent's banner and reading-list state (events end it sooner: see agent_state)
+# Part of each kept standing's key: a release that changes what a standing holds bumps it, so a
+# node of the new release never reads what one of the old release kept.
+STANDING_FORMAT = 2
 COVERAGE_SECONDS = 15  # a coverage overview
 RETRY_SECONDS = 2.0  # after a Redis failure, leave it alone this long
 # The generations are read at most this often per process (one round trip serves every request
@@ -243,7 +246,7 @@ class SharedState:
     # -- per-agent state -----------------------------------------------------------------------
 
     def _standing_key(self, agent_id: int) -> str:
-        return f"{self.ns}:standing:{self.generation()}:{agent_id}"
+        return f"{self.ns}:standing{STANDING_FORMAT}:{self.generation()}:{agent_id}"
 
     def _epoch_key(self, agent_id: int) -> str:
         return f"{self.ns}:epoch:{agent_id}"
@@ -288,7 +291,8 @@ class SharedState:
             self.backend.set_many(items, self.cache_seconds)
 
     def forget_agent(self, agent_id: int) -> None:
-        """An acknowledgement or quiz pass changed this agent's state (and so coverage)."""
+        """An acknowledgement, a quiz submitted or a section re-read changed this agent's state
+        (and so coverage)."""
         self.backend.incr_each(self._epoch_key(agent_id), f"{self.ns}:covgen")
 
     # -- identities, shared by every worker and node ------------------------------------------

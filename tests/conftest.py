@@ -368,7 +368,8 @@ def settings(db_url, tmp_path, fake_sites) -> Settings:
     )
 
 
-TEST_CONFIG = {"TESTING": True, "REQUEST_LOG": False}
+# Tests write bank files and ask for them at once: the app looks at the files on every call.
+TEST_CONFIG = {"TESTING": True, "REQUEST_LOG": False, "BANK_RECHECK_SECONDS": 0}
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ what the reading list holds, whatever the number of requirements, acknowledgemen
 `ReleaseView` is the part every agent shares (the newest version of each SOP, which page shows
 which SOP, the bulletins), read in two queries per release. `AgentStanding` is one agent's part:
 open uncovered assignments, acknowledgements, the update quizzes still standing between them and
-coverage; two queries, two more only when an update quiz gates one of them. Both are plain data
+coverage, and the reading tasks a failed quiz left; three queries, two more only when an update
+quiz gates one of them. Both are plain data
 that round-trip through JSON, so `kb_app.shared_state` can keep them between requests.
 """
 
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from kb_app.acks.gates import gates_for_tier
 from kb_app.models import Agent
 from kb_app.models.acks import Acknowledgement, Assignment, PublishedVersion, Requirement
-from kb_app.models.quizzes import QuizAttempt, UpdateGate
+from kb_app.models.quizzes import QuizAttempt, RemediationSection, RemediationTask, UpdateGate
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -169,11 +170,28 @@ class AckFacts:
 
 
 @dataclass
+class ReviewFacts:
+    """An open reading task after a failed quiz: the sections (`SOP-ID#anchor`) to re-read."""
+
+    task_id: int
+    bank_id: str
+    created_at: datetime
+    read_at: datetime | None  # when the last section was marked read
+    sources: list[str]
+    sections_read: int
+
+    @property
+    def all_read(self) -> bool:
+        return self.read_at is not None
+
+
+@dataclass
 class AgentStanding:
     agent_id: int
     tier: str
     open: list[OpenAssignment] = field(default_factory=list)  # soonest due first
     acks: list[AckFacts] = field(default_factory=list)  # by SOP, oldest version first
+    reviews: list[ReviewFacts] = field(default_factory=list)  # open reading tasks, newest first
 
     def last_acknowledged(self, sop_id: str) -> AckFacts | None:
         found = [a for a in self.acks if a.sop_id == sop_id]
@@ -209,6 +227,17 @@ class AgentStanding:
                 }
                 for a in self.acks
             ],
+            "reviews": [
+                {
+                    "task_id": r.task_id,
+                    "bank_id": r.bank_id,
+                    "created_at": _iso(r.created_at),
+                    "read_at": _iso(r.read_at),
+                    "sources": r.sources,
+                    "sections_read": r.sections_read,
+                }
+                for r in self.reviews
+            ],
         }
 
     @classmethod
@@ -221,16 +250,20 @@ class AgentStanding:
                 for a in data["open"]
             ],
             [AckFacts(**{**a, "acknowledged_at": _dt(a["acknowledged_at"])}) for a in data["acks"]],
+            [
+                ReviewFacts(**{**r, "created_at": _dt(r["created_at"]), "read_at": _dt(r["read_at"])})
+                for r in data["reviews"]
+            ],
         )
 
 
 def agent_standing(session: Session, agent: Agent) -> AgentStanding:
-    """Read the agent's standing: 2 queries, plus 2 when an update quiz gates an open requirement."""
+    """Read the agent's standing: 3 queries, plus 2 when an update quiz gates an open requirement."""
     return agent_standings(session, [agent])[agent.id]
 
 
 def agent_standings(session: Session, agents: Sequence[Agent]) -> dict[int, AgentStanding]:
-    """Agent id -> standing, for many agents at once in the same 2 (+2) queries: the one code path
+    """Agent id -> standing, for many agents at once in the same 3 (+2) queries: the one code path
     behind a single agent's standing and the warm-up of every agent's after a publish."""
     by_id = {agent.id: agent for agent in agents}
     if not by_id:
@@ -270,6 +303,7 @@ def agent_standings(session: Session, agents: Sequence[Agent]) -> dict[int, Agen
         .order_by(Acknowledgement.agent_id, Acknowledgement.sop_id, Acknowledgement.major, Acknowledgement.minor)
     ):
         standings[agent_id].acks.append(AckFacts(sop_id, version, major, minor, acknowledged_at))
+    _add_reviews(session, standings)
     gates: dict[int, list[UpdateGate]] = {}
     if rows:
         for gate in session.scalars(select(UpdateGate).where(UpdateGate.version_id.in_({r.version_id for r in rows}))):
@@ -313,3 +347,34 @@ def agent_standings(session: Session, agents: Sequence[Agent]) -> dict[int, Agen
             item.acknowledged_at = min(satisfying) if satisfying else None
         standing.open.append(item)
     return standings
+
+
+def _add_reviews(session: Session, standings: dict[int, AgentStanding]) -> None:
+    """The open reading tasks of these agents with their sections, in one query."""
+    rows = session.execute(
+        select(
+            RemediationTask.agent_id,
+            RemediationTask.id,
+            RemediationTask.bank_id,
+            RemediationTask.created_at,
+            RemediationTask.read_at,
+            RemediationSection.source,
+            RemediationSection.read_at.label("section_read_at"),
+        )
+        .join(RemediationSection, RemediationSection.task_id == RemediationTask.id, isouter=True)
+        .where(RemediationTask.agent_id.in_(list(standings)), RemediationTask.closed_at.is_(None))
+        .order_by(
+            RemediationTask.agent_id,
+            RemediationTask.created_at.desc(),
+            RemediationTask.id.desc(),
+            RemediationSection.id,
+        )
+    )
+    current: ReviewFacts | None = None
+    for row in rows:
+        if current is None or current.task_id != row.id:
+            current = ReviewFacts(row.id, row.bank_id, row.created_at, row.read_at, [], 0)
+            standings[row.agent_id].reviews.append(current)
+        if row.source is not None:
+            current.sources.append(row.source)
+            current.sections_read += row.section_read_at is not None

@@ -2,13 +2,16 @@
 
 A web worker asks for banks on every quiz request; parsing YAML and hashing each time would
 dominate the request. `BankLibrary.current()` compares the directory's file names, sizes and
-modification times with what it loaded, and reloads the whole set when anything differs.
+modification times with what it loaded (at most once a second), and reloads the whole set when
+anything differs.
 `bank_from_data` rebuilds a bank from a stored snapshot, cached by content hash.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +19,8 @@ from pathlib import Path
 from kb_app.problems import Problem
 from kb_app.quizzes.bank import bank_files, bank_hash, read_banks
 from kb_app.quizzes.schema import Bank
+
+RECHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -48,12 +53,16 @@ def load_directory(quiz_dir: Path) -> LoadedBanks:
 
 
 class BankLibrary:
-    """Thread-safe cache of one directory's banks (shape-checked only; `kb validate` checks citations)."""
+    """Thread-safe cache of one directory's banks (shape-checked only; `kb validate` checks
+    citations). The files are looked at again at most every `recheck_seconds` (a request path
+    asks for the banks on every call; an edited bank file shows within that time)."""
 
-    def __init__(self, quiz_dir: Path):
+    def __init__(self, quiz_dir: Path, recheck_seconds: float = RECHECK_SECONDS):
         self.quiz_dir = Path(quiz_dir)
+        self.recheck_seconds = recheck_seconds
         self._lock = threading.Lock()
         self._signature: tuple | None = None
+        self._checked = -math.inf
         self._loaded = LoadedBanks()
 
     def _signature_now(self) -> tuple:
@@ -67,6 +76,8 @@ class BankLibrary:
         return tuple(entries)
 
     def current(self) -> LoadedBanks:
+        if time.monotonic() - self._checked < self.recheck_seconds:
+            return self._loaded
         signature = self._signature_now()
         if signature == self._signature:
             return self._loaded
@@ -74,6 +85,7 @@ class BankLibrary:
             if signature != self._signature:
                 self._loaded = load_directory(self.quiz_dir)
                 self._signature = signature
+            self._checked = time.monotonic()
             return self._loaded
 
 

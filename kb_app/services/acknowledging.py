@@ -19,9 +19,17 @@ from kb_app import releases, shared_state
 from kb_app.acks import acknowledge as core
 from kb_app.acks.gates import GateFacts, gate_facts, record_gate_decisions, undecided_versions_exist
 from kb_app.catalog.languages import SOURCE_LANGUAGE
-from kb_app.acks.standing import AgentStanding, ReleaseView, VersionFacts, agent_standing, agent_standings
+from kb_app.acks.standing import (
+    AgentStanding,
+    ReleaseView,
+    ReviewFacts,
+    VersionFacts,
+    agent_standing,
+    agent_standings,
+)
 from kb_app.models import Agent
-from kb_app.models.quizzes import UpdateGate
+from kb_app.models.quizzes import RemediationTask, UpdateGate
+from kb_app.quizzes import remediation
 from kb_app.quizzes.library import LoadedBanks
 
 # The banks, or how to read them: the hot paths read them only when a gate may need deciding.
@@ -32,6 +40,9 @@ _views: dict[str, tuple[tuple[int, int], ReleaseView]] = {}
 # Likewise the update-gate facts, once every version of that release is decided (final until
 # the next release: decisions are only added, for new versions).
 _gates: dict[str, tuple[tuple[int, int], GateFacts]] = {}
+# What a view last found to decide: (release, None) once every version of the release is
+# decided, (release, banks) when those bank files had no gate to record for it.
+_decided: dict[str, tuple[tuple[int, int], LoadedBanks | None]] = {}
 
 
 def decide_gates(session: Session, banks: BanksSource, *, now: datetime, counting: bool) -> int:
@@ -39,6 +50,27 @@ def decide_gates(session: Session, banks: BanksSource, *, now: datetime, countin
     if not undecided_versions_exist(session):
         return 0
     return record_gate_decisions(session, banks() if callable(banks) else banks, now=now, final=counting)
+
+
+def _decide_gates_once(session: Session, banks: BanksSource, release_id: tuple[int, int], *, now: datetime) -> int:
+    """`decide_gates` for a view, asked again in this process only when the release or the bank
+    files change: once every version is decided, or these banks had nothing to record for this
+    release, asking again would find the same (decisions are final; a view records only gates
+    a bank names; only a new release adds versions to decide)."""
+    state = shared_state.for_session(session)
+    known = _decided.get(state.ns)
+    if known is not None and known[0] == release_id and known[1] is None:
+        return 0
+    loaded = banks() if callable(banks) else banks
+    if known is not None and known[0] == release_id and known[1] is loaded:
+        return 0
+    if not undecided_versions_exist(session):
+        _decided[state.ns] = (release_id, None)
+        return 0
+    recorded = record_gate_decisions(session, loaded, now=now, final=False)
+    if not recorded:
+        _decided[state.ns] = (release_id, loaded)
+    return recorded
 
 
 def release_view(session: Session) -> tuple[tuple[int, int], ReleaseView]:
@@ -70,7 +102,7 @@ def standing(
     cached, epoch = state.agent_state(agent.id, release_id)
     if cached is not None:
         return view, AgentStanding.from_dict(cached)
-    if decide_gates(session, banks, now=now, counting=False):
+    if _decide_gates_once(session, banks, release_id, now=now):
         # Recorded the first time it matters, as the gate rules say: keep it, or every later
         # view would record it again (and roll it back again).
         session.commit()
@@ -127,6 +159,7 @@ def forget_releases() -> None:
     have the stamp of the one before it)."""
     _views.clear()
     _gates.clear()
+    _decided.clear()
     releases.forget_release_stamps()
 
 
@@ -178,6 +211,30 @@ def acknowledge_change(
 def reading_list(session: Session, agent: Agent, banks: BanksSource, *, now: datetime) -> list[core.ReadingItem]:
     view, found = standing(session, agent, banks, now=now)
     return core.reading_items(view, found, now=now)
+
+
+@dataclass
+class Reading:
+    """The whole reading list: SOP changes to acknowledge and reading tasks after a failed quiz."""
+
+    items: list[core.ReadingItem]
+    reviews: list[ReviewFacts]
+
+
+def reading(session: Session, agent: Agent, banks: BanksSource, *, now: datetime) -> Reading:
+    """The reading list with its quiz-review tasks, from one (usually cached) standing."""
+    view, found = standing(session, agent, banks, now=now)
+    return Reading(core.reading_items(view, found, now=now), found.reviews)
+
+
+def mark_section_read(
+    session: Session, agent: Agent, task_id: int, section_id: int, *, now: datetime
+) -> RemediationTask:
+    """Record that the agent re-read a section of a quiz-review task; once this commits the
+    agent's kept reading list shows it."""
+    task = remediation.mark_read(session, agent, task_id, section_id, now=now)
+    forget_agent_on_commit(session, agent.id)
+    return task
 
 
 def banner(session: Session, agent: Agent, sop_id: str, banks: BanksSource, *, now: datetime) -> core.Banner | None:

@@ -18,6 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kb_app import __version__, db, releases, shared_state
 from kb_app.config import Settings
+from kb_app.quizzes.library import RECHECK_SECONDS
 from kb_app.web import (
     acks,
     admin,
@@ -139,6 +140,8 @@ def _config(settings: Settings) -> dict[str, Any]:
         "API_RATE_LIMIT": settings.api_rate_limit,
         "FEEDBACK_RATE_LIMIT": settings.feedback_rate_limit,
         "REQUEST_LOG": True,
+        # How often a worker looks at the quiz bank files again (each bank request asks for them).
+        "BANK_RECHECK_SECONDS": RECHECK_SECONDS,
     }
 
 

@@ -20,7 +20,6 @@ from kb_app.catalog.languages import direction, language_name
 from kb_app.catalog import rendering
 from kb_app.catalog.rendering import site_url
 from kb_app.models import Requirement
-from kb_app.quizzes import remediation
 from kb_app.releases import site_options_for
 from kb_app.services import acknowledging, publishing, reporting
 from kb_app.web.api import api, api_user
@@ -79,12 +78,12 @@ def reading_list():
     agent = _agent_or_404(signed_in_user())
     session = get_session()
     loaded = banks()
-    items = acknowledging.reading_list(session, agent, loaded, now=_now())
+    found = acknowledging.reading(session, agent, loaded, now=_now())
     return render_template(
         "acks/reading_list.html",
-        items=items,
+        items=found.items,
         now=_now(),
-        remediation=remediation.tasks_of(session, agent),
+        remediation=found.reviews,
         quiz_titles={b.id: b.title for b in loaded.banks.values()},
     )
 
@@ -509,10 +508,10 @@ def _api_agent():
 def api_reading_list() -> ReadingList:
     agent = _api_agent()
     session = get_session()
-    items = acknowledging.reading_list(session, agent, banks, now=_now())
+    found = acknowledging.reading(session, agent, banks, now=_now())
     return ReadingList(
-        items=[ReadingItem.of(i) for i in items],
-        quiz_review=[QuizReview.of(task) for task in remediation.tasks_of(session, agent)],
+        items=[ReadingItem.of(i) for i in found.items],
+        quiz_review=[QuizReview.of(task) for task in found.reviews],
     )
 
 

@@ -270,12 +270,13 @@ class QuizReview(Out):
 
     @classmethod
     def of(cls, task: Any) -> QuizReview:
+        """From a `kb_app.acks.standing.ReviewFacts`."""
         return cls(
-            task_id=task.id,
+            task_id=task.task_id,
             bank_id=task.bank_id,
-            sources=[s.source for s in task.sections],
-            sections_read=sum(1 for s in task.sections if s.read_at is not None),
-            all_read=task.read_at is not None,
+            sources=task.sources,
+            sections_read=task.sections_read,
+            all_read=task.all_read,
         )
 
 

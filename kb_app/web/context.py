@@ -111,7 +111,9 @@ def roles_required(*roles: str) -> Callable:
 def library() -> BankLibrary:
     found = current_app.extensions.get("kb_quiz_library")
     if found is None:
-        found = current_app.extensions["kb_quiz_library"] = BankLibrary(settings().quiz_dir)
+        found = current_app.extensions["kb_quiz_library"] = BankLibrary(
+            settings().quiz_dir, current_app.config["BANK_RECHECK_SECONDS"]
+        )
     return found
 
 

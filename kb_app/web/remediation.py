@@ -2,7 +2,8 @@
 their reading list); trainers and partner managers see who is in remediation (partner managers
 their own vendor only).
 
-Routes parse input, call `kb_app.quizzes.remediation` and render.
+Routes parse input, call `kb_app.quizzes.remediation` (marking a section read through
+`kb_app.services.acknowledging`, which keeps the reading list current) and render.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from kb_app import audit, users
 from kb_app.quizzes import remediation
 from kb_app.quizzes.remediation import RemediationError
+from kb_app.services import acknowledging
 from kb_app.web.acks import render_markdown, site_url
 from kb_app.web.api import api, api_user
 from kb_app.web.api_models import (
@@ -84,7 +86,7 @@ def mark_read(task_id: int, section_id: int):
     agent = _agent()
     session = get_session()
     try:
-        task = remediation.mark_read(session, agent, task_id, section_id, now=_now())
+        task = acknowledging.mark_section_read(session, agent, task_id, section_id, now=_now())
     except RemediationError:
         session.rollback()
         abort(404)
@@ -192,7 +194,7 @@ def api_mark_read(task_id: int, section_id: int) -> RemediationTask:
     agent = _api_agent()
     session = get_session()
     try:
-        task = remediation.mark_read(session, agent, task_id, section_id, now=_now())
+        task = acknowledging.mark_section_read(session, agent, task_id, section_id, now=_now())
     except RemediationError as error:
         session.rollback()
         raise ApiError(error.status, error.code, error.message) from None

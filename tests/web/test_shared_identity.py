@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import redis
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from kb_app import shared_state, users
 from kb_app.db import session_scope
@@ -27,11 +27,14 @@ def _token_reads(statements: list[str]) -> list[str]:
     return [s for s in statements if "api_tokens" in s or "FROM users" in s]
 
 
-def _shared_keys() -> list[str]:
-    """The shared identities in the test's Redis database (the fixture empties it of this test's
-    namespaces before and after)."""
+def _shared_keys(app) -> list[str]:
+    """The shared identities the app's database has in the test's Redis database (the fixture
+    empties it of this test's namespaces before and after; tests running beside this one on
+    other databases keep theirs in other namespaces)."""
+    bind = app.extensions["kb_sessionmaker"].kw["bind"]
+    url = (bind if isinstance(bind, Engine) else bind.engine).url.render_as_string(hide_password=False)
     client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    return list(client.scan_iter("kb:*:identity:*"))
+    return list(client.scan_iter(f"{shared_state.namespace_for(url)}:identity:*"))
 
 
 def _signed_in_agent(redis_settings, make_app, make_user, make_token):
@@ -67,7 +70,7 @@ def test_the_shared_copy_keeps_no_password_hash_or_session_nonce(
     redis_settings, make_app, make_user, make_token, engine
 ):
     app, client, agent, headers, first = _signed_in_agent(redis_settings, make_app, make_user, make_token)
-    (key,) = _shared_keys()
+    (key,) = _shared_keys(app)
     payload = _kept(key)
     assert payload["user"]["email"] == agent.email and payload["agent"]["tier"] == agent.agent.tier
     assert "password_hash" not in payload["user"] and "session_nonce" not in payload["user"]
@@ -104,7 +107,7 @@ def test_a_revoked_token_or_a_leaver_is_refused_by_every_worker_at_once(
 
 def test_a_shared_copy_that_cannot_be_read_or_is_forged_is_ignored(redis_settings, make_app, make_user, make_token):
     app, client, agent, headers, first = _signed_in_agent(redis_settings, make_app, make_user, make_token)
-    (key,) = _shared_keys()
+    (key,) = _shared_keys(app)
     payload = _kept(key)
     # Someone who can write to Redis but has not the app's secret key claims to be an admin.
     forged = json.dumps({**payload, "user": {**payload["user"], "role": "admin"}})

@@ -43,7 +43,7 @@ def test_a_publish_computes_every_agents_banner_ahead(
         assert _besides_stamp(statements) == [], statements  # the first banner after the publish is a cache hit
         with counted(bind) as statements:
             listed = client.get("/api/v1/reading-list", headers=h).get_json()
-        assert len(_besides_stamp(statements)) == 1, statements  # its remediation tasks only
+        assert _besides_stamp(statements) == [], statements  # so is the reading list, quiz reviews and all
         assert ahead["page"]["state"] == "action_required" and len(listed["items"]) == 2
         # What was computed ahead is what the rows say now.
         state.forget_agent(agent.agent_id)
@@ -106,3 +106,40 @@ def test_a_recorded_update_gate_ends_every_kept_standing(
     content_hash = client.get("/api/v1/sops/SOP-0/changes", headers=headers).get_json()["content_hash"]
     client.post("/api/v1/acknowledgements", json={"sop_id": "SOP-0", "content_hash": content_hash}, headers=headers)
     assert client.get(BANNER, headers=headers).get_json()["page"]["state"] == "quiz_required"
+
+
+def test_the_kept_reading_list_shows_a_failed_quiz_and_each_section_read_at_once(
+    redis_settings, settings, make_app, make_user, make_token, engine, sop_dir, session
+):
+    from tests.quizzes.factories import answers_for, make_new_types_bank, write_bank
+    from tests.web.test_quizzes_web import drawn_of
+
+    sop_dir.write("ATO-RECOVERY", version="1.0")
+    _publish(session, settings, sop_dir)
+    bank = make_new_types_bank("cert-new-types", cooldown_hours=24, retry_after="reading")
+    write_bank(settings.quiz_dir, bank)
+    app = make_app(redis_settings)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {make_token(make_user('agent'))}"}
+    assert client.get("/api/v1/reading-list", headers=headers).get_json()["quiz_review"] == []  # now kept
+    view = client.post("/api/v1/quiz-attempts", json={"bank_id": bank.id}, headers=headers).get_json()
+    wrong = answers_for(bank, drawn_of(engine, view["attempt_id"]), right=False)
+    client.post(f"/api/v1/quiz-attempts/{view['attempt_id']}/submit", json={"answers": wrong}, headers=headers)
+    [review] = client.get("/api/v1/reading-list", headers=headers).get_json()["quiz_review"]
+    [task] = client.get("/api/v1/me/remediation", headers=headers).get_json()["tasks"]
+    assert review == {
+        "task_id": task["task_id"],
+        "bank_id": bank.id,
+        "sources": [s["source"] for s in task["sections"]],
+        "sections_read": 0,
+        "all_read": False,
+    }
+    bind = app.extensions["kb_sessionmaker"].kw["bind"]
+    for n, section in enumerate(task["sections"], start=1):
+        path = f"/api/v1/me/remediation/{task['task_id']}/sections/{section['section_id']}/read"
+        assert client.post(path, headers=headers).status_code == 200
+        listed = client.get("/api/v1/reading-list", headers=headers).get_json()["quiz_review"]
+        assert listed[0]["sections_read"] == n and listed[0]["all_read"] == (n == len(task["sections"]))
+        with counted(bind) as statements:
+            assert client.get("/api/v1/reading-list", headers=headers).get_json()["quiz_review"] == listed
+        assert _besides_stamp(statements) == [], statements  # kept again until the next change
