@@ -7,10 +7,13 @@ versions, forged hashes, and SOPs outside the agent's audience.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import exists, literal, select
+from sqlalchemy import Integer, String, bindparam, exists, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,7 +29,6 @@ from kb_app.models import Agent
 from kb_app.models.acks import Acknowledgement, PublishedVersion
 from kb_app.models.translations import PublishedTranslation
 from kb_app.acks.standing import AckFacts, AgentStanding, OpenAssignment, ReleaseView, VersionFacts, agent_standing
-from kb_app.db import dialect_insert
 from kb_app.versions import latest_version
 
 
@@ -161,22 +163,18 @@ def acknowledge_known(
         "channel": channel,
         "language": SOURCE_LANGUAGE,
     }
-    # Still this SOP's newest version, and the very version read (a process's memory of a
-    # release could otherwise outlive a restored database).
-    same = select(PublishedVersion.id).where(
-        PublishedVersion.id == facts.id,
-        PublishedVersion.sop_id == facts.sop_id,
-        PublishedVersion.version == facts.version,
-    )
-    newer = select(PublishedVersion.id).where(PublishedVersion.sop_id == facts.sop_id, PublishedVersion.id > facts.id)
-    row = select(*(literal(value, Acknowledgement.__table__.c[name].type) for name, value in values.items())).where(
-        exists(same), ~exists(newer)
-    )
-    insert = dialect_insert(session, Acknowledgement)
-    ack_id = session.scalar(
-        insert.from_select(list(values), row)
-        .on_conflict_do_nothing(index_elements=["agent_id", "version_id"])
-        .returning(Acknowledgement.id)
+    ack_id = (
+        session.connection()
+        .execute(
+            _insert_known_statement(session.get_bind().dialect.name),
+            {
+                **{f"p_{name}": value for name, value in values.items()},
+                "same_id": facts.id,
+                "same_sop_id": facts.sop_id,
+                "same_version": facts.version,
+            },
+        )
+        .scalar()
     )
     if ack_id is None:
         return None
@@ -186,6 +184,47 @@ def acknowledge_known(
     else:
         cover_ungated_assignments(session, ack, agent.tier)
     return AckResult(ack, True, facts.version)
+
+
+@functools.cache
+def _insert_known_statement(dialect: str) -> Any:
+    """`acknowledge_known`'s INSERT, built once per dialect: the acknowledgement's columns and the
+    version read are parameters (`p_<column>`, `same_*`). The row is inserted only while that version is the
+    very one read and still the SOP's newest (a process's memory of a release could otherwise
+    outlive a restored database), and only once per agent and version."""
+    table = Acknowledgement.__table__
+    same = select(PublishedVersion.id).where(
+        PublishedVersion.id == bindparam("same_id", type_=Integer()),
+        PublishedVersion.sop_id == bindparam("same_sop_id", type_=String()),
+        PublishedVersion.version == bindparam("same_version", type_=String()),
+    )
+    newer = select(PublishedVersion.id).where(
+        PublishedVersion.sop_id == bindparam("same_sop_id", type_=String()),
+        PublishedVersion.id > bindparam("same_id", type_=Integer()),
+    )
+    row = select(*(bindparam(f"p_{name}", type_=table.c[name].type) for name in KNOWN_COLUMNS)).where(
+        exists(same), ~exists(newer)
+    )
+    module = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(table)
+        .from_select(list(KNOWN_COLUMNS), row)
+        .on_conflict_do_nothing(index_elements=["agent_id", "version_id"])
+        .returning(table.c.id)
+    )
+
+
+KNOWN_COLUMNS = (
+    "agent_id",
+    "version_id",
+    "sop_id",
+    "major",
+    "minor",
+    "content_hash",
+    "acknowledged_at",
+    "channel",
+    "language",
+)
 
 
 def _text_read(

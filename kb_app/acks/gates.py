@@ -12,12 +12,12 @@ Which banks gate which published version is recorded in the database the first t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
-from typing import cast
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import CursorResult, exists, func, literal, select, update
+from sqlalchemy import Integer, String, Update, bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -206,34 +206,56 @@ def cover_ungated_assignments(session: Session, ack: Acknowledgement, tier: str)
 
     The result is `mark_covered_assignments`'s: an uncovered, ungated assignment has no earlier
     satisfying acknowledgement (one made before the assignment was created covers it then:
-    `kb_app.acks.publishing`), so its first one is `ack`.
+    `kb_app.acks.publishing`), so its first one is `ack`. The statement is built once per process
+    and sent on the session's connection (it is every acknowledgement's second statement).
     """
+    result = session.connection().execute(
+        _cover_ungated_statement(),
+        {
+            "p_agent_id": ack.agent_id,
+            "p_sop_id": ack.sop_id,
+            "p_major": ack.major,
+            "p_minor": ack.minor,
+            "p_tier": tier,
+            "p_acknowledged_at": ack.acknowledged_at,
+            "p_ack_id": ack.id,
+        },
+    )
+    return result.rowcount
+
+
+@functools.cache
+def _cover_ungated_statement() -> Update:
     # Gates are checked again here: a requirement an update quiz gates for `tier` is never covered
     # by this statement, whatever the caller believed (`mark_covered_assignments` and the quiz
     # pass decide those).
-    gate = select(UpdateGate.id).where(UpdateGate.version_id == Requirement.version_id, UpdateGate.tier == tier)
+    gate = select(UpdateGate.id).where(
+        UpdateGate.version_id == Requirement.version_id, UpdateGate.tier == bindparam("p_tier", type_=String())
+    )
     satisfied = select(Requirement.id).where(
-        Requirement.sop_id == ack.sop_id,
-        at_least(literal(ack.major), literal(ack.minor), Requirement.major, Requirement.minor),
+        Requirement.sop_id == bindparam("p_sop_id", type_=String()),
+        at_least(
+            bindparam("p_major", type_=Integer()),
+            bindparam("p_minor", type_=Integer()),
+            Requirement.major,
+            Requirement.minor,
+        ),
         ~exists(gate),
     )
-    result = session.execute(
-        update(Assignment)
+    at = bindparam("p_acknowledged_at", type_=Assignment.assigned_at.type)
+    return (
+        update(Assignment.__table__)
         .where(
-            Assignment.agent_id == ack.agent_id,
+            Assignment.agent_id == bindparam("p_agent_id", type_=Integer()),
             Assignment.acknowledged_at.is_(None),
             Assignment.requirement_id.in_(satisfied.scalar_subquery()),
         )
         .values(
-            acknowledged_at=ack.acknowledged_at,
-            acknowledgement_id=ack.id,
-            seconds_to_ack=whole_seconds_between(
-                literal(ack.acknowledged_at, Assignment.assigned_at.type), Assignment.assigned_at
-            ),
+            acknowledged_at=at,
+            acknowledgement_id=bindparam("p_ack_id", type_=Integer()),
+            seconds_to_ack=whole_seconds_between(at, Assignment.assigned_at),
         )
-        .execution_options(synchronize_session=False)
     )
-    return cast(CursorResult, result).rowcount
 
 
 def pending_quizzes(session: Session, agent: Agent, sop_id: str | None = None) -> dict[str, PendingQuiz]:
