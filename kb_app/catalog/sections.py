@@ -132,10 +132,16 @@ def text_for_tier(text: str, tier: str | None) -> str:
     """The body as a reader of `tier` sees it: other tiers' blocks removed, own blocks boxed.
 
     `tier=None` returns the source unchanged. Tier 2 readers see every block (they have all
-    material); Tier 1 readers never see a block that does not name T1.
+    material); Tier 1 readers never see a block that does not name T1. Kept for the most recent
+    texts (every agent of a tier asks for the same few in a wave).
     """
     if tier is None:
         return text
+    return _text_for_tier(text, tier)
+
+
+@lru_cache(maxsize=256)
+def _text_for_tier(text: str, tier: str) -> str:
     blocks, _ = find_tier_blocks(text)
     if not blocks:
         return text

@@ -243,9 +243,10 @@ def banner(session: Session, agent: Agent, sop_id: str, banks: BanksSource, *, n
 
 
 def what_changed(
-    session: Session, agent: Agent, sop_id: str, banks: LoadedBanks, *, now: datetime, language: str | None = None
+    session: Session, agent: Agent, sop_id: str, banks: BanksSource, *, now: datetime, language: str | None = None
 ) -> core.WhatChanged:
-    decide_gates(session, banks, now=now, counting=False)
+    if _decide_gates_once(session, banks, release_view(session)[0], now=now):
+        session.commit()  # as a standing's view does: recorded the first time it matters
     return core.what_changed(session, agent, sop_id, language)
 
 

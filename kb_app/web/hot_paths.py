@@ -1,6 +1,6 @@
 """The requests every agent makes, many times, in a crisis wave (the banner of each SOP page view,
-the reading list, a search, the acknowledgement), answered with less of Flask's per-request
-machinery.
+the reading list, a search, what changed in an SOP, the acknowledgement), answered with less of
+Flask's per-request machinery.
 
 A bearer request to one of them runs, in its own request context, exactly what Flask would run for
 it: the input check, `api.authenticate`, the API rate limit (the same counters in the same
@@ -41,6 +41,9 @@ ROUTES = {
     ("GET", "/api/v1/search"): "api.search_api",
     ("POST", "/api/v1/acknowledgements"): "api.api_acknowledge",
 }
+# Routes with a path parameter: (method, path prefix, path suffix) -> endpoint; Flask's own URL
+# map then says whether the path is that route (and gives its arguments).
+PATTERNS = {("GET", "/api/v1/sops/", "/changes"): "api.api_changes"}
 MAX_BODY_BYTES = 16 * 1024  # an acknowledgement is a few hundred bytes; anything bigger goes to Flask
 COUNTED = "kb.hot_path.counted"  # environ key: this request was counted against its limits already
 
@@ -65,7 +68,7 @@ class HotPaths:
         self.wsgi_app = wsgi_app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        endpoint = ROUTES.get((environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")))
+        endpoint = _endpoint(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
         if endpoint is None or not environ.get("HTTP_AUTHORIZATION", "").startswith("Bearer "):
             return self.wsgi_app(environ, start_response)
         body = None
@@ -86,11 +89,14 @@ class HotPaths:
         with app.request_context(environ):
             g.kb_started = time.perf_counter()
             try:
+                rule = request.url_rule
+                if rule is None or rule.endpoint != endpoint or request.routing_exception is not None:
+                    return None  # not the route it looked like (or no route): Flask answers
                 inputs.refuse_control_characters()
                 api.authenticate()
                 if not self._count(environ, endpoint):
                     return None
-                response = app.view_functions[endpoint]()
+                response = app.view_functions[endpoint](**(request.view_args or {}))
             except Exception as exc:  # noqa: BLE001 - Flask answers whatever is not the plain case
                 if not errors.database_unavailable(exc):
                     log.debug("hot path handed %s to Flask: %r", endpoint, exc)
@@ -116,6 +122,16 @@ class HotPaths:
                 return False
         environ[COUNTED] = True
         return True
+
+
+def _endpoint(method: str, path: str) -> str | None:
+    found = ROUTES.get((method, path))
+    if found is not None:
+        return found
+    for (want, prefix, suffix), endpoint in PATTERNS.items():
+        if method == want and path.startswith(prefix) and path.endswith(suffix):
+            return endpoint
+    return None
 
 
 @functools.lru_cache(maxsize=16)

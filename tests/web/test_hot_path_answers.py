@@ -1,4 +1,4 @@
-"""The hot paths (banner, reading list, acknowledgement with a bearer token) answer exactly what
+"""The hot paths (banner, reading list, search, what changed, acknowledgement with a bearer token) answer exactly what
 Flask answers, with the same headers, log line and limits, and hand to Flask whatever is not the
 plain case."""
 
@@ -22,6 +22,7 @@ from tests.web.test_hot_paths import BANNER, publish_sops
 READING_LIST = "/api/v1/reading-list"
 ACKS = "/api/v1/acknowledgements"
 SEARCH = "/api/v1/search?q=account%20takeover"
+CHANGES = "/api/v1/sops/SOP-0/changes"
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def _same(one, other) -> None:
 
 def test_the_hot_paths_answer_what_flask_answers(agent, flask_dispatches, log_lines):
     app, client, hot, flask, content_hash = agent
-    for path in (BANNER, READING_LIST):
+    for path in (BANNER, READING_LIST, CHANGES):
         log_lines.clear()
         fast = client.get(path, headers=hot)
         assert flask_dispatches == [], flask_dispatches
@@ -115,6 +116,10 @@ def test_refusals_are_flasks_and_write_nothing(agent, flask_dispatches, session)
         ("GET", BANNER, {"Authorization": "Bearer kbt_not-a-token"}, None, 401),
         ("GET", "/api/v1/me/banner?path=/sop/%00", hot, None, 400),
         ("GET", "/api/v1/me/banner?path=" + "x" * 2000, hot, None, 400),
+        ("GET", "/api/v1/sops/NOT-AN-SOP/changes", hot, None, 404),
+        ("GET", "/api/v1/sops/SOP-0/other/changes", hot, None, 404),  # no such route
+        ("GET", "/api/v1/sops/" + "X" * 300 + "/changes", hot, None, 400),
+        ("GET", CHANGES + "?language=%00", hot, None, 400),
         ("POST", ACKS, hot, {"sop_id": "SOP-0", "content_hash": "0" * 64}, 409),
         ("POST", ACKS, hot, {"sop_id": "NOT-AN-SOP", "content_hash": content_hash}, 404),
         ("POST", ACKS, hot, {"sop_id": "SOP-0"}, 400),
