@@ -504,8 +504,9 @@ def user_for_token(session: Session, secret: str, *, ip: str = "", path: str = "
     if known is not None and known.last_used_ip == ip:
         if _use_due(known.last_used_at, known.last_used_ip, ip, now):
             uses.add(state.ns, known.token_id, now, ip)
+            # This worker's copy only: re-sharing it would cost every wave request of a new agent a
+            # round trip to spare the other workers a line each in their next batch of uses.
             known.last_used_at = now
-            _share_token(state, digest, generation, known)  # the other workers need not record it too
         uses.flush_if_due(session, state.ns)
         return session.merge(known.user, load=False)
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
