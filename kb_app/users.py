@@ -421,12 +421,21 @@ class IdentityCache:
     the one it was read under: a new or changed user, agent or token through the ORM and a roster
     import move it on (in Redis for every worker and node; `_moves_auth_generation`). With Redis
     down, another worker's revocation reaches this one within IDENTITY_CACHE_SECONDS.
+
+    Entries past that time are dropped as new ones come (every `sweep_every` puts), so the cache
+    holds what the last IDENTITY_CACHE_SECONDS brought, not every agent a worker ever saw: each
+    entry is a few dozen objects the garbage collector walks at every full collection, and a
+    worker's pauses grow with them. `size` bounds it still.
     """
 
-    def __init__(self, seconds: float = IDENTITY_CACHE_SECONDS, size: int = IDENTITY_CACHE_SIZE) -> None:
+    def __init__(
+        self, seconds: float = IDENTITY_CACHE_SECONDS, size: int = IDENTITY_CACHE_SIZE, sweep_every: int = 1000
+    ) -> None:
         self.seconds = seconds
         self.size = size
+        self.sweep_every = sweep_every
         self._entries: dict[tuple[str, str], tuple[float, int, Any]] = {}
+        self._puts = 0
         self._lock = threading.Lock()
 
     def get(self, ns: str, key: str, generation: int) -> Any | None:
@@ -437,9 +446,28 @@ class IdentityCache:
 
     def put(self, ns: str, key: str, generation: int, value: Any) -> None:
         with self._lock:
+            self._puts += 1
+            if self._puts % self.sweep_every == 0:
+                self._sweep()
             if len(self._entries) >= self.size:
                 self._entries.clear()  # a bound, not a policy
+            self._entries.pop((ns, key), None)  # to the end: the entries stay oldest first
             self._entries[(ns, key)] = (time.monotonic(), generation, value)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _sweep(self) -> None:
+        # The entries are in the order they were put, so the expired ones come first: stop at the
+        # first that is still believed.
+        cutoff = time.monotonic() - self.seconds
+        expired = []
+        for key, (at, _generation, _value) in self._entries.items():
+            if at > cutoff:
+                break
+            expired.append(key)
+        for key in expired:
+            del self._entries[key]
 
     def clear(self) -> None:
         with self._lock:

@@ -219,3 +219,25 @@ def test_kb_token_create_shows_the_secret_once_list_never_and_revoke_works(runne
     again = runner.invoke(["token", "revoke", "1"])
     assert again.exit_code == 1 and "no active token" in again.stderr
     assert runner.invoke(["token", "revoke"]).exit_code == 2
+
+
+def test_the_identity_cache_drops_expired_entries_as_new_ones_come(monkeypatch):
+    """A worker keeps who the last seconds' tokens were, not every agent it ever saw (each entry
+    is objects the garbage collector walks)."""
+    from kb_app import users as users_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(users_module.time, "monotonic", lambda: clock[0])
+    cache = users_module.IdentityCache(seconds=30, size=100, sweep_every=6)
+    for n in range(4):
+        cache.put("ns", f"old-{n}", 1, n)
+    clock[0] += 20
+    cache.put("ns", "old-0", 1, "again")  # seen again: kept as new
+    clock[0] += 15  # old-1..3 are 35 s old, old-0 15 s
+    assert cache.get("ns", "old-1", 1) is None and cache.get("ns", "old-0", 1) == "again"
+    assert len(cache) == 4  # nothing swept yet
+    cache.put("ns", "new", 1, "n")  # the sixth put sweeps
+    assert len(cache) == 2 and cache.get("ns", "new", 1) == "n" and cache.get("ns", "old-0", 1) == "again"
+    for n in range(200):  # the size still bounds it, whatever the sweep
+        cache.put("ns", f"burst-{n}", 1, n)
+    assert len(cache) <= 100
