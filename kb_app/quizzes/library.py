@@ -79,14 +79,13 @@ class BankLibrary:
         if time.monotonic() - self._checked < self.recheck_seconds:
             return self._loaded
         signature = self._signature_now()
-        if signature == self._signature:
-            return self._loaded
-        with self._lock:
-            if signature != self._signature:
-                self._loaded = load_directory(self.quiz_dir)
-                self._signature = signature
-            self._checked = time.monotonic()
-            return self._loaded
+        if signature != self._signature:
+            with self._lock:
+                if signature != self._signature:
+                    self._loaded = load_directory(self.quiz_dir)
+                    self._signature = signature
+        self._checked = time.monotonic()
+        return self._loaded
 
 
 _SNAPSHOT_CACHE: OrderedDict[str, Bank] = OrderedDict()

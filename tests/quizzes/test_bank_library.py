@@ -21,6 +21,8 @@ def test_an_added_bank_shows_once_the_recheck_time_has_passed(tmp_path):
     assert set(again.banks) == {"cert-one", "cert-two"}
     time.sleep(0.35)
     assert library.current() is again  # looked at again, nothing changed: the same banks
+    write_bank(tmp_path, make_bank("cert-three"))
+    assert library.current() is again  # and not looked at again within the recheck time
 
 
 def test_without_a_recheck_time_every_call_looks_at_the_files(tmp_path):
