@@ -108,6 +108,7 @@ class TestRemediationPages:
         assert "Not passed" in result and "Re-read what you missed" in result
         listing = client.get("/reading-list").get_data(as_text=True)
         assert "Re-read after a quiz" in listing and "ATO-RECOVERY § steps" in listing
+        assert '<span class="tag">0 of 2</span>' in listing
         quizzes = client.get("/quizzes").get_data(as_text=True)
         assert "Retry unlocks once you have read" in quizzes
         with session_scope(engine) as session:
@@ -127,6 +128,7 @@ class TestRemediationPages:
         assert last.status_code == 303 and last.headers["Location"].endswith("/quizzes")
         quizzes = client.get("/quizzes").get_data(as_text=True)
         assert "you can retry the quiz now" in quizzes and "Retry unlocks" not in quizzes
+        assert "all read" in client.get("/reading-list").get_data(as_text=True)  # the kept list moved on
 
     def test_another_agent_gets_404(self, client, auth, engine, new_types, make_user):
         auth.login_as("agent")
