@@ -209,8 +209,8 @@ def acknowledge_change(
 
 
 def reading_list(session: Session, agent: Agent, banks: BanksSource, *, now: datetime) -> list[core.ReadingItem]:
-    view, found = standing(session, agent, banks, now=now)
-    return core.reading_items(view, found, now=now)
+    """The SOP changes on the reading list (without its quiz-review tasks: `reading`)."""
+    return reading(session, agent, banks, now=now).items
 
 
 @dataclass
