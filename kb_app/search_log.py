@@ -128,8 +128,12 @@ def record_search(
     # A new row in one INSERT … RETURNING, without the unit of work: every first page of a
     # search in a crisis writes one.
     values.update(tier=searcher.tier, role=searcher.role, vendor=searcher.vendor)
-    new_id = session.scalar(insert(SearchQuery).values(**values).returning(SearchQuery.id))
+    new_id = session.connection().execute(_INSERT_SEARCH, values).scalar_one()
     return SearchQuery(id=new_id, **values)
+
+
+# Built (and compiled) once: the columns come as parameters.
+_INSERT_SEARCH = insert(SearchQuery.__table__).returning(SearchQuery.__table__.c.id)
 
 
 def _refinable(session: Session, search_id: int, tier: str, now: datetime) -> SearchQuery | None:

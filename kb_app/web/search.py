@@ -8,11 +8,15 @@ click and redirects only to a page of the reader's own SOP site.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import login_required
@@ -41,6 +45,8 @@ MAX_FILTER_VALUES = 8
 ANALYTICS_ROLES = ("trainer", "admin", "lead")
 WEEK_CHOICES = (1, 2, 4, 8, 12, 26, 52)
 TOKEN_SALT = "kb.search-log"
+# What werkzeug leaves unencoded in a query value it builds (the WHATWG percent-encode set).
+URL_QUERY_SAFE = "!$'()*,/:;?@"
 # A result link's target: a page of the SOP site, optionally a heading anchor. No dot segments,
 # no query string, no percent escapes: nothing that could leave /sop/ or the reader's own site.
 _SITE_TARGET = re.compile(
@@ -149,17 +155,34 @@ def _record(user, tier: str, query: str, filters, results: SearchResults, refine
 
 def open_url(hit, token: str, rank: int) -> str:
     """The link of a result: through /search/open when the search was recorded."""
+    return open_links(token)(hit, rank)
+
+
+def open_links(token: str) -> Callable[[Any, int], str]:
+    """The link maker for the results of one recorded search (`hit, rank -> link`): the route
+    is built once, and each result adds its own query (a page of results, every search in a
+    crisis: `url_for` per link was a quarter of the search API's time). The same links as
+    `url_for("search.open_result", t=token, to=..., sop=..., rank=...)`."""
     if not token:
-        return hit.url
-    return url_for("search.open_result", t=token, to=hit.url, sop=hit.sop_id, rank=rank)
+        return lambda hit, rank: hit.url
+    head = f"{url_for('search.open_result')}?t={_quoted(token)}&to="
+
+    def link(hit, rank: int) -> str:
+        return f"{head}{_quoted(hit.url)}&sop={_quoted(hit.sop_id)}&rank={rank}"
+
+    return link
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(value: str) -> str:
+    """A query value encoded as werkzeug's URL building encodes it."""
+    return quote_plus(value, safe=URL_QUERY_SAFE)
 
 
 def group_open_urls(results: SearchResults, token: str, first_rank: int) -> list[list[str]]:
     """Links of each group's sections; a click records the SOP's rank on the page."""
-    return [
-        [open_url(hit, token, rank) for hit in group.sections]
-        for rank, group in enumerate(results.groups, start=first_rank)
-    ]
+    link = open_links(token)
+    return [[link(hit, rank) for hit in group.sections] for rank, group in enumerate(results.groups, start=first_rank)]
 
 
 def _page_number() -> int:
@@ -396,5 +419,6 @@ def search_api(query: SearchQuery) -> api_models.SearchResults:
         group_urls = group_open_urls(results, outcome.token, query.offset + 1)
         urls = [url for urls_of_group in group_urls for url in urls_of_group]
         return api_models.SearchResults.of(results, urls, outcome.token, group_urls)
-    urls = [open_url(hit, outcome.token, rank) for rank, hit in enumerate(results.hits, start=query.offset + 1)]
+    link = open_links(outcome.token)
+    urls = [link(hit, rank) for rank, hit in enumerate(results.hits, start=query.offset + 1)]
     return api_models.SearchResults.of(results, urls, outcome.token)

@@ -675,3 +675,27 @@ def test_site_search_box_query_lands_on_the_search_page_in_the_readers_tier(clie
     html = page_of(client, q="quokka ledger", audience="T2")
     assert "Nothing matched" in html and "Tier 1 site" in html
     assert "SIM-SWAP" in page_of(client, q="sim swap", audience="T1")
+
+
+@pytest.mark.parametrize(
+    "token, url, sop_id",
+    [
+        ("abc.DEF-_9", "/sop/procedures/sim-swap/#verify-identity", "SIM-SWAP"),
+        ("t=1&x", "/sop/a b/?q=1&r=2#z", "ESC-T2.1"),
+        ("é", "/sop/procédure/ünïcode/", "X_Y"),
+        ("!$'()*,/:;?@", "/sop/+%2F/", "A.B-C"),
+    ],
+)
+def test_result_links_are_the_links_url_for_builds(app, token, url, sop_id):
+    from types import SimpleNamespace
+
+    from flask import url_for
+
+    from kb_app.web.search import open_links
+
+    hit = SimpleNamespace(url=url, sop_id=sop_id)
+    with app.test_request_context("/api/v1/search", base_url="http://kb.example/root"):
+        expected = url_for("search.open_result", t=token, to=url, sop=sop_id, rank=7)
+        assert open_links(token)(hit, 7) == expected
+        assert expected.startswith("/root/search/open?")
+        assert open_links("")(hit, 7) == url
