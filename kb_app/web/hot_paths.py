@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, g, request
+from flask.ctx import RequestContext
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
 
@@ -86,7 +87,10 @@ class HotPaths:
     def _answer(self, environ: dict[str, Any], endpoint: str) -> Any | None:
         """The response, or None for Flask to answer the request instead."""
         app = self.app
-        with app.request_context(environ):
+        # No cookie, so no session to open (Flask would open an empty one, and the hot path never
+        # saves one): a write to this one fails, and Flask answers that request instead.
+        session = None if "HTTP_COOKIE" in environ else app.session_interface.make_null_session(app)
+        with RequestContext(app, environ, session=session):
             g.kb_started = time.perf_counter()
             try:
                 rule = request.url_rule
