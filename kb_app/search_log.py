@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, cast
 
-from sqlalchemy import Select, case, delete, exists, func, insert, select
+from sqlalchemy import Select, Table, case, delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from kb_app.models import SearchClick, SearchQuery
@@ -133,7 +133,8 @@ def record_search(
 
 
 # Built (and compiled) once: the columns come as parameters.
-_INSERT_SEARCH = insert(SearchQuery.__table__).returning(SearchQuery.__table__.c.id)
+_SEARCHES = cast(Table, SearchQuery.__table__)
+_INSERT_SEARCH = insert(_SEARCHES).returning(_SEARCHES.c.id)
 
 
 def _refinable(session: Session, search_id: int, tier: str, now: datetime) -> SearchQuery | None:
