@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from kb_app import shared_state
@@ -91,9 +91,7 @@ def forget_release_stamps() -> None:
 
 
 def _stamp_key(session: Session) -> str:
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    return engine.url.render_as_string(hide_password=False)
+    return shared_state.for_session(session).ns  # one per database
 
 
 @event.listens_for(Session, "after_flush")

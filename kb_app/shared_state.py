@@ -19,6 +19,7 @@ import hmac
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -404,7 +405,17 @@ def for_url(database_url: str) -> SharedState:
 def for_session(session: Session) -> SharedState:
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
-    return for_url(engine.url.render_as_string(hide_password=False))
+    namespace = _engine_namespaces.get(engine)
+    if namespace is None:  # rendering the URL costs more than the rest of this: once per engine
+        namespace = _engine_namespaces[engine] = namespace_for(engine.url.render_as_string(hide_password=False))
+    found = _states.get(namespace)
+    if found is None:
+        with _lock:
+            found = _states.setdefault(namespace, SharedState(LocalBackend(), namespace))
+    return found
+
+
+_engine_namespaces: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
 # --- run after the transaction commits ----------------------------------------------------------

@@ -29,7 +29,7 @@ from kb_app.models import Agent
 from kb_app.models.acks import Acknowledgement, PublishedVersion
 from kb_app.models.translations import PublishedTranslation
 from kb_app.acks.standing import AckFacts, AgentStanding, OpenAssignment, ReleaseView, VersionFacts, agent_standing
-from kb_app.versions import latest_version
+from kb_app.versions import latest_version, newest_version
 
 
 class AckError(Exception):
@@ -84,7 +84,7 @@ def acknowledge(
     translates the current major (`language`, default: the agent's roster language when the hash
     is that translation's). A stale translation's text never satisfies the current version.
     """
-    current = latest_version(session, sop_id)
+    current = newest_version(session, sop_id)
     if current is None or not can_read(agent, current):
         raise AckError("not_found", f"no published SOP {sop_id}", 404)
     if not agent.active:
@@ -384,7 +384,7 @@ class WhatChanged:
 
 
 def what_changed(session: Session, agent: Agent, sop_id: str, language: str | None = None) -> WhatChanged:
-    current = latest_version(session, sop_id)
+    current = newest_version(session, sop_id)
     if current is None or not can_read(agent, current):
         raise AckError("not_found", f"no published SOP {sop_id}", 404)
     acks = session.scalars(

@@ -20,6 +20,7 @@ from kb_app.catalog.translations import Translation
 from kb_app.models import Agent
 from kb_app.models.acks import Assignment, PublishedVersion, Requirement
 from kb_app.models.translations import PublishedTranslation
+from kb_app.versions import newest_translation
 
 TIERS = ("T1", "T2")
 
@@ -95,12 +96,7 @@ def record_translations(session: Session, catalog: Catalog, items: list[Translat
 
 
 def latest_translation(session: Session, sop_id: str, language: str) -> PublishedTranslation | None:
-    return session.scalars(
-        select(PublishedTranslation)
-        .where(PublishedTranslation.sop_id == sop_id, PublishedTranslation.language == language)
-        .order_by(PublishedTranslation.id.desc())
-        .limit(1)
-    ).first()
+    return newest_translation(session, sop_id, language)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from kb_app import releases, shared_state
+from kb_app import releases, shared_state, versions
 from kb_app.acks import acknowledge as core
 from kb_app.acks.gates import GateFacts, gate_facts, record_gate_decisions, undecided_versions_exist
 from kb_app.catalog.languages import SOURCE_LANGUAGE
@@ -161,6 +161,7 @@ def forget_releases() -> None:
     _gates.clear()
     _decided.clear()
     releases.forget_release_stamps()
+    versions.forget_kept_rows()
 
 
 def settled_gates(session: Session, release_id: tuple[int, int]) -> GateFacts:

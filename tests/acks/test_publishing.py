@@ -317,6 +317,34 @@ class TestReadingAndBanners:
             never = what_changed(session, agent(session, "N2"), "ATO-RECOVERY")
             assert never.diff is None and "Two signals" in never.text
 
+    def test_what_changed_reads_a_published_text_once_per_process_and_sees_a_retirement(self, roster, sop_dir):
+        from sqlalchemy import event
+
+        from kb_app.versions import newest_version
+
+        sop_dir.write("ATO-RECOVERY", body="## Verify {#verify}\n\nOne signal.\n")
+        run_publish(roster, sop_dir)
+        with session_scope(roster) as session:
+            first = what_changed(session, agent(session, "N1"), "ATO-RECOVERY")
+        statements: list[str] = []
+
+        def seen(_conn, _cursor, statement, *_args) -> None:
+            statements.append(statement)
+
+        event.listen(roster, "before_cursor_execute", seen)
+        try:
+            with session_scope(roster) as session:
+                again = what_changed(session, agent(session, "N3"), "ATO-RECOVERY")
+                assert again.text == first.text and again.content_hash == first.content_hash
+                assert again.current in session  # the session's own instance, not the process's copy
+        finally:
+            event.remove(roster, "before_cursor_execute", seen)
+        assert not [s for s in statements if "published_versions.body" in s], statements
+        sop_dir.write("ATO-RECOVERY", status="retired", body="## Verify {#verify}\n\nOne signal.\n")
+        run_publish(roster, sop_dir, now=NOW + timedelta(days=1))
+        with session_scope(roster) as session:
+            assert newest_version(session, "ATO-RECOVERY").status == "retired"
+
     def test_banner_after_acknowledging(self, roster, sop_dir):
         sop_dir.write("ATO-RECOVERY")
         run_publish(roster, sop_dir)
