@@ -171,6 +171,19 @@ class RedisBackend:
         if keys:
             self._call(write)
 
+    def pipelined(self, commands: Callable[[Any], None]) -> list[Any] | None:
+        """The answers to what `commands(pipeline)` queued, in one round trip (an answer is the
+        exception when that command failed); None when Redis failed."""
+
+        def run() -> list[Any]:
+            with self.client.pipeline(transaction=False) as pipe:
+                commands(pipe)
+                # A command's own error (a script Redis no longer holds) comes back in its place,
+                # for the caller to judge; only a failed connection counts as Redis failing.
+                return pipe.execute(raise_on_error=False)
+
+        return self._call(run)
+
     def status(self) -> dict[str, Any]:
         """Asks Redis now (for /readyz), whatever the pause says."""
         try:
@@ -204,6 +217,8 @@ class SharedState:
         self._local_generation = 0
         self._local_auth_generation = 0
         self._memo: tuple[float, tuple[str | None, str | None]] | None = None
+        # A standing fetched ahead in this thread (`fetch_agent_state`): (its key, [kept, epoch]).
+        self._fetched = threading.local()
 
     # -- generations ---------------------------------------------------------------------------
 
@@ -262,7 +277,13 @@ class SharedState:
         """
         if not self.cache_seconds:
             return None, ""
-        raw, epoch = self.backend.mget(self._standing_key(agent_id), self._epoch_key(agent_id)) or (None, None)
+        key = self._standing_key(agent_id)
+        fetched = getattr(self._fetched, "value", None)
+        if fetched is not None and fetched[0] == key:
+            self._fetched.value = None
+            raw, epoch = fetched[1]
+        else:
+            raw, epoch = self.backend.mget(key, self._epoch_key(agent_id)) or (None, None)
         epoch = epoch or "0"
         if not raw:
             return None, epoch
@@ -270,6 +291,33 @@ class SharedState:
         if data.get("release") != list(release_id) or data.get("epoch") != epoch:
             return None, epoch
         return data, epoch
+
+    def fetch_agent_state(self, agent_id: int, commands: Callable[[Any], None]) -> list[Any] | None:
+        """The agent's kept standing and epoch fetched in the same round trip as `commands(pipeline)`
+        (a request's rate-limit counts), for this thread's next `agent_state` of that agent under
+        this generation to take instead of asking Redis again. Returns the answers to what
+        `commands` queued (see `RedisBackend.pipelined`); None, with nothing fetched, when the
+        backend is not Redis or Redis failed."""
+        self.forget_fetched()
+        if not self.cache_seconds or not isinstance(self.backend, RedisBackend):
+            return None
+        key = self._standing_key(agent_id)
+        epoch_key = self._epoch_key(agent_id)
+
+        def queue(pipe: Any) -> None:
+            commands(pipe)
+            pipe.mget(key, epoch_key)
+
+        results = self.backend.pipelined(queue)
+        if results is None:
+            return None
+        if not isinstance(results[-1], Exception):
+            self._fetched.value = (key, results[-1])
+        return results[:-1]
+
+    def forget_fetched(self) -> None:
+        """Drop what `fetch_agent_state` fetched and nothing took (the end of a request)."""
+        self._fetched.value = None
 
     def agent_epochs(self, agent_ids: list[int]) -> list[str]:
         found = self.backend.mget(*(self._epoch_key(a) for a in agent_ids)) if agent_ids else []

@@ -33,8 +33,12 @@ from flask import Flask, g, request
 from flask.ctx import RequestContext
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
+from limits.storage import RedisStorage
+from limits.strategies import FixedWindowRateLimiter
 
+from kb_app import shared_state
 from kb_app.web import api, errors, inputs, security
+from kb_app.web.context import get_session
 
 ROUTES = {
     ("GET", "/api/v1/me/banner"): "api.api_banner",
@@ -45,6 +49,8 @@ ROUTES = {
 # Routes with a path parameter: (method, path prefix, path suffix) -> endpoint; Flask's own URL
 # map then says whether the path is that route (and gives its arguments).
 PATTERNS = {("GET", "/api/v1/sops/", "/changes"): "api.api_changes"}
+# Their views read the agent's kept standing: fetched with the rate-limit counts, one round trip.
+STANDING_ENDPOINTS = {"api.api_banner", "api.api_reading_list"}
 MAX_BODY_BYTES = 16 * 1024  # an acknowledgement is a few hundred bytes; anything bigger goes to Flask
 COUNTED = "kb.hot_path.counted"  # environ key: this request was counted against its limits already
 
@@ -106,6 +112,10 @@ class HotPaths:
                     log.debug("hot path handed %s to Flask: %r", endpoint, exc)
                     return None
                 response = errors.handle_unexpected(exc)  # the same 503 as Flask's, without waiting twice
+            finally:
+                fetched = g.pop("kb_fetched_state", None)
+                if fetched is not None:
+                    fetched.forget_fetched()  # a standing the view did not take stays with no later request
             return security.finish(response)
 
     def _count(self, environ: dict[str, Any], endpoint: str) -> bool:
@@ -119,13 +129,43 @@ class HotPaths:
         if limiter._storage_dead:  # noqa: SLF001 - Flask-Limiter's own recovery runs on its path
             return False
         strategy = limiter.limiter
-        key = api.rate_key()
-        prefix = limiter._key_prefix  # noqa: SLF001 - the same keys as Flask-Limiter's
-        for item in _limits(self.app.config["API_RATE_LIMIT"]):
-            if not strategy.hit(item, prefix, key, endpoint):
-                return False
-        environ[COUNTED] = True
-        return True
+        identifiers = (limiter._key_prefix, api.rate_key(), endpoint)  # noqa: SLF001 - the same keys as Flask-Limiter's
+        items = _limits(self.app.config["API_RATE_LIMIT"])
+        counted = self._count_with_standing(strategy, items, identifiers) if endpoint in STANDING_ENDPOINTS else None
+        if counted is None:
+            counted = all(strategy.hit(item, *identifiers) for item in items)
+        if counted:
+            environ[COUNTED] = True
+        return counted
+
+    def _count_with_standing(
+        self, strategy: Any, items: tuple[RateLimitItem, ...], identifiers: tuple[str, ...]
+    ) -> bool | None:
+        """The fixed-window counts of `strategy.hit`, in the round trip that fetches the agent's
+        kept standing for the view (`SharedState.fetch_agent_state`); None when that does not
+        apply (another strategy or storage, limits counted elsewhere than the shared state, not
+        an agent, Redis failing, a script Redis no longer holds): then counted as usual."""
+        storage = strategy.storage
+        agent_id = getattr(g.get("api_user"), "agent_id", None)
+        if (
+            agent_id is None
+            or type(strategy) is not FixedWindowRateLimiter
+            or type(storage) is not RedisStorage
+            or self.app.config["RATELIMIT_STORAGE_URI"] != self.app.config["KB_SETTINGS"].redis_url
+        ):
+            return None
+        script = storage.lua_incr_expire  # what `storage.incr` runs, by its digest
+
+        def queue(pipe: Any) -> None:
+            for item in items:
+                pipe.evalsha(script.sha, 1, storage.prefixed_key(item.key_for(*identifiers)), item.get_expiry(), 1)
+
+        state = shared_state.for_session(get_session())
+        g.kb_fetched_state = state
+        counts = state.fetch_agent_state(agent_id, queue)
+        if counts is None or any(isinstance(count, Exception) for count in counts):
+            return None
+        return all(int(count) <= item.amount for count, item in zip(counts, items, strict=True))
 
 
 def _endpoint(method: str, path: str) -> str | None:

@@ -4,6 +4,9 @@ rows say."""
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
+
 import pytest
 
 from kb_app import shared_state
@@ -143,3 +146,46 @@ def test_the_kept_reading_list_shows_a_failed_quiz_and_each_section_read_at_once
         with counted(bind) as statements:
             assert client.get("/api/v1/reading-list", headers=headers).get_json()["quiz_review"] == listed
         assert _besides_stamp(statements) == [], statements  # kept again until the next change
+
+
+@contextmanager
+def redis_round_trips():
+    """How many times the block sends to Redis (a pipeline is one send)."""
+    import redis.connection
+
+    sent: list[int] = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def send(self, command, check_health=True):
+        sent.append(1)
+        return original(self, command, check_health)
+
+    redis.connection.AbstractConnection.send_packed_command = send
+    try:
+        yield sent
+    finally:
+        redis.connection.AbstractConnection.send_packed_command = original
+
+
+def test_a_kept_banner_counts_the_rate_limit_and_reads_the_standing_in_one_round_trip(
+    redis_settings, settings, make_app, make_user, make_token, sop_dir, session
+):
+    app = make_app(redis_settings.replace(api_rate_limit="3 per minute"))
+    client = app.test_client()
+    agent = make_user("agent")
+    headers = {"Authorization": f"Bearer {make_token(agent)}"}
+    sop_dir.write("SOP-0")
+    _publish(session, settings, sop_dir)
+    assert client.get(BANNER, headers=headers).status_code == 200  # the token's first use; the standing kept
+    time.sleep(shared_state.GENERATION_MEMO_SECONDS)
+    with redis_round_trips() as sent:
+        first = client.get(BANNER, headers=headers)
+    # The generations (read at most every GENERATION_MEMO_SECONDS), then the limit and the standing.
+    assert first.status_code == 200 and len(sent) <= 2, len(sent)
+    with redis_round_trips() as sent:
+        assert client.get("/api/v1/reading-list", headers=headers).status_code == 200
+    assert len(sent) <= 2, len(sent)
+    # The counts are Flask-Limiter's own (per route): the fourth banner of the minute is refused.
+    assert client.get(BANNER, headers=headers).status_code == 200
+    refused = client.get(BANNER, headers=headers)
+    assert refused.status_code == 429 and refused.get_json()["error"]["code"] == "rate_limited"
