@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import re
 import secrets
 import threading
@@ -22,12 +23,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kb_app import audit, shared_state
 from kb_app.catalog.languages import SOURCE_LANGUAGE
 from kb_app.models import ROLES, Agent, ApiToken, User, utcnow
+
+log = logging.getLogger("kb_app.users")
 
 MIN_PASSWORD_LENGTH = 10
 TOKEN_PREFIX = "kbt_"
@@ -685,16 +689,37 @@ class PendingUses:
         with self._lock:
             batch = self._pending.pop(ns, {})
             self._oldest.pop(ns, None)
-        if batch:
-            table = ApiToken.__table__
-            session.execute(
-                update(table)
-                .where(table.c.id == bindparam("token_id"))
-                .values(last_used_at=bindparam("at"), last_used_ip=bindparam("ip")),
-                [{"token_id": token_id, "at": at, "ip": ip} for token_id, (at, ip) in batch.items()],
-            )
-            session.info[_USES_WRITTEN] = True
+        if not batch:
+            return 0
+        table = ApiToken.__table__
+        # In token order, as every worker's batch: two batches sharing tokens then wait for each
+        # other rather than deadlock. In a savepoint: a batch that still meets a lock conflict
+        # (a deadlock with a first use written elsewhere, a lock timeout) is kept for the next
+        # flush, and the request it rode on goes on as if nothing was due.
+        rows = [{"token_id": token_id, "at": at, "ip": ip} for token_id, (at, ip) in sorted(batch.items())]
+        try:
+            with session.begin_nested():
+                session.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("token_id"))
+                    .values(last_used_at=bindparam("at"), last_used_ip=bindparam("ip")),
+                    rows,
+                )
+        except OperationalError as error:
+            if error.connection_invalidated:  # the database went away: the request fails as it would
+                raise
+            log.warning("token last-use times not written this time (%s); kept for the next batch", error.orig)
+            self._keep(ns, batch)
+            return 0
+        session.info[_USES_WRITTEN] = True
         return len(batch)
+
+    def _keep(self, ns: str, batch: dict[int, tuple[datetime, str]]) -> None:
+        with self._lock:
+            pending = self._pending.setdefault(ns, {})
+            for token_id, use in batch.items():
+                pending.setdefault(token_id, use)  # a use recorded meanwhile is the newer one
+            self._oldest.setdefault(ns, time.monotonic())
 
 
 uses = PendingUses()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kb_app import users
 from kb_app.models import ApiToken, AuditEvent, User
@@ -241,3 +241,44 @@ def test_the_identity_cache_drops_expired_entries_as_new_ones_come(monkeypatch):
     for n in range(200):  # the size still bounds it, whatever the sweep
         cache.put("ns", f"burst-{n}", 1, n)
     assert len(cache) <= 100
+
+
+@pytest.mark.fresh_db
+def test_a_batch_of_token_uses_that_meets_a_lock_is_kept_for_the_next_and_the_request_goes_on(
+    db_backend, db_url, make_user, make_token, engine
+):
+    """Another transaction holds the token row (or, on SQLite, the database's write lock): the
+    batch is not written, the session stays usable, and the next flush writes it."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
+
+    user = make_user("agent")
+    make_token(user)
+    with Session(engine) as s:
+        token_id = s.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id)).one()
+    at = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
+    pending = users.PendingUses()
+    pending.add("ns", token_id, at, "10.0.0.9")
+    impatient = {"timeout": 0.2} if db_backend == "sqlite" else {"options": "-c lock_timeout=200"}
+    holder_engine = create_engine(db_url)
+    writer_engine = create_engine(db_url, connect_args=impatient)
+    try:
+        with holder_engine.connect() as holder, Session(writer_engine) as session:
+            if db_backend == "sqlite":
+                holder.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                holder.execute(text("SELECT id FROM api_tokens WHERE id = :id FOR UPDATE"), {"id": token_id})
+            assert pending.flush(session, "ns") == 0
+            assert session.execute(select(func.count()).select_from(ApiToken)).scalar_one() >= 1  # still usable
+            session.rollback()
+            holder.rollback()
+            assert pending.flush(session, "ns") == 1
+            session.commit()
+        with Session(writer_engine) as s:
+            token = s.get(ApiToken, token_id)
+            assert (token.last_used_at.replace(tzinfo=timezone.utc), token.last_used_ip) == (at, "10.0.0.9")
+    finally:
+        holder_engine.dispose()
+        writer_engine.dispose()
