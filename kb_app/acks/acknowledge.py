@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, exists, select
+from sqlalchemy import Integer, String, bindparam, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kb_app.acks.gates import cover_ungated_assignments, mark_covered_assignments
+from kb_app.acks.gates import cover_ungated_assignments, cover_ungated_update, mark_covered_assignments
 from kb_app.acks.translations import ReadingText, latest_translation, reading_text
 from kb_app.catalog import diff_texts, text_for_tier
 from kb_app.catalog.diff import SopDiff
@@ -26,7 +26,7 @@ from kb_app.catalog.rendering import render_markdown
 from kb_app.catalog.languages import SOURCE_LANGUAGE
 from kb_app.catalog.staleness import TranslationState
 from kb_app.models import Agent
-from kb_app.models.acks import Acknowledgement, PublishedVersion
+from kb_app.models.acks import Acknowledgement, Assignment, PublishedVersion
 from kb_app.models.translations import PublishedTranslation
 from kb_app.acks.standing import AckFacts, AgentStanding, OpenAssignment, ReleaseView, VersionFacts, agent_standing
 from kb_app.versions import latest_version, newest_version
@@ -163,19 +163,20 @@ def acknowledge_known(
         "channel": channel,
         "language": SOURCE_LANGUAGE,
     }
-    ack_id = (
-        session.connection()
-        .execute(
-            _insert_known_statement(session.get_bind().dialect.name),
-            {
-                **{f"p_{name}": value for name, value in values.items()},
-                "same_id": facts.id,
-                "same_sop_id": facts.sop_id,
-                "same_version": facts.version,
-            },
-        )
-        .scalar()
-    )
+    params = {
+        **{f"p_{name}": value for name, value in values.items()},
+        "same_id": facts.id,
+        "same_sop_id": facts.sop_id,
+        "same_version": facts.version,
+    }
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql" and not known.gated:
+        # The acknowledgement and the assignments it covers in one statement (one round trip).
+        found = session.connection().execute(_insert_and_cover_statement(), {**params, "p_tier": agent.tier}).first()
+        if found is None:
+            return None
+        return AckResult(Acknowledgement(id=found[0], translation_id=None, **values), True, facts.version)
+    ack_id = session.connection().execute(_insert_known_statement(dialect), params).scalar()
     if ack_id is None:
         return None
     ack = Acknowledgement(id=ack_id, translation_id=None, **values)
@@ -184,6 +185,21 @@ def acknowledge_known(
     else:
         cover_ungated_assignments(session, ack, agent.tier)
     return AckResult(ack, True, facts.version)
+
+
+@functools.cache
+def _insert_and_cover_statement() -> Any:
+    """PostgreSQL: `_insert_known_statement` and `cover_ungated_update` as one statement (the
+    UPDATE covers with the id the INSERT returns, and covers nothing when it inserted nothing).
+    Answers (the acknowledgement's id, assignments covered), or no row when nothing was inserted."""
+    inserted = _insert_known_statement("postgresql").returning(Acknowledgement.__table__.c.agent_id).cte("inserted")
+    covered = (
+        cover_ungated_update(inserted.c.id)
+        .where(Assignment.agent_id == inserted.c.agent_id)
+        .returning(Assignment.__table__.c.id)
+        .cte("covered")
+    )
+    return select(inserted.c.id, select(func.count()).select_from(covered).scalar_subquery())
 
 
 @functools.cache

@@ -16,6 +16,7 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Integer, String, Update, bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -226,6 +227,12 @@ def cover_ungated_assignments(session: Session, ack: Acknowledgement, tier: str)
 
 @functools.cache
 def _cover_ungated_statement() -> Update:
+    return cover_ungated_update(bindparam("p_ack_id", type_=Integer()))
+
+
+def cover_ungated_update(ack_id: Any) -> Update:
+    """`cover_ungated_assignments`'s UPDATE, covering with the acknowledgement `ack_id` (a
+    parameter, or the id a statement it is part of inserts: `acknowledge_known` on PostgreSQL)."""
     # Gates are checked again here: a requirement an update quiz gates for `tier` is never covered
     # by this statement, whatever the caller believed (`mark_covered_assignments` and the quiz
     # pass decide those).
@@ -252,7 +259,7 @@ def _cover_ungated_statement() -> Update:
         )
         .values(
             acknowledged_at=at,
-            acknowledgement_id=bindparam("p_ack_id", type_=Integer()),
+            acknowledgement_id=ack_id,
             seconds_to_ack=whole_seconds_between(at, Assignment.assigned_at),
         )
     )
