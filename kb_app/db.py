@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
+
+_Mapped = TypeVar("_Mapped")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -154,3 +157,17 @@ def ping(engine: Engine) -> None:
     (autocommit), so there is no BEGIN before it and no ROLLBACK when the connection goes back."""
     with engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("SELECT 1"))
+
+
+def loaded_copy(cls: type[_Mapped], values: dict[str, Any]) -> _Mapped:
+    """An instance of the mapped class `cls` holding `values` (columns, and a linked row or None
+    for a relationship) as if a query had just loaded it, in no session: `session.merge(copy,
+    load=False)` then gives a session its own instance without a query.
+
+    The values go straight into the instance's dictionary, as SQLAlchemy's own loading puts them,
+    rather than through the constructor and an attribute event each (hot paths build these: an
+    agent's identity in each worker, a published text once per process)."""
+    obj = sa_inspect(cls).class_manager.new_instance()
+    obj.__dict__.update(values)
+    make_transient_to_detached(obj)
+    return obj

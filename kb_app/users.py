@@ -17,17 +17,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kb_app import audit, shared_state
+from kb_app.db import loaded_copy
 from kb_app.catalog.languages import SOURCE_LANGUAGE
 from kb_app.models import ROLES, Agent, ApiToken, User, utcnow
 
@@ -478,29 +479,13 @@ class IdentityCache:
             self._entries.clear()
 
 
-_Row = TypeVar("_Row", User, Agent)
-
-
 def _detached_copy(user: User) -> User:
     """A copy of `user` (and its agent) that belongs to no session, as if loaded from the
     database: `session.merge(copy, load=False)` then gives a request its own instance, no query."""
     agent = None
     if user.agent is not None:
-        agent = _detached(Agent, {c.key: getattr(user.agent, c.key) for c in sa_inspect(Agent).column_attrs})
-    return _detached(User, {**{c.key: getattr(user, c.key) for c in sa_inspect(User).column_attrs}, "agent": agent})
-
-
-def _detached(cls: type[_Row], values: dict[str, Any]) -> _Row:
-    """An instance of `cls` holding `values` (columns, and a linked row or None for a
-    relationship) as if a query had just loaded them, in no session.
-
-    The values go straight into the instance's dictionary, as SQLAlchemy's own loading puts
-    them, rather than through the constructor and an attribute event each: every first request
-    of an agent in a worker builds one from the shared identity."""
-    obj = cls.__mapper__.class_manager.new_instance()
-    obj.__dict__.update(values)
-    make_transient_to_detached(obj)
-    return obj
+        agent = loaded_copy(Agent, {c.key: getattr(user.agent, c.key) for c in sa_inspect(Agent).column_attrs})
+    return loaded_copy(User, {**{c.key: getattr(user, c.key) for c in sa_inspect(User).column_attrs}, "agent": agent})
 
 
 identities = IdentityCache()
@@ -617,8 +602,8 @@ def _shared_token(state: shared_state.SharedState, digest: str, generation: int)
         payload = json.loads(raw)
         if payload["generation"] != generation:
             return None
-        agent = _detached(Agent, _from_columns(Agent, payload["agent"])) if payload["agent"] is not None else None
-        user = _detached(User, {**_from_columns(User, payload["user"]), "agent": agent})
+        agent = loaded_copy(Agent, _from_columns(Agent, payload["agent"])) if payload["agent"] is not None else None
+        user = loaded_copy(User, {**_from_columns(User, payload["user"]), "agent": agent})
         last_used = payload["last_used_at"]
         return _KnownToken(
             payload["token_id"],

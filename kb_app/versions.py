@@ -11,9 +11,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from kb_app import shared_state
+from kb_app.db import loaded_copy
 from kb_app.models.acks import Acknowledgement, PublishedVersion
 from kb_app.models.translations import PublishedTranslation
 
@@ -86,9 +87,7 @@ def kept_row(session: Session, cls: type[_Published], found: Any) -> _Published 
         row = session.get(cls, found[0])
         if row is None:
             return None
-        copy = cls.__mapper__.class_manager.new_instance()
-        copy.__dict__.update({c.key: getattr(row, c.key) for c in sa_inspect(cls).column_attrs})
-        make_transient_to_detached(copy)
+        copy = loaded_copy(cls, {c.key: getattr(row, c.key) for c in sa_inspect(cls).column_attrs})
         with _kept_lock:
             if len(_kept) >= KEPT_ROWS:
                 _kept.clear()

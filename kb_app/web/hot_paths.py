@@ -4,8 +4,9 @@ Flask's per-request machinery.
 
 A bearer request to one of them runs, in its own request context, exactly what Flask would run for
 it: the input check, `api.authenticate`, the API rate limit (the same counters in the same
-storage, through Flask-Limiter's own strategy), the view itself with its contract, the security
-headers and the request log line. What it skips is the generic work around them: Flask-Limiter's
+storage, through Flask-Limiter's own strategy, or for the banner and the reading list its
+fixed-window script sent in the round trip that fetches the agent's kept standing), the view
+itself with its contract, the security headers and the request log line. What it skips is the generic work around them: Flask-Limiter's
 per-request resolution of which limits apply, the other before- and after-request hooks (CSRF,
 remember-me cookie, rate-limit headers, none of which a bearer request uses), and Flask's
 dispatch and error machinery.
