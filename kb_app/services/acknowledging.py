@@ -253,12 +253,14 @@ def what_changed(
 
 @dataclass
 class PageBanner:
-    """What an SOP page's announce bar needs: open bulletins, this page's SOP, the waiting list."""
+    """What an SOP page's announce bar needs: open bulletins, this page's SOP, and how many items
+    wait on the reading list (how many of them overdue)."""
 
     bulletins: list[VersionFacts]
     sop_id: str | None
     banner: core.Banner | None
-    waiting: list[core.ReadingItem]
+    waiting: int = 0
+    overdue: int = 0
 
 
 def page_banner(
@@ -270,7 +272,9 @@ def page_banner(
     sop_id = view.sop_for_page(page_path, tier)
     bulletins = view.open_bulletins(agent, tier, now=now)
     if agent is None:
-        return PageBanner(bulletins, sop_id, None, [])
+        return PageBanner(bulletins, sop_id, None)
     view, found = standing(session, agent, banks, now=now, release=release)
     banner = core.banner_from(view, found, sop_id, now=now) if sop_id else None
-    return PageBanner(bulletins, sop_id, banner, core.reading_items(view, found, now=now))
+    # One reading-list item per open assignment (`core.reading_items`): counted, not built.
+    overdue = sum(1 for assignment in found.open if assignment.due_at <= now)
+    return PageBanner(bulletins, sop_id, banner, len(found.open), overdue)

@@ -618,10 +618,9 @@ def api_banner(query: BannerQuery) -> Banner:
         page = PageBanner.of(found.banner, url_for("acks.read", sop_id=found.sop_id))
         text, level, link = _banner_text(found.banner), _BANNER_LEVELS[found.banner.state], page.read_url
     if not text and found.waiting:
-        waiting = found.waiting
-        overdue = sum(1 for item in waiting if item.overdue)
+        waiting, overdue = found.waiting, found.overdue
         text = (
-            f"You have {len(waiting)} SOP update{'s' if len(waiting) != 1 else ''} to acknowledge"
+            f"You have {waiting} SOP update{'s' if waiting != 1 else ''} to acknowledge"
             + (f", {overdue} overdue" if overdue else "")
             + "."
         )

@@ -234,6 +234,28 @@ def test_an_acknowledgement_shows_on_the_next_banner_at_once(
     assert client.get(BANNER, headers=headers).get_json()["page"]["state"] == "acknowledged"
 
 
+def test_a_page_of_no_sop_tells_how_many_updates_wait_and_how_many_are_overdue(
+    make_app, settings, engine, sop_dir, make_user, make_token
+):
+    app, client, headers = agent_client(make_app, settings, make_user, make_token, cache_seconds=30)
+    for n in range(3):
+        sop_dir.write(f"SOP-{n}")
+    with session_scope(engine) as session:  # due five days ago
+        six_days_ago = datetime.now(timezone.utc) - timedelta(days=6)
+        publish(session, load_catalog(sop_dir.root), now=six_days_ago, by="test", due_days=1)
+    sop_dir.write("SOP-3")
+    publish_sops(engine, settings, sop_dir, 0)  # SOP-3, due in a week
+    for _ in range(2):  # computed, then kept
+        banner = client.get("/api/v1/me/banner?path=/sop/", headers=headers).get_json()
+        assert banner["page"] is None
+        assert (banner["text"], banner["level"]) == ("You have 4 SOP updates to acknowledge, 3 overdue.", "danger")
+        assert banner["url"].endswith("/reading-list")
+    for n in range(3):
+        acknowledge(client, headers, f"SOP-{n}")
+    banner = client.get("/api/v1/me/banner?path=/sop/", headers=headers).get_json()
+    assert (banner["text"], banner["level"]) == ("You have 1 SOP update to acknowledge.", "warning")
+
+
 def test_a_publish_shows_on_the_next_banner_at_once(make_app, settings, engine, sop_dir, make_user, make_token):
     app, client, headers = agent_client(make_app, settings, make_user, make_token, cache_seconds=30)
     publish_sops(engine, settings, sop_dir, 1)
