@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kb_app.acks.gates import cover_ungated_assignments, cover_ungated_update, mark_covered_assignments
-from kb_app.acks.translations import ReadingText, latest_translation, reading_text
+from kb_app.acks.translations import ReadingText, reading_text
 from kb_app.catalog import diff_texts, text_for_tier
 from kb_app.catalog.diff import SopDiff
 from kb_app.catalog.redline import Redline, redline
@@ -29,7 +29,7 @@ from kb_app.models import Agent
 from kb_app.models.acks import Acknowledgement, Assignment, PublishedVersion
 from kb_app.models.translations import PublishedTranslation
 from kb_app.acks.standing import AckFacts, AgentStanding, OpenAssignment, ReleaseView, VersionFacts, agent_standing
-from kb_app.versions import latest_version, newest_version
+from kb_app.versions import latest_version, newest_translation, newest_version
 
 
 class AckError(Exception):
@@ -139,7 +139,7 @@ def acknowledge_known(
     version: str | None,
     channel: str,
 ) -> AckResult | None:
-    """`acknowledge` in two statements, for the source text of a version already read (`known`).
+    """`acknowledge` in two statements (one on PostgreSQL), for the source text of a version already read (`known`).
 
     The acknowledgement is inserted only if that version is still the SOP's newest and the agent
     has none of it yet, with no read before the write. Returns None when this does not apply (a
@@ -256,7 +256,7 @@ def _text_read(
     if content_hash == current.tier_hashes[agent.tier]:
         return ReadingText(SOURCE_LANGUAGE, served.state, None)  # the source text, read on a language site
     stale = served.state is TranslationState.STALE and served.translation is None
-    old = latest_translation(session, current.sop_id, wanted) if stale else None
+    old = newest_translation(session, current.sop_id, wanted) if stale else None
     if old is not None and content_hash == old.tier_hashes.get(agent.tier):
         raise AckError(
             "translation_stale",
@@ -421,7 +421,7 @@ def what_changed(session: Session, agent: Agent, sop_id: str, language: str | No
     served = reading_text(session, current, reading)
     if served.translation is not None:
         return _translated_change(session, agent, current, previous, acks, on_current, served, reading)
-    stale = latest_translation(session, sop_id, reading) if served.state is TranslationState.STALE else None
+    stale = newest_translation(session, sop_id, reading) if served.state is TranslationState.STALE else None
     return WhatChanged(
         current,
         previous,

@@ -95,10 +95,6 @@ def record_translations(session: Session, catalog: Catalog, items: list[Translat
     session.flush()
 
 
-def latest_translation(session: Session, sop_id: str, language: str) -> PublishedTranslation | None:
-    return newest_translation(session, sop_id, language)
-
-
 @dataclass
 class ReadingText:
     """The text an agent is served as in force for one SOP version, in the language served."""
@@ -117,7 +113,7 @@ def reading_text(session: Session, current: PublishedVersion, language: str | No
     translates the same major, the source otherwise (with the state saying why)."""
     if not language or language == SOURCE_LANGUAGE:
         return ReadingText(SOURCE_LANGUAGE, None, None)
-    translation = latest_translation(session, current.sop_id, language)
+    translation = newest_translation(session, current.sop_id, language)
     state = state_of(current.version, translation.source_version if translation else None)
     if translation is not None and state in (TranslationState.CURRENT, TranslationState.MINOR_BEHIND):
         return ReadingText(language, state, translation)

@@ -190,7 +190,7 @@ def acknowledge_change(
 ) -> core.AckResult:
     result = None
     if language in (None, SOURCE_LANGUAGE):
-        # The common case, the source text of the version this process knows: two statements.
+        # The common case, the source text of the version this process knows: two statements (one on PostgreSQL).
         release_id, view = release_view(session)
         facts = view.latest.get(sop_id)
         gates = settled_gates(session, release_id)

@@ -153,13 +153,9 @@ def _record(user, tier: str, query: str, filters, results: SearchResults, refine
     return row.id if row is not None else None
 
 
-def open_url(hit, token: str, rank: int) -> str:
-    """The link of a result: through /search/open when the search was recorded."""
-    return open_links(token)(hit, rank)
-
-
 def open_links(token: str) -> Callable[[Any, int], str]:
-    """The link maker for the results of one recorded search (`hit, rank -> link`): the route
+    """The link maker for the results of one search (`hit, rank -> link`): through /search/open
+    when the search was recorded, else the result's own URL. The route
     is built once, and each result adds its own query (a page of results, every search in a
     crisis: `url_for` per link was a quarter of the search API's time). The same links as
     `url_for("search.open_result", t=token, to=..., sop=..., rank=...)`."""
